@@ -1,0 +1,237 @@
+/**
+ * Plain data shared by every layer: the desired state (from manifests), the live
+ * state (from the kernel) and the plan between them. No behaviour, no I/O.
+ */
+import type { SourceRef } from './errors.js';
+
+export const HOOKS = ['xdp', 'tc-ingress', 'tc-egress'] as const;
+export type Hook = (typeof HOOKS)[number];
+
+/** XDP attach mode; ignored for tc hooks. `auto` = native, falling back to generic. */
+export type XdpMode = 'native' | 'generic' | 'auto';
+
+/** Placement of the chain root among other programs on a tcx hook. */
+export type TcPosition = 'first' | 'last';
+
+/** The netns name kfn itself runs in. */
+export const DEFAULT_NETNS = 'default';
+
+/** Where a chain lives in the kernel: one hook of one interface in one netns. */
+export interface Attachment {
+  netns: string;
+  ifname: string;
+  hook: Hook;
+}
+
+export function attachmentKey(a: Attachment): string {
+  return `${a.netns}/${a.ifname}/${a.hook}`;
+}
+
+export function attachmentLabel(a: Attachment): string {
+  return a.netns === DEFAULT_NETNS ? `${a.ifname}/${a.hook}` : `${a.netns}:${a.ifname}/${a.hook}`;
+}
+
+/**
+ * A map entry or global value in canonical form: `key`/`value` are the exact bytes
+ * (lower-case hex) as the kernel stores them, used for comparison; `keyText` /
+ * `valueText` are the human rendering (e.g. "198.18.0.3/32", "1").
+ */
+export interface MapEntry {
+  key: string;
+  value: string;
+  keyText: string;
+  valueText: string;
+}
+
+/** A `.rodata`/`.data` variable set at load time. */
+export interface GlobalValue {
+  value: string;
+  valueText: string;
+}
+
+/** What makes two loaded instances interchangeable; any difference forces replacement. */
+export interface FunctionIdentity {
+  function: string;
+  version: string;
+  sha256: string;
+  program: string;
+  globals: Record<string, GlobalValue>;
+}
+
+// ---------------------------------------------------------------- desired
+
+export interface DesiredMap {
+  name: string;
+  /** Sorted by `key`. */
+  entries: MapEntry[];
+  source?: SourceRef;
+}
+
+export interface DesiredInstance {
+  /** Instance name, unique within its chain. */
+  name: string;
+  identity: FunctionIdentity;
+  /** Absolute path of the object file. */
+  objectPath: string;
+  maps: Record<string, DesiredMap>;
+  source?: SourceRef;
+}
+
+export interface DesiredChain {
+  name: string;
+  hook: Hook;
+  netns: string;
+  /** Interface names or globs (`veth-*`), expanded against live interfaces by the planner. */
+  interfaces: string[];
+  mode: XdpMode;
+  position: TcPosition;
+  instances: DesiredInstance[];
+  source?: SourceRef;
+}
+
+export interface DesiredState {
+  chains: DesiredChain[];
+  /** sha256 over the canonical manifests, recorded in the kernel on apply. */
+  manifestDigest: string;
+  /** Git revision of the manifests, when known. */
+  revision?: string;
+}
+
+// ---------------------------------------------------------------- live
+
+export interface LiveInstance {
+  name: string;
+  identity: FunctionIdentity;
+  progId: number;
+  /** bpffs directory holding this instance's pins. */
+  pinDir: string;
+  /** Contents of the instance's parameter maps, entries sorted by `key`. */
+  maps: Record<string, MapEntry[]>;
+  /** Digest of the map entries kfn last wrote, per map; a mismatch with `maps` is drift. */
+  appliedMaps: Record<string, string>;
+}
+
+export interface LiveChain {
+  attachment: Attachment;
+  chainName: string;
+  ifindex: number;
+  rootProgId: number;
+  linkId: number;
+  /** bpffs directory holding the chain's pins. */
+  pinDir: string;
+  /** XDP mode actually in use (xdp hook only). */
+  mode?: 'native' | 'generic';
+  /** Instances in packet order, found by walking the `kfn_next` slots. */
+  instances: LiveInstance[];
+  /** kfn-pinned instances of this chain that the walk did not reach. */
+  orphans: LiveInstance[];
+  /** Things changed behind kfn's back (detached root, foreign program in the chain...). */
+  drift: string[];
+  manifestDigest?: string;
+  revision?: string;
+}
+
+export interface LiveInterface {
+  netns: string;
+  ifname: string;
+  ifindex: number;
+}
+
+/** A program on a hook that kfn did not put there. Reported, never touched. */
+export interface ForeignProgram {
+  attachment: Attachment;
+  progId: number;
+  progName: string;
+  linkId?: number;
+}
+
+export interface LiveState {
+  chains: LiveChain[];
+  /** Interfaces of every netns that a manifest or a live chain refers to. */
+  interfaces: LiveInterface[];
+  /** Network namespaces that were asked for but do not exist. */
+  missingNetns: string[];
+  foreign: ForeignProgram[];
+}
+
+// ---------------------------------------------------------------- plan
+
+export type InstanceAction = 'create' | 'delete' | 'replace' | 'update' | 'move' | 'noop';
+export type ChainAction = 'create' | 'delete' | 'update' | 'noop';
+
+export interface ValueChange {
+  field: string;
+  from?: string;
+  to?: string;
+}
+
+export interface MapEntryChange {
+  op: 'add' | 'change' | 'remove';
+  keyText: string;
+  key: string;
+  fromText?: string;
+  toText?: string;
+  /** Desired bytes (absent for `remove`). */
+  value?: string;
+}
+
+export interface MapChange {
+  map: string;
+  /** True when the live entries differ from what kfn last wrote (edited outside kfn). */
+  drift: boolean;
+  entries: MapEntryChange[];
+}
+
+export interface InstanceChange {
+  name: string;
+  action: InstanceAction;
+  /** Why, in words (`object sha256 changed`, `position 2 -> 1`...). */
+  reasons: string[];
+  /** Identity fields that differ; each forces replacement. */
+  identityChanges: ValueChange[];
+  mapChanges: MapChange[];
+  /** Desired spec (absent for delete). */
+  desired?: DesiredInstance;
+  /** Live instance (absent for create). */
+  live?: { progId: number; pinDir: string; identity: FunctionIdentity };
+}
+
+export interface ChainChange {
+  attachment: Attachment;
+  chainName: string;
+  action: ChainAction;
+  reasons: string[];
+  /** Live drift notes carried into the plan (`!` lines). */
+  drift: string[];
+  /** Packet order before and after, by instance name. */
+  fromOrder: string[];
+  toOrder: string[];
+  /** True when only the order changed for instances that stay. */
+  reordered: boolean;
+  /** Every instance of the old and new chain, in new order then removed ones. */
+  instances: InstanceChange[];
+  mode: XdpMode;
+  position: TcPosition;
+  /** Live handles needed by the executor (absent for create). */
+  live?: { ifindex: number; rootProgId: number; linkId: number; pinDir: string };
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  replace: number;
+  destroy: number;
+}
+
+export interface Plan {
+  formatVersion: 1;
+  createdAt: string;
+  /** Fingerprint of the live state the plan was computed from; `apply FILE` refuses if it moved. */
+  liveFingerprint: string;
+  manifestDigest: string;
+  revision?: string;
+  changes: ChainChange[];
+  foreign: ForeignProgram[];
+  warnings: string[];
+  summary: PlanSummary;
+}
