@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * flowstats.bpf.c - flow visibility. Counts packets and bytes per L4 protocol and
+ * per 5-tuple flow. Never drops.
+ *
+ * Maps (all state, none a parameter):
+ *   proto_stats  per-CPU array, 5 entries (enum flowstats_proto) -> struct kfn_counters
+ *   flows        LRU hash, 65536 entries, struct kfn_flow_key -> struct kfn_counters
+ */
+#include "kfn.h"
+
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+
+/* Keys of proto_stats. */
+enum flowstats_proto {
+	FS_PROTO_OTHER = 0,	/* not IPv4/IPv6, or another L4 protocol */
+	FS_PROTO_ICMP = 1,
+	FS_PROTO_TCP = 2,
+	FS_PROTO_UDP = 3,
+	FS_PROTO_ICMPV6 = 4,
+	FS_PROTO_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FS_PROTO_MAX);
+	__type(key, __u32);
+	__type(value, struct kfn_counters);
+} proto_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct kfn_flow_key);
+	__type(value, struct kfn_counters);
+} flows SEC(".maps");
+
+static __always_inline __u32 proto_slot(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_ICMP:
+		return FS_PROTO_ICMP;
+	case IPPROTO_TCP:
+		return FS_PROTO_TCP;
+	case IPPROTO_UDP:
+		return FS_PROTO_UDP;
+	case IPPROTO_ICMPV6:
+		return FS_PROTO_ICMPV6;
+	default:
+		return FS_PROTO_OTHER;
+	}
+}
+
+static __always_inline void count_flow(struct kfn_flow_key *key, __u32 len)
+{
+	struct kfn_counters *c = bpf_map_lookup_elem(&flows, key);
+
+	if (!c) {
+		struct kfn_counters init = { .packets = 1, .bytes = len };
+
+		if (bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU created it in between: add to that entry. */
+		c = bpf_map_lookup_elem(&flows, key);
+		if (!c)
+			return;
+	}
+	__sync_fetch_and_add(&c->packets, 1);
+	__sync_fetch_and_add(&c->bytes, len);
+}
+
+static __always_inline int flowstats_logic(struct kfn_pkt *p)
+{
+	struct kfn_flow_key key;
+	struct kfn_counters *pc;
+	void *l3, *l4 = NULL;
+	__u32 slot = FS_PROTO_OTHER;
+	__u16 proto;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	proto = kfn_parse_eth(p, &l3);
+	if (proto == ETH_P_IP) {
+		struct iphdr *ip = kfn_parse_ipv4(p, l3, &l4);
+
+		if (!ip)
+			goto out;
+		__builtin_memcpy(key.saddr, &ip->saddr, 4);
+		__builtin_memcpy(key.daddr, &ip->daddr, 4);
+		key.proto = ip->protocol;
+		key.family = 4;
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = kfn_parse_ipv6(p, l3, &l4);
+
+		if (!ip6)
+			goto out;
+		__builtin_memcpy(key.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(key.daddr, &ip6->daddr, 16);
+		key.proto = ip6->nexthdr;
+		key.family = 6;
+	} else {
+		goto out;
+	}
+	slot = proto_slot(key.proto);
+	if (kfn_parse_ports(p, l4, key.proto, &key.sport, &key.dport) < 0) {
+		key.sport = 0;
+		key.dport = 0;
+	}
+	count_flow(&key, p->len);
+out:
+	pc = bpf_map_lookup_elem(&proto_stats, &slot);
+	if (pc) {
+		pc->packets++;	/* per-CPU slot: no atomic needed */
+		pc->bytes += p->len;
+	}
+	return KFN_PASS;
+}
+
+KFN_FUNCTION(flowstats, flowstats_logic)
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kfn.h - shared header of every kfn kernel function.
+ *
+ * A kernel function is an ordinary libbpf CO-RE object. Each instance owns the
+ * one-slot program array `kfn_next`; a function that lets a packet go on ends with
+ * `return kfn_continue(ctx);`, a tail call into its own kfn_next[0]. The loader
+ * chains instances by storing the next instance's program in that slot (one atomic
+ * map update per change). An empty slot is the end of the chain: the hook's pass
+ * verdict is returned (XDP_PASS, TCX_NEXT).
+ *
+ * Write the packet logic once and get both an XDP and a tc program:
+ *
+ *     static __always_inline int my_logic(struct kfn_pkt *p)
+ *     {
+ *             return KFN_PASS;        // or KFN_DROP
+ *     }
+ *     KFN_FUNCTION(myfn, my_logic)    // -> programs myfn_xdp and myfn_tc
+ *
+ * Keep <name> at most 12 characters: the kernel keeps 15 characters of a
+ * program name, and the loader finds programs by the `_xdp` / `_tc` suffix.
+ *
+ * Load ONE program per object instance (autoload off for the other): the first
+ * program that uses kfn_next fixes its owner program type, so loading the XDP and
+ * the tc program of one object together fails with EINVAL on the second one.
+ *
+ * Types that userspace encodes from BTF by name:
+ *   kfn_be16, __be16   port (or other 16-bit field) in network byte order
+ *   __be32             32-bit field in network byte order
+ *   struct kfn_lpm_v4 / kfn_lpm_v6 { prefixlen; addr[] }   an IPv4 / IPv6 CIDR prefix
+ *   __u8 addr[4] / saddr[16] ...   addresses, stored in network byte order
+ */
+#ifndef KFN_H
+#define KFN_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+/* tcx verdicts (linux/bpf.h of kernels >= 6.6); older UAPI headers lack them. */
+#ifndef TCX_NEXT
+#define TCX_NEXT (-1)
+#define TCX_PASS 0
+#define TCX_DROP 2
+#define TCX_REDIRECT 7
+#endif
+
+#ifndef ETH_P_8021Q
+#define ETH_P_8021Q 0x8100
+#endif
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+/*
+ * Map keys, map values and globals declared with this typedef are ports (or other
+ * 16-bit fields) in NETWORK byte order. The userspace encoder keys off the typedef
+ * name `kfn_be16` (it also knows `__be16` and `__be32`).
+ */
+typedef __u16 kfn_be16;
+
+/* LPM-trie keys. Userspace recognises {prefixlen, addr} as a CIDR prefix. */
+struct kfn_lpm_v4 {
+	__u32 prefixlen;	/* host byte order, 0..32 */
+	__u8 addr[4];		/* network byte order */
+};
+
+struct kfn_lpm_v6 {
+	__u32 prefixlen;	/* host byte order, 0..128 */
+	__u8 addr[16];		/* network byte order */
+};
+
+/* Packet and byte counters, the common value of statistics maps. */
+struct kfn_counters {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * A flow. IPv4 addresses use the first 4 bytes of saddr/daddr, the rest is zero.
+ * Ports are 0 for protocols without ports and for non-first IPv4 fragments.
+ */
+struct kfn_flow_key {
+	__u8 saddr[16];		/* network byte order */
+	__u8 daddr[16];		/* network byte order */
+	kfn_be16 sport;
+	kfn_be16 dport;
+	__u8 proto;		/* IPPROTO_* */
+	__u8 family;		/* 4 or 6 */
+	__u8 pad[2];		/* zero */
+};
+
+/* ------------------------------------------------------------------ chaining */
+
+/* The one-slot program array every function instance owns (see top of file). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} kfn_next SEC(".maps");
+
+static __always_inline int kfn_continue_xdp(struct xdp_md *ctx)
+{
+	/* Constant key: a direct jump after JIT, no retpoline. */
+	bpf_tail_call_static(ctx, &kfn_next, 0);
+	return XDP_PASS;	/* slot empty: end of chain */
+}
+
+static __always_inline int kfn_continue_tc(struct __sk_buff *skb)
+{
+	bpf_tail_call_static(skb, &kfn_next, 0);
+	return TCX_NEXT;	/* slot empty: end of chain */
+}
+
+/* `return kfn_continue(ctx);` in XDP and tc programs alike. */
+#define kfn_continue(ctx)						\
+	_Generic((ctx),							\
+		struct xdp_md *: kfn_continue_xdp,			\
+		struct __sk_buff *: kfn_continue_tc)(ctx)
+
+/* ------------------------------------------------------------ packet view */
+
+/* Verdicts of a function's packet logic. */
+enum kfn_verdict {
+	KFN_PASS = 0,	/* continue the chain */
+	KFN_DROP = 1,	/* XDP_DROP / TC_ACT_SHOT */
+};
+
+/* Hook-independent view of a packet, built by KFN_FUNCTION. */
+struct kfn_pkt {
+	void *data;		/* first byte of the frame (Ethernet header) */
+	void *data_end;		/* one past the last directly readable byte */
+	__u32 len;		/* whole frame length in bytes (incl. non-linear part) */
+};
+
+/* Bytes a tc program makes directly readable (pulled into the linear area). */
+#ifndef KFN_TC_PULL_LEN
+#define KFN_TC_PULL_LEN 128
+#endif
+
+static __always_inline void kfn_pkt_from_xdp(struct kfn_pkt *p, struct xdp_md *ctx)
+{
+	p->data = (void *)(long)ctx->data;
+	p->data_end = (void *)(long)ctx->data_end;
+	p->len = (__u32)bpf_xdp_get_buff_len(ctx);	/* counts multi-buffer frags */
+}
+
+static __always_inline void kfn_pkt_from_skb(struct kfn_pkt *p, struct __sk_buff *skb)
+{
+	__u32 want = skb->len < KFN_TC_PULL_LEN ? skb->len : KFN_TC_PULL_LEN;
+
+	/* Headers may sit in a non-linear part; pull them in (rare). */
+	if ((long)skb->data_end - (long)skb->data < (long)want)
+		bpf_skb_pull_data(skb, want);
+	p->data = (void *)(long)skb->data;
+	p->data_end = (void *)(long)skb->data_end;
+	p->len = skb->len;
+}
+
+/*
+ * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC("tc") name_tc.
+ * logic_fn is `static __always_inline int logic_fn(struct kfn_pkt *p)` returning
+ * KFN_PASS or KFN_DROP.
+ */
+#define KFN_FUNCTION(name, logic_fn)					\
+SEC("xdp")								\
+int name##_xdp(struct xdp_md *ctx)					\
+{									\
+	struct kfn_pkt p;						\
+									\
+	kfn_pkt_from_xdp(&p, ctx);					\
+	if (logic_fn(&p) == KFN_DROP)					\
+		return XDP_DROP;					\
+	return kfn_continue(ctx);					\
+}									\
+									\
+SEC("tc")								\
+int name##_tc(struct __sk_buff *skb)					\
+{									\
+	struct kfn_pkt p;						\
+									\
+	kfn_pkt_from_skb(&p, skb);					\
+	if (logic_fn(&p) == KFN_DROP)					\
+		return TC_ACT_SHOT;					\
+	return kfn_continue(skb);					\
+}
+
+/* ---------------------------------------------------------- parsing helpers */
+/*
+ * All helpers check bounds against p->data_end before every read and return 0 /
+ * NULL / a negative value when the packet is too short or not of that kind.
+ */
+
+struct kfn_vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+/*
+ * Ethernet with at most one 802.1Q / 802.1ad tag. Returns the L3 EtherType in host
+ * byte order (ETH_P_IP, ETH_P_IPV6, ...) and sets *l3 to the L3 header, or returns 0
+ * on a truncated frame.
+ */
+static __always_inline __u16 kfn_parse_eth(const struct kfn_pkt *p, void **l3)
+{
+	struct ethhdr *eth = p->data;
+	__u16 proto;
+	void *cur;
+
+	if ((void *)(eth + 1) > p->data_end)
+		return 0;
+	proto = bpf_ntohs(eth->h_proto);
+	cur = eth + 1;
+	if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+		struct kfn_vlan_hdr *vh = cur;
+
+		if ((void *)(vh + 1) > p->data_end)
+			return 0;
+		proto = bpf_ntohs(vh->encap_proto);
+		cur = vh + 1;
+	}
+	*l3 = cur;
+	return proto;
+}
+
+/*
+ * IPv4 header at l3 with a valid IHL, entirely in bounds. Sets *l4 to the L4 header,
+ * or to NULL for a non-first fragment (it carries no L4 header). NULL if invalid.
+ */
+static __always_inline struct iphdr *kfn_parse_ipv4(const struct kfn_pkt *p, void *l3,
+						    void **l4)
+{
+	struct iphdr *ip = l3;
+	__u32 hlen;
+
+	if ((void *)(ip + 1) > p->data_end)
+		return NULL;
+	if (ip->version != 4 || ip->ihl < 5)
+		return NULL;
+	hlen = ip->ihl * 4;
+	if (l3 + hlen > p->data_end)
+		return NULL;
+	*l4 = (ip->frag_off & bpf_htons(0x1fff)) ? NULL : l3 + hlen;
+	return ip;
+}
+
+/*
+ * IPv6 fixed header at l3. Sets *l4 to the byte after it; ip6->nexthdr tells what is
+ * there (extension headers are not walked). NULL if truncated.
+ */
+static __always_inline struct ipv6hdr *kfn_parse_ipv6(const struct kfn_pkt *p, void *l3,
+						      void **l4)
+{
+	struct ipv6hdr *ip6 = l3;
+
+	if ((void *)(ip6 + 1) > p->data_end)
+		return NULL;
+	if (ip6->version != 6)
+		return NULL;
+	*l4 = ip6 + 1;
+	return ip6;
+}
+
+/*
+ * TCP or UDP ports (network byte order) of the L4 header at l4. Returns 0 on success,
+ * -1 for another protocol, a NULL l4 or a truncated header.
+ */
+static __always_inline int kfn_parse_ports(const struct kfn_pkt *p, void *l4, __u8 proto,
+					   kfn_be16 *sport, kfn_be16 *dport)
+{
+	if (!l4)
+		return -1;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > p->data_end)
+			return -1;
+		*sport = th->source;
+		*dport = th->dest;
+		return 0;
+	}
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > p->data_end)
+			return -1;
+		*sport = uh->source;
+		*dport = uh->dest;
+		return 0;
+	}
+	return -1;
+}
+
+#endif /* KFN_H */
