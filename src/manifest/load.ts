@@ -1,0 +1,304 @@
+/**
+ * Reads manifest files (a file, or a directory recursively in a stable order), parses
+ * every YAML document keeping positions, and checks each against the schema of its kind.
+ * Every problem of every file is collected; one KfnError, or KfnErrors for several.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
+import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
+import { validateAgainstSchema, closest, show } from './schema.js';
+import { SourceLocator } from './source.js';
+import {
+  API_VERSION,
+  KINDS,
+  type ChainDocument,
+  type ChainManifest,
+  type KernelFunctionDocument,
+  type LoadedManifests,
+  type ManifestKind,
+} from './types.js';
+
+/** Files above this size are refused before parsing. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+const MANIFEST_EXT = /\.ya?ml$/;
+
+export function loadManifests(target: string): LoadedManifests {
+  const absTarget = path.resolve(target);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(absTarget);
+  } catch (e) {
+    throw new KfnError('MANIFEST_NOT_FOUND', `${target}: no such file or directory`, {
+      hint: 'pass a manifest file or a directory of *.yaml / *.yml manifests',
+      cause: e,
+    });
+  }
+
+  const errors: KfnError[] = [];
+  let files: { display: string; abs: string }[];
+  if (st.isDirectory()) {
+    files = listManifestFiles(target, absTarget, errors);
+  } else {
+    files = [{ display: target, abs: absTarget }];
+  }
+
+  const loaded: LoadedManifests = { target: absTarget, files: [], documents: [], functions: [], chains: [] };
+  for (const f of files) {
+    loaded.files.push(f.display);
+    const fileErrors: KfnError[] = [];
+    loadFile(f.display, f.abs, loaded, fileErrors);
+    errors.push(...sortByPosition(fileErrors));
+  }
+
+  if (errors.length === 0 && loaded.documents.length === 0) {
+    throw new KfnError('MANIFEST_EMPTY', `${target}: no manifests found`, {
+      hint: st.isDirectory()
+        ? 'the directory holds no *.yaml / *.yml file with a KernelFunction or Chain document (dotfiles are ignored)'
+        : 'the file holds no YAML document',
+      source: st.isDirectory() ? undefined : { file: target },
+    });
+  }
+  throwIfAny(errors);
+  return loaded;
+}
+
+export function throwIfAny(errors: KfnError[]): void {
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new KfnErrors(errors);
+}
+
+/** `*.yaml` / `*.yml` below `dir`, recursively, sorted by path (code-unit order); dotfiles skipped. */
+function listManifestFiles(display: string, abs: string, errors: KfnError[]): { display: string; abs: string }[] {
+  const out: { display: string; abs: string }[] = [];
+  const visited = new Set<string>();
+  const walk = (d: string, a: string): void => {
+    let real: string;
+    try {
+      real = fs.realpathSync(a);
+    } catch {
+      return;
+    }
+    if (visited.has(real)) return; // symlink loop
+    visited.add(real);
+    let names: string[];
+    try {
+      names = fs.readdirSync(a);
+    } catch (e) {
+      errors.push(new KfnError('MANIFEST_READ', `cannot read directory: ${(e as Error).message}`, { source: { file: d } }));
+      return;
+    }
+    names.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const ca = path.join(a, name);
+      const cd = path.join(d, name);
+      let s: fs.Stats;
+      try {
+        s = fs.statSync(ca);
+      } catch {
+        continue; // dangling symlink
+      }
+      if (s.isDirectory()) walk(cd, ca);
+      else if (s.isFile() && MANIFEST_EXT.test(name)) out.push({ display: cd, abs: ca });
+    }
+  };
+  walk(display, abs);
+  return out;
+}
+
+function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: KfnError[]): void {
+  let text: string;
+  try {
+    const size = fs.statSync(abs).size;
+    if (size > MAX_MANIFEST_BYTES) {
+      errors.push(
+        new KfnError('MANIFEST_TOO_LARGE', `file is ${size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`, {
+          source: { file },
+          hint: 'split it into several files; manifests are small',
+        }),
+      );
+      return;
+    }
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (e) {
+    errors.push(new KfnError('MANIFEST_READ', `cannot read file: ${(e as Error).message}`, { source: { file } }));
+    return;
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = ` ${text.slice(1)}`; // keep offsets = columns
+
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, intAsBigInt: true });
+  const list: Document.Parsed[] = Array.isArray(docs) ? docs : [];
+  list.forEach((doc, index) => {
+    const loc = new SourceLocator(file, doc, lineCounter);
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        const dup = err.code === 'DUPLICATE_KEY' ? duplicateKeyText(doc, err.pos[0], loc) : undefined;
+        errors.push(
+          new KfnError('MANIFEST_YAML', dup ?? msg, {
+            source: loc.at(err.pos[0]),
+            hint: err.code === 'DUPLICATE_KEY' ? 'each key may appear once per mapping: remove or merge one' : 'fix the YAML syntax',
+          }),
+        );
+      }
+      return;
+    }
+    let data: unknown;
+    try {
+      data = normalize(doc.toJS({ maxAliasCount: 100 }));
+    } catch (e) {
+      errors.push(new KfnError('MANIFEST_YAML', (e as Error).message.split('\n')[0]!, { source: loc.locate([]) }));
+      return;
+    }
+    if (data === null || data === undefined) return; // empty document (`---` alone, or only comments)
+    checkDocument(file, abs, index, data, loc, loaded, errors);
+  });
+}
+
+/** `duplicate key "hook" (first at line 5)` for the key starting at `offset`. */
+function duplicateKeyText(doc: Document.Parsed, offset: number, loc: SourceLocator): string | undefined {
+  let text: string | undefined;
+  visit(doc, {
+    Map(_k, map) {
+      const dupe = map.items.find((p) => (p.key as Node | null)?.range?.[0] === offset);
+      if (!dupe) return undefined;
+      const keyOf = (p: Pair): unknown => (isScalar(p.key) ? p.key.value : p.key);
+      const first = map.items.find((p) => p !== dupe && keyOf(p) === keyOf(dupe));
+      const firstAt = (first?.key as Node | null)?.range?.[0];
+      text = `duplicate key ${show(keyOf(dupe))}${firstAt !== undefined ? ` (first at line ${loc.at(firstAt).line})` : ''}`;
+      return visit.BREAK;
+    },
+  });
+  return text;
+}
+
+/** bigints that fit a double become numbers; bigger integers stay bigints (u64 values). */
+function normalize(v: unknown): unknown {
+  if (typeof v === 'bigint') {
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v !== null && typeof v === 'object' && !(v instanceof Date) && !(v instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      Object.defineProperty(out, k, { value: normalize(x), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return v;
+}
+
+function checkDocument(
+  file: string,
+  abs: string,
+  index: number,
+  data: unknown,
+  loc: SourceLocator,
+  loaded: LoadedManifests,
+  errors: KfnError[],
+): void {
+  const here = (p: (string | number)[], key = false): SourceRef => loc.locate(p, { key });
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    errors.push(
+      new KfnError('MANIFEST_SCHEMA', `a manifest document must be a mapping, got ${Array.isArray(data) ? 'a sequence' : show(data)}`, {
+        source: here([]),
+        hint: 'each YAML document needs apiVersion, kind, metadata and spec',
+      }),
+    );
+    return;
+  }
+  const obj = data as Record<string, unknown>;
+
+  if (!('apiVersion' in obj)) {
+    errors.push(
+      new KfnError('MANIFEST_API_VERSION', `apiVersion: required field missing (expected ${API_VERSION})`, {
+        source: here([]),
+        hint: `add "apiVersion: ${API_VERSION}"`,
+      }),
+    );
+    return;
+  }
+  if (obj.apiVersion !== API_VERSION) {
+    errors.push(
+      new KfnError('MANIFEST_API_VERSION', `apiVersion: unsupported ${show(obj.apiVersion)} (expected ${API_VERSION})`, {
+        source: here(['apiVersion']),
+        hint: `this kfn reads ${API_VERSION} manifests only`,
+      }),
+    );
+    return;
+  }
+  if (!KINDS.includes(obj.kind as ManifestKind)) {
+    const guess = typeof obj.kind === 'string' ? closest(obj.kind, KINDS) : undefined;
+    errors.push(
+      new KfnError(
+        'MANIFEST_KIND',
+        'kind' in obj ? `kind: unknown kind ${show(obj.kind)} (expected ${KINDS.join(' or ')})` : `kind: required field missing (expected ${KINDS.join(' or ')})`,
+        { source: 'kind' in obj ? here(['kind']) : here([]), hint: guess ? `did you mean "${guess}"?` : `kind must be ${KINDS.join(' or ')}` },
+      ),
+    );
+    return;
+  }
+  const kind = obj.kind as ManifestKind;
+  const schemaErrors = validateAgainstSchema(kind, data, loc);
+  if (schemaErrors.length > 0) {
+    errors.push(...schemaErrors);
+    return;
+  }
+
+  if (kind === 'Chain') {
+    const spec = (data as ChainManifest).spec;
+    if (spec.hook === 'xdp' && spec.position !== undefined) {
+      errors.push(
+        new KfnError('FIELD_NOT_APPLICABLE', `spec.position: only applies to tc hooks (this chain's hook is xdp)`, {
+          source: here(['spec', 'position'], true),
+          hint: 'remove it; for xdp use spec.mode (native, generic, auto)',
+        }),
+      );
+    }
+    if (spec.hook !== 'xdp' && spec.mode !== undefined) {
+      errors.push(
+        new KfnError('FIELD_NOT_APPLICABLE', `spec.mode: only applies to hook xdp (this chain's hook is ${spec.hook})`, {
+          source: here(['spec', 'mode'], true),
+          hint: 'remove it; for tc hooks use spec.position (first, last)',
+        }),
+      );
+    }
+  }
+
+  const doc = {
+    kind,
+    data,
+    file,
+    absFile: abs,
+    index,
+    source: here(['metadata', 'name']),
+    locate: (p: readonly (string | number)[], opts?: { key?: boolean }) => loc.locate(p, opts),
+  };
+  if (kind === 'Chain') {
+    const d = doc as unknown as ChainDocument;
+    loaded.chains.push(d);
+    loaded.documents.push(d);
+  } else {
+    const d = doc as unknown as KernelFunctionDocument;
+    loaded.functions.push(d);
+    loaded.documents.push(d);
+  }
+}
+
+/** Stable sort of one file's errors by line, then column. */
+function sortByPosition(errors: KfnError[]): KfnError[] {
+  return errors
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => {
+      const la = a.e.source?.line ?? 0;
+      const lb = b.e.source?.line ?? 0;
+      if (la !== lb) return la - lb;
+      const ca = a.e.source?.column ?? 0;
+      const cb = b.e.source?.column ?? 0;
+      return ca !== cb ? ca - cb : a.i - b.i;
+    })
+    .map((x) => x.e);
+}

@@ -1,0 +1,86 @@
+/**
+ * Manifest documents as loaded and schema-checked (not yet resolved against objects).
+ * The shapes mirror schemas/*.schema.json, which are the definition of the format.
+ */
+import type { SourceRef } from '../core/errors.js';
+import type { Hook, TcPosition, XdpMode } from '../core/types.js';
+import type { LocateOptions, PathSegment } from './source.js';
+
+export const API_VERSION = 'kfn.dev/v1alpha1';
+export const KINDS = ['KernelFunction', 'Chain'] as const;
+export type ManifestKind = (typeof KINDS)[number];
+
+export interface Metadata {
+  name: string;
+}
+
+export interface KernelFunctionSpec {
+  version: string;
+  /** Relative to the manifest file (or absolute). */
+  object: string;
+  sha256?: string;
+  program?: string;
+  hooks: Hook[];
+}
+
+export interface ChainFunctionSpec {
+  name?: string;
+  /** `name` or `name@version`. */
+  function: string;
+  /** map name -> (key text -> value), values as parsed from YAML. */
+  maps?: Record<string, Record<string, unknown>>;
+  globals?: Record<string, unknown>;
+}
+
+export interface ChainSpec {
+  hook: Hook;
+  netns?: string;
+  interfaces: string[];
+  mode?: XdpMode;
+  position?: TcPosition;
+  functions: ChainFunctionSpec[];
+}
+
+export interface KernelFunctionManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'KernelFunction';
+  metadata: Metadata;
+  spec: KernelFunctionSpec;
+}
+
+export interface ChainManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'Chain';
+  metadata: Metadata;
+  spec: ChainSpec;
+}
+
+export interface ManifestDocument<M extends KernelFunctionManifest | ChainManifest = KernelFunctionManifest | ChainManifest> {
+  kind: M['kind'];
+  /** The document as plain data (schema-valid). Integers beyond 2^53 are bigints. */
+  data: M;
+  /** File path for messages: the target as given, joined with the path below it. */
+  file: string;
+  /** Absolute path of the file. */
+  absFile: string;
+  /** 0-based index of the document within its file. */
+  index: number;
+  /** Where the document's `metadata.name` is. */
+  source: SourceRef;
+  /** Position of any path of `data` (deepest existing ancestor when absent). */
+  locate(path: readonly PathSegment[], opts?: LocateOptions): SourceRef;
+}
+
+export type KernelFunctionDocument = ManifestDocument<KernelFunctionManifest>;
+export type ChainDocument = ManifestDocument<ChainManifest>;
+
+export interface LoadedManifests {
+  /** Absolute path of what was loaded (file or directory). */
+  target: string;
+  /** Every manifest file read, in load order (display paths). */
+  files: string[];
+  /** Every non-empty document in load order. */
+  documents: (KernelFunctionDocument | ChainDocument)[];
+  functions: KernelFunctionDocument[];
+  chains: ChainDocument[];
+}
