@@ -1,0 +1,91 @@
+/**
+ * Per-instance comparisons: identity (forces replacement), map entries (updated in
+ * place) and the minimal set of instances that must move to reach a new order. Pure.
+ */
+import { digestEntries } from '../core/digest.js';
+import type { FunctionIdentity, MapChange, MapEntry, MapEntryChange, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
+
+/** Every identity field that differs, in a fixed order; globals compared by bytes. */
+export function identityChanges(from: FunctionIdentity, to: FunctionIdentity): ValueChange[] {
+  const out: ValueChange[] = [];
+  for (const field of ['function', 'version', 'sha256', 'program'] as const) {
+    if (from[field] !== to[field]) out.push({ field, from: from[field], to: to[field] });
+  }
+  const names = [...new Set([...Object.keys(from.globals), ...Object.keys(to.globals)])].sort();
+  for (const name of names) {
+    const a = from.globals[name];
+    const b = to.globals[name];
+    if (a?.value === b?.value) continue;
+    const change: ValueChange = { field: `globals.${name}` };
+    if (a) change.from = a.valueText;
+    if (b) change.to = b.valueText;
+    out.push(change);
+  }
+  return out;
+}
+
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Entry-level diff of one map, by key bytes; result sorted by key. */
+export function diffEntries(live: readonly MapEntry[], desired: readonly MapEntry[]): MapEntryChange[] {
+  const have = new Map(live.map((e) => [e.key, e] as const));
+  const want = new Map(desired.map((e) => [e.key, e] as const));
+  const out: MapEntryChange[] = [];
+  for (const [key, d] of want) {
+    const l = have.get(key);
+    if (!l) out.push({ op: 'add', key, keyText: d.keyText, toText: d.valueText, value: d.value });
+    else if (l.value !== d.value) out.push({ op: 'change', key, keyText: d.keyText, fromText: l.valueText, toText: d.valueText, value: d.value });
+  }
+  for (const [key, l] of have) {
+    if (!want.has(key)) out.push({ op: 'remove', key, keyText: l.keyText, fromText: l.valueText });
+  }
+  return out.sort((a, b) => cmpStr(a.key, b.key));
+}
+
+/**
+ * Map changes of an instance for every map the manifest manages (maps it does not
+ * mention are left alone). `live` absent = a fresh instance with empty maps.
+ */
+export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstance | undefined): MapChange[] {
+  const out: MapChange[] = [];
+  for (const name of Object.keys(desired).sort()) {
+    const liveEntries = live?.maps[name] ?? [];
+    const entries = diffEntries(liveEntries, desired[name]!.entries);
+    if (entries.length === 0) continue;
+    const applied = live?.appliedMaps[name];
+    const drift = applied !== undefined && digestEntries(liveEntries) !== applied;
+    out.push({ map: name, drift, entries });
+  }
+  return out;
+}
+
+/**
+ * Names that must move so that `from` (restricted to names in both) becomes `to`:
+ * everything outside one longest common subsequence, which stays in place.
+ * For a swap of two, the later one in `to` order is kept, the other moves.
+ */
+export function movedNames(from: readonly string[], to: readonly string[]): Set<string> {
+  const inTo = new Set(to);
+  const fromIdx = new Map(from.filter((n) => inTo.has(n)).map((n, i) => [n, i] as const));
+  const seq = to.filter((n) => fromIdx.has(n));
+  const vals = seq.map((n) => fromIdx.get(n)!);
+  // Longest increasing subsequence (patience sorting with back-pointers).
+  const tails: number[] = []; // indices into vals
+  const prev: number[] = new Array<number>(vals.length).fill(-1);
+  for (let i = 0; i < vals.length; i++) {
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (vals[tails[mid]!]! < vals[i]!) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1]!;
+    tails[lo] = i;
+  }
+  const keep = new Set<string>();
+  for (let i = tails.length ? tails[tails.length - 1]! : -1; i >= 0; i = prev[i]!) keep.add(seq[i]!);
+  return new Set(seq.filter((n) => !keep.has(n)));
+}

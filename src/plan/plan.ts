@@ -1,0 +1,239 @@
+/**
+ * The planner: a pure diff of the desired state (manifests) against the live state
+ * (kernel). No I/O. See DESIGN.md, "Plan".
+ */
+import { DEFAULT_NETNS, attachmentKey } from '../core/types.js';
+import type {
+  Attachment,
+  ChainChange,
+  DesiredChain,
+  DesiredInstance,
+  DesiredState,
+  InstanceChange,
+  LiveChain,
+  LiveInstance,
+  LiveState,
+  Plan,
+  PlanSummary,
+} from '../core/types.js';
+import { identityChanges, mapChanges, movedNames } from './diff.js';
+import { compareAttachments, expandChains } from './expand.js';
+import { liveFingerprint } from './fingerprint.js';
+
+export interface PlanOptions {
+  /** Clock for `createdAt` (tests pin it). */
+  now?: Date;
+}
+
+/** Reasons the planner writes; exported so renderers and tests need not repeat the words. */
+export const REASON = {
+  chainCreate: 'not present in the kernel',
+  chainDelete: 'no longer in the manifests',
+  instanceCreate: 'added to the chain',
+  instanceDelete: 'removed from the manifests',
+  orphan: 'orphaned: pinned by kfn but not reachable from the chain root',
+  replace: 'forces replacement',
+  update: 'map entries differ',
+  reordered: 'instances reordered',
+  drift: 'drift',
+} as const;
+
+export function movedReason(from: number, to: number): string {
+  return `moved: position ${from} -> ${to}`;
+}
+
+function liveHandle(i: LiveInstance): NonNullable<InstanceChange['live']> {
+  return { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
+}
+
+function createInstance(d: DesiredInstance, reason: string): InstanceChange {
+  return { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
+}
+
+function deleteInstance(l: LiveInstance, reason: string): InstanceChange {
+  return { name: l.name, action: 'delete', reasons: [reason], identityChanges: [], mapChanges: [], live: liveHandle(l) };
+}
+
+function createChain(chain: DesiredChain, attachment: Attachment): ChainChange {
+  return {
+    attachment,
+    chainName: chain.name,
+    action: 'create',
+    reasons: [REASON.chainCreate],
+    drift: [],
+    fromOrder: [],
+    toOrder: chain.instances.map((i) => i.name),
+    reordered: false,
+    instances: chain.instances.map((i) => createInstance(i, REASON.instanceCreate)),
+    mode: chain.mode,
+    position: chain.position,
+  };
+}
+
+function chainHandle(l: LiveChain): NonNullable<ChainChange['live']> {
+  return { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir };
+}
+
+function deleteChain(l: LiveChain): ChainChange {
+  return {
+    attachment: l.attachment,
+    chainName: l.chainName,
+    action: 'delete',
+    reasons: [REASON.chainDelete],
+    drift: [...l.drift],
+    fromOrder: l.instances.map((i) => i.name),
+    toOrder: [],
+    reordered: false,
+    instances: [
+      ...l.instances.map((i) => deleteInstance(i, REASON.chainDelete)),
+      ...l.orphans.map((i) => deleteInstance(i, REASON.orphan)),
+    ],
+    mode: l.mode ?? 'auto',
+    position: 'last',
+    live: chainHandle(l),
+  };
+}
+
+function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain): ChainChange {
+  const liveByName = new Map<string, LiveInstance>();
+  for (const i of l.instances) if (!liveByName.has(i.name)) liveByName.set(i.name, i);
+  const fromOrder = l.instances.map((i) => i.name);
+  const toOrder = chain.instances.map((i) => i.name);
+  const moved = movedNames(fromOrder, toOrder);
+  const desiredNames = new Set(toOrder);
+
+  const instances: InstanceChange[] = [];
+  for (const d of chain.instances) {
+    const li = liveByName.get(d.name);
+    if (!li) {
+      instances.push(createInstance(d, REASON.instanceCreate));
+      continue;
+    }
+    const idc = identityChanges(li.identity, d.identity);
+    const mc = mapChanges(d.maps, li);
+    const reasons: string[] = [];
+    let action: InstanceChange['action'] = 'noop';
+    if (idc.length > 0) {
+      action = 'replace';
+      reasons.push(REASON.replace);
+    } else if (mc.length > 0) {
+      action = 'update';
+      reasons.push(REASON.update);
+    }
+    for (const m of mc) if (m.drift) reasons.push(`map ${m.map} changed outside kfn`);
+    if (moved.has(d.name)) {
+      if (action === 'noop') action = 'move';
+      reasons.push(movedReason(fromOrder.indexOf(d.name) + 1, toOrder.indexOf(d.name) + 1));
+    }
+    instances.push({ name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) });
+  }
+  for (const li of l.instances) {
+    if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, REASON.instanceDelete));
+  }
+  for (const o of l.orphans) instances.push(deleteInstance(o, REASON.orphan));
+
+  const reordered = moved.size > 0;
+  const reasons: string[] = [];
+  if (chain.name !== l.chainName) reasons.push(`renamed from "${l.chainName}"`);
+  if (chain.hook === 'xdp' && chain.mode !== 'auto' && l.mode !== undefined && l.mode !== chain.mode) {
+    reasons.push(`XDP mode ${l.mode} -> ${chain.mode}`);
+  }
+  if (reordered) reasons.push(REASON.reordered);
+  if (l.drift.length > 0) reasons.push(REASON.drift);
+  const busy = reasons.length > 0 || instances.some((i) => i.action !== 'noop');
+  return {
+    attachment,
+    chainName: chain.name,
+    action: busy ? 'update' : 'noop',
+    reasons,
+    drift: [...l.drift],
+    fromOrder,
+    toOrder,
+    reordered,
+    instances,
+    mode: chain.mode,
+    position: chain.position,
+    live: chainHandle(l),
+  };
+}
+
+export function summarize(changes: readonly ChainChange[]): PlanSummary {
+  const s: PlanSummary = { add: 0, change: 0, replace: 0, destroy: 0 };
+  for (const c of changes) {
+    if (c.action === 'create') s.add++;
+    if (c.action === 'delete') s.destroy++;
+    let instanceWork = false;
+    for (const i of c.instances) {
+      if (i.action === 'create') s.add++;
+      else if (i.action === 'update') s.change++;
+      else if (i.action === 'replace') s.replace++;
+      else if (i.action === 'delete') s.destroy++;
+      if (i.action !== 'noop' && i.action !== 'move') instanceWork = true;
+    }
+    if (c.action !== 'update') continue;
+    // A reorder counts once; a chain whose only work is chain-level (drift repair,
+    // XDP mode, rename) counts once so that it never shows as "0 to change".
+    if (c.reordered || !instanceWork) s.change++;
+  }
+  return s;
+}
+
+export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
+  const warnings: string[] = [];
+  const expanded = expandChains(desired.chains, live, warnings);
+
+  const wanted = new Map<string, { chain: DesiredChain; attachment: Attachment }>();
+  for (const { chain, attachments } of expanded) {
+    for (const attachment of attachments) wanted.set(attachmentKey(attachment), { chain, attachment });
+  }
+  const have = new Map<string, LiveChain>();
+  for (const c of live.chains) {
+    const key = attachmentKey(c.attachment);
+    if (!have.has(key)) have.set(key, c);
+  }
+
+  const attachments = new Map<string, Attachment>();
+  for (const [k, v] of wanted) attachments.set(k, v.attachment);
+  for (const [k, v] of have) if (!attachments.has(k)) attachments.set(k, v.attachment);
+  const keys = [...attachments.entries()].sort(([, a], [, b]) => compareAttachments(a, b)).map(([k]) => k);
+
+  const changes: ChainChange[] = [];
+  for (const key of keys) {
+    const d = wanted.get(key);
+    const l = have.get(key);
+    if (d && !l) {
+      changes.push(createChain(d.chain, d.attachment));
+      if (d.attachment.hook === 'xdp') {
+        for (const f of live.foreign) {
+          if (attachmentKey(f.attachment) !== key) continue;
+          const ns = f.attachment.netns === DEFAULT_NETNS ? '' : ` (netns ${f.attachment.netns})`;
+          warnings.push(
+            `foreign XDP program '${f.progName}' (id ${f.progId}) is attached to ${f.attachment.ifname}${ns}: ` +
+              'kfn cannot attach until it is removed',
+          );
+        }
+      }
+    } else if (l && !d) {
+      changes.push(deleteChain(l));
+    } else if (d && l) {
+      changes.push(updateChain(d.chain, d.attachment, l));
+    }
+  }
+
+  const result: Plan = {
+    formatVersion: 1,
+    createdAt: (opts.now ?? new Date()).toISOString(),
+    liveFingerprint: liveFingerprint(live),
+    manifestDigest: desired.manifestDigest,
+    changes,
+    foreign: live.foreign.map((f) => ({ ...f, attachment: { ...f.attachment } })),
+    warnings,
+    summary: summarize(changes),
+  };
+  if (desired.revision !== undefined) result.revision = desired.revision;
+  return result;
+}
+
+export function hasChanges(p: Plan): boolean {
+  return p.changes.some((c) => c.action !== 'noop');
+}

@@ -1,0 +1,80 @@
+/** `kfn show`: what kfn finds in the kernel, chain by chain, in packet order. */
+import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
+import { compareAttachments } from '../plan/expand.js';
+import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import type { Colors } from './format.js';
+
+export interface RenderLiveOptions {
+  color: boolean;
+  /** Extra lines per instance, keyed by the instance's pinDir (e.g. counters read from its maps). */
+  stats?: Record<string, { map: string; text: string }[]>;
+}
+
+export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
+
+/** `label` is plain text; `paintLabel` colors it without changing its width. */
+function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s: string) => string, widths: { name: number; fn: number }, opts: RenderLiveOptions): string[] {
+  const lines = [
+    `${paintLabel(label)} ${c.bold(padEnd(i.name, widths.name))}  ${padEnd(fnText(i.identity), widths.fn)}  prog ${i.progId}  sha256 ${shortSha(i.identity.sha256)}`,
+  ];
+  const ind = ' '.repeat(label.length + 1);
+  const globals = Object.keys(i.identity.globals).sort();
+  if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
+  for (const name of Object.keys(i.maps).sort()) {
+    const entries = i.maps[name]!;
+    if (entries.length === 0) {
+      lines.push(`${ind}${name} ${c.dim('(empty)')}`);
+      continue;
+    }
+    for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
+  }
+  for (const s of opts.stats?.[i.pinDir] ?? []) {
+    const [first = '', ...rest] = s.text.split('\n');
+    lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
+    for (const r of rest) lines.push(`${ind}  ${r}`);
+  }
+  return lines;
+}
+
+function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[] {
+  const lines = [c.bold(`chain ${quote(ch.chainName)} on ${whereText(ch.attachment)}`)];
+  const facts = [`ifindex ${ch.ifindex}`];
+  if (ch.attachment.hook === 'xdp') facts.push(`XDP mode ${ch.mode ?? 'unknown'}`);
+  facts.push(`root prog ${ch.rootProgId}`, `link ${ch.linkId}`);
+  facts.push(`revision ${ch.revision ?? 'unknown'}`);
+  if (ch.manifestDigest) facts.push(`manifests ${shortSha(ch.manifestDigest)}`);
+  lines.push(`  ${c.dim(facts.join(', '))}`);
+  const all = [...ch.instances, ...ch.orphans];
+  const widths = {
+    name: Math.max(0, ...all.map((i) => i.name.length)),
+    fn: Math.max(0, ...all.map((i) => fnText(i.identity).length)),
+  };
+  if (ch.instances.length === 0) lines.push(`  ${c.dim('(no functions: packets pass straight through)')}`);
+  const numW = String(ch.instances.length).length;
+  ch.instances.forEach((i, n) => {
+    lines.push(...instanceLines(c, i, `  ${String(n + 1).padStart(numW)}.`, (s) => s, widths, opts));
+  });
+  if (ch.orphans.length) {
+    lines.push(`  ${c.yellow('orphans')} ${c.dim('(pinned by kfn, not reachable from the root; the next apply deletes them):')}`);
+    for (const o of ch.orphans) lines.push(...instanceLines(c, o, `  ${'?'.padStart(numW)} `, (s) => c.yellow(s), widths, opts));
+  }
+  for (const d of ch.drift) lines.push(`  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`);
+  return lines;
+}
+
+export function renderLive(live: LiveState, opts: RenderLiveOptions): string {
+  const c = colors(opts.color);
+  const sections: string[][] = [];
+  const chains = [...live.chains].sort((a, b) => compareAttachments(a.attachment, b.attachment));
+  if (chains.length === 0) sections.push([NOTHING_MANAGED]);
+  for (const ch of chains) sections.push(chainLines(c, ch, opts));
+  if (live.foreign.length) {
+    sections.push([
+      c.bold('Foreign programs (not managed by kfn):'),
+      ...[...live.foreign]
+        .sort((a, b) => compareAttachments(a.attachment, b.attachment) || a.progId - b.progId)
+        .map((f) => `  '${f.progName}' (id ${f.progId}) on ${whereText(f.attachment)}${f.linkId === undefined ? '' : `, link ${f.linkId}`}`),
+    ]);
+  }
+  return sections.map((s) => s.join('\n')).join('\n\n');
+}

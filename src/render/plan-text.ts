@@ -1,0 +1,176 @@
+/**
+ * Human rendering of a plan, after Terraform's habits: a legend of the symbols used,
+ * one commented block per chain that changes, per-entry map diffs, then the summary.
+ */
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, Plan, ValueChange } from '../core/types.js';
+import { REASON, hasChanges } from '../plan/plan.js';
+import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import type { Colors } from './format.js';
+
+type Sym = '+' | '-' | '~' | '-/+' | '!';
+
+const LEGEND: [Sym, string][] = [
+  ['+', 'create'],
+  ['-', 'destroy'],
+  ['~', 'update in place'],
+  ['-/+', 'replace (destroy, then create)'],
+  ['!', 'drift (changed outside kfn)'],
+];
+
+function paint(c: Colors, sym: Sym | '', text: string = sym): string {
+  switch (sym) {
+    case '+':
+      return c.green(text);
+    case '-':
+      return c.red(text);
+    case '~':
+      return c.yellow(text);
+    case '-/+':
+      return c.magenta(text);
+    case '!':
+      return c.bold(c.red(text));
+    default:
+      return text;
+  }
+}
+
+const INSTANCE_SYM: Record<InstanceAction, Sym | ''> = {
+  create: '+',
+  delete: '-',
+  replace: '-/+',
+  update: '~',
+  move: '~',
+  noop: '',
+};
+
+const CHAIN_SYM: Record<ChainChange['action'], Sym | ''> = { create: '+', delete: '-', update: '~', noop: '' };
+
+function chainVerb(ch: ChainChange): string {
+  switch (ch.action) {
+    case 'create':
+      return 'will be created';
+    case 'delete':
+      return 'will be destroyed';
+    case 'update': {
+      const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every((i) => i.action === 'noop');
+      return onlyDrift ? 'has drifted and will be repaired' : 'will be updated in place';
+    }
+    default:
+      return 'is up to date';
+  }
+}
+
+function symbolsUsed(p: Plan): Set<Sym> {
+  const used = new Set<Sym>();
+  for (const ch of p.changes) {
+    if (ch.action === 'noop') continue;
+    const s = CHAIN_SYM[ch.action];
+    if (s) used.add(s);
+    if (ch.drift.length > 0) used.add('!');
+    for (const i of ch.instances) {
+      const is = INSTANCE_SYM[i.action];
+      if (is) used.add(is);
+      for (const m of i.mapChanges) {
+        if (m.drift) used.add('!');
+        for (const e of m.entries) used.add(e.op === 'add' ? '+' : e.op === 'remove' ? '-' : '~');
+      }
+    }
+  }
+  return used;
+}
+
+/** The symbol column: three wide, right-aligned (`  +`, `-/+`). */
+function symCol(c: Colors, sym: Sym | ''): string {
+  return ' '.repeat(3 - sym.length) + paint(c, sym);
+}
+
+function comment(c: Colors, reasons: readonly string[]): string {
+  return reasons.length ? ' ' + c.dim(`# ${reasons.join('; ')}`) : '';
+}
+
+function entryLine(c: Colors, map: string, e: MapEntryChange): [Sym, string] {
+  const ref = `${map}[${quote(e.keyText)}]`;
+  if (e.op === 'add') return ['+', `${ref} = ${e.toText ?? ''}`];
+  if (e.op === 'remove') return ['-', ref];
+  return ['~', `${ref}: ${e.fromText ?? ''} ${c.dim('->')} ${e.toText ?? ''}`];
+}
+
+function mapLines(c: Colors, m: MapChange): string[] {
+  return m.entries.map((e) => {
+    const [sym, text] = entryLine(c, m.map, e);
+    if (!m.drift) return `          ${paint(c, sym)} ${text}`;
+    return `        ${paint(c, '!')} ${paint(c, sym)} ${text} ${c.dim('(changed outside kfn)')}`;
+  });
+}
+
+function identityLine(c: Colors, v: ValueChange): string {
+  const isText = !v.field.startsWith('globals.');
+  const show = (s: string) => (v.field === 'sha256' ? quote(`${shortSha(s)}…`) : isText ? quote(s) : s);
+  const note = ' ' + c.dim('# forces replacement');
+  if (v.from === undefined) return `          ${paint(c, '+')} ${v.field} = ${show(v.to ?? '')}${note}`;
+  if (v.to === undefined) return `          ${paint(c, '-')} ${v.field} = ${show(v.from)}${note}`;
+  return `          ${paint(c, '~')} ${v.field}: ${show(v.from)} ${c.dim('->')} ${show(v.to)}${note}`;
+}
+
+function instanceIdentity(i: InstanceChange): FunctionIdentity {
+  // The planner always sets one of the two: desired for every action but delete.
+  return (i.desired?.identity ?? i.live?.identity)!;
+}
+
+function chainBlock(c: Colors, ch: ChainChange): string[] {
+  const lines: string[] = [];
+  lines.push(c.bold(`  # chain ${quote(ch.chainName)} on ${whereText(ch.attachment)} ${chainVerb(ch)}`));
+  // Rename / XDP mode notes; reorder and drift have their own lines below.
+  const chainNotes = ch.action === 'update' ? ch.reasons.filter((r) => r !== REASON.drift && r !== REASON.reordered) : [];
+  lines.push(`${symCol(c, CHAIN_SYM[ch.action])} chain ${quote(ch.chainName)} {${comment(c, chainNotes)}`);
+
+  const nameW = Math.max(0, ...ch.instances.map((i) => i.name.length));
+  const fnW = Math.max(0, ...ch.instances.map((i) => fnText(instanceIdentity(i)).length));
+  for (const i of ch.instances) {
+    const sym = INSTANCE_SYM[i.action];
+    const id = instanceIdentity(i);
+    const ident = `${padEnd(fnText(id), fnW)}  ${shortSha(id.sha256)}`;
+    // Reasons implied by the chain header, or shown by the diff lines below, are not repeated.
+    const implied = (ch.action === 'create' && i.action === 'create') || (ch.action === 'delete' && i.reasons[0] === REASON.chainDelete);
+    const reasons = implied ? [] : i.reasons.filter((r) => r !== REASON.update && !/^map .* changed outside kfn$/.test(r));
+    const body = `${padEnd(i.name, nameW)}  ${ident}`.trimEnd();
+    lines.push(`    ${symCol(c, sym)} ${i.action === 'noop' ? c.dim(body) : body}${comment(c, reasons)}`);
+    for (const v of i.identityChanges) lines.push(identityLine(c, v));
+    for (const m of i.mapChanges) lines.push(...mapLines(c, m));
+  }
+  if (ch.reordered) lines.push(`        order: [${ch.fromOrder.join(', ')}] ${c.dim('->')} [${ch.toOrder.join(', ')}]`);
+  for (const d of ch.drift) lines.push(`      ${paint(c, '!')} ${d} ${c.dim('(changed outside kfn)')}`);
+  lines.push('    }');
+  return lines;
+}
+
+export function summaryLine(p: Plan): string {
+  const s = p.summary;
+  return `Plan: ${s.add} to add, ${s.change} to change, ${s.replace} to replace, ${s.destroy} to destroy.`;
+}
+
+export const NO_CHANGES = 'No changes. Live kernel state matches the manifests.';
+
+/** The text of `kfn plan`, without a trailing newline. */
+export function renderPlan(p: Plan, opts: { color: boolean }): string {
+  const c = colors(opts.color);
+  const sections: string[][] = [];
+  const changing = hasChanges(p);
+  if (changing) {
+    const used = symbolsUsed(p);
+    sections.push([
+      'Actions are indicated with the following symbols:',
+      ...LEGEND.filter(([s]) => used.has(s)).map(([s, words]) => `${symCol(c, s)} ${words}`),
+    ]);
+    sections.push(['kfn will perform the following actions:']);
+    for (const ch of p.changes) if (ch.action !== 'noop') sections.push(chainBlock(c, ch));
+  }
+  if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));
+  if (p.foreign.length) {
+    sections.push(
+      p.foreign.map((f) => c.dim(`  # foreign program '${f.progName}' (id ${f.progId}) on ${whereText(f.attachment)} is not managed by kfn`)),
+    );
+  }
+  sections.push([changing ? c.bold(summaryLine(p)) : c.green(NO_CHANGES)]);
+  return sections.map((s) => s.join('\n')).join('\n\n');
+}
