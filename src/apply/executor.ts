@@ -1,0 +1,286 @@
+/**
+ * Turns a plan into kernel operations in three phases:
+ *
+ *  1. prepare: load and pin every new instance (fresh, replacement, or a clone that
+ *     shares the maps of the instance it stands in for) and wire its slot; nothing
+ *     live can reach any of it yet.
+ *  2. commit: per chain, in-place map updates, then ONE atomic pointer swap (a
+ *     `kfn_next` slot or the root slot), an attach, or a detach.
+ *  3. release: unpin what is no longer referenced.
+ *
+ * Every step of phases 1-2 records its undo operations; any failure runs them in
+ * reverse, so the kernel ends exactly as it was. Phase 3 cannot break a chain.
+ */
+import { KfnError } from '../core/errors.js';
+import { digestEntries } from '../core/digest.js';
+import type { ChainChange, InstanceChange, MapEntry, Plan } from '../core/types.js';
+import { attachmentLabel } from '../core/types.js';
+import { MapHandle, mapInfoByFd, openPinned, unpinTree, withFd } from '../libbpf/index.js';
+import { chainDir, chainPins, instancePins } from '../state/layout.js';
+import { readMeta, writeMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
+import { attachRoot, detachRoot, loadInstance, loadRoot, setSlot, writeEntries } from './kernel.js';
+import { describeUndo, runUndo, type UndoOp } from './undo.js';
+
+export interface ExecuteOptions {
+  pinRoot: string;
+  /** Called before each step with a one-line description. */
+  onStep?: (description: string) => void;
+  /** Test hook: throw before step N (1-based) to exercise rollback. */
+  failAtStep?: number;
+}
+
+export interface ExecuteResult {
+  steps: string[];
+  warnings: string[];
+}
+
+export class ApplyFailedError extends KfnError {
+  constructor(
+    override readonly cause: unknown,
+    readonly applied: string[],
+    readonly undone: string[],
+    readonly rollbackErrors: string[],
+  ) {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super(
+      cause instanceof KfnError ? cause.code : 'APPLY_FAILED',
+      rollbackErrors.length ? `${msg} (rollback incomplete: ${rollbackErrors.join('; ')})` : msg,
+      { hint: cause instanceof KfnError ? cause.hint : undefined, cause },
+    );
+  }
+}
+
+interface Ctx {
+  pinRoot: string;
+  plan: Plan;
+  steps: string[];
+  undo: { description: string; ops: UndoOp[] }[];
+  release: { description: string; run: () => void }[];
+  commits: (() => void)[];
+  opts: ExecuteOptions;
+}
+
+function step(ctx: Ctx, description: string, fn: () => UndoOp[]): void {
+  if (ctx.opts.failAtStep === ctx.steps.length + 1) throw new KfnError('INJECTED_FAULT', `injected failure at step ${ctx.steps.length + 1} (${description})`);
+  ctx.opts.onStep?.(description);
+  const ops = fn();
+  ctx.steps.push(description);
+  ctx.undo.push({ description, ops });
+}
+
+export function executePlan(plan: Plan, opts: ExecuteOptions): ExecuteResult {
+  const ctx: Ctx = { pinRoot: opts.pinRoot, plan, steps: [], undo: [], release: [], commits: [], opts };
+  try {
+    for (const change of plan.changes) prepareChain(ctx, change);
+    for (const commit of ctx.commits) commit();
+  } catch (e) {
+    throw rollback(ctx, e);
+  }
+  const warnings: string[] = [];
+  for (const r of ctx.release) {
+    try {
+      opts.onStep?.(r.description);
+      r.run();
+    } catch (e) {
+      warnings.push(`${r.description}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { steps: ctx.steps, warnings };
+}
+
+function rollback(ctx: Ctx, cause: unknown): ApplyFailedError {
+  const undone: string[] = [];
+  const errors: string[] = [];
+  for (const s of [...ctx.undo].reverse()) {
+    for (const op of s.ops) {
+      try {
+        runUndo(op);
+      } catch (e) {
+        errors.push(`${describeUndo(op)}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    undone.push(s.description);
+  }
+  return new ApplyFailedError(cause, ctx.steps, undone, errors);
+}
+
+function chainMeta(ctx: Ctx, c: ChainChange, attachedMode?: 'native' | 'generic'): ChainMeta {
+  const meta: ChainMeta = {
+    kind: 'chain',
+    chainName: c.chainName,
+    netns: c.attachment.netns,
+    ifname: c.attachment.ifname,
+    hook: c.attachment.hook,
+    mode: c.mode,
+    position: c.position,
+    manifestDigest: ctx.plan.manifestDigest,
+    updatedAt: new Date().toISOString(),
+  };
+  if (attachedMode) meta.attachedMode = attachedMode;
+  if (ctx.plan.revision) meta.revision = ctx.plan.revision;
+  return meta;
+}
+
+function prepareChain(ctx: Ctx, c: ChainChange): void {
+  if (c.action === 'noop') return;
+  if (c.action === 'create') return prepareCreate(ctx, c);
+  if (c.action === 'delete') return prepareDelete(ctx, c);
+  return prepareUpdate(ctx, c);
+}
+
+/** Loads `names` back to front, each pointing at the one after it; returns their dirs. */
+function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: string | null): Map<string, string> {
+  const dirs = new Map<string, string>();
+  let next = tail;
+  for (const name of [...names].reverse()) {
+    const ic = instance(c, name);
+    const desired = ic.desired!;
+    const clone = ic.action !== 'create' && ic.action !== 'replace' && ic.live;
+    const verb = clone ? 'load a copy of' : ic.action === 'replace' ? 'load replacement' : 'load';
+    step(ctx, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, () => {
+      const shareMapsWith = clone ? { pinDir: ic.live!.pinDir, appliedMaps: instanceMeta(ic.live!.pinDir).appliedMaps } : undefined;
+      const loaded = loadInstance({ chainDir: dir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}) });
+      dirs.set(name, loaded.dir);
+      try {
+        if (next) setSlot(instancePins(loaded.dir).next, next);
+      } catch (e) {
+        unpinTree(loaded.dir);
+        throw e;
+      }
+      return [{ op: 'unpinTree', dir: loaded.dir }];
+    });
+    next = instancePins(dirs.get(name)!).prog;
+  }
+  return dirs;
+}
+
+function prepareCreate(ctx: Ctx, c: ChainChange): void {
+  const dir = chainDir(ctx.pinRoot, c.attachment);
+  const label = attachmentLabel(c.attachment);
+  step(ctx, `load chain root for ${label}`, () => {
+    loadRoot(dir, c.attachment.hook, chainMeta(ctx, c));
+    return [{ op: 'unpinTree', dir }];
+  });
+  const dirs = loadRun(ctx, c, dir, c.toOrder, null);
+  if (c.toOrder.length) setSlot(chainPins(dir).rootNext, instancePins(dirs.get(c.toOrder[0]!)!).prog);
+  ctx.commits.push(() =>
+    step(ctx, `attach chain "${c.chainName}" to ${label}`, () => {
+      const mode = attachRoot(dir, c.attachment, c.mode, c.position);
+      if (mode) writeMeta(chainPins(dir).meta, chainMeta(ctx, c, mode));
+      return [{ op: 'detachRoot', chainDir: dir }];
+    }),
+  );
+}
+
+function prepareDelete(ctx: Ctx, c: ChainChange): void {
+  const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
+  ctx.commits.push(() =>
+    step(ctx, `detach chain "${c.chainName}" from ${attachmentLabel(c.attachment)}`, () => {
+      detachRoot(dir);
+      return [{ op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.mode, position: c.position }];
+    }),
+  );
+  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, run: () => unpinTree(dir) });
+}
+
+const STAYS = new Set(['noop', 'update']);
+
+/**
+ * The new order shares a prefix and a suffix with the old one; only the middle is
+ * rebuilt, on new instances, and spliced in with one slot update.
+ */
+function prepareUpdate(ctx: Ctx, c: ChainChange): void {
+  const dir = c.live!.pinDir;
+  const pins = chainPins(dir);
+  const label = attachmentLabel(c.attachment);
+  const from = c.fromOrder;
+  const to = c.toOrder;
+  const stays = (name: string): boolean => STAYS.has(instance(c, name).action);
+  let p = 0;
+  while (p < from.length && p < to.length && from[p] === to[p] && stays(to[p]!)) p++;
+  let s = 0;
+  while (s < from.length - p && s < to.length - p && from[from.length - 1 - s] === to[to.length - 1 - s] && stays(to[to.length - 1 - s]!)) s++;
+  const middle = to.slice(p, to.length - s);
+  const oldMiddle = from.slice(p, from.length - s);
+  const liveProg = (name: string): string => instancePins(instance(c, name).live!.pinDir).prog;
+  const suffixHead = s > 0 ? liveProg(to[to.length - s]!) : null;
+
+  const fresh = loadRun(ctx, c, dir, middle, suffixHead);
+
+  ctx.commits.push(() => {
+    for (const ic of c.instances) {
+      if (!ic.mapChanges.length || !ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
+      updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    }
+    if (middle.length || oldMiddle.length) {
+      const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
+      const target = middle.length ? instancePins(fresh.get(middle[0]!)!).prog : suffixHead;
+      const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
+      step(ctx, `switch ${label} to [${to.join(', ')}]`, () => {
+        setSlot(slot, target);
+        return [{ op: 'setSlot', slot, prog: before }];
+      });
+    }
+    if (c.drift.some((d) => d.includes('not attached') || d.includes('link is missing') || d.includes('defunct'))) {
+      step(ctx, `re-attach chain "${c.chainName}" to ${label}`, () => {
+        detachRoot(dir);
+        attachRoot(dir, c.attachment, c.mode, c.position);
+        return [{ op: 'detachRoot', chainDir: dir }];
+      });
+    }
+    const oldMeta = readMeta(pins.meta) as ChainMeta | undefined;
+    step(ctx, `record manifest digest on ${label}`, () => {
+      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(oldMeta?.attachedMode ? { attachedMode: oldMeta.attachedMode } : {}) });
+      return oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
+    });
+  });
+  for (const name of oldMiddle) {
+    ctx.release.push({ description: `release ${name} (prog ${instance(c, name).live!.progId})`, run: () => unpinTree(instance(c, name).live!.pinDir) });
+  }
+  for (const ic of c.instances) {
+    if (ic.action === 'delete' && !oldMiddle.includes(ic.name)) {
+      ctx.release.push({ description: `release ${ic.name}`, run: () => unpinTree(ic.live!.pinDir) });
+    }
+  }
+}
+
+/** Writes the changed entries of a live instance's maps (shared with its clone, if any). */
+function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDir: string | undefined): void {
+  const metaPin = instancePins(cloneDir ?? ic.live!.pinDir).meta;
+  for (const mc of ic.mapChanges) {
+    const pin = instancePins(ic.live!.pinDir).map(mc.map);
+    const changes = mc.entries.map((e) => ({ key: e.key, value: e.op === 'remove' ? null : e.value! }));
+    step(ctx, `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${changes.length} entries)`, () => {
+      const previous = currentValues(pin, changes.map((x) => x.key));
+      writeEntries(pin, changes);
+      return [{ op: 'writeEntries', map: pin, entries: previous }];
+    });
+  }
+  const meta = instanceMeta(metaPin);
+  const appliedMaps = { ...meta.appliedMaps };
+  for (const mc of ic.mapChanges) appliedMaps[mc.map] = digestEntries(ic.desired!.maps[mc.map]?.entries ?? ([] as MapEntry[]));
+  step(ctx, `record map digests of ${ic.name}`, () => {
+    writeMeta(metaPin, { ...meta, appliedMaps });
+    return [{ op: 'writeMeta', pin: metaPin, meta }];
+  });
+}
+
+function currentValues(pin: string, keys: string[]): { key: string; value: string | null }[] {
+  return withFd(openPinned(pin), (fd) => {
+    const h = new MapHandle(fd, mapInfoByFd(fd), pin);
+    return keys.map((key) => ({ key, value: h.lookup(Buffer.from(key, 'hex'))?.toString('hex') ?? null }));
+  });
+}
+
+function instance(c: ChainChange, name: string): InstanceChange {
+  const ic = c.instances.find((i) => i.name === name);
+  if (!ic) throw new KfnError('PLAN_INVALID', `plan for ${attachmentLabel(c.attachment)} has no instance "${name}"`);
+  return ic;
+}
+
+function instanceMeta(pinDirOrMetaPin: string): InstanceMeta {
+  const pin = pinDirOrMetaPin.endsWith('/meta') ? pinDirOrMetaPin : instancePins(pinDirOrMetaPin).meta;
+  const meta = readMeta(pin);
+  if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`);
+  return meta;
+}

@@ -1,0 +1,207 @@
+/**
+ * Building blocks of a tail-call chain in the kernel: load and pin a root or a
+ * function instance, attach the root to its hook. Each leaves either everything
+ * pinned or nothing (it cleans up its own partial work before rethrowing).
+ */
+import { fileURLToPath } from 'node:url';
+import { KfnError } from '../core/errors.js';
+import { digestEntries } from '../core/digest.js';
+import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../core/types.js';
+import { attachmentLabel } from '../core/types.js';
+import fs from 'node:fs';
+import {
+  BpfError,
+  BpfObject,
+  MapHandle,
+  detachLink,
+  mapInfoByFd,
+  tryOpenPinned,
+  attachTcxLink,
+  attachXdpLink,
+  closeFd,
+  fileSha256,
+  ifindexHere,
+  openPinned,
+  pinFd,
+  progInfoByFd,
+  unpinTree,
+  withFd,
+  withNetns,
+} from '../libbpf/index.js';
+import { chainPins, instanceDir, instancePins } from '../state/layout.js';
+import { listInstanceMaps } from '../state/read.js';
+import { createMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
+
+export const ROOT_OBJECT = fileURLToPath(new URL('../../bpf/build/root.bpf.o', import.meta.url));
+
+const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
+
+/** Loads a chain's root program and pins it with its slot and the chain metadata. */
+export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
+  const pins = chainPins(dir);
+  const obj = BpfObject.open(ROOT_OBJECT);
+  try {
+    const loaded = obj.load(rootProgram(hook));
+    pinFd(loaded.progFd, pins.root);
+    pinFd(loaded.mapFds['kfn_next']!, pins.rootNext);
+    createMeta(pins.meta, meta);
+  } catch (e) {
+    unpinTree(dir);
+    throw e;
+  } finally {
+    obj.close();
+  }
+}
+
+export interface LoadInstanceArgs {
+  chainDir: string;
+  chainName: string;
+  desired: DesiredInstance;
+  /** Share the maps of this live instance (a clone for a reorder keeps all state). */
+  shareMapsWith?: { pinDir: string; appliedMaps: Record<string, string> };
+}
+
+/**
+ * Loads one function instance and pins it under the chain. A fresh instance gets the
+ * desired map entries written before anything can reach it.
+ */
+export function loadInstance(a: LoadInstanceArgs): { dir: string; progId: number } {
+  const { desired } = a;
+  const sha = fileSha256(desired.objectPath);
+  if (sha !== desired.identity.sha256) {
+    throw new KfnError('OBJECT_CHANGED', `object ${desired.objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${desired.identity.sha256.slice(0, 12)})`, {
+      hint: 'run kfn plan again',
+    });
+  }
+  const obj = BpfObject.open(desired.objectPath);
+  const shared: Record<string, number> = {};
+  let dir: string | undefined;
+  try {
+    const info = obj.info(sha);
+    const globals = Object.entries(desired.identity.globals).map(([name, g]) => {
+      const gi = info.globals.find((x) => x.name === name);
+      if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${desired.objectPath}`);
+      return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
+    });
+    if (a.shareMapsWith) {
+      for (const m of listInstanceMaps(a.shareMapsWith.pinDir)) shared[m.name] = openPinned(m.pin);
+    }
+    const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
+    const progId = progInfoByFd(loaded.progFd).id;
+    dir = instanceDir(a.chainDir, desired.name, progId);
+    const pins = instancePins(dir);
+    pinFd(loaded.progFd, pins.prog);
+    pinFd(loaded.mapFds['kfn_next']!, pins.next);
+    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== 'kfn_next') pinFd(fd, pins.map(name));
+
+    const appliedMaps: Record<string, string> = { ...(a.shareMapsWith?.appliedMaps ?? {}) };
+    if (!a.shareMapsWith) {
+      for (const m of Object.values(desired.maps)) {
+        writeEntries(pins.map(m.name), m.entries.map((e) => ({ key: e.key, value: e.value })));
+        appliedMaps[m.name] = digestEntries(m.entries);
+      }
+    }
+    const meta: InstanceMeta = {
+      kind: 'instance',
+      name: desired.name,
+      chainName: a.chainName,
+      identity: desired.identity,
+      objectPath: desired.objectPath,
+      appliedMaps,
+      createdAt: new Date().toISOString(),
+    };
+    createMeta(pins.meta, meta);
+    return { dir, progId };
+  } catch (e) {
+    if (dir) unpinTree(dir);
+    throw e;
+  } finally {
+    for (const fd of Object.values(shared)) closeFd(fd);
+    obj.close();
+  }
+}
+
+/**
+ * Attaches the chain root to its hook through a BPF link and pins the link. For XDP
+ * `auto` tries native first and falls back to generic; returns the mode in use.
+ */
+export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): 'native' | 'generic' | undefined {
+  const pins = chainPins(dir);
+  const label = attachmentLabel(a);
+  return withFd(openPinned(pins.root), (progFd) =>
+    withNetns(a.netns, () => {
+      const ifindex = ifindexHere(a.ifname);
+      if (!ifindex) {
+        throw new KfnError('INTERFACE_NOT_FOUND', `interface ${a.ifname} not found in netns ${a.netns}`, { hint: 'the interface disappeared since the plan was made' });
+      }
+      let linkFd: number;
+      let used: 'native' | 'generic' | undefined;
+      if (a.hook === 'xdp') {
+        const tryMode = (m: 'native' | 'generic'): number => {
+          used = m;
+          return attachXdpLink(progFd, ifindex, m, label);
+        };
+        if (mode === 'auto') {
+          try {
+            linkFd = tryMode('native');
+          } catch (e) {
+            if (!(e instanceof BpfError) || e.code === 'KERNEL_BUSY') throw e;
+            linkFd = tryMode('generic');
+          }
+        } else linkFd = tryMode(mode);
+      } else {
+        linkFd = attachTcxLink(progFd, ifindex, a.hook === 'tc-ingress' ? 'ingress' : 'egress', position, label);
+      }
+      try {
+        pinFd(linkFd, pins.link);
+      } finally {
+        closeFd(linkFd);
+      }
+      return used;
+    }),
+  );
+}
+
+export function setSlot(slot: string, prog: string | null): void {
+  withFd(openPinned(slot), (slotFd) => {
+    const h = new MapHandle(slotFd, mapInfoByFd(slotFd), slot);
+    const key = new Uint8Array(4);
+    if (prog === null) {
+      h.delete(key);
+      return;
+    }
+    withFd(openPinned(prog), (progFd) => {
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(progFd);
+      h.update(key, v);
+    });
+  });
+}
+
+export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {
+  withFd(openPinned(map), (fd) => {
+    const info = mapInfoByFd(fd);
+    const h = new MapHandle(fd, info, map);
+    for (const e of entries) {
+      const key = Buffer.from(e.key, 'hex');
+      if (e.value !== null) h.update(key, Buffer.from(e.value, 'hex'));
+      else if (info.typeName === 'array') h.update(key, Buffer.alloc(info.valueSize));
+      else h.delete(key);
+    }
+  });
+}
+
+export function detachRoot(chainDir: string): void {
+  const pin = chainPins(chainDir).link;
+  const fd = tryOpenPinned(pin);
+  if (fd === undefined) return;
+  withFd(fd, (f) => {
+    try {
+      detachLink(f, pin);
+    } catch (e) {
+      // A link whose interface vanished is already detached.
+      if (!(e instanceof BpfError && (e.errno === 2 || e.errno === 22))) throw e;
+    }
+  });
+  fs.rmSync(pin, { force: true });
+}

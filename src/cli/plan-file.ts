@@ -1,0 +1,36 @@
+/** Saved plans (`kfn plan -out FILE`, `kfn apply FILE`): JSON with a checksum, mode 0600. */
+import fs from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
+import { KfnError } from '../core/errors.js';
+import { canonicalJson, sha256Hex } from '../core/digest.js';
+import type { Plan } from '../core/types.js';
+
+interface PlanFile {
+  kind: 'kfn-plan';
+  checksum: string;
+  plan: Plan;
+}
+
+export function savePlan(file: string, plan: Plan): void {
+  const doc: PlanFile = { kind: 'kfn-plan', checksum: sha256Hex(canonicalJson(plan)), plan };
+  writeFileAtomic.sync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
+}
+
+export function isPlanFile(file: string): boolean {
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return false;
+  const head = fs.readFileSync(file, 'utf8').slice(0, 64);
+  return head.includes('"kind": "kfn-plan"');
+}
+
+export function loadPlan(file: string): Plan {
+  let doc: PlanFile;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8')) as PlanFile;
+  } catch (e) {
+    throw new KfnError('PLAN_FILE_INVALID', `${file} is not a readable kfn plan: ${(e as Error).message}`);
+  }
+  if (doc.kind !== 'kfn-plan' || !doc.plan || doc.checksum !== sha256Hex(canonicalJson(doc.plan))) {
+    throw new KfnError('PLAN_FILE_INVALID', `${file} failed its checksum: the plan was modified or truncated`, { hint: 'make a new plan with kfn plan -out FILE' });
+  }
+  return doc.plan;
+}

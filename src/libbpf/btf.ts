@@ -1,0 +1,146 @@
+/**
+ * Reads libbpf's `struct btf` into the plain BtfType model (btf-types.ts), following
+ * the layout of include/uapi/linux/btf.h.
+ */
+import { bpf, koffi, type Ptr } from './ffi.js';
+import type { BtfMember, BtfType } from './btf-types.js';
+
+const KIND = {
+  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
+  RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19,
+} as const;
+
+const u32 = (p: Ptr, off: number): number => koffi.decode(p, off, 'uint32_t') as number;
+const s32 = (p: Ptr, off: number): number => koffi.decode(p, off, 'int32_t') as number;
+
+interface RawType {
+  p: Ptr;
+  name: string;
+  kind: number;
+  vlen: number;
+  kflag: boolean;
+  sizeOrType: number;
+}
+
+export class Btf {
+  private readonly cache = new Map<number, BtfType>();
+
+  constructor(private readonly handle: Ptr) {}
+
+  private raw(id: number): RawType {
+    const p = bpf.btf_type_by_id(this.handle, id);
+    if (!p) throw new Error(`BTF type ${id} not found`);
+    const info = u32(p, 4);
+    return {
+      p,
+      name: this.name(u32(p, 0)),
+      kind: (info >>> 24) & 0x1f,
+      vlen: info & 0xffff,
+      kflag: info >>> 31 === 1,
+      sizeOrType: u32(p, 8),
+    };
+  }
+
+  private name(off: number): string {
+    return off ? (bpf.btf_name_by_offset(this.handle, off) as string) ?? '' : '';
+  }
+
+  get typeCount(): number {
+    return bpf.btf_type_cnt(this.handle) as number;
+  }
+
+  /** The type with this id as plain data; qualifiers stripped, typedefs kept. */
+  type(id: number): BtfType {
+    const hit = this.cache.get(id);
+    if (hit) return hit;
+    const t = this.build(id);
+    this.cache.set(id, t);
+    return t;
+  }
+
+  private build(id: number): BtfType {
+    if (id === 0) return { kind: 'opaque', name: 'void', size: 0 };
+    const r = this.raw(id);
+    const body = 12;
+    switch (r.kind) {
+      case KIND.INT: {
+        const enc = (u32(r.p, body) >>> 24) & 0x0f;
+        return { kind: 'int', name: r.name, size: r.sizeOrType, signed: (enc & 1) !== 0, char: (enc & 2) !== 0, bool: (enc & 4) !== 0 };
+      }
+      case KIND.PTR:
+        return { kind: 'ptr', size: 8 };
+      case KIND.ARRAY:
+        return { kind: 'array', elem: this.type(u32(r.p, body)), length: u32(r.p, body + 8) };
+      case KIND.STRUCT:
+      case KIND.UNION: {
+        const members: BtfMember[] = [];
+        for (let i = 0; i < r.vlen; i++) {
+          const m = body + i * 12;
+          const rawOff = u32(r.p, m + 8);
+          const bitOff = r.kflag ? rawOff & 0xffffff : rawOff;
+          const bitSize = r.kflag ? rawOff >>> 24 : 0;
+          const member: BtfMember = { name: this.name(u32(r.p, m)), offset: Math.floor(bitOff / 8), type: this.type(u32(r.p, m + 4)) };
+          if (bitSize || bitOff % 8) member.bitSize = bitSize || -1;
+          members.push(member);
+        }
+        return { kind: r.kind === KIND.STRUCT ? 'struct' : 'union', name: r.name, size: r.sizeOrType, members };
+      }
+      case KIND.ENUM:
+      case KIND.ENUM64: {
+        const values: { name: string; value: bigint }[] = [];
+        const stride = r.kind === KIND.ENUM ? 8 : 12;
+        for (let i = 0; i < r.vlen; i++) {
+          const e = body + i * stride;
+          const value =
+            r.kind === KIND.ENUM
+              ? BigInt(r.kflag ? s32(r.p, e + 4) : u32(r.p, e + 4))
+              : (BigInt(u32(r.p, e + 8)) << 32n) | BigInt(u32(r.p, e + 4));
+          values.push({ name: this.name(u32(r.p, e)), value });
+        }
+        return { kind: 'enum', name: r.name, size: r.sizeOrType, signed: r.kflag, values };
+      }
+      case KIND.TYPEDEF:
+        return { kind: 'typedef', name: r.name, type: this.type(r.sizeOrType) };
+      case KIND.VOLATILE:
+      case KIND.CONST:
+      case KIND.RESTRICT:
+      case KIND.TYPE_TAG:
+      case KIND.VAR:
+        return this.type(r.sizeOrType);
+      case KIND.FLOAT:
+        return { kind: 'opaque', name: r.name || 'float', size: r.sizeOrType };
+      default:
+        return { kind: 'opaque', name: r.name, size: 0 };
+    }
+  }
+
+  /** Variables of a DATASEC (`.rodata`, `.data`, `.bss`) with their offsets. */
+  datasecVars(secName: string): { name: string; offset: number; type: BtfType }[] {
+    for (let id = 1; id < this.typeCount; id++) {
+      const r = this.raw(id);
+      if (r.kind !== KIND.DATASEC || r.name !== secName) continue;
+      const out: { name: string; offset: number; type: BtfType }[] = [];
+      for (let i = 0; i < r.vlen; i++) {
+        const v = 12 + i * 12;
+        const varId = u32(r.p, v);
+        const varRaw = this.raw(varId);
+        if (varRaw.kind !== KIND.VAR) continue;
+        out.push({ name: varRaw.name, offset: u32(r.p, v + 4), type: this.type(varRaw.sizeOrType) });
+      }
+      return out;
+    }
+    return [];
+  }
+}
+
+/** BTF of a kernel object by id (map or program BTF); freed after `fn`. */
+export function withKernelBtf<T>(btfId: number, fn: (btf: Btf) => T): T | undefined {
+  if (!btfId) return undefined;
+  const h = bpf.btf_load_from_kernel_by_id(btfId);
+  if (!h) return undefined;
+  try {
+    return fn(new Btf(h));
+  } finally {
+    bpf.btf_free(h);
+  }
+}

@@ -1,0 +1,94 @@
+import util from 'node:util';
+import { KfnError } from '../core/errors.js';
+
+/** libbpf's own error codes (libbpf.h, LIBBPF_ERRNO__*). */
+const LIBBPF_ERRNOS: Record<number, [string, string]> = {
+  4000: ['LIBBPF_ERRNO__LIBELF', 'something wrong in libelf'],
+  4001: ['LIBBPF_ERRNO__FORMAT', 'BPF object format invalid'],
+  4002: ['LIBBPF_ERRNO__KVERSION', 'incorrect or no kernel version section'],
+  4003: ['LIBBPF_ERRNO__ENDIAN', 'endianness mismatch'],
+  4004: ['LIBBPF_ERRNO__INTERNAL', 'internal error in libbpf'],
+  4005: ['LIBBPF_ERRNO__RELOC', 'relocation failed'],
+  4007: ['LIBBPF_ERRNO__VERIFY', 'kernel verifier blocks program loading'],
+  4008: ['LIBBPF_ERRNO__PROG2BIG', 'program too big'],
+  4010: ['LIBBPF_ERRNO__PROGTYPE', 'kernel does not support this program type'],
+};
+
+export function errnoName(errno: number): string {
+  const lib = LIBBPF_ERRNOS[Math.abs(errno)];
+  if (lib) return lib[0];
+  try {
+    return util.getSystemErrorName(-Math.abs(errno));
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+export function errnoText(errno: number): string {
+  const lib = LIBBPF_ERRNOS[Math.abs(errno)];
+  if (lib) return lib[1];
+  const entry = util.getSystemErrorMap().get(-Math.abs(errno));
+  return entry ? entry[1] : `errno ${errno}`;
+}
+
+/** Codes for the kernel refusals an operator can act on; anything else is KERNEL_ERROR. */
+function codeFor(op: string, errno: number, verifierLog: string | undefined): string {
+  if (verifierLog) return 'VERIFIER_REJECTED';
+  const name = errnoName(errno);
+  if (name === 'EPERM' || name === 'EACCES') return 'KERNEL_PERMISSION';
+  if (name === 'EBUSY' || (name === 'EEXIST' && op.includes('attach'))) return 'KERNEL_BUSY';
+  if (name === 'E2BIG' || name === 'ENOSPC') return 'KERNEL_LIMIT';
+  if (name === 'EOPNOTSUPP' || name === 'ENOTSUP' || name === 'EINVAL' && op.includes('attach')) return 'KERNEL_UNSUPPORTED';
+  return 'KERNEL_ERROR';
+}
+
+/**
+ * A failed kernel or libbpf operation: what was attempted, on which object, the errno
+ * and, for verifier rejections, the last lines of the verifier log.
+ */
+export class BpfError extends KfnError {
+  readonly op: string;
+  readonly object: string;
+  readonly errno: number;
+  readonly verifierLog: string | undefined;
+
+  constructor(op: string, object: string, errno: number, opts: { verifierLog?: string; hint?: string; code?: string } = {}) {
+    const e = Math.abs(errno);
+    const tail = opts.verifierLog ? verifierTail(opts.verifierLog) : undefined;
+    const msg = `${op} ${object}: ${errnoName(e)} (${errnoText(e)})${tail ? `; verifier: ${tail.replace(/\n/g, ' | ')}` : ''}`;
+    super(opts.code ?? codeFor(op, e, opts.verifierLog), msg, { hint: opts.hint ?? hintFor(e, opts.verifierLog) });
+    this.name = 'BpfError';
+    this.op = op;
+    this.object = object;
+    this.errno = e;
+    this.verifierLog = opts.verifierLog;
+  }
+}
+
+function hintFor(errno: number, verifierLog: string | undefined): string | undefined {
+  if (verifierLog) return 'the kernel verifier refused the program; fix the function source (full log with --log-level debug)';
+  switch (errnoName(errno)) {
+    case 'EPERM':
+    case 'EACCES':
+      return 'kfn needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)';
+    case 'EBUSY':
+      return 'another program already holds this hook; remove it or choose another interface';
+    default:
+      return undefined;
+  }
+}
+
+/** The last few meaningful lines of a verifier log. */
+export function verifierTail(log: string, lines = 3): string {
+  const kept = log
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('processed ') && !l.startsWith('-- END PROG LOAD LOG --'));
+  return kept.slice(-lines).join('\n');
+}
+
+/** Throws a BpfError when a libbpf int return is negative (libbpf 1.x returns -errno). */
+export function check(ret: number, op: string, object: string): number {
+  if (ret < 0) throw new BpfError(op, object, -ret);
+  return ret;
+}

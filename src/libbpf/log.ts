@@ -1,0 +1,30 @@
+/**
+ * libbpf prints through a callback and, by default, to stderr. kfn installs its own
+ * callback so every libbpf message goes to kfn's logger instead.
+ */
+import { bpf, koffi, libcFns, PrintFn } from './ffi.js';
+
+export type LibbpfLevel = 'warn' | 'info' | 'debug';
+export type LibbpfSink = (level: LibbpfLevel, message: string) => void;
+
+const LEVELS: LibbpfLevel[] = ['warn', 'info', 'debug'];
+let sink: LibbpfSink = () => {};
+let installed = false;
+
+export function setLibbpfSink(fn: LibbpfSink): void {
+  sink = fn;
+  installLibbpfPrint();
+}
+
+export function installLibbpfPrint(): void {
+  if (installed) return;
+  installed = true;
+  const buf = Buffer.alloc(8192);
+  const cb = koffi.register((level: number, fmt: string, args: unknown) => {
+    const n = libcFns.vsnprintf(buf, buf.length, fmt, args) as number;
+    const text = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').replace(/\n$/, '');
+    sink(LEVELS[level] ?? 'debug', text);
+    return 0;
+  }, koffi.pointer(PrintFn));
+  bpf.set_print(cb);
+}

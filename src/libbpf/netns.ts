@@ -1,0 +1,80 @@
+/**
+ * Network namespaces. kfn enters a namespace with setns(2) on its own thread around
+ * the calls that resolve interfaces or attach, and switches back; it never runs
+ * under `ip netns exec`, whose private /sys hides bpffs (see DESIGN.md).
+ */
+import fs from 'node:fs';
+import { DEFAULT_NETNS } from '../core/types.js';
+import { KfnError } from '../core/errors.js';
+import { koffi, lastErrno, libcFns } from './ffi.js';
+import { BpfError } from './errors.js';
+import { CLONE_NEWNET } from './constants.js';
+
+const NETNS_DIR = '/var/run/netns';
+
+export function netnsExists(name: string): boolean {
+  return name === DEFAULT_NETNS || fs.existsSync(`${NETNS_DIR}/${name}`);
+}
+
+function setns(fd: number, what: string): void {
+  if (libcFns.setns(fd, CLONE_NEWNET) !== 0) throw new BpfError('setns', what, lastErrno());
+}
+
+/** Runs the synchronous `fn` inside network namespace `name` (DEFAULT_NETNS = where kfn runs). */
+export function withNetns<T>(name: string, fn: () => T): T {
+  if (name === DEFAULT_NETNS) return fn();
+  let target: number;
+  try {
+    target = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
+  } catch {
+    throw new KfnError('NETNS_NOT_FOUND', `network namespace "${name}" does not exist`, {
+      hint: `create it (ip netns add ${name}) or fix the chain's netns`,
+    });
+  }
+  const home = fs.openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    setns(target, `netns ${name}`);
+    try {
+      const result = fn();
+      if (result instanceof Promise) throw new Error('withNetns needs a synchronous function');
+      return result;
+    } finally {
+      setns(home, 'original netns');
+    }
+  } finally {
+    fs.closeSync(target);
+    fs.closeSync(home);
+  }
+}
+
+export interface NetInterface {
+  ifindex: number;
+  ifname: string;
+}
+
+/** Interfaces of the current thread's netns. */
+export function listInterfacesHere(): NetInterface[] {
+  const head = libcFns.if_nameindex();
+  if (!head) throw new BpfError('list interfaces', 'if_nameindex', lastErrno());
+  const out: NetInterface[] = [];
+  try {
+    for (let off = 0; ; off += 16) {
+      const ifindex = koffi.decode(head, off, 'uint32_t') as number;
+      if (ifindex === 0) break;
+      out.push({ ifindex, ifname: koffi.decode(head, off + 8, 'const char *') as string });
+    }
+  } finally {
+    libcFns.if_freenameindex(head);
+  }
+  return out.sort((a, b) => a.ifindex - b.ifindex);
+}
+
+export function listInterfaces(netns: string): NetInterface[] {
+  return withNetns(netns, listInterfacesHere);
+}
+
+/** ifindex of `ifname` in the current thread's netns, or undefined. */
+export function ifindexHere(ifname: string): number | undefined {
+  const idx = libcFns.if_nametoindex(ifname) as number;
+  return idx > 0 ? idx : undefined;
+}

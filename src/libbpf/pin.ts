@@ -1,0 +1,55 @@
+/** bpffs pins: the only place kfn keeps bookkeeping, next to the objects it owns. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { bpf } from './ffi.js';
+import { BpfError, check } from './errors.js';
+
+export function pinFd(fd: number, pinPath: string): void {
+  fs.mkdirSync(path.dirname(pinPath), { recursive: true, mode: 0o700 });
+  check(bpf.obj_pin(fd, pinPath), 'pin', pinPath);
+}
+
+/** Opens a pinned object; throws BpfError (ENOENT) if the pin does not exist. */
+export function openPinned(pinPath: string): number {
+  return check(bpf.obj_get(pinPath), 'open pin', pinPath);
+}
+
+export function tryOpenPinned(pinPath: string): number | undefined {
+  try {
+    return openPinned(pinPath);
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === 2) return undefined;
+    throw e;
+  }
+}
+
+export function unpin(pinPath: string): void {
+  fs.rmSync(pinPath, { force: true });
+}
+
+/** Removes a pin directory and everything pinned below it. */
+export function unpinTree(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** Subdirectories of a bpffs directory (empty when it does not exist). */
+export function listPinDirs(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export function bpffsMounted(dir = '/sys/fs/bpf'): boolean {
+  try {
+    // BPF_FS_MAGIC
+    return fs.statfsSync(dir).type === 0xcafe4a11;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,5 @@
+import { libcFns } from './ffi.js';
+
+export function isRoot(): boolean {
+  return libcFns.geteuid() === 0;
+}

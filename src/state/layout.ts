@@ -1,0 +1,55 @@
+/**
+ * Where kfn's pins live under the pin root (default /sys/fs/bpf/kfn):
+ *
+ *   chains/<netns>/<ifname>/<hook>/       one chain instance
+ *     link  root  root_next  meta         root link, root program, its slot, chain metadata
+ *     fn/<name>@<progId>/                 one function instance
+ *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
+ *
+ * Path components are URI-encoded so no interface or netns name can escape the tree.
+ */
+import path from 'node:path';
+import type { Attachment, Hook } from '../core/types.js';
+import { HOOKS } from '../core/types.js';
+
+const enc = (s: string): string => encodeURIComponent(s).replace(/\./g, '%2E');
+const dec = (s: string): string => decodeURIComponent(s);
+
+export function chainsRoot(pinRoot: string): string {
+  return path.join(pinRoot, 'chains');
+}
+
+export function chainDir(pinRoot: string, a: Attachment): string {
+  return path.join(chainsRoot(pinRoot), enc(a.netns), enc(a.ifname), a.hook);
+}
+
+export function parseChainDir(pinRoot: string, dir: string): Attachment | undefined {
+  const rel = path.relative(chainsRoot(pinRoot), dir).split(path.sep);
+  if (rel.length !== 3 || !(HOOKS as readonly string[]).includes(rel[2]!)) return undefined;
+  return { netns: dec(rel[0]!), ifname: dec(rel[1]!), hook: rel[2] as Hook };
+}
+
+export const chainPins = (dir: string) => ({
+  link: path.join(dir, 'link'),
+  root: path.join(dir, 'root'),
+  rootNext: path.join(dir, 'root_next'),
+  meta: path.join(dir, 'meta'),
+  functions: path.join(dir, 'fn'),
+});
+
+export function instanceDir(chainDirPath: string, name: string, progId: number): string {
+  return path.join(chainPins(chainDirPath).functions, `${enc(name)}@${progId}`);
+}
+
+export function parseInstanceDirName(base: string): { name: string; progId: number } | undefined {
+  const m = /^(.*)@(\d+)$/.exec(base);
+  return m ? { name: dec(m[1]!), progId: Number(m[2]) } : undefined;
+}
+
+export const instancePins = (dir: string) => ({
+  prog: path.join(dir, 'prog'),
+  next: path.join(dir, 'kfn_next'),
+  meta: path.join(dir, 'meta'),
+  maps: path.join(dir, 'maps'),
+  map: (name: string) => path.join(dir, 'maps', enc(name)),
+});

@@ -1,0 +1,270 @@
+/**
+ * Reads the live picture from the kernel: kfn's pins say what kfn made, the hooks say
+ * what actually runs. Nothing here writes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  BpfError,
+  MapHandle,
+  ifindexHere,
+  linkInfoByFd,
+  listInterfacesHere,
+  listPinDirs,
+  mapInfoByFd,
+  netnsExists,
+  progInfoById,
+  progInfoByFd,
+  queryTcx,
+  queryXdp,
+  tryOpenPinned,
+  withFd,
+  withKernelBtf,
+  withNetns,
+  type MapInfo,
+  type MapKernelInfo,
+} from '../libbpf/index.js';
+import { decodeMapEntry } from '../values/index.js';
+import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../core/types.js';
+import { attachmentLabel } from '../core/types.js';
+import { chainDir, chainPins, chainsRoot, instancePins, parseInstanceDirName } from './layout.js';
+import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+
+/** Map kinds whose entries are parameters an operator sets; the rest is function state. */
+export const PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
+/** Upper bound on the chain walk (the kernel stops tail calls at 33). */
+const MAX_CHAIN_LENGTH = 64;
+
+export interface ReadOptions {
+  pinRoot: string;
+  /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
+  netns: string[];
+}
+
+export function readLiveState(opts: ReadOptions): LiveState {
+  const chains = listChainAttachments(opts.pinRoot).map((a) => readChain(opts.pinRoot, a));
+  const wanted = new Set([...opts.netns, ...chains.map((c) => c.attachment.netns)]);
+  const interfaces: LiveInterface[] = [];
+  const missingNetns: string[] = [];
+  const foreign: ForeignProgram[] = [];
+  const kfnRoots = new Set(chains.map((c) => c.rootProgId).filter((id) => id > 0));
+  for (const netns of [...wanted].sort()) {
+    if (!netnsExists(netns)) {
+      missingNetns.push(netns);
+      continue;
+    }
+    withNetns(netns, () => {
+      for (const ifc of listInterfacesHere()) {
+        interfaces.push({ netns, ifname: ifc.ifname, ifindex: ifc.ifindex });
+        foreign.push(...foreignOn(netns, ifc.ifname, ifc.ifindex, kfnRoots));
+      }
+    });
+  }
+  return { chains, interfaces, missingNetns, foreign };
+}
+
+export function listChainAttachments(pinRoot: string): Attachment[] {
+  const root = chainsRoot(pinRoot);
+  const out: Attachment[] = [];
+  for (const ns of listPinDirs(root))
+    for (const ifc of listPinDirs(path.join(root, ns)))
+      for (const hook of listPinDirs(path.join(root, ns, ifc))) {
+        if (hook !== 'xdp' && hook !== 'tc-ingress' && hook !== 'tc-egress') continue;
+        out.push({ netns: decodeURIComponent(ns), ifname: decodeURIComponent(ifc), hook });
+      }
+  return out;
+}
+
+/** Programs on an interface's hooks that are not kfn roots (current netns). */
+function foreignOn(netns: string, ifname: string, ifindex: number, kfnRoots: Set<number>): ForeignProgram[] {
+  const out: ForeignProgram[] = [];
+  const label = `${ifname} (netns ${netns})`;
+  const xdp = queryXdp(ifindex, label);
+  if (xdp.progId && !kfnRoots.has(xdp.progId)) {
+    out.push({ attachment: { netns, ifname, hook: 'xdp' }, progId: xdp.progId, progName: progName(xdp.progId) });
+  }
+  for (const dir of ['ingress', 'egress'] as const) {
+    let q;
+    try {
+      q = queryTcx(ifindex, dir, label);
+    } catch (e) {
+      if (e instanceof BpfError) continue; // kernel without tcx on this device
+      throw e;
+    }
+    q.progIds.forEach((progId, i) => {
+      if (kfnRoots.has(progId)) return;
+      const f: ForeignProgram = { attachment: { netns, ifname, hook: `tc-${dir}` }, progId, progName: progName(progId) };
+      if (q.linkIds[i]) f.linkId = q.linkIds[i];
+      out.push(f);
+    });
+  }
+  return out;
+}
+
+function progName(id: number): string {
+  try {
+    return progInfoById(id).name;
+  } catch {
+    return '?';
+  }
+}
+
+function pinnedProgId(pin: string): number {
+  const fd = tryOpenPinned(pin);
+  return fd === undefined ? 0 : withFd(fd, (f) => progInfoByFd(f).id);
+}
+
+/** The program id in slot 0 of a pinned one-slot program array (0 = empty). */
+export function slotProgId(pin: string): number | undefined {
+  const fd = tryOpenPinned(pin);
+  if (fd === undefined) return undefined;
+  return withFd(fd, (f) => {
+    const v = new MapHandle(f, mapInfoByFd(f), pin).lookup(new Uint8Array(4));
+    return v ? v.readUInt32LE(0) : 0;
+  });
+}
+
+export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
+  const dir = chainDir(pinRoot, attachment);
+  const pins = chainPins(dir);
+  const label = attachmentLabel(attachment);
+  const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as ChainMeta | undefined) : undefined;
+  const drift: string[] = [];
+  const rootProgId = pinnedProgId(pins.root);
+  const linkFd = tryOpenPinned(pins.link);
+  const link = linkFd === undefined ? undefined : withFd(linkFd, linkInfoByFd);
+  if (!meta) drift.push('chain metadata is missing');
+  if (!link) drift.push('root link is missing');
+
+  let ifindex = 0;
+  let mode: LiveChain['mode'];
+  if (!netnsExists(attachment.netns)) {
+    drift.push(`network namespace ${attachment.netns} no longer exists`);
+  } else {
+    withNetns(attachment.netns, () => {
+      ifindex = ifindexHere(attachment.ifname) ?? 0;
+      if (!ifindex) return void drift.push(`interface ${attachment.ifname} no longer exists`);
+      if (link && link.ifindex !== ifindex) return void drift.push(`interface ${attachment.ifname} was recreated; the root link is defunct`);
+      if (attachment.hook === 'xdp') {
+        const q = queryXdp(ifindex, label);
+        if (q.progId !== rootProgId) drift.push(`root is not attached (XDP runs ${q.progId ? `program ${q.progId}` : 'nothing'})`);
+        else if (q.mode === 'native' || q.mode === 'generic') mode = q.mode;
+      } else {
+        const q = queryTcx(ifindex, attachment.hook === 'tc-ingress' ? 'ingress' : 'egress', label);
+        if (!q.progIds.includes(rootProgId)) drift.push('root is not attached to the tcx hook');
+      }
+    });
+  }
+
+  const all = readInstances(dir);
+  const byProg = new Map(all.map((i) => [i.progId, i]));
+  const instances: LiveInstance[] = [];
+  const seen = new Set<number>();
+  let next = slotProgId(pins.rootNext) ?? 0;
+  while (next) {
+    const inst = byProg.get(next);
+    if (!inst) {
+      drift.push(`foreign program ${next} (${progName(next)}) is in the chain after ${instances.at(-1)?.name ?? 'the root'}`);
+      break;
+    }
+    if (seen.has(next) || instances.length >= MAX_CHAIN_LENGTH) {
+      drift.push(`the chain loops back to ${inst.name}`);
+      break;
+    }
+    seen.add(next);
+    instances.push(inst);
+    next = slotProgId(instancePins(inst.pinDir).next) ?? 0;
+  }
+  const orphans = all.filter((i) => !seen.has(i.progId));
+
+  const chain: LiveChain = {
+    attachment,
+    chainName: meta?.chainName ?? '?',
+    ifindex,
+    rootProgId,
+    linkId: link?.id ?? 0,
+    pinDir: dir,
+    instances,
+    orphans,
+    drift,
+  };
+  if (mode) chain.mode = mode;
+  if (meta?.manifestDigest) chain.manifestDigest = meta.manifestDigest;
+  if (meta?.revision) chain.revision = meta.revision;
+  return chain;
+}
+
+function readInstances(chainDirPath: string): LiveInstance[] {
+  const fnDir = chainPins(chainDirPath).functions;
+  const out: LiveInstance[] = [];
+  for (const base of listPinDirs(fnDir)) {
+    const parsed = parseInstanceDirName(base);
+    if (!parsed) continue;
+    const pinDir = path.join(fnDir, base);
+    const pins = instancePins(pinDir);
+    const progId = pinnedProgId(pins.prog);
+    const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
+    if (!progId || !meta) continue;
+    out.push({
+      name: meta.name,
+      identity: meta.identity,
+      progId,
+      pinDir,
+      maps: readParameterMaps(pinDir),
+      appliedMaps: meta.appliedMaps,
+    });
+  }
+  return out;
+}
+
+/** Decoded entries of every parameter map of an instance (state maps are left out). */
+export function readParameterMaps(instancePinDir: string): Record<string, MapEntry[]> {
+  const out: Record<string, MapEntry[]> = {};
+  for (const m of listInstanceMaps(instancePinDir)) {
+    if (!PARAMETER_MAP_TYPES.has(m.info.typeName)) continue;
+    out[m.name] = readMapEntries(m.pin, m.name);
+  }
+  return out;
+}
+
+export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
+  const dir = instancePins(instancePinDir).maps;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+  return names.flatMap((file) => {
+    const pin = path.join(dir, file);
+    const fd = tryOpenPinned(pin);
+    if (fd === undefined) return [];
+    return [{ name: decodeURIComponent(file), pin, info: withFd(fd, mapInfoByFd) }];
+  });
+}
+
+/** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
+export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
+  const m: MapInfo = { name, type: info.typeName, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries };
+  withKernelBtf(info.btfId, (btf) => {
+    if (info.btfKeyTypeId) m.key = btf.type(info.btfKeyTypeId);
+    if (info.btfValueTypeId) m.value = btf.type(info.btfValueTypeId);
+  });
+  return m;
+}
+
+/** All entries of a pinned map, decoded and sorted by key bytes; all-zero array slots are omitted. */
+export function readMapEntries(pin: string, name: string): MapEntry[] {
+  const fd = tryOpenPinned(pin);
+  if (fd === undefined) return [];
+  return withFd(fd, (f) => {
+    const info = mapInfoByFd(f);
+    const typed = typedMapInfo(name, info);
+    const handle = new MapHandle(f, info, pin);
+    return handle
+      .entries()
+      .filter((e) => info.typeName !== 'array' || e.value.some((b) => b !== 0))
+      .map((e) => decodeMapEntry(typed, e.key, e.value))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  });
+}
