@@ -86,8 +86,11 @@ static __always_inline int flowstats_logic(struct kfn_pkt *p)
 
 		if (!ip)
 			goto out;
-		__builtin_memcpy(key.saddr, &ip->saddr, 4);
-		__builtin_memcpy(key.daddr, &ip->daddr, 4);
+		/* IPv4-mapped IPv6 (::ffff:a.b.c.d): one address form for both families. */
+		key.saddr[10] = key.saddr[11] = 0xff;
+		key.daddr[10] = key.daddr[11] = 0xff;
+		__builtin_memcpy(&key.saddr[12], &ip->saddr, 4);
+		__builtin_memcpy(&key.daddr[12], &ip->daddr, 4);
 		key.proto = ip->protocol;
 		key.family = 4;
 	} else if (proto == ETH_P_IPV6) {

@@ -88,8 +88,8 @@ struct kfn_counters {
  * Ports are 0 for protocols without ports and for non-first IPv4 fragments.
  */
 struct kfn_flow_key {
-	__u8 saddr[16];		/* network byte order */
-	__u8 daddr[16];		/* network byte order */
+	__u8 saddr[16];		/* network byte order; IPv4 as ::ffff:a.b.c.d */
+	__u8 daddr[16];		/* network byte order; IPv4 as ::ffff:a.b.c.d */
 	kfn_be16 sport;
 	kfn_be16 dport;
 	__u8 proto;		/* IPPROTO_* */

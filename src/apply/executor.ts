@@ -15,7 +15,7 @@ import { KfnError } from '../core/errors.js';
 import { digestEntries } from '../core/digest.js';
 import type { ChainChange, InstanceChange, MapEntry, Plan } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
-import { MapHandle, mapInfoByFd, openPinned, unpinTree, withFd } from '../libbpf/index.js';
+import { MapHandle, mapInfoByFd, openPinned, unpinTree, unpinTreeAndEmptyParents, withFd } from '../libbpf/index.js';
 import { chainDir, chainPins, instancePins } from '../state/layout.js';
 import { readMeta, writeMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, setSlot, writeEntries } from './kernel.js';
@@ -180,7 +180,7 @@ function prepareDelete(ctx: Ctx, c: ChainChange): void {
       return [{ op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.mode, position: c.position }];
     }),
   );
-  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, run: () => unpinTree(dir) });
+  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, run: () => unpinTreeAndEmptyParents(dir, ctx.pinRoot) });
 }
 
 const STAYS = new Set(['noop', 'update']);

@@ -32,6 +32,18 @@ export function unpinTree(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** Removes `dir` and then each parent left empty, up to (not including) `stopAt`. */
+export function unpinTreeAndEmptyParents(dir: string, stopAt: string): void {
+  unpinTree(dir);
+  for (let d = path.dirname(dir); d.startsWith(stopAt + path.sep); d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
 /** Subdirectories of a bpffs directory (empty when it does not exist). */
 export function listPinDirs(dir: string): string[] {
   try {
