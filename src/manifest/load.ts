@@ -57,7 +57,6 @@ export function loadManifests(target: string): LoadedManifests {
       hint: st.isDirectory()
         ? 'the directory holds no *.yaml / *.yml file with a KernelFunction or Chain document (dotfiles are ignored)'
         : 'the file holds no YAML document',
-      source: st.isDirectory() ? undefined : { file: target },
     });
   }
   throwIfAny(errors);
@@ -129,21 +128,22 @@ function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: Kf
   if (text.charCodeAt(0) === 0xfeff) text = ` ${text.slice(1)}`; // keep offsets = columns
 
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, intAsBigInt: true });
+  // Duplicate keys are errors, as with yaml's default uniqueKeys; but its check compares
+  // every pair with every other (20k map entries: seconds), so it is done in one pass below.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, intAsBigInt: true });
   const list: Document.Parsed[] = Array.isArray(docs) ? docs : [];
   list.forEach((doc, index) => {
     const loc = new SourceLocator(file, doc, lineCounter);
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        const dup = err.code === 'DUPLICATE_KEY' ? duplicateKeyText(doc, err.pos[0], loc) : undefined;
-        errors.push(
-          new KfnError('MANIFEST_YAML', dup ?? msg, {
-            source: loc.at(err.pos[0]),
-            hint: err.code === 'DUPLICATE_KEY' ? 'each key may appear once per mapping: remove or merge one' : 'fix the YAML syntax',
-          }),
-        );
+        errors.push(new KfnError('MANIFEST_YAML', msg, { source: loc.at(err.pos[0]), hint: 'fix the YAML syntax' }));
       }
+      return;
+    }
+    const dupes = duplicateKeys(doc, loc);
+    if (dupes.length > 0) {
+      errors.push(...dupes);
       return;
     }
     let data: unknown;
@@ -158,21 +158,37 @@ function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: Kf
   });
 }
 
-/** `duplicate key "hook" (first at line 5)` for the key starting at `offset`. */
-function duplicateKeyText(doc: Document.Parsed, offset: number, loc: SourceLocator): string | undefined {
-  let text: string | undefined;
+/**
+ * Keys repeated within one mapping: `duplicate key "hook" (first at line 5)` at the repeat.
+ * Keys compare as the strings they become in the loaded data, so `1` and `"1"` collide too.
+ */
+function duplicateKeys(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
+  const out: KfnError[] = [];
   visit(doc, {
     Map(_k, map) {
-      const dupe = map.items.find((p) => (p.key as Node | null)?.range?.[0] === offset);
-      if (!dupe) return undefined;
-      const keyOf = (p: Pair): unknown => (isScalar(p.key) ? p.key.value : p.key);
-      const first = map.items.find((p) => p !== dupe && keyOf(p) === keyOf(dupe));
-      const firstAt = (first?.key as Node | null)?.range?.[0];
-      text = `duplicate key ${show(keyOf(dupe))}${firstAt !== undefined ? ` (first at line ${loc.at(firstAt).line})` : ''}`;
-      return visit.BREAK;
+      const seen = new Map<string, Pair>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        const text = String(key.value);
+        const first = seen.get(text);
+        if (!first) {
+          seen.set(text, pair);
+          continue;
+        }
+        const at = (key as Node).range?.[0] ?? 0;
+        const firstAt = (first.key as Node | null)?.range?.[0];
+        out.push(
+          new KfnError('MANIFEST_YAML', `duplicate key ${show(text)}${firstAt !== undefined ? ` (first at line ${loc.at(firstAt).line})` : ''}`, {
+            source: loc.at(at),
+            hint: 'each key may appear once per mapping: remove or merge one',
+          }),
+        );
+      }
+      return undefined;
     },
   });
-  return text;
+  return out;
 }
 
 /** bigints that fit a double become numbers; bigger integers stay bigints (u64 values). */

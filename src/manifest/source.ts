@@ -2,7 +2,7 @@
  * Source positions of manifest values: maps a data path (`['spec', 'functions', 1, 'maps']`)
  * back to the YAML node it came from, as a 1-based file:line:column.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { SourceRef } from '../core/errors.js';
 
 export type PathSegment = string | number;
@@ -13,6 +13,8 @@ export interface LocateOptions {
 }
 
 export class SourceLocator {
+  private readonly indexes = new WeakMap<YAMLMap, Map<string, Pair>>();
+
   constructor(
     readonly file: string,
     private readonly doc: Document.Parsed,
@@ -29,15 +31,11 @@ export class SourceLocator {
       let nextKey: unknown = undefined;
       let found = false;
       if (isMap(node)) {
-        for (const pair of node.items) {
-          const k = pair.key;
-          const kv = isScalar(k) ? k.value : k;
-          if (kv !== null && kv !== undefined && typeof kv !== 'object' && String(kv) === String(seg)) {
-            next = pair.value;
-            nextKey = k;
-            found = true;
-            break;
-          }
+        const pair = this.index(node).get(String(seg));
+        if (pair) {
+          next = pair.value;
+          nextKey = pair.key;
+          found = true;
         }
       } else if (isSeq(node)) {
         const idx = typeof seg === 'number' ? seg : Number(seg);
@@ -54,6 +52,23 @@ export class SourceLocator {
     }
     const target = opts.key && keyNode !== undefined ? keyNode : node;
     return this.at(this.offsetOf(target) ?? this.offsetOf(this.doc.contents) ?? this.doc.range[0]);
+  }
+
+  /** Scalar keys of a mapping (first occurrence wins), built once per mapping. */
+  private index(map: YAMLMap): Map<string, Pair> {
+    let idx = this.indexes.get(map);
+    if (!idx) {
+      idx = new Map();
+      for (const pair of map.items) {
+        const k = pair.key;
+        const kv = isScalar(k) ? k.value : k;
+        if (kv === null || kv === undefined || typeof kv === 'object') continue;
+        const ks = String(kv);
+        if (!idx.has(ks)) idx.set(ks, pair);
+      }
+      this.indexes.set(map, idx);
+    }
+    return idx;
   }
 
   /** Position of a byte offset of the file. */

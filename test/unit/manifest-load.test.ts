@@ -108,6 +108,8 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
   const cases: [string, string[]][] = [
     ['yaml-syntax.yaml', ['MANIFEST_YAML load-errors/yaml-syntax.yaml:7:3: Flow sequence in block collection must be sufficiently indented and end with a ]']],
     ['duplicate-key.yaml', ['MANIFEST_YAML load-errors/duplicate-key.yaml:7:3: duplicate key "hook" (first at line 5)']],
+    // 1 and "1" are the same key once loaded: refused rather than one silently dropped
+    ['duplicate-key-types.yaml', ['MANIFEST_YAML load-errors/duplicate-key-types.yaml:10:22: duplicate key "1" (first at line 10)']],
     ['unknown-kind.yaml', ['MANIFEST_KIND load-errors/unknown-kind.yaml:2:7: kind: unknown kind "Chian" (expected KernelFunction or Chain)']],
     ['api-version.yaml', ['MANIFEST_API_VERSION load-errors/api-version.yaml:1:13: apiVersion: unsupported "kfn.dev/v1" (expected kfn.dev/v1alpha1)']],
     [
@@ -178,6 +180,12 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
     const [e] = errorsOf(() => loadManifests(fx('empty-dir')));
     assert.equal(e!.code, 'MANIFEST_EMPTY');
     assert.equal(e!.message, `${fx('empty-dir')}: no manifests found`);
+  });
+
+  test('a file without documents: MANIFEST_EMPTY', () => {
+    const [e] = errorsOf(() => loadManifests(fx('comments-only.yaml')));
+    assert.equal(e!.code, 'MANIFEST_EMPTY');
+    assert.equal(e!.message, `${fx('comments-only.yaml')}: no manifests found`);
   });
 
   test('a missing path: MANIFEST_NOT_FOUND', () => {
