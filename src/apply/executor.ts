@@ -15,18 +15,28 @@ import { KfnError } from '../core/errors.js';
 import { digestEntries } from '../core/digest.js';
 import type { ChainChange, InstanceChange, MapEntry, Plan } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
-import { MapHandle, mapInfoByFd, openPinned, unpinTree, unpinTreeAndEmptyParents, withFd } from '../libbpf/index.js';
-import { chainDir, chainPins, instancePins } from '../state/layout.js';
+import { MapHandle, mapInfoByFd, openPinned, unpinTreeAndEmptyParents, withFd } from '../libbpf/index.js';
+import { chainDir, chainPins, instancePins, newInstanceDir } from '../state/layout.js';
 import { readMeta, writeMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, setSlot, writeEntries } from './kernel.js';
 import { describeUndo, runUndo, type UndoOp } from './undo.js';
 
+/** Where steps are recorded before they run (the journal, in production). */
+export interface StepRecorder {
+  intend(description: string, undo: UndoOp[]): void;
+  done(): void;
+  releasing(dirs: string[]): void;
+}
+
 export interface ExecuteOptions {
   pinRoot: string;
+  recorder?: StepRecorder;
   /** Called before each step with a one-line description. */
   onStep?: (description: string) => void;
   /** Test hook: throw before step N (1-based) to exercise rollback. */
   failAtStep?: number;
+  /** Test hook: called after step N completed (crash tests kill the process here). */
+  afterStep?: (n: number) => void;
 }
 
 export interface ExecuteResult {
@@ -55,17 +65,25 @@ interface Ctx {
   plan: Plan;
   steps: string[];
   undo: { description: string; ops: UndoOp[] }[];
-  release: { description: string; run: () => void }[];
+  release: { description: string; dir: string }[];
   commits: (() => void)[];
   opts: ExecuteOptions;
 }
 
-function step(ctx: Ctx, description: string, fn: () => UndoOp[]): void {
-  if (ctx.opts.failAtStep === ctx.steps.length + 1) throw new KfnError('INJECTED_FAULT', `injected failure at step ${ctx.steps.length + 1} (${description})`);
+/**
+ * Runs one kernel change. Its undo operations are known before it runs and are
+ * recorded first (write-ahead), so a failure or crash inside `fn` is undone too.
+ */
+function step(ctx: Ctx, description: string, undo: UndoOp[], fn: () => void): void {
+  const n = ctx.steps.length + 1;
+  if (ctx.opts.failAtStep === n) throw new KfnError('INJECTED_FAULT', `injected failure at step ${n} (${description})`);
+  ctx.opts.recorder?.intend(description, undo);
+  ctx.undo.push({ description, ops: undo });
   ctx.opts.onStep?.(description);
-  const ops = fn();
+  fn();
   ctx.steps.push(description);
-  ctx.undo.push({ description, ops });
+  ctx.opts.recorder?.done();
+  ctx.opts.afterStep?.(n);
 }
 
 export function executePlan(plan: Plan, opts: ExecuteOptions): ExecuteResult {
@@ -77,10 +95,11 @@ export function executePlan(plan: Plan, opts: ExecuteOptions): ExecuteResult {
     throw rollback(ctx, e);
   }
   const warnings: string[] = [];
+  opts.recorder?.releasing(ctx.release.map((r) => r.dir));
   for (const r of ctx.release) {
     try {
       opts.onStep?.(r.description);
-      r.run();
+      unpinTreeAndEmptyParents(r.dir, ctx.pinRoot);
     } catch (e) {
       warnings.push(`${r.description}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -137,18 +156,14 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     const desired = ic.desired!;
     const clone = ic.action !== 'create' && ic.action !== 'replace' && ic.live;
     const verb = clone ? 'load a copy of' : ic.action === 'replace' ? 'load replacement' : 'load';
-    step(ctx, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, () => {
+    const instDir = newInstanceDir(dir, name);
+    const successor = next;
+    step(ctx, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, [{ op: 'unpinTree', dir: instDir }], () => {
       const shareMapsWith = clone ? { pinDir: ic.live!.pinDir, appliedMaps: instanceMeta(ic.live!.pinDir).appliedMaps } : undefined;
-      const loaded = loadInstance({ chainDir: dir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}) });
-      dirs.set(name, loaded.dir);
-      try {
-        if (next) setSlot(instancePins(loaded.dir).next, next);
-      } catch (e) {
-        unpinTree(loaded.dir);
-        throw e;
-      }
-      return [{ op: 'unpinTree', dir: loaded.dir }];
+      loadInstance({ dir: instDir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}) });
+      if (successor) setSlot(instancePins(instDir).next, successor);
     });
+    dirs.set(name, instDir);
     next = instancePins(dirs.get(name)!).prog;
   }
   return dirs;
@@ -157,17 +172,13 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
 function prepareCreate(ctx: Ctx, c: ChainChange): void {
   const dir = chainDir(ctx.pinRoot, c.attachment);
   const label = attachmentLabel(c.attachment);
-  step(ctx, `load chain root for ${label}`, () => {
-    loadRoot(dir, c.attachment.hook, chainMeta(ctx, c));
-    return [{ op: 'unpinTree', dir }];
-  });
+  step(ctx, `load chain root for ${label}`, [{ op: 'unpinTree', dir }], () => loadRoot(dir, c.attachment.hook, chainMeta(ctx, c)));
   const dirs = loadRun(ctx, c, dir, c.toOrder, null);
   if (c.toOrder.length) setSlot(chainPins(dir).rootNext, instancePins(dirs.get(c.toOrder[0]!)!).prog);
   ctx.commits.push(() =>
-    step(ctx, `attach chain "${c.chainName}" to ${label}`, () => {
+    step(ctx, `attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
       const mode = attachRoot(dir, c.attachment, c.mode, c.position);
       if (mode) writeMeta(chainPins(dir).meta, chainMeta(ctx, c, mode));
-      return [{ op: 'detachRoot', chainDir: dir }];
     }),
   );
 }
@@ -175,12 +186,11 @@ function prepareCreate(ctx: Ctx, c: ChainChange): void {
 function prepareDelete(ctx: Ctx, c: ChainChange): void {
   const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
   ctx.commits.push(() =>
-    step(ctx, `detach chain "${c.chainName}" from ${attachmentLabel(c.attachment)}`, () => {
-      detachRoot(dir);
-      return [{ op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.mode, position: c.position }];
-    }),
+    step(ctx, `detach chain "${c.chainName}" from ${attachmentLabel(c.attachment)}`, [{ op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.mode, position: c.position }], () =>
+      detachRoot(dir),
+    ),
   );
-  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, run: () => unpinTreeAndEmptyParents(dir, ctx.pinRoot) });
+  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, dir });
 }
 
 const STAYS = new Set(['noop', 'update']);
@@ -216,30 +226,25 @@ function prepareUpdate(ctx: Ctx, c: ChainChange): void {
       const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
       const target = middle.length ? instancePins(fresh.get(middle[0]!)!).prog : suffixHead;
       const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
-      step(ctx, `switch ${label} to [${to.join(', ')}]`, () => {
-        setSlot(slot, target);
-        return [{ op: 'setSlot', slot, prog: before }];
-      });
+      step(ctx, `switch ${label} to [${to.join(', ')}]`, [{ op: 'setSlot', slot, prog: before }], () => setSlot(slot, target));
     }
     if (c.drift.some((d) => d.includes('not attached') || d.includes('link is missing') || d.includes('defunct'))) {
-      step(ctx, `re-attach chain "${c.chainName}" to ${label}`, () => {
+      step(ctx, `re-attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
         detachRoot(dir);
         attachRoot(dir, c.attachment, c.mode, c.position);
-        return [{ op: 'detachRoot', chainDir: dir }];
       });
     }
     const oldMeta = readMeta(pins.meta) as ChainMeta | undefined;
-    step(ctx, `record manifest digest on ${label}`, () => {
-      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(oldMeta?.attachedMode ? { attachedMode: oldMeta.attachedMode } : {}) });
-      return oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
-    });
+    step(ctx, `record manifest digest on ${label}`, oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [], () =>
+      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(oldMeta?.attachedMode ? { attachedMode: oldMeta.attachedMode } : {}) }),
+    );
   });
   for (const name of oldMiddle) {
-    ctx.release.push({ description: `release ${name} (prog ${instance(c, name).live!.progId})`, run: () => unpinTree(instance(c, name).live!.pinDir) });
+    ctx.release.push({ description: `release ${name} (prog ${instance(c, name).live!.progId})`, dir: instance(c, name).live!.pinDir });
   }
   for (const ic of c.instances) {
     if (ic.action === 'delete' && !oldMiddle.includes(ic.name)) {
-      ctx.release.push({ description: `release ${ic.name}`, run: () => unpinTree(ic.live!.pinDir) });
+      ctx.release.push({ description: `release ${ic.name}`, dir: ic.live!.pinDir });
     }
   }
 }
@@ -250,19 +255,15 @@ function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDi
   for (const mc of ic.mapChanges) {
     const pin = instancePins(ic.live!.pinDir).map(mc.map);
     const changes = mc.entries.map((e) => ({ key: e.key, value: e.op === 'remove' ? null : e.value! }));
-    step(ctx, `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${changes.length} entries)`, () => {
-      const previous = currentValues(pin, changes.map((x) => x.key));
-      writeEntries(pin, changes);
-      return [{ op: 'writeEntries', map: pin, entries: previous }];
-    });
+    const previous = currentValues(pin, changes.map((x) => x.key));
+    step(ctx, `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${changes.length} entries)`, [{ op: 'writeEntries', map: pin, entries: previous }], () =>
+      writeEntries(pin, changes),
+    );
   }
   const meta = instanceMeta(metaPin);
   const appliedMaps = { ...meta.appliedMaps };
   for (const mc of ic.mapChanges) appliedMaps[mc.map] = digestEntries(ic.desired!.maps[mc.map]?.entries ?? ([] as MapEntry[]));
-  step(ctx, `record map digests of ${ic.name}`, () => {
-    writeMeta(metaPin, { ...meta, appliedMaps });
-    return [{ op: 'writeMeta', pin: metaPin, meta }];
-  });
+  step(ctx, `record map digests of ${ic.name}`, [{ op: 'writeMeta', pin: metaPin, meta }], () => writeMeta(metaPin, { ...meta, appliedMaps }));
 }
 
 function currentValues(pin: string, keys: string[]): { key: string; value: string | null }[] {

@@ -28,7 +28,7 @@ import {
   withFd,
   withNetns,
 } from '../libbpf/index.js';
-import { chainPins, instanceDir, instancePins } from '../state/layout.js';
+import { chainPins, instancePins } from '../state/layout.js';
 import { listInstanceMaps } from '../state/read.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
 
@@ -54,7 +54,8 @@ export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
 }
 
 export interface LoadInstanceArgs {
-  chainDir: string;
+  /** Where to pin the instance (see newInstanceDir). */
+  dir: string;
   chainName: string;
   desired: DesiredInstance;
   /** Share the maps of this live instance (a clone for a reorder keeps all state). */
@@ -65,7 +66,7 @@ export interface LoadInstanceArgs {
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it.
  */
-export function loadInstance(a: LoadInstanceArgs): { dir: string; progId: number } {
+export function loadInstance(a: LoadInstanceArgs): { progId: number } {
   const { desired } = a;
   const sha = fileSha256(desired.objectPath);
   if (sha !== desired.identity.sha256) {
@@ -75,7 +76,7 @@ export function loadInstance(a: LoadInstanceArgs): { dir: string; progId: number
   }
   const obj = BpfObject.open(desired.objectPath);
   const shared: Record<string, number> = {};
-  let dir: string | undefined;
+  const dir = a.dir;
   try {
     const info = obj.info(sha);
     const globals = Object.entries(desired.identity.globals).map(([name, g]) => {
@@ -88,7 +89,6 @@ export function loadInstance(a: LoadInstanceArgs): { dir: string; progId: number
     }
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
     const progId = progInfoByFd(loaded.progFd).id;
-    dir = instanceDir(a.chainDir, desired.name, progId);
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
     pinFd(loaded.mapFds['kfn_next']!, pins.next);
@@ -111,9 +111,9 @@ export function loadInstance(a: LoadInstanceArgs): { dir: string; progId: number
       createdAt: new Date().toISOString(),
     };
     createMeta(pins.meta, meta);
-    return { dir, progId };
+    return { progId };
   } catch (e) {
-    if (dir) unpinTree(dir);
+    unpinTree(dir);
     throw e;
   } finally {
     for (const fd of Object.values(shared)) closeFd(fd);

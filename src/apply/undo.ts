@@ -3,7 +3,9 @@
  * operations that take it back, expressed with pin paths only (never fds), so they
  * can be written to the journal and replayed by a later process after a crash.
  */
+import fs from 'node:fs';
 import { unpinTree } from '../libbpf/index.js';
+import { chainPins } from '../state/layout.js';
 import { writeMeta, type Meta } from '../state/meta.js';
 import type { Attachment, TcPosition, XdpMode } from '../core/types.js';
 import { attachRoot, detachRoot, setSlot, writeEntries } from './kernel.js';
@@ -34,7 +36,8 @@ export function runUndo(op: UndoOp): void {
     case 'writeMeta':
       return writeMeta(op.pin, op.meta);
     case 'attachRoot':
-      attachRoot(op.chainDir, op.attachment, op.mode, op.position);
+      // Idempotent: a root whose link is still pinned is still attached.
+      if (!fs.existsSync(chainPins(op.chainDir).link)) attachRoot(op.chainDir, op.attachment, op.mode, op.position);
       return;
   }
 }

@@ -41,6 +41,7 @@ async function run(argv: string[]): Promise<number> {
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
     .option('--auto-approve', 'do not ask for confirmation')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
   program
     .command('show')
@@ -53,6 +54,7 @@ async function run(argv: string[]): Promise<number> {
     .description('detach and unload the chains the manifests declare')
     .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
     .option('--auto-approve', 'do not ask for confirmation')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
 
   try {

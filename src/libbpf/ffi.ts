@@ -83,6 +83,7 @@ export const libcFns = {
   if_nameindex: libc.func('void *if_nameindex(void)'),
   if_freenameindex: libc.func('void if_freenameindex(void *ptr)'),
   geteuid: libc.func('uint32_t geteuid(void)'),
+  flock: libc.func('int flock(int fd, int op)'),
 };
 
 export { koffi, PrintFn };

@@ -10,7 +10,7 @@ export * from './object.js';
 export * from './btf.js';
 export { setLibbpfSink, type LibbpfLevel } from './log.js';
 export { createArrayMap } from './create.js';
-export { isRoot } from './process.js';
+export { isRoot, tryLockExclusive } from './process.js';
 export type * from './btf-types.js';
 export { btfResolve, btfSizeOf } from './btf-types.js';
 export type * from './object-info.js';

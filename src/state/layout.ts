@@ -3,12 +3,13 @@
  *
  *   chains/<netns>/<ifname>/<hook>/       one chain instance
  *     link  root  root_next  meta         root link, root program, its slot, chain metadata
- *     fn/<name>@<progId>/                 one function instance
+ *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../core/types.js';
 import { HOOKS } from '../core/types.js';
 
@@ -37,13 +38,17 @@ export const chainPins = (dir: string) => ({
   functions: path.join(dir, 'fn'),
 });
 
-export function instanceDir(chainDirPath: string, name: string, progId: number): string {
-  return path.join(chainPins(chainDirPath).functions, `${enc(name)}@${progId}`);
+/**
+ * A fresh directory for one load of an instance. Chosen before the load so that the
+ * journal can name what to remove should the process die half-way.
+ */
+export function newInstanceDir(chainDirPath: string, name: string): string {
+  const token = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  return path.join(chainPins(chainDirPath).functions, `${enc(name)}@${token}`);
 }
 
-export function parseInstanceDirName(base: string): { name: string; progId: number } | undefined {
-  const m = /^(.*)@(\d+)$/.exec(base);
-  return m ? { name: dec(m[1]!), progId: Number(m[2]) } : undefined;
+export function isInstanceDirName(base: string): boolean {
+  return /^.+@[0-9a-z]+$/.test(base);
 }
 
 export const instancePins = (dir: string) => ({

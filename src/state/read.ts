@@ -27,7 +27,7 @@ import {
 import { decodeMapEntry } from '../values/index.js';
 import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
-import { chainDir, chainPins, chainsRoot, instancePins, parseInstanceDirName } from './layout.js';
+import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 
 /** Map kinds whose entries are parameters an operator sets; the rest is function state. */
@@ -198,8 +198,7 @@ function readInstances(chainDirPath: string): LiveInstance[] {
   const fnDir = chainPins(chainDirPath).functions;
   const out: LiveInstance[] = [];
   for (const base of listPinDirs(fnDir)) {
-    const parsed = parseInstanceDirName(base);
-    if (!parsed) continue;
+    if (!isInstanceDirName(base)) continue;
     const pinDir = path.join(fnDir, base);
     const pins = instancePins(pinDir);
     const progId = pinnedProgId(pins.prog);

@@ -8,23 +8,41 @@ import { renderPlan } from '../../render/index.js';
 import { executePlan, ApplyFailedError } from '../../apply/executor.js';
 import { isPlanFile, loadPlan } from '../plan-file.js';
 import { confirm } from '../confirm.js';
+import { parseDuration, withApplyLock } from '../session.js';
+import { Journal } from '../../apply/journal.js';
 
 export interface ApplyFlags {
   autoApprove?: boolean;
+  lockTimeout?: string;
 }
 
-/** Test-only fault injection (see docs/testing.md): fail before executor step N. */
-function injectedFailStep(): number | undefined {
-  const v = process.env.KFN_TEST_FAIL_AT_STEP;
-  return v ? Number(v) : undefined;
+/**
+ * Test-only fault injection (docs/testing.md): KFN_TEST_FAIL_AT_STEP=N fails before
+ * executor step N; KFN_TEST_KILL_AFTER_STEP=N kills the process with SIGKILL right
+ * after step N. Never set them outside tests.
+ */
+function faultInjection(): { failAtStep?: number; afterStep?: (n: number) => void } {
+  const fail = Number(process.env.KFN_TEST_FAIL_AT_STEP ?? 0);
+  const kill = Number(process.env.KFN_TEST_KILL_AFTER_STEP ?? 0);
+  return {
+    ...(fail > 0 ? { failAtStep: fail } : {}),
+    ...(kill > 0 ? { afterStep: (n: number) => void (n === kill && process.kill(process.pid, 'SIGKILL')) } : {}),
+  };
 }
+
+const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout ? parseDuration(flags.lockTimeout) : 0);
 
 export async function applyCommand(ctx: Context, target: string | undefined, flags: ApplyFlags): Promise<number> {
-  if (target && isPlanFile(target)) return applySavedPlan(ctx, target);
+  if (target && isPlanFile(target)) {
+    requireKernelAccess(ctx);
+    return withApplyLock(ctx, 'kfn apply (saved plan)', lockTimeoutMs(flags), async () => applySavedPlan(ctx, target));
+  }
   const desired = loadDesired(manifestTarget(target));
   requireKernelAccess(ctx);
-  const live = readLive(ctx, netnsOf(desired));
-  return runPlan(ctx, plan(desired, live), live, desired, flags, 'apply');
+  return withApplyLock(ctx, 'kfn apply', lockTimeoutMs(flags), () => {
+    const live = readLive(ctx, netnsOf(desired));
+    return runPlan(ctx, plan(desired, live), live, desired, flags, 'apply');
+  });
 }
 
 export async function destroyCommand(ctx: Context, target: string | undefined, flags: ApplyFlags & { all?: boolean }): Promise<number> {
@@ -35,10 +53,12 @@ export async function destroyCommand(ctx: Context, target: string | undefined, f
     desired = loadDesired(manifestTarget(target));
     scope = new Set(desired.chains.map((c) => c.name));
   }
-  const live = readLive(ctx, netnsOf(desired));
-  const inScope: LiveState = { ...live, chains: live.chains.filter((c) => !scope || scope.has(c.chainName)), foreign: [] };
-  const empty: DesiredState = { chains: [], manifestDigest: desired?.manifestDigest ?? '' };
-  return runPlan(ctx, plan(empty, inScope), inScope, empty, flags, 'destroy');
+  return withApplyLock(ctx, 'kfn destroy', lockTimeoutMs(flags), () => {
+    const live = readLive(ctx, netnsOf(desired));
+    const inScope: LiveState = { ...live, chains: live.chains.filter((c) => !scope || scope.has(c.chainName)), foreign: [] };
+    const empty: DesiredState = { chains: [], manifestDigest: desired?.manifestDigest ?? '' };
+    return runPlan(ctx, plan(empty, inScope), inScope, empty, flags, 'destroy');
+  });
 }
 
 async function runPlan(ctx: Context, p: Plan, live: LiveState, desired: DesiredState, flags: ApplyFlags, verb: 'apply' | 'destroy'): Promise<number> {
@@ -55,7 +75,6 @@ async function runPlan(ctx: Context, p: Plan, live: LiveState, desired: DesiredS
 }
 
 function applySavedPlan(ctx: Context, file: string): number {
-  requireKernelAccess(ctx);
   const p = loadPlan(file);
   const live = readLive(ctx, planNetns(p));
   if (liveFingerprint(live) !== p.liveFingerprint) {
@@ -70,14 +89,16 @@ const planNetns = (p: Plan): string[] => p.changes.map((c) => c.attachment.netns
 
 function execute(ctx: Context, p: Plan, live: LiveState): void {
   const before = liveFingerprint(live);
+  const journal = Journal.begin(ctx.paths.stateDir, process.argv.slice(1).join(' '), ctx.paths.pinRoot);
   try {
-    const failAtStep = injectedFailStep();
-    const result = executePlan(p, { pinRoot: ctx.paths.pinRoot, onStep: (s) => ctx.log.info(s), ...(failAtStep ? { failAtStep } : {}) });
+    const result = executePlan(p, { pinRoot: ctx.paths.pinRoot, recorder: journal, onStep: (s) => ctx.log.info(s), ...faultInjection() });
+    journal.finish();
     for (const w of result.warnings) ctx.log.warn(w);
     const s = p.summary;
     process.stdout.write(`\nApply complete! Resources: ${s.add} added, ${s.change} changed, ${s.replace} replaced, ${s.destroy} destroyed.\n`);
   } catch (e) {
     if (!(e instanceof ApplyFailedError)) throw e;
+    if (!e.rollbackErrors.length) journal.finish();
     const after = liveFingerprint(readLive(ctx, planNetns(p)));
     process.stderr.write(
       `\nApply failed; ${e.applied.length} step(s) were done and ${e.undone.length} undone.\n` +

@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { recoverIfNeeded } from '../session.js';
 import { loadDesired, manifestTarget, netnsOf, readLive, requireKernelAccess } from '../context.js';
 import { plan, hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../render/index.js';
@@ -13,6 +14,7 @@ export interface PlanFlags {
 export function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): number {
   const desired = loadDesired(manifestTarget(target));
   requireKernelAccess(ctx);
+  recoverIfNeeded(ctx);
   const p = plan(desired, readLive(ctx, netnsOf(desired)));
   process.stdout.write(flags.json ? renderPlanJson(p) + '\n' : renderPlan(p, { color: ctx.color }) + '\n');
   if (flags.out) {

@@ -1,0 +1,159 @@
+/**
+ * The apply journal: <stateDir>/journal.json, rewritten atomically and fsynced before
+ * every kernel change. Each step is recorded with its undo operations BEFORE it runs
+ * (write-ahead), so a process killed at any instant leaves enough to restore the
+ * pre-apply state. Undo operations are idempotent; replaying one that never took
+ * effect is harmless.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { KfnError } from '../core/errors.js';
+import { canonicalJson, sha256Hex } from '../core/digest.js';
+import { unpinTreeAndEmptyParents } from '../libbpf/index.js';
+import { describeUndo, runUndo, type UndoOp } from './undo.js';
+import { ensureStateDir } from './lock.js';
+
+export interface JournalStep {
+  description: string;
+  undo: UndoOp[];
+  done: boolean;
+}
+
+interface JournalBody {
+  version: 1;
+  pid: number;
+  command: string;
+  startedAt: string;
+  pinRoot: string;
+  /** `apply`: steps may need undoing. `release`: committed, only cleanup is left. */
+  phase: 'apply' | 'release';
+  steps: JournalStep[];
+  release: string[];
+}
+
+interface JournalFile {
+  checksum: string;
+  body: JournalBody;
+}
+
+export const journalPath = (stateDir: string): string => path.join(stateDir, 'journal.json');
+
+function writeDurably(file: string, body: JournalBody): void {
+  const doc: JournalFile = { checksum: sha256Hex(canonicalJson(body)), body };
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(doc));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
+
+export class Journal {
+  private constructor(
+    private readonly file: string,
+    private readonly body: JournalBody,
+  ) {}
+
+  static begin(stateDir: string, command: string, pinRoot: string): Journal {
+    ensureStateDir(stateDir);
+    const file = journalPath(stateDir);
+    if (fs.existsSync(file)) throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
+    const j = new Journal(file, { version: 1, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot, phase: 'apply', steps: [], release: [] });
+    j.flush();
+    return j;
+  }
+
+  private flush(): void {
+    writeDurably(this.file, this.body);
+  }
+
+  /** Records a step and how to undo it, before it touches the kernel. */
+  intend(description: string, undo: UndoOp[]): void {
+    this.body.steps.push({ description, undo, done: false });
+    this.flush();
+  }
+
+  done(): void {
+    const last = this.body.steps.at(-1);
+    if (last) last.done = true;
+    this.flush();
+  }
+
+  /** The commit point: from here on only cleanup remains. */
+  releasing(dirs: string[]): void {
+    this.body.phase = 'release';
+    this.body.release = dirs;
+    this.flush();
+  }
+
+  finish(): void {
+    fs.rmSync(this.file, { force: true });
+  }
+}
+
+export interface RecoveryReport {
+  pid: number;
+  command: string;
+  startedAt: string;
+  phase: 'apply' | 'release';
+  undone: string[];
+  released: string[];
+  errors: string[];
+}
+
+function readJournal(file: string): JournalBody {
+  let doc: JournalFile;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8')) as JournalFile;
+  } catch (e) {
+    throw new KfnError('JOURNAL_INVALID', `journal ${file} is unreadable: ${(e as Error).message}`, { hint: 'inspect it, then remove it by hand once the kernel state is checked' });
+  }
+  if (!doc.body || doc.checksum !== sha256Hex(canonicalJson(doc.body))) {
+    throw new KfnError('JOURNAL_INVALID', `journal ${file} failed its checksum (modified or truncated)`, { hint: 'inspect it, then remove it by hand once the kernel state is checked' });
+  }
+  return doc.body;
+}
+
+/**
+ * Finishes what an interrupted apply left: undoes its steps in reverse (before the
+ * commit point) or completes its cleanup (after). Caller must hold the lock.
+ */
+export function recover(stateDir: string): RecoveryReport | undefined {
+  const file = journalPath(stateDir);
+  if (!fs.existsSync(file)) return undefined;
+  const body = readJournal(file);
+  const report: RecoveryReport = { pid: body.pid, command: body.command, startedAt: body.startedAt, phase: body.phase, undone: [], released: [], errors: [] };
+  if (body.phase === 'apply') {
+    for (const s of [...body.steps].reverse()) {
+      for (const op of s.undo) {
+        try {
+          runUndo(op);
+        } catch (e) {
+          report.errors.push(`${describeUndo(op)}: ${(e as Error).message}`);
+        }
+      }
+      report.undone.push(s.description);
+    }
+  } else {
+    for (const dir of body.release) {
+      unpinTreeAndEmptyParents(dir, body.pinRoot);
+      report.released.push(dir);
+    }
+  }
+  if (report.errors.length) {
+    throw new KfnError('RECOVERY_FAILED', `could not fully undo the interrupted apply of pid ${body.pid}: ${report.errors.join('; ')}`, {
+      hint: `the journal is kept at ${file}; check kfn show and bpftool, then remove it`,
+    });
+  }
+  fs.rmSync(file, { force: true });
+  return report;
+}
