@@ -160,7 +160,8 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     const successor = next;
     step(ctx, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, [{ op: 'unpinTree', dir: instDir }], () => {
       const shareMapsWith = clone ? { pinDir: ic.live!.pinDir, appliedMaps: instanceMeta(ic.live!.pinDir).appliedMaps } : undefined;
-      loadInstance({ dir: instDir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}) });
+      const carry = ic.action === 'replace' && ic.live ? { carryStateFrom: ic.live.pinDir } : {};
+      loadInstance({ dir: instDir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}), ...carry });
       if (successor) setSlot(instancePins(instDir).next, successor);
     });
     dirs.set(name, instDir);

@@ -29,7 +29,9 @@ import {
   withNetns,
 } from '../libbpf/index.js';
 import { chainPins, instancePins } from '../state/layout.js';
-import { listInstanceMaps } from '../state/read.js';
+import { listInstanceMaps, typedMapInfo } from '../state/read.js';
+import { canonicalJson } from '../core/digest.js';
+import type { MapInfo, ObjectInfo } from '../libbpf/index.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../bpf/build/root.bpf.o', import.meta.url));
@@ -60,6 +62,35 @@ export interface LoadInstanceArgs {
   desired: DesiredInstance;
   /** Share the maps of this live instance (a clone for a reorder keeps all state). */
   shareMapsWith?: { pinDir: string; appliedMaps: Record<string, string> };
+  /**
+   * A replacement: take over the state maps (not the manifest-managed ones) of this
+   * live instance wherever their layout is identical, so counters and tables survive.
+   */
+  carryStateFrom?: string;
+}
+
+/** Same kernel map type, sizes and BTF layout: the new program can use the old map as is. */
+function sameLayout(live: MapInfo, wanted: MapInfo): boolean {
+  return (
+    live.type === wanted.type &&
+    live.keySize === wanted.keySize &&
+    live.valueSize === wanted.valueSize &&
+    live.maxEntries === wanted.maxEntries &&
+    canonicalJson([live.key ?? null, live.value ?? null]) === canonicalJson([wanted.key ?? null, wanted.value ?? null])
+  );
+}
+
+/** Maps of a live instance that a replacement can reuse, and those whose state is reset. */
+export function carriedState(livePinDir: string, info: ObjectInfo, managed: Set<string>): { reuse: { name: string; pin: string }[]; reset: string[] } {
+  const reuse: { name: string; pin: string }[] = [];
+  const reset: string[] = [];
+  for (const m of listInstanceMaps(livePinDir)) {
+    if (managed.has(m.name)) continue;
+    const wanted = info.maps.find((x) => x.name === m.name);
+    if (wanted && sameLayout(typedMapInfo(m.name, m.info), wanted)) reuse.push({ name: m.name, pin: m.pin });
+    else reset.push(m.name);
+  }
+  return { reuse, reset };
 }
 
 /**
@@ -86,6 +117,8 @@ export function loadInstance(a: LoadInstanceArgs): { progId: number } {
     });
     if (a.shareMapsWith) {
       for (const m of listInstanceMaps(a.shareMapsWith.pinDir)) shared[m.name] = openPinned(m.pin);
+    } else if (a.carryStateFrom) {
+      for (const m of carriedState(a.carryStateFrom, info, new Set(Object.keys(desired.maps))).reuse) shared[m.name] = openPinned(m.pin);
     }
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
     const progId = progInfoByFd(loaded.progFd).id;
