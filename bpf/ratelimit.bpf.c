@@ -7,7 +7,10 @@
  * Globals (.rodata; a change means loading a new program, i.e. replacement):
  *   rate_pps  tokens added per second (0: no refill, only the initial burst passes)
  *   burst     bucket capacity in packets; the bucket starts full
- * Maps (state, none a parameter):
+ * Parameter map (updated in place, no replacement):
+ *   config    array, 1 entry, struct ratelimit_config; a non-zero field overrides
+ *             the global of the same name
+ * Maps (state):
  *   bucket    array, 1 entry, struct ratelimit_bucket (spin lock + tokens)
  *   stats     per-CPU array, 1 entry, struct ratelimit_stats
  */
@@ -26,6 +29,11 @@ struct ratelimit_bucket {
 	struct bpf_spin_lock lock;
 	__u64 tokens;		/* nano-tokens, <= burst * NSEC_PER_SEC */
 	__u64 last_ns;		/* bpf_ktime_get_ns() of the last refill; 0: never */
+};
+
+struct ratelimit_config {
+	__u32 rate_pps;		/* 0: use the rate_pps global */
+	__u32 burst;		/* 0: use the burst global */
 };
 
 struct ratelimit_stats {
@@ -47,15 +55,31 @@ struct {
 	__type(value, struct ratelimit_stats);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ratelimit_config);
+} config SEC(".maps");
+
 static __always_inline int ratelimit_logic(struct kfn_pkt *p)
 {
 	__u64 now = bpf_ktime_get_ns();	/* no helper calls under the lock */
 	__u64 cap = (__u64)burst * NSEC_PER_SEC;
 	__u64 rate = rate_pps;
+	struct ratelimit_config *cfg;
 	struct ratelimit_stats *st;
 	struct ratelimit_bucket *b;
 	__u32 zero = 0;
 	int pass = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg) {
+		if (cfg->rate_pps)
+			rate = cfg->rate_pps;
+		if (cfg->burst)
+			cap = (__u64)cfg->burst * NSEC_PER_SEC;
+	}
 
 	b = bpf_map_lookup_elem(&bucket, &zero);
 	if (!b)

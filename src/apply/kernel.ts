@@ -30,8 +30,7 @@ import {
 } from '../libbpf/index.js';
 import { chainPins, instancePins } from '../state/layout.js';
 import { listInstanceMaps, typedMapInfo } from '../state/read.js';
-import { canonicalJson } from '../core/digest.js';
-import type { MapInfo, ObjectInfo } from '../libbpf/index.js';
+import { mapLayoutDigest, type ObjectInfo } from '../libbpf/index.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../bpf/build/root.bpf.o', import.meta.url));
@@ -69,17 +68,6 @@ export interface LoadInstanceArgs {
   carryStateFrom?: string;
 }
 
-/** Same kernel map type, sizes and BTF layout: the new program can use the old map as is. */
-function sameLayout(live: MapInfo, wanted: MapInfo): boolean {
-  return (
-    live.type === wanted.type &&
-    live.keySize === wanted.keySize &&
-    live.valueSize === wanted.valueSize &&
-    live.maxEntries === wanted.maxEntries &&
-    canonicalJson([live.key ?? null, live.value ?? null]) === canonicalJson([wanted.key ?? null, wanted.value ?? null])
-  );
-}
-
 /** Maps of a live instance that a replacement can reuse, and those whose state is reset. */
 export function carriedState(livePinDir: string, info: ObjectInfo, managed: Set<string>): { reuse: { name: string; pin: string }[]; reset: string[] } {
   const reuse: { name: string; pin: string }[] = [];
@@ -87,7 +75,7 @@ export function carriedState(livePinDir: string, info: ObjectInfo, managed: Set<
   for (const m of listInstanceMaps(livePinDir)) {
     if (managed.has(m.name)) continue;
     const wanted = info.maps.find((x) => x.name === m.name);
-    if (wanted && sameLayout(typedMapInfo(m.name, m.info), wanted)) reuse.push({ name: m.name, pin: m.pin });
+    if (wanted && mapLayoutDigest(typedMapInfo(m.name, m.info)) === mapLayoutDigest(wanted)) reuse.push({ name: m.name, pin: m.pin });
     else reset.push(m.name);
   }
   return { reuse, reset };

@@ -64,6 +64,8 @@ export interface DesiredMap {
   name: string;
   /** Sorted by `key`. */
   entries: MapEntry[];
+  /** Only the listed keys are managed; other live entries are left alone. */
+  merge?: boolean;
   source?: SourceRef;
 }
 
@@ -74,6 +76,8 @@ export interface DesiredInstance {
   /** Absolute path of the object file. */
   objectPath: string;
   maps: Record<string, DesiredMap>;
+  /** Layout digest of every other (state) map of the object, by name. */
+  stateMaps?: Record<string, string>;
   source?: SourceRef;
 }
 
@@ -109,6 +113,8 @@ export interface LiveInstance {
   maps: Record<string, MapEntry[]>;
   /** Digest of the map entries kfn last wrote, per map; a mismatch with `maps` is drift. */
   appliedMaps: Record<string, string>;
+  /** Layout digest of every map of the instance, by name. */
+  stateMaps?: Record<string, string>;
 }
 
 export interface LiveChain {
@@ -190,6 +196,8 @@ export interface InstanceChange {
   /** Identity fields that differ; each forces replacement. */
   identityChanges: ValueChange[];
   mapChanges: MapChange[];
+  /** On replace: state maps the new instance cannot take over (their state starts empty). */
+  stateReset?: string[];
   /** Desired spec (absent for delete). */
   desired?: DesiredInstance;
   /** Live instance (absent for create). */

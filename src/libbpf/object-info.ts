@@ -3,6 +3,7 @@
  * `validate` and by the manifest layer to type map entries and globals.
  */
 import type { BtfType } from './btf-types.js';
+import { canonicalJson, sha256Hex } from '../core/digest.js';
 
 export type ProgramKind = 'xdp' | 'tc' | 'other';
 
@@ -30,6 +31,14 @@ export interface GlobalInfo {
   /** Offset within the section's data. */
   offset: number;
   type: BtfType;
+}
+
+/**
+ * Identity of a map's layout: kernel type, sizes and BTF key/value types. Two maps
+ * with the same digest can be handed from one program to another as they are.
+ */
+export function mapLayoutDigest(m: MapInfo): string {
+  return sha256Hex(canonicalJson([m.type, m.keySize, m.valueSize, m.maxEntries, m.key ?? null, m.value ?? null]));
 }
 
 export interface ObjectInfo {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
+import { LineCounter, isAlias, isCollection, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
 import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
 import { validateAgainstSchema, closest, show } from './schema.js';
 import { SourceLocator } from './source.js';
@@ -146,11 +146,21 @@ function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: Kf
       errors.push(...dupes);
       return;
     }
+    const unresolved = unresolvedAliases(doc, loc);
+    if (unresolved.length > 0) {
+      errors.push(...unresolved);
+      return;
+    }
     let data: unknown;
     try {
       data = normalize(doc.toJS({ maxAliasCount: 100 }));
     } catch (e) {
-      errors.push(new KfnError('MANIFEST_YAML', (e as Error).message.split('\n')[0]!, { source: loc.locate([]) }));
+      errors.push(
+        new KfnError('MANIFEST_YAML', (e as Error).message.split('\n')[0]!, {
+          source: loc.locate([]),
+          hint: 'fix the YAML: anchors (&name) and aliases (*name) must be few and point backwards',
+        }),
+      );
       return;
     }
     if (data === null || data === undefined) return; // empty document (`---` alone, or only comments)
@@ -185,6 +195,31 @@ function duplicateKeys(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
           }),
         );
       }
+      return undefined;
+    },
+  });
+  return out;
+}
+
+/**
+ * Aliases (`*name`) with no anchor (`&name`) before them in the document, at the alias,
+ * as yaml's toJS would resolve them (the last anchor of that name before the alias).
+ */
+function unresolvedAliases(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
+  const out: KfnError[] = [];
+  const anchors = new Set<string>();
+  visit(doc, {
+    Node(_k, node) {
+      if (isAlias(node)) {
+        if (!anchors.has(node.source)) {
+          out.push(
+            new KfnError('MANIFEST_YAML', `unresolved alias *${node.source}: no anchor &${node.source} before it in this document`, {
+              source: loc.at(node.range?.[0] ?? 0),
+              hint: `define the anchor first (e.g. "key: &${node.source} value") earlier in the same document, or write the value out`,
+            }),
+          );
+        }
+      } else if ((isScalar(node) || isCollection(node)) && node.anchor) anchors.add(node.anchor);
       return undefined;
     },
   });

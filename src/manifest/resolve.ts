@@ -18,7 +18,7 @@ import {
   type Hook,
   type MapEntry,
 } from '../core/types.js';
-import type { GlobalInfo, MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import { mapLayoutDigest, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo } from '../libbpf/object-info.js';
 import { ValueError, encodeGlobal, encodeMapEntry } from '../values/index.js';
 import { throwIfAny } from './load.js';
 import { closest } from './schema.js';
@@ -230,12 +230,30 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const globals = resolveGlobals(doc, base, prefix, f.globals ?? {}, info, `${fn.name}@${fn.version}`, errors);
       if (!maps || !globals) return;
 
+      for (const [i, name] of (f.mergeMaps ?? []).entries()) {
+        const m = maps[name];
+        if (m) m.merge = true;
+        else {
+          errors.push(
+            new KfnError('MAP_NOT_FOUND', `${prefix}: mergeMaps names "${name}", which is not listed under maps`, {
+              source: doc.locate([...base, 'mergeMaps', i]),
+              hint: 'list the map and its managed entries under maps',
+            }),
+          );
+          return;
+        }
+      }
+
       if (prevInst) return;
+      const stateMaps = Object.fromEntries(
+        info.maps.filter((m) => m.name !== NEXT_MAP && !(m.name in maps)).map((m) => [m.name, mapLayoutDigest(m)]),
+      );
       instances.push({
         name: instName,
         identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
         objectPath: fn.objectPath,
         maps,
+        stateMaps,
         source: doc.locate(base),
       });
     });
@@ -421,11 +439,22 @@ function resolveFunction(
       const wanted = spec.program;
       chosen = ofKind.find((p) => p.name === wanted) ?? ofKind.find((p) => p.name === `${wanted}_${kind}`);
       if (!chosen) {
+        const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const a = kind === 'xdp' ? 'an' : 'a';
+        const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
         errors.push(
           new KfnError(
             'PROGRAM_NOT_FOUND',
-            `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
-            { source: progSrc, hint: `spec.hooks needs an ${kind} program (SEC("${kind}")); fix spec.program or the object` },
+            other
+              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
+              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
+            {
+              source: progSrc,
+              hint:
+                other && ofKind.length > 0
+                  ? `set spec.program to ${ofKind.map((p) => `"${p.name}"`).join(' or ')}, or to a base name B with programs B_xdp / B_tc; or remove hook ${hooksOfKind}`
+                  : `spec.hooks needs ${a} ${kind} program (SEC("${kind}")); fix spec.program or the object`,
+            },
           ),
         );
         continue;
@@ -566,16 +595,6 @@ function resolveMaps(
       continue;
     }
     const keys = inSourceOrder(doc, mapPath, Object.keys(entries));
-    if (keys.length > map.maxEntries) {
-      errors.push(
-        new KfnError('MAP_TOO_MANY_ENTRIES', `${prefix}: ${mapName} has ${keys.length} entries, the map holds at most ${map.maxEntries}`, {
-          source: mapSrc,
-          hint: 'remove entries, or raise max_entries in the object and rebuild',
-        }),
-      );
-      ok = false;
-      continue;
-    }
     const encoded: MapEntry[] = [];
     const byKey = new Map<string, string>();
     for (const keyText of keys) {
@@ -613,6 +632,17 @@ function resolveMaps(
       }
       byKey.set(entry.key, keyText);
       encoded.push(entry);
+    }
+    // Counted after normalisation: "0" and "0x0" are one entry (reported above as a duplicate).
+    if (byKey.size > map.maxEntries) {
+      errors.push(
+        new KfnError('MAP_TOO_MANY_ENTRIES', `${prefix}: ${mapName} has ${byKey.size} entries, the map holds at most ${map.maxEntries}`, {
+          source: mapSrc,
+          hint: 'remove entries, or raise max_entries in the object and rebuild',
+        }),
+      );
+      ok = false;
+      continue;
     }
     encoded.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     out[mapName] = { name: mapName, entries: encoded, source: mapSrc };

@@ -29,6 +29,8 @@ export interface ChainFunctionSpec {
   function: string;
   /** map name -> (key text -> value), values as parsed from YAML. */
   maps?: Record<string, Record<string, unknown>>;
+  /** Maps (named under `maps`) managed in merge mode. */
+  mergeMaps?: string[];
   globals?: Record<string, unknown>;
 }
 

@@ -51,14 +51,25 @@ export function diffEntries(live: readonly MapEntry[], desired: readonly MapEntr
 export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstance | undefined): MapChange[] {
   const out: MapChange[] = [];
   for (const name of Object.keys(desired).sort()) {
-    const liveEntries = live?.maps[name] ?? [];
-    const entries = diffEntries(liveEntries, desired[name]!.entries);
+    const want = desired[name]!;
+    const wantedKeys = new Set(want.entries.map((e) => e.key));
+    // In merge mode only the listed keys are kfn's: the rest is neither diffed nor drift.
+    const liveEntries = (live?.maps[name] ?? []).filter((e) => !want.merge || wantedKeys.has(e.key));
+    const entries = diffEntries(liveEntries, want.entries);
     if (entries.length === 0) continue;
     const applied = live?.appliedMaps[name];
     const drift = applied !== undefined && digestEntries(liveEntries) !== applied;
     out.push({ map: name, drift, entries });
   }
   return out;
+}
+
+/** State maps of a live instance whose layout the replacement does not have. */
+export function stateReset(desired: Record<string, string> | undefined, live: Record<string, string> | undefined, managed: Record<string, unknown>): string[] {
+  if (!desired || !live) return [];
+  return Object.keys(live)
+    .filter((name) => !(name in managed) && name !== 'kfn_next' && desired[name] !== live[name])
+    .sort();
 }
 
 /**

@@ -16,7 +16,7 @@ import type {
   Plan,
   PlanSummary,
 } from '../core/types.js';
-import { identityChanges, mapChanges, movedNames } from './diff.js';
+import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
 import { compareAttachments, expandChains } from './expand.js';
 import { liveFingerprint } from './fingerprint.js';
 
@@ -125,7 +125,12 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
       if (action === 'noop') action = 'move';
       reasons.push(movedReason(fromOrder.indexOf(d.name) + 1, toOrder.indexOf(d.name) + 1));
     }
-    instances.push({ name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) });
+    const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
+    if (action === 'replace') {
+      const reset = stateReset(d.stateMaps, li.stateMaps, d.maps);
+      if (reset.length) change.stateReset = reset;
+    }
+    instances.push(change);
   }
   for (const li of l.instances) {
     if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, REASON.instanceDelete));

@@ -136,6 +136,9 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
     const body = `${padEnd(i.name, nameW)}  ${ident}`.trimEnd();
     lines.push(`    ${symCol(c, sym)} ${i.action === 'noop' ? c.dim(body) : body}${comment(c, reasons)}`);
     for (const v of i.identityChanges) lines.push(identityLine(c, v));
+    for (const name of i.stateReset ?? []) {
+      lines.push(`          ${c.yellow('~')} ${name}: state will be reset ${c.dim('# map layout changed, the new version starts it empty')}`);
+    }
     for (const m of i.mapChanges) lines.push(...mapLines(c, m));
   }
   if (ch.reordered) lines.push(`        order: [${ch.fromOrder.join(', ')}] ${c.dim('->')} [${ch.toOrder.join(', ')}]`);

@@ -21,6 +21,7 @@ import {
   withFd,
   withKernelBtf,
   withNetns,
+  mapLayoutDigest,
   type MapInfo,
   type MapKernelInfo,
 } from '../libbpf/index.js';
@@ -211,6 +212,7 @@ function readInstances(chainDirPath: string): LiveInstance[] {
       pinDir,
       maps: readParameterMaps(pinDir),
       appliedMaps: meta.appliedMaps,
+      stateMaps: Object.fromEntries(listInstanceMaps(pinDir).map((m) => [m.name, mapLayoutDigest(typedMapInfo(m.name, m.info))])),
     });
   }
   return out;
