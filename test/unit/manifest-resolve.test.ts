@@ -137,7 +137,12 @@ describe('resolveDesired: valid manifests', () => {
     );
     const [dropBad, limit] = d.chains[0]!.instances;
     const text = (k: string) => encodeMapEntry(OBJECTS['blocklist.bpf.o']!.maps[0]!, k, 1);
-    assert.deepEqual(dropBad, {
+    // Every object map the manifest does not set is state, recorded by layout digest.
+    const stateNames = OBJECTS['blocklist.bpf.o']!.maps.map((m) => m.name).filter((n) => n !== 'kfn_next' && n !== 'blocked_v4');
+    assert.deepEqual(Object.keys(dropBad!.stateMaps ?? {}).sort(), stateNames.sort());
+    for (const digest of Object.values(dropBad!.stateMaps ?? {})) assert.match(digest, /^[0-9a-f]{64}$/);
+    const { stateMaps: _state, ...dropBadRest } = dropBad!;
+    assert.deepEqual(dropBadRest, {
       name: 'drop-bad',
       identity: { function: 'blocklist', version: '1.0.0', sha256: SHA('a'), program: 'kfn_blocklist_xdp', globals: {} },
       objectPath: OBJ('blocklist.bpf.o'),
