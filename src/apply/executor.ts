@@ -229,7 +229,7 @@ function prepareUpdate(ctx: Ctx, c: ChainChange): void {
       const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
       step(ctx, `switch ${label} to [${to.join(', ')}]`, [{ op: 'setSlot', slot, prog: before }], () => setSlot(slot, target));
     }
-    if (c.drift.some((d) => d.includes('not attached') || d.includes('link is missing') || d.includes('defunct'))) {
+    if (!c.live!.attached) {
       step(ctx, `re-attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
         detachRoot(dir);
         attachRoot(dir, c.attachment, c.mode, c.position);

@@ -125,6 +125,8 @@ export interface LiveChain {
   linkId: number;
   /** bpffs directory holding the chain's pins. */
   pinDir: string;
+  /** The root runs on its hook through kfn's pinned link. */
+  attached: boolean;
   /** XDP mode actually in use (xdp hook only). */
   mode?: 'native' | 'generic';
   /** Instances in packet order, found by walking the `kfn_next` slots. */
@@ -221,7 +223,7 @@ export interface ChainChange {
   mode: XdpMode;
   position: TcPosition;
   /** Live handles needed by the executor (absent for create). */
-  live?: { ifindex: number; rootProgId: number; linkId: number; pinDir: string };
+  live?: { ifindex: number; rootProgId: number; linkId: number; pinDir: string; attached: boolean };
 }
 
 export interface PlanSummary {

@@ -71,7 +71,7 @@ function createChain(chain: DesiredChain, attachment: Attachment): ChainChange {
 }
 
 function chainHandle(l: LiveChain): NonNullable<ChainChange['live']> {
-  return { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir };
+  return { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir, attached: l.attached };
 }
 
 function deleteChain(l: LiveChain): ChainChange {

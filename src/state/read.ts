@@ -138,6 +138,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   if (!link) drift.push('root link is missing');
 
   let ifindex = 0;
+  let attached = false;
   let mode: LiveChain['mode'];
   if (!netnsExists(attachment.netns)) {
     drift.push(`network namespace ${attachment.netns} no longer exists`);
@@ -148,11 +149,13 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
       if (link && link.ifindex !== ifindex) return void drift.push(`interface ${attachment.ifname} was recreated; the root link is defunct`);
       if (attachment.hook === 'xdp') {
         const q = queryXdp(ifindex, label);
-        if (q.progId !== rootProgId) drift.push(`root is not attached (XDP runs ${q.progId ? `program ${q.progId}` : 'nothing'})`);
+        attached = q.progId === rootProgId;
+        if (!attached) drift.push(`root is not attached (XDP runs ${q.progId ? `program ${q.progId}` : 'nothing'})`);
         else if (q.mode === 'native' || q.mode === 'generic') mode = q.mode;
       } else {
         const q = queryTcx(ifindex, attachment.hook === 'tc-ingress' ? 'ingress' : 'egress', label);
-        if (!q.progIds.includes(rootProgId)) drift.push('root is not attached to the tcx hook');
+        attached = q.progIds.includes(rootProgId);
+        if (!attached) drift.push('root is not attached to the tcx hook');
       }
     });
   }
@@ -188,6 +191,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
     instances,
     orphans,
     drift,
+    attached: attached && link !== undefined,
   };
   if (mode) chain.mode = mode;
   if (meta?.manifestDigest) chain.manifestDigest = meta.manifestDigest;

@@ -102,7 +102,7 @@ export function lChain(
   name: string,
   attachment: Attachment,
   instances: LiveInstance[],
-  opts: { rootProgId?: number; linkId?: number; ifindex?: number; drift?: string[]; orphans?: LiveInstance[]; mode?: 'native' | 'generic' } = {},
+  opts: { rootProgId?: number; linkId?: number; ifindex?: number; drift?: string[]; orphans?: LiveInstance[]; mode?: 'native' | 'generic'; attached?: boolean } = {},
 ): LiveChain {
   const c: LiveChain = {
     attachment,
@@ -114,6 +114,7 @@ export function lChain(
     instances,
     orphans: opts.orphans ?? [],
     drift: opts.drift ?? [],
+    attached: opts.attached ?? true,
     manifestDigest: 'd'.repeat(64),
     revision: 'abc1234',
   };

@@ -110,6 +110,7 @@ const arbLive: fc.Arbitrary<LiveState> = fc
           instances: c.instances,
           orphans: c.orphans,
           drift: [...c.drift],
+          attached: c.drift.length === 0,
         },
       ),
     ),
@@ -188,6 +189,7 @@ function applyModel(p: Plan, live: LiveState): LiveState {
       instances,
       orphans: [],
       drift: [],
+      attached: true,
     };
     if (c.attachment.hook === 'xdp') next.mode = c.mode === 'auto' ? (old?.mode ?? 'native') : c.mode;
     chains.set(key, next);

@@ -66,7 +66,7 @@ describe('plan: basics', () => {
     const c = only(run(desired(), live));
     assert.equal(c.action, 'delete');
     assert.deepEqual(actions(c), ['a:delete', 'b:delete', 'z:delete']);
-    assert.deepEqual(c.live, { ifindex: 4, rootProgId: 7, linkId: 8, pinDir: '/sys/fs/bpf/kfn/default/eth1/xdp' });
+    assert.deepEqual(c.live, { ifindex: 4, rootProgId: 7, linkId: 8, pinDir: '/sys/fs/bpf/kfn/default/eth1/xdp', attached: true });
     assert.deepEqual(inst(c, 'a').live, { progId: 11, pinDir: '/sys/fs/bpf/kfn/x/a', identity: FN.blocklist });
     assert.match(inst(c, 'z').reasons[0]!, /orphan/);
     assert.deepEqual(c.fromOrder, ['a', 'b']);
