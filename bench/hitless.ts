@@ -4,9 +4,9 @@
  *
  *   node --import tsx bench/hitless.ts [--ops 100] [--rate 200M] [--len 1200] [--via api|cli]
  *
- * Needs root, iperf3, bpf/build (npm run build). Creates netns kb-hit-a / kb-hit-b
- * (198.18.8.0/24, IPv6 off, static neighbours), iperf3 -u from b to a, and on kb-hit-a0
- * (XDP, native) one of:
+ * Needs root, iperf3, bpf/build (npm run build). Creates netns kb-hitNN-a / kb-hitNN-b
+ * (NN from the pid; 198.18.8.0/24, IPv6 off, static neighbours), iperf3 -u from b to a,
+ * and on kb-hitNN-a0 (XDP, native) one of:
  *
  *   idle   kfn chain [head: flowstats, mid: counter, tail: flowstats], nothing changes
  *   kfn    the same chain; `mid` is replaced `--ops` times (counter@1.0.0 <-> @2.0.0):
@@ -43,7 +43,7 @@ import { loadDesiredState } from '../src/manifest/index.js';
 import { readLiveState } from '../src/state/read.js';
 import { hasChanges, plan } from '../src/plan/index.js';
 import { executePlan } from '../src/apply/executor.js';
-import { BPF_BUILD, KfnHarness, kernelFunction, kernelUnavailable, linkStats, run, sandboxUp, sleep, type Sandbox } from '../test/helpers/traffic-env.js';
+import { BPF_BUILD, KfnHarness, kernelFunction, kernelUnavailable, linkStats, run, sandboxPrefix, sandboxUp, sleep, type Sandbox } from '../test/helpers/traffic-env.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -170,7 +170,7 @@ function fmtTable(rows: Row[]): string {
 async function main(): Promise<void> {
   const why = kernelUnavailable(['iperf3']);
   if (why) throw new Error(`cannot run: ${why}`);
-  const sb = sandboxUp('kb-hit', '198.18.8', { quiet: true });
+  const sb = sandboxUp(sandboxPrefix('kb-hit'), '198.18.8', { quiet: true });
   const h = new KfnHarness('bench-hitless');
   let naive: { linkFd: number; obj: BpfObject } | undefined;
   let naiveMaps: Record<string, number> = {};
@@ -310,7 +310,8 @@ spec:
       '',
       fmtTable(rows),
       '',
-      'op ms: median time of one operation (kfn: manifests + live state + plan + executor; naive: load + detach + attach);',
+      'op ms: median time of one operation (kfn: manifests + live state + plan + executor, or the whole kfn apply process with --via cli;',
+      'naive: load + detach + attach);',
       'gap ms: median time the hook ran no program (kfn: none, one slot update); socket rcvbuf drops: UDP RcvbufErrors',
       'in the receiver netns (loss after the hook); not seen by fn: datagrams iperf3 sent that the function (kfn: tail)',
       'never counted (-1: iperf3 does not count its UDP stream-setup datagram); head-tail: lost inside the kfn chain.',

@@ -64,6 +64,16 @@ export function runQuiet(cmd: string, args: string[], timeoutMs = 15_000): void 
 
 // ------------------------------------------------------------------ sandbox
 
+/**
+ * `base` (at most 6 characters) plus 2 characters from the pid: two runs of the same
+ * test file at once (a developer and CI on one host) get different namespaces and
+ * never tear down each other's sandbox.
+ */
+export function sandboxPrefix(base: string): string {
+  if (base.length > 6) throw new Error(`sandbox prefix base ${base} is longer than 6 characters`);
+  return base + (process.pid % 1296).toString(36).padStart(2, '0');
+}
+
 export interface Sandbox {
   prefix: string;
   /** netns of side a (veth `${prefix}-a0`, address `${net}.1`). */

@@ -15,6 +15,7 @@ import {
   kernelFunction,
   kernelUnavailable,
   linkStats,
+  sandboxPrefix,
   sandboxUp,
   skipUnlessKernel,
   sleep,
@@ -80,7 +81,7 @@ describe('hitless: 50 applies under UDP traffic drop nothing inside the chain', 
 
   before(() => {
     if (unavailable) throw new Error(`kernel test required (KFN_REQUIRE_KERNEL=1) but cannot run: ${unavailable}`);
-    sb = sandboxUp('kt-hit', '198.18.7', { quiet: true });
+    sb = sandboxUp(sandboxPrefix('kt-hit'), '198.18.7', { quiet: true });
     h = new KfnHarness('hitless');
     h.write(
       'functions.yaml',

@@ -16,6 +16,7 @@ import {
   kernelFunction,
   kernelUnavailable,
   run,
+  sandboxPrefix,
   sandboxUp,
   skipUnlessKernel,
   type LiveJson,
@@ -80,7 +81,7 @@ spec:
 
   before(() => {
     if (unavailable) throw new Error(`kernel test required (KFN_REQUIRE_KERNEL=1) but cannot run: ${unavailable}`);
-    sb = sandboxUp('kt-tc', '198.18.6', { quiet: true });
+    sb = sandboxUp(sandboxPrefix('kt-tc'), '198.18.6', { quiet: true });
     h = new KfnHarness('tc-hooks');
   });
 
