@@ -15,10 +15,10 @@ import { KfnError } from '../core/errors.js';
 import { digestEntries } from '../core/digest.js';
 import type { ChainChange, InstanceChange, MapEntry, Plan } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
-import { MapHandle, mapInfoByFd, openPinned, unpinTreeAndEmptyParents, withFd } from '../libbpf/index.js';
+import { MapHandle, mapInfoByFd, openPinned, withFd } from '../libbpf/index.js';
 import { chainDir, chainPins, instancePins, newInstanceDir } from '../state/layout.js';
 import { readMeta, writeMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
-import { attachRoot, detachRoot, loadInstance, loadRoot, setSlot, writeEntries } from './kernel.js';
+import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries } from './kernel.js';
 import { describeUndo, runUndo, type UndoOp } from './undo.js';
 
 /** Where steps are recorded before they run (the journal, in production). */
@@ -99,7 +99,7 @@ export function executePlan(plan: Plan, opts: ExecuteOptions): ExecuteResult {
   for (const r of ctx.release) {
     try {
       opts.onStep?.(r.description);
-      unpinTreeAndEmptyParents(r.dir, ctx.pinRoot);
+      releaseDir(r.dir, ctx.pinRoot);
     } catch (e) {
       warnings.push(`${r.description}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -184,14 +184,14 @@ function prepareCreate(ctx: Ctx, c: ChainChange): void {
   );
 }
 
+/**
+ * A deleted chain is detached after the commit point, in the release phase: a detach
+ * cannot be undone exactly (attaching again makes a new link, and on tcx may change the
+ * root's place among other programs), so it must never be rolled back.
+ */
 function prepareDelete(ctx: Ctx, c: ChainChange): void {
   const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
-  ctx.commits.push(() =>
-    step(ctx, `detach chain "${c.chainName}" from ${attachmentLabel(c.attachment)}`, [{ op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.mode, position: c.position }], () =>
-      detachRoot(dir),
-    ),
-  );
-  ctx.release.push({ description: `release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, dir });
+  ctx.release.push({ description: `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, dir });
 }
 
 const STAYS = new Set(['noop', 'update']);
@@ -229,15 +229,22 @@ function prepareUpdate(ctx: Ctx, c: ChainChange): void {
       const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
       step(ctx, `switch ${label} to [${to.join(', ')}]`, [{ op: 'setSlot', slot, prog: before }], () => setSlot(slot, target));
     }
+    const oldMeta = readMeta(pins.meta) as ChainMeta | undefined;
+    let attachedMode = oldMeta?.attachedMode;
     if (!c.live!.attached) {
       step(ctx, `re-attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
         detachRoot(dir);
-        attachRoot(dir, c.attachment, c.mode, c.position);
+        attachedMode = attachRoot(dir, c.attachment, c.mode, c.position);
+      });
+    } else if (c.reattach) {
+      const was: UndoOp = { op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.live!.mode ?? c.mode, position: c.live!.position ?? c.position };
+      step(ctx, `re-attach chain "${c.chainName}" to ${label} (${c.attachment.hook === 'xdp' ? `mode ${c.mode}` : `position ${c.position}`})`, [{ op: 'detachRoot', chainDir: dir }, was], () => {
+        detachRoot(dir);
+        attachedMode = attachRoot(dir, c.attachment, c.mode, c.position);
       });
     }
-    const oldMeta = readMeta(pins.meta) as ChainMeta | undefined;
     step(ctx, `record manifest digest on ${label}`, oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [], () =>
-      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(oldMeta?.attachedMode ? { attachedMode: oldMeta.attachedMode } : {}) }),
+      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(attachedMode ? { attachedMode } : {}) }),
     );
   });
   for (const name of oldMiddle) {

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { unpinTreeAndEmptyParents } from '../libbpf/index.js';
 import { describeUndo, runUndo, type UndoOp } from './undo.js';
 import { ensureStateDir } from './lock.js';
+import { releaseDir } from './kernel.js';
 
 export interface JournalStep {
   description: string;
@@ -145,7 +145,7 @@ export function recover(stateDir: string): RecoveryReport | undefined {
     }
   } else {
     for (const dir of body.release) {
-      unpinTreeAndEmptyParents(dir, body.pinRoot);
+      releaseDir(dir, body.pinRoot);
       report.released.push(dir);
     }
   }

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../core/errors.js';
 import { digestEntries } from '../core/digest.js';
-import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../core/types.js';
+import type { Attachment, DesiredInstance, DesiredMap, Hook, TcPosition, XdpMode } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
 import fs from 'node:fs';
 import {
@@ -25,6 +25,7 @@ import {
   pinFd,
   progInfoByFd,
   unpinTree,
+  unpinTreeAndEmptyParents,
   withFd,
   withNetns,
 } from '../libbpf/index.js';
@@ -82,6 +83,23 @@ export function carriedState(livePinDir: string, info: ObjectInfo, managed: Set<
 }
 
 /**
+ * In merge mode the entries a manifest does not list are not kfn's: a replacement copies
+ * them from the live instance's map (when its layout is unchanged) instead of dropping them.
+ */
+function unlistedEntries(livePinDir: string, m: DesiredMap, info: ObjectInfo): { key: string; value: string }[] {
+  const live = listInstanceMaps(livePinDir).find((x) => x.name === m.name);
+  const wanted = info.maps.find((x) => x.name === m.name);
+  if (!live || !wanted || mapLayoutDigest(typedMapInfo(m.name, live.info)) !== mapLayoutDigest(wanted)) return [];
+  const listed = new Set(m.entries.map((e) => e.key));
+  return withFd(openPinned(live.pin), (fd) =>
+    new MapHandle(fd, live.info, live.pin)
+      .entries()
+      .map((e) => ({ key: e.key.toString('hex'), value: e.value.toString('hex') }))
+      .filter((e) => !listed.has(e.key)),
+  );
+}
+
+/**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it.
  */
@@ -118,7 +136,8 @@ export function loadInstance(a: LoadInstanceArgs): { progId: number } {
     const appliedMaps: Record<string, string> = { ...(a.shareMapsWith?.appliedMaps ?? {}) };
     if (!a.shareMapsWith) {
       for (const m of Object.values(desired.maps)) {
-        writeEntries(pins.map(m.name), m.entries.map((e) => ({ key: e.key, value: e.value })));
+        const kept = m.merge && a.carryStateFrom ? unlistedEntries(a.carryStateFrom, m, info) : [];
+        writeEntries(pins.map(m.name), [...kept, ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
         appliedMaps[m.name] = digestEntries(m.entries);
       }
     }
@@ -225,4 +244,13 @@ export function detachRoot(chainDir: string): void {
     }
   });
   fs.rmSync(pin, { force: true });
+}
+
+/**
+ * Release phase: detaches a chain's root if the directory holds a root link (a deleted
+ * chain), then removes the pins and the parents left empty. Idempotent.
+ */
+export function releaseDir(dir: string, pinRoot: string): void {
+  detachRoot(dir);
+  unpinTreeAndEmptyParents(dir, pinRoot);
 }

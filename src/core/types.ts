@@ -129,6 +129,8 @@ export interface LiveChain {
   attached: boolean;
   /** XDP mode actually in use (xdp hook only). */
   mode?: 'native' | 'generic';
+  /** Where the root sits among the hook's programs (tc hooks only). */
+  position?: TcPosition;
   /** Instances in packet order, found by walking the `kfn_next` slots. */
   instances: LiveInstance[];
   /** kfn-pinned instances of this chain that the walk did not reach. */
@@ -218,12 +220,22 @@ export interface ChainChange {
   toOrder: string[];
   /** True when only the order changed for instances that stay. */
   reordered: boolean;
+  /** The root must be detached and attached again (XDP mode or tc position changed). */
+  reattach?: boolean;
   /** Every instance of the old and new chain, in new order then removed ones. */
   instances: InstanceChange[];
   mode: XdpMode;
   position: TcPosition;
   /** Live handles needed by the executor (absent for create). */
-  live?: { ifindex: number; rootProgId: number; linkId: number; pinDir: string; attached: boolean };
+  live?: {
+    ifindex: number;
+    rootProgId: number;
+    linkId: number;
+    pinDir: string;
+    attached: boolean;
+    mode?: 'native' | 'generic';
+    position?: TcPosition;
+  };
 }
 
 export interface PlanSummary {

@@ -25,7 +25,10 @@ export function liveFingerprint(live: LiveState): string {
       attachment: attachmentKey(c.attachment),
       ifindex: c.ifindex,
       rootProgId: c.rootProgId,
-      linkId: c.linkId,
+      // The link id is left out: re-attaching the same root (a rollback does) is the same state.
+      attached: c.attached,
+      mode: c.mode ?? null,
+      position: c.position ?? null,
       instances: c.instances.map(instanceView),
       orphans: c.orphans.map((o) => ({ name: o.name, progId: o.progId })),
       drift: c.drift,

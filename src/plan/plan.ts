@@ -27,6 +27,7 @@ export interface PlanOptions {
 
 /** Reasons the planner writes; exported so renderers and tests need not repeat the words. */
 export const REASON = {
+  reattach: '(re-attaches the root: packets in flight during the switch skip the chain)',
   chainCreate: 'not present in the kernel',
   chainDelete: 'no longer in the manifests',
   instanceCreate: 'added to the chain',
@@ -71,7 +72,10 @@ function createChain(chain: DesiredChain, attachment: Attachment): ChainChange {
 }
 
 function chainHandle(l: LiveChain): NonNullable<ChainChange['live']> {
-  return { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir, attached: l.attached };
+  const h: NonNullable<ChainChange['live']> = { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir, attached: l.attached };
+  if (l.mode) h.mode = l.mode;
+  if (l.position) h.position = l.position;
+  return h;
 }
 
 function deleteChain(l: LiveChain): ChainChange {
@@ -89,7 +93,7 @@ function deleteChain(l: LiveChain): ChainChange {
       ...l.orphans.map((i) => deleteInstance(i, REASON.orphan)),
     ],
     mode: l.mode ?? 'auto',
-    position: 'last',
+    position: l.position ?? 'last',
     live: chainHandle(l),
   };
 }
@@ -140,8 +144,14 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   const reordered = moved.size > 0;
   const reasons: string[] = [];
   if (chain.name !== l.chainName) reasons.push(`renamed from "${l.chainName}"`);
+  let reattach = false;
   if (chain.hook === 'xdp' && chain.mode !== 'auto' && l.mode !== undefined && l.mode !== chain.mode) {
-    reasons.push(`XDP mode ${l.mode} -> ${chain.mode}`);
+    reasons.push(`XDP mode ${l.mode} -> ${chain.mode} ${REASON.reattach}`);
+    reattach = l.attached;
+  }
+  if (chain.hook !== 'xdp' && l.position !== undefined && l.position !== chain.position) {
+    reasons.push(`position ${l.position} -> ${chain.position} ${REASON.reattach}`);
+    reattach = l.attached;
   }
   if (reordered) reasons.push(REASON.reordered);
   if (l.drift.length > 0) reasons.push(REASON.drift);
@@ -155,6 +165,7 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
     fromOrder,
     toOrder,
     reordered,
+    ...(reattach ? { reattach } : {}),
     instances,
     mode: chain.mode,
     position: chain.position,

@@ -194,6 +194,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
     attached: attached && link !== undefined,
   };
   if (mode) chain.mode = mode;
+  if (attachment.hook !== 'xdp' && meta?.position) chain.position = meta.position;
   if (meta?.manifestDigest) chain.manifestDigest = meta.manifestDigest;
   if (meta?.revision) chain.revision = meta.revision;
   return chain;

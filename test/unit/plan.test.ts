@@ -66,7 +66,7 @@ describe('plan: basics', () => {
     const c = only(run(desired(), live));
     assert.equal(c.action, 'delete');
     assert.deepEqual(actions(c), ['a:delete', 'b:delete', 'z:delete']);
-    assert.deepEqual(c.live, { ifindex: 4, rootProgId: 7, linkId: 8, pinDir: '/sys/fs/bpf/kfn/default/eth1/xdp', attached: true });
+    assert.deepEqual(c.live, { ifindex: 4, rootProgId: 7, linkId: 8, pinDir: '/sys/fs/bpf/kfn/default/eth1/xdp', attached: true, mode: 'native' });
     assert.deepEqual(inst(c, 'a').live, { progId: 11, pinDir: '/sys/fs/bpf/kfn/x/a', identity: FN.blocklist });
     assert.match(inst(c, 'z').reasons[0]!, /orphan/);
     assert.deepEqual(c.fromOrder, ['a', 'b']);
@@ -366,7 +366,8 @@ describe('plan: drift, foreign, chain-level', () => {
     const live = liveState({ chains: [lChain('edge', at('eth0'), [], { mode: 'generic' })] });
     const p = run(desired(dChain('edge', ['eth0'], [], { mode: 'native' })), live);
     assert.equal(only(p).action, 'update');
-    assert.deepEqual(only(p).reasons, ['XDP mode generic -> native']);
+    assert.deepEqual(only(p).reasons, ['XDP mode generic -> native (re-attaches the root: packets in flight during the switch skip the chain)']);
+    assert.equal(only(p).reattach, true);
     assert.deepEqual(p.summary, { add: 0, change: 1, replace: 0, destroy: 0 });
     assert.equal(hasChanges(run(desired(dChain('edge', ['eth0'], [], { mode: 'auto' })), live)), false);
   });
@@ -450,13 +451,14 @@ describe('liveFingerprint', () => {
     assert.equal(liveFingerprint(two), liveFingerprint(rev));
   });
 
-  test('changes with managed map entries, prog ids, link ids, identity, drift, foreign', () => {
+  test('changes with managed map entries, prog ids, attachment, identity, drift, foreign', () => {
     const ref = liveFingerprint(withoutCounterRecord());
     const mutations: ((l: ReturnType<typeof base>) => void)[] = [
       (l) => (l.chains[0]!.instances[0]!.maps['blocked'] = [entry('x', '2')]),
       (l) => (l.chains[0]!.instances[0]!.progId = 12),
       (l) => (l.chains[0]!.rootProgId = 101),
-      (l) => (l.chains[0]!.linkId = 11),
+      (l) => (l.chains[0]!.attached = false),
+      (l) => (l.chains[0]!.mode = 'generic'),
       (l) => (l.chains[0]!.instances[0]!.identity = FN.mirror),
       (l) => l.chains[0]!.drift.push('detached'),
       (l) => l.foreign.push({ attachment: at('eth1'), progId: 5, progName: 'f' }),
@@ -467,6 +469,12 @@ describe('liveFingerprint', () => {
       m(l);
       assert.notEqual(liveFingerprint(l), ref, m.toString());
     }
+  });
+
+  test('is stable when only the root link id changed (the same root re-attached)', () => {
+    const l = withoutCounterRecord();
+    l.chains[0]!.linkId = 11;
+    assert.equal(liveFingerprint(l), liveFingerprint(withoutCounterRecord()));
   });
 
   test('plan carries the fingerprint of the live state it saw', () => {
