@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
 import { describeRun, runKfn, show, type RunResult } from '../helpers/kfn.js';
 import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
@@ -16,7 +16,7 @@ import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../help
 const skip = kernelGate();
 
 describe('bad manifests and refused applies', { skip }, () => {
-  const sb = new Sandbox('kt-bad');
+  const sb = new Sandbox(sandboxPrefix('b'));
   let env: TestEnv;
   let baseline: BpfSnapshot;
   let chainFile: string;

@@ -6,8 +6,10 @@
  * same time. Comparisons therefore only count:
  *  - as REMOVED: objects that were ours before (pinned under our pin root, or reachable from
  *    those: link -> prog -> maps);
- *  - as ADDED: new objects that are not demonstrably someone else's (pinned outside our pin
- *    root, or reachable from such a pin). A leaked object of ours cannot be pinned elsewhere.
+ *  - as ADDED: new objects that are not demonstrably someone else's: pinned outside our pin
+ *    root, held open by a live process (/proc/PID/fdinfo; the kfn processes we ran have
+ *    exited), or reachable from those (link -> prog -> maps, prog array -> progs). A leaked
+ *    object of ours is neither pinned elsewhere nor held by a process.
  * Freed objects can linger for a moment (RCU), so `waitSameKernel` polls.
  */
 import { spawnSync } from 'node:child_process';
@@ -28,9 +30,11 @@ export interface BpfSnapshot {
   progs: Map<number, BpfObject>;
   maps: Map<number, BpfObject>;
   links: Map<number, BpfObject>;
+  /** Ids held open by some live process when the snapshot was taken. */
+  held: Record<'progs' | 'maps' | 'links', Set<number>>;
 }
 
-type Kind = keyof BpfSnapshot;
+type Kind = 'progs' | 'maps' | 'links';
 const KINDS: Kind[] = ['progs', 'maps', 'links'];
 const VERB: Record<Kind, string> = { progs: 'prog', maps: 'map', links: 'link' };
 
@@ -41,8 +45,40 @@ export function bpftoolJson(args: string[]): unknown {
   return out ? JSON.parse(out) : [];
 }
 
+/** BPF objects held through file descriptors by live processes (what `bpftool -j prog show` lists as pids). */
+export function heldByProcesses(): Record<Kind, Set<number>> {
+  const held: Record<Kind, Set<number>> = { progs: new Set(), maps: new Set(), links: new Set() };
+  const fields: [RegExp, Kind][] = [
+    [/^link_id:\s*(\d+)/m, 'links'],
+    [/^prog_id:\s*(\d+)/m, 'progs'],
+    [/^map_id:\s*(\d+)/m, 'maps'],
+  ];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    for (const fd of fds) {
+      try {
+        if (!fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('anon_inode:bpf')) continue;
+        const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+        for (const [re, kind] of fields) {
+          const m = re.exec(info);
+          if (m) held[kind].add(Number(m[1]));
+        }
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  }
+  return held;
+}
+
 export function snapshot(): BpfSnapshot {
-  const s: BpfSnapshot = { progs: new Map(), maps: new Map(), links: new Map() };
+  const s: BpfSnapshot = { progs: new Map(), maps: new Map(), links: new Map(), held: heldByProcesses() };
   for (const kind of KINDS) {
     const list = bpftoolJson(['-f', VERB[kind], 'show']) as Record<string, unknown>[];
     for (const o of list) {
@@ -64,11 +100,24 @@ export function snapshot(): BpfSnapshot {
 
 const under = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith('/') ? root : root + '/');
 
-/** Closure over link -> prog -> maps from the objects whose pins satisfy `seed`. */
-function closure(s: BpfSnapshot, seed: (pins: string[]) => boolean): Record<Kind, Set<number>> {
+/** Program ids stored in a prog array. */
+function progArrayContents(id: number): number[] {
+  try {
+    const dump = bpftoolJson(['map', 'dump', 'id', String(id)]) as { value?: unknown; formatted?: { value?: unknown } }[];
+    return dump.map((e) => Number(e.formatted?.value ?? e.value)).filter((n) => Number.isInteger(n) && n > 0);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Closure over link -> prog -> maps (and prog array -> progs when `followArrays`) from the
+ * objects `seed` selects.
+ */
+function closure(s: BpfSnapshot, seed: (o: BpfObject, kind: Kind) => boolean, followArrays = false): Record<Kind, Set<number>> {
   const out: Record<Kind, Set<number>> = { progs: new Set(), maps: new Set(), links: new Set() };
   const queue: [Kind, number][] = [];
-  for (const kind of KINDS) for (const o of s[kind].values()) if (seed(o.pinned)) queue.push([kind, o.id]);
+  for (const kind of KINDS) for (const o of s[kind].values()) if (seed(o, kind)) queue.push([kind, o.id]);
   while (queue.length) {
     const [kind, id] = queue.pop()!;
     if (out[kind].has(id)) continue;
@@ -77,12 +126,16 @@ function closure(s: BpfSnapshot, seed: (pins: string[]) => boolean): Record<Kind
     if (!o) continue;
     for (const p of o.refs.progs) queue.push(['progs', p]);
     for (const m of o.refs.maps) queue.push(['maps', m]);
+    if (followArrays && kind === 'maps' && o.type === 'prog_array') for (const p of progArrayContents(id)) queue.push(['progs', p]);
   }
   return out;
 }
 
-export const oursIn = (s: BpfSnapshot, pinRoot: string) => closure(s, (pins) => pins.some((p) => under(p, pinRoot)));
-const foreignIn = (s: BpfSnapshot, pinRoot: string) => closure(s, (pins) => pins.some((p) => !under(p, pinRoot)));
+/** Objects pinned under our pin root and what they reference. */
+export const oursIn = (s: BpfSnapshot, pinRoot: string) => closure(s, (o) => o.pinned.some((p) => under(p, pinRoot)));
+/** Objects pinned elsewhere or held by a live process, and what they reference. */
+const foreignIn = (s: BpfSnapshot, pinRoot: string, followArrays: boolean) =>
+  closure(s, (o, kind) => o.pinned.some((p) => !under(p, pinRoot)) || s.held[kind].has(o.id), followArrays);
 
 /** path -> "kind:id" for every pin under pinRoot, plus every directory ("dir"). */
 export function pinTree(s: BpfSnapshot, pinRoot: string): Record<string, string> {
@@ -118,12 +171,17 @@ export interface KernelDiff {
 
 export function diffKernel(before: BpfSnapshot, after: BpfSnapshot, pinRoot: string): KernelDiff {
   const ours = oursIn(before, pinRoot);
-  const foreign = foreignIn(after, pinRoot);
   const added = {} as Record<Kind, number[]>;
   const removed = {} as Record<Kind, number[]>;
   for (const kind of KINDS) {
-    added[kind] = [...after[kind].keys()].filter((id) => !before[kind].has(id) && !foreign[kind].has(id)).sort((a, b) => a - b);
+    added[kind] = [...after[kind].keys()].filter((id) => !before[kind].has(id)).sort((a, b) => a - b);
     removed[kind] = [...ours[kind]].filter((id) => !after[kind].has(id)).sort((a, b) => a - b);
+  }
+  // Attribute new objects to others only when there are any (dumping prog arrays costs a bpftool run each).
+  for (const followArrays of [false, true]) {
+    if (KINDS.every((k) => added[k].length === 0)) break;
+    const foreign = foreignIn(after, pinRoot, followArrays);
+    for (const kind of KINDS) added[kind] = added[kind].filter((id) => !foreign[kind].has(id));
   }
   const pb = pinTree(before, pinRoot);
   const pa = pinTree(after, pinRoot);

@@ -2,6 +2,16 @@
 import { spawnSync } from 'node:child_process';
 import { SANDBOX_SCRIPT } from './paths.js';
 
+/**
+ * A namespace prefix unique to this process: `kt` + a letter for the test file + the pid in
+ * base 36 (at most 8 characters, so `PREFIX-a0` fits IFNAMSIZ). Two runs of the same test
+ * file at once (two people, or CI and a person) never delete each other's namespaces.
+ */
+export function sandboxPrefix(letter: string): string {
+  if (!/^[a-z]$/.test(letter)) throw new Error('one lowercase letter per test file');
+  return `kt${letter}${process.pid.toString(36)}`;
+}
+
 export class Sandbox {
   readonly nsA: string;
   readonly nsB: string;
@@ -19,7 +29,7 @@ export class Sandbox {
   }
 
   up(): void {
-    // A leftover from a crashed run with the same prefix would make `ip netns add` fail.
+    // A leftover from a crashed run with the same prefix (hence the same pid) would make `ip netns add` fail.
     this.down();
     const r = spawnSync('bash', [SANDBOX_SCRIPT, 'up', this.prefix], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) {

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kernelGate } from '../helpers/kernel-gate.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
 import { describeRun, kfnExpect, runKfn, show, type ShowChain } from '../helpers/kfn.js';
 import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
@@ -16,7 +16,7 @@ import { ping, pingUntilOk } from '../helpers/ping.js';
 const skip = kernelGate();
 
 describe('rollback: a failed apply changes nothing', { skip }, () => {
-  const sb = new Sandbox('kt-rb');
+  const sb = new Sandbox(sandboxPrefix('r'));
   let env: TestEnv;
 
   const blocklist = (blocked: string): FnSpec => ({ name: 'drop-bad', function: 'blocklist@1.0.0', maps: { blocked_v4: { [blocked]: 1 } } });

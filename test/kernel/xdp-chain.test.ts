@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
 import { kfnExpect, show, statField, statTexts, type ShowChain, type ShowState } from '../helpers/kfn.js';
 import { percpuSum, progExists, progInfo, waitProgsGone } from '../helpers/bpftool.js';
@@ -18,7 +18,7 @@ const skip = kernelGate();
 const FS_PROTO_ICMP = 1; // enum flowstats_proto in bpf/flowstats.bpf.c
 
 describe('xdp chain: blocklist + flowstats', { skip }, () => {
-  const sb = new Sandbox('kt-xdp');
+  const sb = new Sandbox(sandboxPrefix('x'));
   let env: TestEnv;
   /** Every program id kfn created during this file (root and instances). */
   const created = new Set<number>();
