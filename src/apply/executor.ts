@@ -262,7 +262,12 @@ function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDi
   const metaPin = instancePins(cloneDir ?? ic.live!.pinDir).meta;
   for (const mc of ic.mapChanges) {
     const pin = instancePins(ic.live!.pinDir).map(mc.map);
-    const changes = mc.entries.map((e) => ({ key: e.key, value: e.op === 'remove' ? null : e.value! }));
+    // Additions and changes land before removals: while the update runs, a packet sees
+    // the old entries plus the new ones, never a set smaller than both (docs/parameters.md).
+    const changes = [...mc.entries.filter((e) => e.op !== 'remove'), ...mc.entries.filter((e) => e.op === 'remove')].map((e) => ({
+      key: e.key,
+      value: e.op === 'remove' ? null : e.value!,
+    }));
     const previous = currentValues(pin, changes.map((x) => x.key));
     step(ctx, `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${changes.length} entries)`, [{ op: 'writeEntries', map: pin, entries: previous }], () =>
       writeEntries(pin, changes),
