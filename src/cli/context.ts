@@ -50,10 +50,38 @@ function gitRevision(target: string): string | undefined {
   }
 }
 
+/** Capabilities kfn needs: bpf(2) object lookups by id and setns(2) (SYS_ADMIN, which covers CAP_BPF), links on interfaces (NET_ADMIN). */
+const REQUIRED_CAPS: [bit: number, name: string][] = [
+  [21, 'CAP_SYS_ADMIN'],
+  [12, 'CAP_NET_ADMIN'],
+];
+
+/** Required capabilities missing from this process's effective set (none when /proc cannot tell). */
+export function missingCapabilities(status?: string): string[] {
+  let text = status;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return [];
+    }
+  }
+  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(text);
+  if (!m) return [];
+  const eff = BigInt(`0x${m[1]}`);
+  return REQUIRED_CAPS.filter(([bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
+}
+
 /** Refuses early, before any work, when kfn cannot touch the kernel. */
 export function requireKernelAccess(ctx: Context): void {
   if (!isRoot()) {
     throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
+  }
+  const missing = missingCapabilities();
+  if (missing.length > 0) {
+    throw new KfnError('NOT_ROOT', `kfn runs as root but without ${missing.join(' and ')}: it cannot read or change eBPF state`, {
+      hint: 'run it as root with its full capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN; not under a capability-dropping wrapper)',
+    });
   }
   const bpffs = path.dirname(ctx.paths.pinRoot);
   if (!bpffsMounted(bpffs)) {
