@@ -17,9 +17,13 @@ export function savePlan(file: string, plan: Plan): void {
 }
 
 export function isPlanFile(file: string): boolean {
-  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return false;
-  const head = fs.readFileSync(file, 'utf8').slice(0, 64);
-  return head.includes('"kind": "kfn-plan"');
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    const head = fs.readFileSync(file, 'utf8').slice(0, 64);
+    return head.includes('"kind": "kfn-plan"');
+  } catch {
+    return false; // missing or unreadable: reported as such by the manifest loader
+  }
 }
 
 export function loadPlan(file: string): Plan {
@@ -27,10 +31,10 @@ export function loadPlan(file: string): Plan {
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8')) as PlanFile;
   } catch (e) {
-    throw new KfnError('PLAN_FILE_INVALID', `${file} is not a readable kfn plan: ${(e as Error).message}`);
+    throw new KfnError('PLAN_FILE_INVALID', `${file} is not a readable kfn plan: ${(e as Error).message}`, { hint: 'make a new plan with kfn plan -o FILE' });
   }
   if (doc.kind !== 'kfn-plan' || !doc.plan || doc.checksum !== sha256Hex(canonicalJson(doc.plan))) {
-    throw new KfnError('PLAN_FILE_INVALID', `${file} failed its checksum: the plan was modified or truncated`, { hint: 'make a new plan with kfn plan -out FILE' });
+    throw new KfnError('PLAN_FILE_INVALID', `${file} failed its checksum: the plan was modified or truncated`, { hint: 'make a new plan with kfn plan -o FILE' });
   }
   return doc.plan;
 }

@@ -85,7 +85,12 @@ function listManifestFiles(display: string, abs: string, errors: KfnError[]): { 
     try {
       names = fs.readdirSync(a);
     } catch (e) {
-      errors.push(new KfnError('MANIFEST_READ', `cannot read directory: ${(e as Error).message}`, { source: { file: d } }));
+      errors.push(
+        new KfnError('MANIFEST_READ', `cannot read directory: ${(e as Error).message}`, {
+          source: { file: d },
+          hint: 'fix its permissions: kfn reads manifests as the user running it',
+        }),
+      );
       return;
     }
     names.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
@@ -122,7 +127,9 @@ function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: Kf
     }
     text = fs.readFileSync(abs, 'utf8');
   } catch (e) {
-    errors.push(new KfnError('MANIFEST_READ', `cannot read file: ${(e as Error).message}`, { source: { file } }));
+    errors.push(
+      new KfnError('MANIFEST_READ', `cannot read file: ${(e as Error).message}`, { source: { file }, hint: 'fix its permissions: kfn reads manifests as the user running it' }),
+    );
     return;
   }
   if (text.charCodeAt(0) === 0xfeff) text = ` ${text.slice(1)}`; // keep offsets = columns
