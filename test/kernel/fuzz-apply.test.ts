@@ -49,7 +49,8 @@ function canonicalPrefix(text: string): string {
 }
 
 describe('fuzz: random chains applied to the real kernel converge', { skip }, () => {
-  const sb = new Sandbox('kt-fz');
+  // Unique per process (two runs at once never share or tear down each other's netns).
+  const sb = new Sandbox(`kt-fz${(process.pid % 1296).toString(36).padStart(2, '0')}`);
   let env: TestEnv;
   let kernelBefore: BpfSnapshot;
 
