@@ -56,7 +56,8 @@ export class BpfError extends KfnError {
     const e = Math.abs(errno);
     const tail = opts.verifierLog ? verifierTail(opts.verifierLog) : undefined;
     const msg = `${op} ${object}: ${errnoName(e)} (${errnoText(e)})${tail ? `; verifier: ${tail.replace(/\n/g, ' | ')}` : ''}`;
-    super(opts.code ?? codeFor(op, e, opts.verifierLog), msg, { hint: opts.hint ?? hintFor(e, opts.verifierLog) });
+    const code = opts.code ?? codeFor(op, e, opts.verifierLog);
+    super(code, msg, { hint: opts.hint ?? hintFor(e, opts.verifierLog) ?? (code === 'KERNEL_BUSY' ? BUSY_HINT : undefined) });
     this.name = 'BpfError';
     this.op = op;
     this.object = object;
@@ -65,6 +66,8 @@ export class BpfError extends KfnError {
   }
 }
 
+const BUSY_HINT = 'another program already holds this hook; remove it or choose another interface';
+
 function hintFor(errno: number, verifierLog: string | undefined): string | undefined {
   if (verifierLog) return 'the kernel verifier refused the program; fix the function source (full log with --log-level debug)';
   switch (errnoName(errno)) {
@@ -72,7 +75,7 @@ function hintFor(errno: number, verifierLog: string | undefined): string | undef
     case 'EACCES':
       return 'kfn needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)';
     case 'EBUSY':
-      return 'another program already holds this hook; remove it or choose another interface';
+      return BUSY_HINT;
     default:
       return undefined;
   }
