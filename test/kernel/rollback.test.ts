@@ -118,7 +118,7 @@ describe('rollback: a failed apply changes nothing', { skip }, () => {
       }
       assert.equal(r.code, 1, describeRun([`KFN_TEST_FAIL_AT_STEP=${n}`, ...args], r));
       assert.match(r.stderr, new RegExp(`^error\\[INJECTED_FAULT\\]: injected failure at step ${n}\\b`, 'm'), r.stderr);
-      assert.match(r.stderr, new RegExp(`Apply failed; ${n - 1} step\\(s\\) were done and ${n - 1} undone\\.`), r.stderr);
+      assert.match(r.stderr, new RegExp(`Apply failed after ${n - 1} completed step\\(s\\); rolled back ${n - 1} step\\(s\\) in reverse order:`), r.stderr);
       assert.match(r.stderr, /The kernel is back to the state before apply\./, r.stderr);
       await assertUnchanged(w, `fault before step ${n}`);
     }

@@ -101,8 +101,8 @@ function execute(ctx: Context, p: Plan, live: LiveState): void {
     if (!e.rollbackErrors.length) journal.finish();
     const after = liveFingerprint(readLive(ctx, planNetns(p)));
     process.stderr.write(
-      `\nApply failed; ${e.applied.length} step(s) were done and ${e.undone.length} undone.\n` +
-        (e.applied.length ? e.applied.map((s) => `  undone: ${s}\n`).join('') : '') +
+      `\nApply failed after ${e.applied.length} completed step(s); rolled back ${e.undone.length} step(s) in reverse order:\n` +
+        e.undone.map((s) => `  undone: ${s}${e.applied.includes(s) ? '' : ' (the step that failed)'}\n`).join('') +
         (after === before ? 'The kernel is back to the state before apply.\n' : 'WARNING: the kernel state differs from before apply; run kfn plan.\n'),
     );
     throw e;
