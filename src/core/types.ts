@@ -227,16 +227,11 @@ export interface ChainChange {
   mode: XdpMode;
   position: TcPosition;
   /** Live handles needed by the executor (absent for create). */
-  live?: {
-    ifindex: number;
-    rootProgId: number;
-    linkId: number;
-    pinDir: string;
-    attached: boolean;
-    mode?: 'native' | 'generic';
-    position?: TcPosition;
-  };
+  live?: ChainHandle;
 }
+
+/** What the executor needs to know of a live chain. */
+export type ChainHandle = Pick<LiveChain, 'ifindex' | 'rootProgId' | 'linkId' | 'pinDir' | 'attached' | 'mode' | 'position'>;
 
 export interface PlanSummary {
   add: number;

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_NETNS, attachmentKey } from '../core/types.js';
 import type {
+  ChainHandle,
   Attachment,
   ChainChange,
   DesiredChain,
@@ -72,7 +73,7 @@ function createChain(chain: DesiredChain, attachment: Attachment): ChainChange {
 }
 
 function chainHandle(l: LiveChain): NonNullable<ChainChange['live']> {
-  const h: NonNullable<ChainChange['live']> = { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir, attached: l.attached };
+  const h: ChainHandle = { ifindex: l.ifindex, rootProgId: l.rootProgId, linkId: l.linkId, pinDir: l.pinDir, attached: l.attached };
   if (l.mode) h.mode = l.mode;
   if (l.position) h.position = l.position;
   return h;

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { digestEntries } from '../../src/core/digest.js';
 import { attachmentKey } from '../../src/core/types.js';
-import type { DesiredChain, DesiredState, Hook, LiveChain, LiveInstance, LiveState, MapEntry, MapEntryChange, Plan } from '../../src/core/types.js';
+import type { DesiredChain, DesiredState, Hook, LiveChain, LiveInstance, LiveState, MapEntry } from '../../src/core/types.js';
 import { hasChanges, plan } from '../../src/plan/index.js';
 import { NOW, dChain, dInst, entries, ident, ifaces } from './plan-fixtures.js';
+import { applyModel, assertRealizes } from '../fuzz/model.js';
 
 const IFACES: Record<string, string[]> = { default: ['eth0', 'eth1', 'veth-a'], n1: ['veth-a', 'veth-b'] };
 const HOOKS: Hook[] = ['xdp', 'tc-ingress'];
@@ -96,6 +97,7 @@ const arbLive: fc.Arbitrary<LiveState> = fc
           orphans: fc.uniqueArray(fc.constantFrom(...NAMES), { maxLength: 1 }).chain((ns) => fc.tuple(...ns.map(arbLiveInstance))),
           drift: fc.constantFrom([], ['root program detached']),
           mode: fc.constantFrom('native' as const, 'generic' as const),
+          position: fc.constantFrom('first' as const, 'last' as const),
         }),
         { nil: undefined },
       ).map((c): LiveChain | undefined =>
@@ -106,7 +108,7 @@ const arbLive: fc.Arbitrary<LiveState> = fc
           rootProgId: ++progSeq,
           linkId: progSeq,
           pinDir: `/pins/${attachmentKey(attachment)}`,
-          ...(attachment.hook === 'xdp' ? { mode: c.mode } : {}),
+          ...(attachment.hook === 'xdp' ? { mode: c.mode } : { position: c.position }),
           instances: c.instances,
           orphans: c.orphans,
           drift: [...c.drift],
@@ -125,103 +127,6 @@ const arbLive: fc.Arbitrary<LiveState> = fc
       foreign: foreign ? [{ attachment: { netns: 'default', ifname: 'eth1', hook: 'xdp' as const }, progId: 9999, progName: 'fw' }] : [],
     };
   });
-
-function applyEntries(live: readonly MapEntry[], changes: readonly MapEntryChange[]): MapEntry[] {
-  const m = new Map(live.map((e) => [e.key, e] as const));
-  for (const c of changes) {
-    if (c.op === 'remove') {
-      assert.ok(m.has(c.key), 'remove of a key that is not there');
-      m.delete(c.key);
-    } else {
-      assert.equal(m.has(c.key), c.op === 'change', `${c.op} of key ${c.keyText}`);
-      m.set(c.key, { key: c.key, value: c.value!, keyText: c.keyText, valueText: c.toText! });
-    }
-  }
-  return [...m.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-/** The live state after a perfect executor ran `p` on `live`. */
-function applyModel(p: Plan, live: LiveState): LiveState {
-  const chains = new Map(live.chains.map((c) => [attachmentKey(c.attachment), c] as const));
-  let seq = 100000;
-  for (const c of p.changes) {
-    const key = attachmentKey(c.attachment);
-    const old = chains.get(key);
-    if (c.action === 'delete') {
-      assert.ok(old);
-      chains.delete(key);
-      continue;
-    }
-    if (c.action === 'noop') continue;
-    // Structural consistency of the chain change.
-    const kept = c.instances.filter((i) => i.action !== 'delete');
-    assert.deepEqual(kept.map((i) => i.name), c.toOrder);
-    const oldByName = new Map((old?.instances ?? []).map((i) => [i.name, i] as const));
-    const instances: LiveInstance[] = kept.map((ic) => {
-      const prev = oldByName.get(ic.name);
-      assert.ok(ic.desired);
-      const fresh = ic.action === 'create' || ic.action === 'replace';
-      if (!fresh) assert.ok(prev, `${ic.action} of ${ic.name} needs a live instance`);
-      const maps: Record<string, MapEntry[]> = fresh ? {} : { ...prev!.maps };
-      const appliedMaps: Record<string, string> = fresh ? {} : { ...prev!.appliedMaps };
-      const base = ic.action === 'replace' ? prev!.maps : maps;
-      for (const mc of ic.mapChanges) maps[mc.map] = applyEntries(base[mc.map] ?? [], mc.entries);
-      for (const name of Object.keys(ic.desired.maps)) {
-        maps[name] ??= ic.action === 'replace' ? [...(prev!.maps[name] ?? [])] : [];
-        appliedMaps[name] = digestEntries(maps[name]!);
-      }
-      return {
-        name: ic.name,
-        identity: fresh ? ic.desired.identity : prev!.identity,
-        progId: fresh ? ++seq : prev!.progId,
-        pinDir: `/pins/new/${ic.name}`,
-        maps,
-        appliedMaps,
-      };
-    });
-    const next: LiveChain = {
-      attachment: c.attachment,
-      chainName: c.chainName,
-      ifindex: 3,
-      rootProgId: old?.rootProgId ?? ++seq,
-      linkId: old?.linkId ?? ++seq,
-      pinDir: `/pins/${key}`,
-      instances,
-      orphans: [],
-      drift: [],
-      attached: true,
-    };
-    if (c.attachment.hook === 'xdp') next.mode = c.mode === 'auto' ? (old?.mode ?? 'native') : c.mode;
-    chains.set(key, next);
-  }
-  return { ...live, chains: [...chains.values()] };
-}
-
-/** Independent of the planner: what the manifests ask for, checked against a live state. */
-function assertRealizes(desired: DesiredState, live: LiveState): void {
-  const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  const expected = new Map<string, DesiredChain>();
-  for (const d of desired.chains) {
-    for (const ifname of IFACES[d.netns] ?? []) {
-      if (d.interfaces.some((p) => glob(p).test(ifname))) expected.set(attachmentKey({ netns: d.netns, ifname, hook: d.hook }), d);
-    }
-  }
-  assert.deepEqual(live.chains.map((c) => attachmentKey(c.attachment)).sort(), [...expected.keys()].sort(), 'chain attachments');
-  for (const c of live.chains) {
-    const d = expected.get(attachmentKey(c.attachment))!;
-    assert.equal(c.chainName, d.name);
-    assert.deepEqual(c.drift, []);
-    assert.deepEqual(c.orphans, []);
-    assert.deepEqual(c.instances.map((i) => i.name), d.instances.map((i) => i.name), 'packet order');
-    c.instances.forEach((li, k) => {
-      const di = d.instances[k]!;
-      assert.deepEqual(li.identity, di.identity);
-      for (const [m, dm] of Object.entries(di.maps)) {
-        assert.deepEqual(li.maps[m] ?? [], dm.entries, `map ${m} of ${li.name}`);
-      }
-    });
-  }
-}
 
 test('property: plan(desired, applyModel(plan(desired, live))) has no changes', () => {
   fc.assert(
