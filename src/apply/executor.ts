@@ -173,7 +173,7 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
 function prepareCreate(ctx: Ctx, c: ChainChange): void {
   const dir = chainDir(ctx.pinRoot, c.attachment);
   const label = attachmentLabel(c.attachment);
-  step(ctx, `load chain root for ${label}`, [{ op: 'unpinTree', dir }], () => loadRoot(dir, c.attachment.hook, chainMeta(ctx, c)));
+  step(ctx, `load chain root for ${label}`, [{ op: 'unpinTree', dir, stopAt: ctx.pinRoot }], () => loadRoot(dir, c.attachment.hook, chainMeta(ctx, c)));
   const dirs = loadRun(ctx, c, dir, c.toOrder, null);
   if (c.toOrder.length) setSlot(chainPins(dir).rootNext, instancePins(dirs.get(c.toOrder[0]!)!).prog);
   ctx.commits.push(() =>

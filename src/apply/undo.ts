@@ -4,15 +4,15 @@
  * can be written to the journal and replayed by a later process after a crash.
  */
 import fs from 'node:fs';
-import { unpinTree } from '../libbpf/index.js';
+import { unpinTree, unpinTreeAndEmptyParents } from '../libbpf/index.js';
 import { chainPins } from '../state/layout.js';
 import { writeMeta, type Meta } from '../state/meta.js';
 import type { Attachment, TcPosition, XdpMode } from '../core/types.js';
 import { attachRoot, detachRoot, setSlot, writeEntries } from './kernel.js';
 
 export type UndoOp =
-  /** Remove a pin directory (a freshly loaded instance or chain). */
-  | { op: 'unpinTree'; dir: string }
+  /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
+  | { op: 'unpinTree'; dir: string; stopAt?: string }
   /** Point a one-slot program array at a pinned program, or empty it. */
   | { op: 'setSlot'; slot: string; prog: string | null }
   /** Detach a chain's root link and remove the link pin. */
@@ -26,7 +26,7 @@ export type UndoOp =
 export function runUndo(op: UndoOp): void {
   switch (op.op) {
     case 'unpinTree':
-      return unpinTree(op.dir);
+      return op.stopAt ? unpinTreeAndEmptyParents(op.dir, op.stopAt) : unpinTree(op.dir);
     case 'setSlot':
       return setSlot(op.slot, op.prog);
     case 'detachRoot':

@@ -28,6 +28,8 @@ export function errnoText(errno: number): string {
   const lib = LIBBPF_ERRNOS[Math.abs(errno)];
   if (lib) return lib[1];
   const entry = util.getSystemErrorMap().get(-Math.abs(errno));
+  // libc names errno 95 for sockets ("operation not supported on socket"); here it is a device or hook.
+  if (entry && (entry[0] === 'ENOTSUP' || entry[0] === 'EOPNOTSUPP')) return 'operation not supported';
   return entry ? entry[1] : `errno ${errno}`;
 }
 
@@ -57,7 +59,7 @@ export class BpfError extends KfnError {
     const tail = opts.verifierLog ? verifierTail(opts.verifierLog) : undefined;
     const msg = `${op} ${object}: ${errnoName(e)} (${errnoText(e)})${tail ? `; verifier: ${tail.replace(/\n/g, ' | ')}` : ''}`;
     const code = opts.code ?? codeFor(op, e, opts.verifierLog);
-    super(code, msg, { hint: opts.hint ?? hintFor(e, opts.verifierLog) ?? (code === 'KERNEL_BUSY' ? BUSY_HINT : undefined) });
+    super(code, msg, { hint: opts.hint ?? hintFor(`${op} ${object}`, e, opts.verifierLog) ?? (code === 'KERNEL_BUSY' ? BUSY_HINT : undefined) });
     this.name = 'BpfError';
     this.op = op;
     this.object = object;
@@ -68,8 +70,13 @@ export class BpfError extends KfnError {
 
 const BUSY_HINT = 'another program already holds this hook; remove it or choose another interface';
 
-function hintFor(errno: number, verifierLog: string | undefined): string | undefined {
+function hintFor(op: string, errno: number, verifierLog: string | undefined): string | undefined {
   if (verifierLog) return 'the kernel verifier refused the program; fix the function source (full log with --log-level debug)';
+  if (codeFor(op, errno, undefined) === 'KERNEL_UNSUPPORTED') {
+    return op.includes('XDP (native)')
+      ? 'this device has no native XDP support: use mode: generic, or mode: auto to fall back'
+      : 'this kernel or device does not support the hook (tc hooks need tcx, Linux 6.6 or later)';
+  }
   switch (errnoName(errno)) {
     case 'EPERM':
     case 'EACCES':

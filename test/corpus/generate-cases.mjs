@@ -131,5 +131,6 @@ const BADF=fn('badfn',`${O}/bad_verifier.bpf.o`,{program:'badfn_xdp',hooks:'[xdp
 add(id('kernel-verifier-rejected'),{'functions.yaml':BADF,'chain.yaml':chain({name:'kfn-corpus-verifier',ifs:'[lo]',extra:'  mode: generic\n',fns:'    - function: badfn\n'})},{code:'VERIFIER_REJECTED',fragment:'badfn',command:'apply --auto-approve',kernel:true});
 add(id('kernel-interface-missing'),withF(chain({name:'kfn-corpus-noif',ifs:'[kfncorpus0]'})),{code:'INTERFACE_NOT_FOUND',fragment:'kfncorpus0',command:'plan',kernel:true});
 add(id('kernel-netns-missing'),withF(chain({name:'kfn-corpus-nons',ifs:'[eth0]',extra:'  netns: kfn-corpus-nosuch-ns\n'})),{code:'NETNS_NOT_FOUND',fragment:'kfn-corpus-nosuch-ns',command:'plan',kernel:true});
+add(id('kernel-xdp-native-unsupported'),withF(chain({name:'kfn-corpus-native',ifs:'[lo]',extra:'  mode: native\n'})),{code:'KERNEL_UNSUPPORTED',fragment:'XDP (native) on lo',command:'apply --auto-approve',kernel:true});
 fs.writeFileSync(path.join(HERE,'cases.json'), JSON.stringify(cases,null,2)+'\n');
 console.log(cases.length);
