@@ -16,6 +16,11 @@ export function formatSource(src: SourceRef | undefined): string {
   return src.column === undefined ? `${src.file}:${src.line}` : `${src.file}:${src.line}:${src.column}`;
 }
 
+/** Control characters (from manifests, file names...) written as escapes, so a message stays one line. */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
+}
+
 export class KfnError extends Error {
   readonly code: string;
   readonly hint: string | undefined;
@@ -23,10 +28,10 @@ export class KfnError extends Error {
 
   constructor(code: string, message: string, opts: { hint?: string; source?: SourceRef; cause?: unknown } = {}) {
     const where = formatSource(opts.source);
-    super(where ? `${where}: ${message}` : message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(oneLine(where ? `${where}: ${message}` : message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'KfnError';
     this.code = code;
-    this.hint = opts.hint;
+    this.hint = opts.hint === undefined ? undefined : oneLine(opts.hint);
     this.source = opts.source;
   }
 }

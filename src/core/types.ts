@@ -76,7 +76,7 @@ export interface DesiredInstance {
   /** Absolute path of the object file. */
   objectPath: string;
   maps: Record<string, DesiredMap>;
-  /** Layout digest of every other (state) map of the object, by name. */
+  /** Layout digest of every map of the object but `kfn_next`, by name. */
   stateMaps?: Record<string, string>;
   source?: SourceRef;
 }
@@ -87,6 +87,8 @@ export interface DesiredChain {
   netns: string;
   /** Interface names or globs (`veth-*`), expanded against live interfaces by the planner. */
   interfaces: string[];
+  /** Where each entry of `interfaces` is written, for errors about it. */
+  interfaceSources?: SourceRef[];
   mode: XdpMode;
   position: TcPosition;
   instances: DesiredInstance[];

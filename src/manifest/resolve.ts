@@ -246,7 +246,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
 
       if (prevInst) return;
       const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP && !(m.name in maps)).map((m) => [m.name, mapLayoutDigest(m)]),
+        info.maps.filter((m) => m.name !== NEXT_MAP).map((m) => [m.name, mapLayoutDigest(m)]),
       );
       instances.push({
         name: instName,
@@ -263,6 +263,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       hook: spec.hook,
       netns,
       interfaces: [...spec.interfaces],
+      interfaceSources: spec.interfaces.map((_, i) => doc.locate(['spec', 'interfaces', i])),
       mode: spec.mode ?? 'native',
       position: spec.position ?? 'last',
       instances,
@@ -280,9 +281,9 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
  * the repository out elsewhere does not change it (the object's sha256 is in the identity).
  */
 export function manifestDigest(chains: readonly DesiredChain[]): string {
-  const stripped = chains.map(({ source: _s, instances, ...c }) => ({
+  const stripped = chains.map(({ source: _s, interfaceSources: _is, instances, ...c }) => ({
     ...c,
-    instances: instances.map(({ source: _is, objectPath: _o, maps, ...inst }) => ({
+    instances: instances.map(({ source: _src, objectPath: _o, maps, ...inst }) => ({
       ...inst,
       maps: Object.fromEntries(Object.entries(maps).map(([k, { source: _ms, ...m }]) => [k, m])),
     })),

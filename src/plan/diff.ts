@@ -64,11 +64,15 @@ export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstan
   return out;
 }
 
-/** State maps of a live instance whose layout the replacement does not have. */
-export function stateReset(desired: Record<string, string> | undefined, live: Record<string, string> | undefined, managed: Record<string, unknown>): string[] {
+/**
+ * Maps of a live instance whose contents a replacement loses because the new object's
+ * layout differs: state maps, and merge-mode maps (their unlisted entries). Maps the
+ * manifest fully manages are rewritten anyway and never count.
+ */
+export function stateReset(desired: Record<string, string> | undefined, live: Record<string, string> | undefined, managed: Record<string, DesiredMap>): string[] {
   if (!desired || !live) return [];
   return Object.keys(live)
-    .filter((name) => !(name in managed) && name !== 'kfn_next' && desired[name] !== live[name])
+    .filter((name) => name !== 'kfn_next' && (!(name in managed) || managed[name]!.merge === true) && desired[name] !== live[name])
     .sort();
 }
 

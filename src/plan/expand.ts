@@ -64,7 +64,7 @@ export function expandChains(chains: readonly DesiredChain[], live: LiveState, w
     }
     const names = byNetns.get(chain.netns) ?? [];
     const picked = new Set<string>();
-    for (const pattern of chain.interfaces) {
+    for (const [i, pattern] of chain.interfaces.entries()) {
       if (isGlob(pattern)) {
         const re = globToRegExp(pattern);
         const hits = names.filter((n) => re.test(n));
@@ -75,7 +75,7 @@ export function expandChains(chains: readonly DesiredChain[], live: LiveState, w
       } else {
         if (!names.includes(pattern)) {
           throw new KfnError('INTERFACE_NOT_FOUND', `chain "${chain.name}": interface "${pattern}" not found in netns ${chain.netns}`, {
-            source: chain.source,
+            source: chain.interfaceSources?.[i] ?? chain.source,
             hint: `check the name with "ip${chain.netns === DEFAULT_NETNS ? '' : ` -n ${chain.netns}`} link", or use a glob ("${pattern}*") if the interface may be absent`,
           });
         }
