@@ -1,0 +1,264 @@
+/**
+ * KernelFunction documents: each name@version defined once, its object found relative to
+ * the manifest and inside the root (after symlinks), read once per file through the
+ * injected readObjectInfo, checked against its sha256 pin, and one program chosen per hook
+ * kind it declares. Problems are collected into the caller's error list; a function that
+ * did not resolve is left without info/objectPath/programs so chains that use it stay quiet.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
+import type { Hook } from '../core/types.js';
+import type { ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import type { KernelFunctionDocument } from './types.js';
+import { where, withSource } from './util.js';
+
+type ProgKind = 'xdp' | 'tc';
+export const hookKind = (h: Hook): ProgKind => (h === 'xdp' ? 'xdp' : 'tc');
+
+export interface ResolvedFunction {
+  doc: KernelFunctionDocument;
+  name: string;
+  version: string;
+  objectPath?: string;
+  info?: ObjectInfo;
+  /** Program per hook kind, for the kinds the function declares and that resolved. */
+  programs: Partial<Record<ProgKind, string>>;
+}
+
+/** The part of ResolveDeps that function resolution uses. */
+export interface ObjectReader {
+  /** Reads an object file's programs, maps and globals (ELF + BTF, no kernel). */
+  readObjectInfo: (path: string) => ObjectInfo;
+}
+
+/** Resolves every KernelFunction document; returns them by name, then by version. */
+export function resolveFunctions(
+  docs: readonly KernelFunctionDocument[],
+  root: string,
+  deps: ObjectReader,
+  errors: KfnError[],
+): Map<string, Map<string, ResolvedFunction>> {
+  const byName = new Map<string, Map<string, ResolvedFunction>>();
+  const infoCache = new Map<string, ObjectInfo | KfnError[]>();
+  for (const doc of docs) {
+    const name = doc.data.metadata.name;
+    const version = doc.data.spec.version;
+    const versions = byName.get(name) ?? new Map<string, ResolvedFunction>();
+    const prev = versions.get(version);
+    if (prev) {
+      errors.push(
+        new KfnError('MANIFEST_DUPLICATE', `KernelFunction "${name}@${version}" is defined twice (first at ${where(prev.doc.source)})`, {
+          source: doc.source,
+          hint: 'each name@version may be defined once; bump spec.version for a new build',
+        }),
+      );
+      continue;
+    }
+    const fn: ResolvedFunction = { doc, name, version, programs: {} };
+    versions.set(version, fn);
+    byName.set(name, versions);
+    resolveFunction(fn, root, deps, infoCache, errors);
+  }
+  return byName;
+}
+
+/** Semantic-version order (build metadata ignored, pre-releases before their release). */
+export function compareSemver(a: string, b: string): number {
+  const parse = (v: string) => {
+    const [core, pre] = v.split('+')[0]!.split(/-(.*)/s) as [string, string | undefined];
+    return { nums: core.split('.').map(Number), pre: pre === undefined ? [] : pre.split('.') };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < 3; i++) if (x.nums[i] !== y.nums[i]) return x.nums[i]! - y.nums[i]!;
+  if (x.pre.length === 0 || y.pre.length === 0) return y.pre.length - x.pre.length;
+  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
+    const p = x.pre[i];
+    const q = y.pre[i];
+    if (p === undefined) return -1;
+    if (q === undefined) return 1;
+    if (p === q) continue;
+    const pn = /^\d+$/.test(p);
+    const qn = /^\d+$/.test(q);
+    if (pn && qn) return Number(p) - Number(q);
+    if (pn !== qn) return pn ? -1 : 1;
+    return p < q ? -1 : 1;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function splitRef(ref: string): [string, string | undefined] {
+  const at = ref.indexOf('@');
+  return at < 0 ? [ref, undefined] : [ref.slice(0, at), ref.slice(at + 1)];
+}
+
+function short(hex: string): string {
+  return hex.length > 12 ? `${hex.slice(0, 12)}…` : hex;
+}
+
+function isInside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+function resolveFunction(
+  fn: ResolvedFunction,
+  root: string,
+  deps: ObjectReader,
+  cache: Map<string, ObjectInfo | KfnError[]>,
+  errors: KfnError[],
+): void {
+  const { doc } = fn;
+  const spec = doc.data.spec;
+  const prefix = `function "${fn.name}@${fn.version}"`;
+  const objSrc = doc.locate(['spec', 'object']);
+  const lexical = path.resolve(path.dirname(doc.absFile), spec.object);
+
+  // object path: exists, regular file, inside the root after symlinks
+  let real: string;
+  try {
+    real = fs.realpathSync(lexical);
+  } catch {
+    if (!isInside(root, lexical)) {
+      errors.push(outsideRoot(prefix, spec.object, lexical, root, objSrc));
+    } else {
+      errors.push(
+        new KfnError('OBJECT_NOT_FOUND', `${prefix}: object ${spec.object} not found (looked for ${lexical})`, {
+          source: objSrc,
+          hint: 'build it (make -C bpf) or fix spec.object; the path is relative to the manifest file',
+        }),
+      );
+    }
+    return;
+  }
+  if (!isInside(root, real)) {
+    errors.push(outsideRoot(prefix, spec.object, real, root, objSrc));
+    return;
+  }
+  let isFile = false;
+  try {
+    isFile = fs.statSync(real).isFile();
+  } catch {
+    /* raced away: reported as not a file */
+  }
+  if (!isFile) {
+    errors.push(
+      new KfnError('OBJECT_NOT_FOUND', `${prefix}: object ${spec.object} is not a regular file (${real})`, {
+        source: objSrc,
+        hint: 'spec.object must name a compiled eBPF object (.bpf.o)',
+      }),
+    );
+    return;
+  }
+
+  // object info (once per file)
+  let cached = cache.get(real);
+  if (!cached) {
+    try {
+      cached = deps.readObjectInfo(real);
+    } catch (e) {
+      cached = objectErrors(e, objSrc, prefix, spec.object);
+    }
+    cache.set(real, cached);
+  }
+  if (Array.isArray(cached)) {
+    errors.push(...cached);
+    return;
+  }
+  const info = cached;
+
+  if (spec.sha256 !== undefined && spec.sha256.toLowerCase() !== info.sha256.toLowerCase()) {
+    errors.push(
+      new KfnError(
+        'OBJECT_SHA256_MISMATCH',
+        `${prefix}: object ${spec.object} has sha256 ${short(info.sha256)}, the manifest pins ${short(spec.sha256.toLowerCase())}`,
+        {
+          source: doc.locate(['spec', 'sha256']),
+          hint: `refusing an object that differs from the pin; rebuild the pinned source, or if this build is intended set spec.sha256: ${info.sha256}`,
+        },
+      ),
+    );
+    return;
+  }
+
+  // one program per declared hook kind
+  const kinds = [...new Set(spec.hooks.map(hookKind))];
+  const progSrc = spec.program !== undefined ? doc.locate(['spec', 'program']) : doc.locate(['spec', 'hooks']);
+  const listing = info.programs.length > 0 ? info.programs.map((p) => `${p.name} (${p.kind})`).join(', ') : 'none';
+  for (const kind of kinds) {
+    const ofKind = info.programs.filter((p) => p.kind === kind);
+    let chosen: ProgramInfo | undefined;
+    if (spec.program !== undefined) {
+      const wanted = spec.program;
+      chosen = ofKind.find((p) => p.name === wanted) ?? ofKind.find((p) => p.name === `${wanted}_${kind}`);
+      if (!chosen) {
+        const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const a = kind === 'xdp' ? 'an' : 'a';
+        const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
+        errors.push(
+          new KfnError(
+            'PROGRAM_NOT_FOUND',
+            other
+              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
+              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
+            {
+              source: progSrc,
+              hint:
+                other && ofKind.length > 0
+                  ? `set spec.program to ${ofKind.map((p) => `"${p.name}"`).join(' or ')}, or to a base name B with programs B_xdp / B_tc; or remove hook ${hooksOfKind}`
+                  : `spec.hooks needs ${a} ${kind} program (SEC("${kind}")); fix spec.program or the object`,
+            },
+          ),
+        );
+        continue;
+      }
+    } else if (ofKind.length === 1) {
+      chosen = ofKind[0]!;
+    } else if (ofKind.length === 0) {
+      errors.push(
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${kind} program in ${spec.object} (programs: ${listing})`, {
+          source: progSrc,
+          hint: `spec.hooks needs an ${kind} program (SEC("${kind}")); remove the hook or rebuild the object`,
+        }),
+      );
+      continue;
+    } else {
+      errors.push(
+        new KfnError(
+          'PROGRAM_AMBIGUOUS',
+          `${prefix}: ${ofKind.length} ${kind} programs in ${spec.object} (${ofKind.map((p) => p.name).join(', ')})`,
+          { source: doc.source, hint: `set spec.program to the one to run (a name, or a base name B with programs B_xdp / B_tc)` },
+        ),
+      );
+      continue;
+    }
+    fn.programs[kind] = chosen.name;
+  }
+
+  fn.objectPath = real;
+  fn.info = info;
+}
+
+function outsideRoot(prefix: string, object: string, resolved: string, root: string, source: SourceRef): KfnError {
+  return new KfnError('OBJECT_OUTSIDE_ROOT', `${prefix}: object ${object} resolves to ${resolved}, outside the root ${root}`, {
+    source,
+    hint: 'objects must live inside the manifest repository (symlinks are followed before the check)',
+  });
+}
+
+/** readObjectInfo failures as KfnErrors carrying the manifest position when they have none. */
+function objectErrors(e: unknown, source: SourceRef, prefix: string, object: string): KfnError[] {
+  const list: unknown[] = isKfnError(e) && 'errors' in e && Array.isArray((e as { errors: unknown }).errors) ? (e as { errors: unknown[] }).errors : [e];
+  return list.map((x) => {
+    if (isKfnError(x)) {
+      return withSource(x, source, prefix);
+    }
+    const msg = x instanceof Error ? x.message : String(x);
+    return new KfnError('OBJECT_INVALID', `${prefix}: cannot read object ${object}: ${msg.split('\n')[0]}`, {
+      source,
+      hint: 'is it an eBPF object compiled with BTF (clang -g -target bpf)?',
+      cause: x,
+    });
+  });
+}
