@@ -20,8 +20,9 @@ import { after, before, describe, test } from 'node:test';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, show, type RunResult, type ShowChain } from '../helpers/kfn.js';
-import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
+import { describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
+import { isEmptyDiff, snapshot, waitSameKernel } from '../helpers/bpftool.js';
+import { assertWorldUnchanged, captureWorld, type World } from '../helpers/world.js';
 import { CLI } from '../helpers/paths.js';
 
 const skip = kernelGate() || (spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status !== 0 ? 'setpriv (util-linux) is not installed' : false);
@@ -70,18 +71,8 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  interface World {
-    bpf: BpfSnapshot;
-    chains: ShowChain[];
-    xdp: number | undefined;
-  }
-  const world = (): World => ({ bpf: snapshot(), chains: show(env).chains, xdp: sb.xdpProgIdA() });
-  async function assertUnchanged(w: World, what: string): Promise<void> {
-    const d = await waitSameKernel(w.bpf, env.pinRoot);
-    assert.ok(isEmptyDiff(d), `${what}: bpftool ids or pins changed:\n${JSON.stringify(d, null, 2)}`);
-    assert.deepEqual(show(env).chains, w.chains, `${what}: kfn show --json differs`);
-    assert.equal(sb.xdpProgIdA(), w.xdp, `${what}: the XDP program on the interface changed`);
-  }
+  const world = (): World => captureWorld(env, sb);
+  const assertUnchanged = (w: World, what: string): Promise<void> => assertWorldUnchanged(env, sb, w, what);
 
   /** stderr is exactly `error[CODE]: ...` and its hint. */
   function assertOneError(r: RunResult, code: string, args: string[], message?: RegExp): void {

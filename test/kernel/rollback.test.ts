@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, show, type ShowChain } from '../helpers/kfn.js';
-import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
+import { describeRun, kfnExpect, runKfn, show } from '../helpers/kfn.js';
+import { assertWorldUnchanged, captureWorld, type World } from '../helpers/world.js';
 import { ping, pingUntilOk } from '../helpers/ping.js';
 
 const skip = kernelGate();
@@ -26,20 +26,8 @@ describe('rollback: a failed apply changes nothing', { skip }, () => {
   const ratelimit: FnSpec = { name: 'limit', function: 'ratelimit', globals: { rate_pps: 100000, burst: 10000 } };
   const chain = (functions: FnSpec[]): ChainSpec => ({ name: 'edge', hook: 'xdp', netns: sb.nsA, interfaces: [sb.ifA], functions });
 
-  interface World {
-    bpf: BpfSnapshot;
-    chains: ShowChain[];
-    xdp: number | undefined;
-  }
-  const world = (): World => ({ bpf: snapshot(), chains: show(env).chains, xdp: sb.xdpProgIdA() });
-
-  /** The kernel (as bpftool, ip and kfn show see it) equals `w`. */
-  async function assertUnchanged(w: World, what: string): Promise<void> {
-    const d = await waitSameKernel(w.bpf, env.pinRoot);
-    assert.ok(isEmptyDiff(d), `${what}: bpftool prog/map/link ids or pins changed:\n${JSON.stringify(d, null, 2)}`);
-    assert.deepEqual(show(env).chains, w.chains, `${what}: kfn show --json differs`);
-    assert.equal(sb.xdpProgIdA(), w.xdp, `${what}: XDP program on the interface changed`);
-  }
+  const world = (): World => captureWorld(env, sb);
+  const assertUnchanged = (w: World, what: string): Promise<void> => assertWorldUnchanged(env, sb, w, what);
 
   function assertVerifierFailure(r: ReturnType<typeof runKfn>, args: string[]): void {
     assert.equal(r.code, 1, describeRun(args, r));
