@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** kfn command line: validate, plan, apply, show, destroy. */
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
@@ -7,6 +8,11 @@ import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -20,6 +26,7 @@ async function run(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('kfn')
     .description('Declarative, GitOps-driven eBPF kernel functions')
+    .version(packageVersion())
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .showHelpAfterError()
