@@ -210,27 +210,25 @@ function readInstances(chainDirPath: string): LiveInstance[] {
     const progId = pinnedProgId(pins.prog);
     const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
     if (!progId || !meta) continue;
-    out.push({
-      name: meta.name,
-      identity: meta.identity,
-      progId,
-      pinDir,
-      maps: readParameterMaps(pinDir),
-      appliedMaps: meta.appliedMaps,
-      stateMaps: Object.fromEntries(listInstanceMaps(pinDir).map((m) => [m.name, mapLayoutDigest(typedMapInfo(m.name, m.info))])),
-    });
+    const { maps, stateMaps } = readInstanceMaps(pinDir);
+    out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps });
   }
   return out;
 }
 
-/** Decoded entries of every parameter map of an instance (state maps are left out). */
-export function readParameterMaps(instancePinDir: string): Record<string, MapEntry[]> {
-  const out: Record<string, MapEntry[]> = {};
+/**
+ * One pass over an instance's maps, each typed from kernel BTF once: the decoded
+ * entries of its parameter maps (state maps are left out) and every map's layout digest.
+ */
+function readInstanceMaps(instancePinDir: string): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+  const maps: Record<string, MapEntry[]> = {};
+  const stateMaps: Record<string, string> = {};
   for (const m of listInstanceMaps(instancePinDir)) {
-    if (!PARAMETER_MAP_TYPES.has(m.info.typeName)) continue;
-    out[m.name] = readMapEntries(m.pin, m.name);
+    const typed = typedMapInfo(m.name, m.info);
+    stateMaps[m.name] = mapLayoutDigest(typed);
+    if (PARAMETER_MAP_TYPES.has(m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
   }
-  return out;
+  return { maps, stateMaps };
 }
 
 export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
@@ -260,12 +258,10 @@ export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
 }
 
 /** All entries of a pinned map, decoded and sorted by key bytes; all-zero array slots are omitted. */
-export function readMapEntries(pin: string, name: string): MapEntry[] {
+function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEntry[] {
   const fd = tryOpenPinned(pin);
   if (fd === undefined) return [];
   return withFd(fd, (f) => {
-    const info = mapInfoByFd(f);
-    const typed = typedMapInfo(name, info);
     const handle = new MapHandle(f, info, pin);
     return handle
       .entries()
