@@ -18,8 +18,6 @@ export const MAP_TYPE_NAMES: Record<number, string> = {
 };
 export const MAP_TYPE = { HASH: 1, ARRAY: 2, PROG_ARRAY: 3, PERCPU_HASH: 5, PERCPU_ARRAY: 6, LRU_PERCPU_HASH: 10 } as const;
 
-export const LINK_TYPE = { XDP: 6, TCX: 11 } as const;
-
 export const XDP_FLAGS = { SKB_MODE: 2, DRV_MODE: 4 } as const;
 /** bpf_xdp_query attach_mode values. */
 export const XDP_ATTACHED = { NONE: 0, DRV: 1, SKB: 2, HW: 3, MULTI: 4 } as const;

@@ -1,5 +1,5 @@
 import { bpf, libcFns } from './ffi.js';
-import { BpfError, check } from './errors.js';
+import { check } from './errors.js';
 
 export function closeFd(fd: number): void {
   if (fd >= 0) libcFns.close(fd);
@@ -20,14 +20,4 @@ export function fdById(kind: BpfObjKind, id: number): number {
   const ret =
     kind === 'prog' ? bpf.prog_get_fd_by_id(id) : kind === 'map' ? bpf.map_get_fd_by_id(id) : bpf.link_get_fd_by_id(id);
   return check(ret, `open ${kind} by id`, `${kind} ${id}`);
-}
-
-/** Like fdById but returns undefined when the object no longer exists. */
-export function tryFdById(kind: BpfObjKind, id: number): number | undefined {
-  try {
-    return fdById(kind, id);
-  } catch (e) {
-    if (e instanceof BpfError && e.errno === 2) return undefined;
-    throw e;
-  }
 }

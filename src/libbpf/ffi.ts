@@ -66,7 +66,6 @@ export const bpf = {
   prog_get_fd_by_id: libbpf.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   map_get_fd_by_id: libbpf.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_get_fd_by_id: libbpf.func('int bpf_link_get_fd_by_id(uint32_t id)'),
-  link_update: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   link_detach: libbpf.func('int bpf_link_detach(int link_fd)'),
   xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),

@@ -101,7 +101,6 @@ export function linkInfoByFd(fd: number): LinkInfo {
 }
 
 export const progInfoById = (id: number): ProgInfo => withFd(fdById('prog', id), progInfoByFd);
-export const mapInfoById = (id: number): MapKernelInfo => withFd(fdById('map', id), mapInfoByFd);
 
 /** Address of a Buffer's memory, for the u64 pointer fields of UAPI structs. */
 export function bpfAddress(buf: Buffer): bigint {

@@ -22,11 +22,6 @@ export function attachTcxLink(progFd: number, ifindex: number, dir: TcxDirection
   return linkCreate({ progFd, ifindex, attachType: tcxAttachType(dir), flags }, `tc-${dir} on ${label}`);
 }
 
-/** Atomically swaps the program behind a link. */
-export function updateLink(linkFd: number, progFd: number, label: string): void {
-  check(bpf.link_update(linkFd, progFd, null), 'update link', label);
-}
-
 export function detachLink(linkFd: number, label: string): void {
   check(bpf.link_detach(linkFd), 'detach link', label);
 }

@@ -69,10 +69,6 @@ export function listInterfacesHere(): NetInterface[] {
   return out.sort((a, b) => a.ifindex - b.ifindex);
 }
 
-export function listInterfaces(netns: string): NetInterface[] {
-  return withNetns(netns, listInterfacesHere);
-}
-
 /** ifindex of `ifname` in the current thread's netns, or undefined. */
 export function ifindexHere(ifname: string): number | undefined {
   const idx = libcFns.if_nametoindex(ifname) as number;

@@ -174,13 +174,3 @@ export function readObjectInfo(path: string): ObjectInfo {
     obj.close();
   }
 }
-
-/** Opens `path`, runs fn, always closes. */
-export function withObject<T>(path: string, fn: (obj: BpfObject) => T): T {
-  const obj = BpfObject.open(path);
-  try {
-    return fn(obj);
-  } finally {
-    obj.close();
-  }
-}

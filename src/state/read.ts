@@ -28,7 +28,7 @@ import {
 import { decodeMapEntry } from '../values/index.js';
 import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
-import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName } from './layout.js';
+import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 
 /** Map kinds whose entries are parameters an operator sets; the rest is function state. */
@@ -70,8 +70,8 @@ export function listChainAttachments(pinRoot: string): Attachment[] {
   for (const ns of listPinDirs(root))
     for (const ifc of listPinDirs(path.join(root, ns)))
       for (const hook of listPinDirs(path.join(root, ns, ifc))) {
-        if (hook !== 'xdp' && hook !== 'tc-ingress' && hook !== 'tc-egress') continue;
-        out.push({ netns: decodeURIComponent(ns), ifname: decodeURIComponent(ifc), hook });
+        const a = parseChainDir(pinRoot, path.join(root, ns, ifc, hook));
+        if (a) out.push(a);
       }
   return out;
 }
