@@ -259,7 +259,8 @@ function prepareUpdate(ctx: Ctx, c: ChainChange): void {
 
 /** Writes the changed entries of a live instance's maps (shared with its clone, if any). */
 function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDir: string | undefined): void {
-  const metaPin = instancePins(cloneDir ?? ic.live!.pinDir).meta;
+  const metaDir = cloneDir ?? ic.live!.pinDir;
+  const metaPin = instancePins(metaDir).meta;
   for (const mc of ic.mapChanges) {
     const pin = instancePins(ic.live!.pinDir).map(mc.map);
     // Additions and changes land before removals: while the update runs, a packet sees
@@ -273,7 +274,7 @@ function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDi
       writeEntries(pin, changes),
     );
   }
-  const meta = instanceMeta(metaPin);
+  const meta = instanceMeta(metaDir);
   const appliedMaps = { ...meta.appliedMaps };
   for (const mc of ic.mapChanges) appliedMaps[mc.map] = digestEntries(ic.desired!.maps[mc.map]?.entries ?? ([] as MapEntry[]));
   step(ctx, `record map digests of ${ic.name}`, [{ op: 'writeMeta', pin: metaPin, meta }], () => writeMeta(metaPin, { ...meta, appliedMaps }));
@@ -292,8 +293,8 @@ function instance(c: ChainChange, name: string): InstanceChange {
   return ic;
 }
 
-function instanceMeta(pinDirOrMetaPin: string): InstanceMeta {
-  const pin = pinDirOrMetaPin.endsWith('/meta') ? pinDirOrMetaPin : instancePins(pinDirOrMetaPin).meta;
+function instanceMeta(instancePinDir: string): InstanceMeta {
+  const pin = instancePins(instancePinDir).meta;
   const meta = readMeta(pin);
   if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`);
   return meta;
