@@ -66,6 +66,14 @@
  */
 typedef __u16 kfn_be16;
 
+/*
+ * Marks a map as a PARAMETER: set from manifests, managed and watched for drift by
+ * kfn. Put it after the map definition: `struct {...} blocked_v4 SEC(".maps") KFN_PARAM;`
+ * kfn reads the tag back from the object's BTF; every map without it is the
+ * function's state (counters, tables), which manifests never write.
+ */
+#define KFN_PARAM __attribute__((btf_decl_tag("kfn:param")))
+
 /* LPM-trie keys. Userspace recognises {prefixlen, addr} as a CIDR prefix. */
 struct kfn_lpm_v4 {
 	__u32 prefixlen;	/* host byte order, 0..32 */

@@ -114,6 +114,18 @@ export class Btf {
     }
   }
 
+  /** Names of the variables carrying `__attribute__((btf_decl_tag(tag)))` (on the whole variable). */
+  taggedVars(tag: string): Set<string> {
+    const out = new Set<string>();
+    for (let id = 1; id < this.typeCount; id++) {
+      const r = this.raw(id);
+      if (r.kind !== KIND.DECL_TAG || r.name !== tag || s32(r.p, 12) !== -1) continue;
+      const target = this.raw(r.sizeOrType);
+      if (target.kind === KIND.VAR) out.add(target.name);
+    }
+    return out;
+  }
+
   /** Variables of a DATASEC (`.rodata`, `.data`, `.bss`) with their offsets. */
   datasecVars(secName: string): { name: string; offset: number; type: BtfType }[] {
     for (let id = 1; id < this.typeCount; id++) {

@@ -14,5 +14,5 @@ export { isRoot, tryLockExclusive } from './process.js';
 export type * from './btf-types.js';
 export { btfResolve, btfSizeOf } from './btf-types.js';
 export type * from './object-info.js';
-export { mapLayoutDigest } from './object-info.js';
+export { mapLayoutDigest, PARAMETER_TAG } from './object-info.js';
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE } from './constants.js';

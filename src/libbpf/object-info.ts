@@ -22,7 +22,12 @@ export interface MapInfo {
   maxEntries: number;
   key?: BtfType;
   value?: BtfType;
+  /** Declared a parameter in the object's C source (`KFN_PARAM`, a BTF decl tag). */
+  parameter?: boolean;
 }
+
+/** The BTF decl tag by which a function's C source declares a map a parameter (bpf/include/kfn.h). */
+export const PARAMETER_TAG = 'kfn:param';
 
 export interface GlobalInfo {
   name: string;
@@ -37,7 +42,7 @@ export interface GlobalInfo {
  * Identity of a map's layout: kernel type, sizes and BTF key/value types. Two maps
  * with the same digest can be handed from one program to another as they are.
  */
-export function mapLayoutDigest(m: MapInfo): string {
+export function mapLayoutDigest(m: Omit<MapInfo, 'parameter'>): string {
   return sha256Hex(canonicalJson([m.type, m.keySize, m.valueSize, m.maxEntries, m.key ?? null, m.value ?? null]));
 }
 

@@ -11,7 +11,7 @@ import { BpfError, errnoText } from './errors.js';
 import { Btf } from './btf.js';
 import { MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
 import { installLibbpfPrint } from './log.js';
-import type { GlobalInfo, MapInfo, ObjectInfo, ProgramInfo, ProgramKind } from './object-info.js';
+import { PARAMETER_TAG, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo, type ProgramKind } from './object-info.js';
 
 const LOG_BUF_SIZE = 1 << 20;
 /** Sections holding global variables, in the order kfn prefers them. */
@@ -84,6 +84,7 @@ export class BpfObject {
 
   info(sha256: string): ObjectInfo {
     const btf = this.btf();
+    const parameters = btf?.taggedVars(PARAMETER_TAG) ?? new Set<string>();
     const maps: MapInfo[] = this.mapsRaw()
       .filter((m) => !m.internal)
       .map(({ ptr, name }) => {
@@ -98,6 +99,7 @@ export class BpfObject {
         };
         if (btf && keyId) m.key = btf.type(keyId);
         if (btf && valueId) m.value = btf.type(valueId);
+        if (parameters.has(name)) m.parameter = true;
         return m;
       });
     const globals: GlobalInfo[] = btf

@@ -24,6 +24,12 @@ export interface ResolvedFunction {
   info?: ObjectInfo;
   /** Program per hook kind, for the kinds the function declares and that resolved. */
   programs: Partial<Record<ProgKind, string>>;
+  /**
+   * The function's parameter maps: those its C source tags KFN_PARAM plus those its
+   * manifest lists under spec.parameters. The one definition validate, plan, apply,
+   * drift and show use; every other map is state.
+   */
+  parameters: Set<string>;
 }
 
 /** The part of ResolveDeps that function resolution uses. */
@@ -55,7 +61,7 @@ export function resolveFunctions(
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {} };
+    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set() };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
@@ -236,8 +242,55 @@ function resolveFunction(
     fn.programs[kind] = chosen.name;
   }
 
+  const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
+  let paramsOk = true;
+  (spec.parameters ?? []).forEach((name, i) => {
+    const m = info.maps.find((x) => x.name === name);
+    const problem = !m ? `declares parameter map "${name}", which ${spec.object} does not have` : !isParameterCapable(m.name, m.type) ? `declares "${name}" a parameter, but it is a ${m.type} map` : undefined;
+    if (problem) {
+      paramsOk = false;
+      const maps = info.maps.filter((x) => isParameterCapable(x.name, x.type)).map((x) => x.name);
+      errors.push(
+        new KfnError('MAP_NOT_FOUND', `${prefix}: ${problem}`, {
+          source: doc.locate(['spec', 'parameters', i]),
+          hint: `maps that can be parameters: ${maps.length ? maps.join(', ') : 'none'}`,
+        }),
+      );
+    } else parameters.add(name);
+  });
+  if (!paramsOk) return;
+  fn.parameters = parameters;
   fn.objectPath = real;
   fn.info = info;
+}
+
+/** The per-instance chaining map every function owns; kfn manages it. */
+export const NEXT_MAP = 'kfn_next';
+
+/** Map types that hold no entries a manifest could set. */
+const NON_PARAMETER_MAP_TYPES = new Set([
+  'prog_array',
+  'perf_event_array',
+  'ringbuf',
+  'user_ringbuf',
+  'stack_trace',
+  'array_of_maps',
+  'hash_of_maps',
+  'queue',
+  'stack',
+  'bloom_filter',
+  'sk_storage',
+  'inode_storage',
+  'task_storage',
+  'cgrp_storage',
+  'cgroup_storage',
+  'percpu_cgroup_storage',
+  'struct_ops',
+  'arena',
+]);
+
+export function isParameterCapable(name: string, type: string): boolean {
+  return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function outsideRoot(prefix: string, object: string, resolved: string, root: string, source: SourceRef): KfnError {

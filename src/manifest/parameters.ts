@@ -6,37 +6,13 @@
  */
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
 import type { DesiredMap, GlobalValue, MapEntry } from '../core/types.js';
+import { NEXT_MAP } from './functions.js';
 import type { GlobalInfo, MapInfo, ObjectInfo } from '../libbpf/object-info.js';
-import { ValueError, encodeGlobal, encodeMapEntry } from '../values/index.js';
+import { ValueError, encodeGlobal, encodeMapEntry, isUnsetSlot } from '../values/index.js';
 import { closest } from './schema.js';
 import type { PathSegment } from './source.js';
 import type { ChainDocument } from './types.js';
 import { where, withSource } from './util.js';
-
-/** Map types that hold no parameters a manifest could set. */
-const NON_PARAMETER_MAP_TYPES = new Set([
-  'prog_array',
-  'perf_event_array',
-  'ringbuf',
-  'user_ringbuf',
-  'stack_trace',
-  'array_of_maps',
-  'hash_of_maps',
-  'queue',
-  'stack',
-  'bloom_filter',
-  'sk_storage',
-  'inode_storage',
-  'task_storage',
-  'cgrp_storage',
-  'cgroup_storage',
-  'percpu_cgroup_storage',
-  'struct_ops',
-  'arena',
-]);
-
-/** The per-instance chaining map every function owns; kfn manages it. */
-export const NEXT_MAP = 'kfn_next';
 
 /**
  * Keys of a mapping in the order they are written (JS objects put integer-like keys
@@ -98,19 +74,27 @@ function showGot(v: string): string {
   return s.length > 60 ? `${s.slice(0, 59)}…` : s;
 }
 
-/** Typed entries of the maps one chain entry sets; undefined if any failed (errors pushed). */
+/** Array maps: the key is an index below max_entries. */
+const ARRAY_MAP_TYPES = new Set(['array', 'percpu_array']);
+
+/**
+ * Typed entries of every parameter map of one chain entry: the maps it sets, and the
+ * function's other parameter maps at their defaults (empty), so that every parameter
+ * is managed and watched for drift. Undefined if any failed (errors pushed).
+ */
 export function resolveMaps(
   doc: ChainDocument,
   base: PathSegment[],
   prefix: string,
   wanted: Record<string, Record<string, unknown>>,
   info: ObjectInfo,
+  parameters: ReadonlySet<string>,
   fnLabel: string,
   errors: KfnError[],
 ): Record<string, DesiredMap> | undefined {
   const out: Record<string, DesiredMap> = {};
   let ok = true;
-  const params = info.maps.filter((m) => m.name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(m.type));
+  const params = info.maps.filter((m) => parameters.has(m.name));
   const paramList = params.length > 0 ? params.map((m) => `${m.name} (${m.type})`).join(', ') : 'none';
   for (const mapName of inSourceOrder(doc, [...base, 'maps'], Object.keys(wanted))) {
     const entries = wanted[mapName]!;
@@ -122,7 +106,7 @@ export function resolveMaps(
       const why = other
         ? other.name === NEXT_MAP
           ? `"${mapName}" is kfn's chaining map and cannot be set`
-          : `"${mapName}" is a ${other.type} map, not a parameter map`
+          : `"${mapName}" is a ${other.type} map, not a parameter map${other.type === 'prog_array' ? '' : ` (it holds ${fnLabel}'s state, which manifests never write)`}`
         : `${fnLabel} has no map "${mapName}"`;
       const guess = other ? undefined : closest(mapName, params.map((m) => m.name));
       errors.push(
@@ -170,6 +154,16 @@ export function resolveMaps(
         ok = false;
         continue;
       }
+      if (ARRAY_MAP_TYPES.has(map.type) && Buffer.from(entry.key, 'hex').readUInt32LE(0) >= map.maxEntries) {
+        errors.push(
+          new KfnError('MAP_INDEX_OUT_OF_RANGE', `${prefix}: ${label}: index ${Buffer.from(entry.key, 'hex').readUInt32LE(0)} is beyond the array, which holds indexes 0..${map.maxEntries - 1}`, {
+            source: doc.locate(entryPath, { key: true }),
+            hint: `use an index below ${map.maxEntries} (max_entries of ${mapName})`,
+          }),
+        );
+        ok = false;
+        continue;
+      }
       byKey.set(entry.key, keyText);
       encoded.push(entry);
     }
@@ -184,9 +178,12 @@ export function resolveMaps(
       ok = false;
       continue;
     }
-    encoded.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    out[mapName] = { name: mapName, entries: encoded, source: mapSrc };
+    // An all-zero array slot is the same state as an unset one (values/map.ts).
+    const kept = encoded.filter((e) => !isUnsetSlot(map.type, e.value));
+    kept.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    out[mapName] = { name: mapName, entries: kept, source: mapSrc };
   }
+  for (const m of params) out[m.name] ??= { name: m.name, entries: [] };
   return ok ? out : undefined;
 }
 

@@ -14,7 +14,8 @@ import { DEFAULT_NETNS, type DesiredChain, type DesiredInstance, type DesiredSta
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
 import { compareSemver, hookKind, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
 import { throwIfAny } from './load.js';
-import { NEXT_MAP, resolveGlobals, resolveMaps } from './parameters.js';
+import { resolveGlobals, resolveMaps } from './parameters.js';
+import { NEXT_MAP } from './functions.js';
 import type { PathSegment } from './source.js';
 import type { ChainDocument, LoadedManifests } from './types.js';
 import { where } from './util.js';
@@ -163,12 +164,12 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const program = fn.programs[hookKind(spec.hook)];
       if (!info || !fn.objectPath || !program) return; // the function's own error is already reported
 
-      const maps = resolveMaps(doc, base, prefix, f.maps ?? {}, info, `${fn.name}@${fn.version}`, errors);
+      const maps = resolveMaps(doc, base, prefix, f.maps ?? {}, info, fn.parameters, `${fn.name}@${fn.version}`, errors);
       const globals = resolveGlobals(doc, base, prefix, f.globals ?? {}, info, `${fn.name}@${fn.version}`, errors);
       if (!maps || !globals) return;
 
       for (const [i, name] of (f.mergeMaps ?? []).entries()) {
-        const m = maps[name];
+        const m = (f.maps ?? {})[name] !== undefined ? maps[name] : undefined;
         if (m) m.merge = true;
         else {
           errors.push(

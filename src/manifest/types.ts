@@ -21,6 +21,8 @@ export interface KernelFunctionSpec {
   sha256?: string;
   program?: string;
   hooks: Hook[];
+  /** Parameter maps beyond those the object declares in BTF. */
+  parameters?: string[];
 }
 
 export interface ChainFunctionSpec {

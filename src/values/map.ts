@@ -73,3 +73,13 @@ export function decodeGlobal(g: GlobalInfo, bytes: Uint8Array): GlobalValue {
   return { value: toHex(bytes), valueText: decodeChecked(s, bytes, g.name) };
 }
 
+
+/**
+ * An array map always holds every index; an all-zero value is how a slot reads when
+ * nothing was written to it. kfn treats such a slot as absent, in manifests and in the
+ * kernel alike, so `{"0": {rate_pps: 0}}` and an unmentioned index are the same state.
+ */
+export function isUnsetSlot(mapType: string, value: Uint8Array | string): boolean {
+  if (mapType !== 'array' && mapType !== 'percpu_array') return false;
+  return typeof value === 'string' ? /^0*$/.test(value) : value.every((b) => b === 0);
+}

@@ -27,6 +27,9 @@ const cases=[];
 function add(name, files, meta){ const dir=path.join(ROOT,name); fs.mkdirSync(dir,{recursive:true}); for(const [f,c] of Object.entries(files)) fs.writeFileSync(path.join(dir,f),c); cases.push({name, path:`test/corpus/cases/${name}`, command:'validate', exitCode:1, ...meta}); }
 let n=0; const id=(s)=>`${String(++n).padStart(2,'0')}-${s}`;
 const withF=(c)=>({'functions.yaml':FUNCS,'chain.yaml':c});
+// Value-typing cases use state maps of the shipped objects as typed vehicles: declared parameters here.
+const FUNCS_P=[fn('blocklist',`${O}/blocklist.bpf.o`),fn('counter',`${O}/counter.bpf.o`,{extra:'  parameters: [counts]\n'}),fn('ratelimit',`${O}/ratelimit.bpf.o`,{extra:'  parameters: [bucket]\n'})].join('---\n');
+const withP=(c)=>({'functions.yaml':FUNCS_P,'chain.yaml':c});
 // YAML syntax
 add(id('yaml-unclosed-flow'),{'chain.yaml':chain({ifs:'[eth0, eth1'})},{code:'MANIFEST_YAML',fragment:'chain.yaml:'});
 add(id('yaml-bad-indent'),{'chain.yaml':'apiVersion: kfn.dev/v1alpha1\nkind: Chain\nmetadata:\n  name: edge\n   extra: x\nspec: {}\n'},{code:'MANIFEST_YAML',fragment:'chain.yaml:4'});
@@ -113,17 +116,17 @@ add(id('global-unknown'),withF(chain({fns:'    - function: ratelimit\n      glob
 add(id('global-negative'),withF(chain({fns:'    - function: ratelimit\n      globals:\n        rate_pps: -5\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:10'});
 add(id('global-out-of-range'),withF(chain({fns:'    - function: ratelimit\n      globals:\n        burst: 4294967296\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:10'});
 add(id('global-wrong-type'),withF(chain({fns:'    - function: ratelimit\n      globals:\n        burst: "lots"\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:10'});
-add(id('map-value-out-of-range'),withF(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "0": 18446744073709551616\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
-add(id('map-key-out-of-range'),withF(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "4294967296": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
+add(id('map-value-out-of-range'),withP(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "0": 18446744073709551616\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
+add(id('map-key-out-of-range'),withP(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "4294967296": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-prefix-malformed'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "198.18.0.300/32": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-prefix-len-too-long'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "10.0.0.0/33": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-prefix-host-bits'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "10.0.0.1/8": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-v6-in-v4'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "2001:db8::/32": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-value-wrong-type'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "10.0.0.0/8": [1]\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
-add(id('map-struct-value-scalar'),withF(chain({fns:'    - function: ratelimit\n      maps:\n        bucket:\n          "0": 5\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
+add(id('map-struct-value-scalar'),withP(chain({fns:'    - function: ratelimit\n      maps:\n        bucket:\n          "0": 5\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
 add(id('map-dup-after-normalise'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4:\n          "10.0.0.1": 1\n          "10.0.0.1/32": 2\n'})),{code:'VALUE_DUPLICATE_KEY',fragment:'chain.yaml:12'});
 add(id('map-dup-v6-normalise'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v6:\n          "2001:db8::1/128": 1\n          "2001:0db8:0:0::1/128": 2\n'})),{code:'VALUE_DUPLICATE_KEY',fragment:'chain.yaml:12'});
-add(id('map-dup-int-normalise'),withF(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "0": 1\n          "0x0": 2\n'})),{code:'VALUE_DUPLICATE_KEY',fragment:'chain.yaml:12'});
+add(id('map-dup-int-normalise'),withP(chain({fns:'    - function: counter\n      maps:\n        counts:\n          "0": 1\n          "0x0": 2\n'})),{code:'VALUE_DUPLICATE_KEY',fragment:'chain.yaml:12'});
 add(id('chain-conflict'),{'functions.yaml':FUNCS,'a.yaml':chain({name:'one'}),'b.yaml':chain({name:'two',ifs:'[eth1, eth0]'})},{code:'CHAIN_CONFLICT',fragment:'b.yaml:6'});
 add(id('too-many-functions'),withF(chain({fns:Array.from({length:33},(_,k)=>`    - name: c${k}\n      function: counter\n`).join('')})),{code:'MANIFEST_SCHEMA',fragment:'chain.yaml:8'});
 // kernel

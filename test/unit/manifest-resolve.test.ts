@@ -43,7 +43,7 @@ const OBJECTS: Record<string, Omit<ObjectInfo, 'path'>> = {
       { name: 'helper', section: '.text', kind: 'other' },
     ],
     maps: [
-      { name: 'blocked_v4', type: 'lpm_trie', keySize: 8, valueSize: 4, maxEntries: 4, key: lpmV4, value: u32 },
+      { name: 'blocked_v4', type: 'lpm_trie', keySize: 8, valueSize: 4, maxEntries: 4, key: lpmV4, value: u32, parameter: true },
       { name: 'jump', type: 'prog_array', keySize: 4, valueSize: 4, maxEntries: 4 },
       nextMap,
     ],
@@ -63,6 +63,7 @@ const OBJECTS: Record<string, Omit<ObjectInfo, 'path'>> = {
         keySize: 4,
         valueSize: 8,
         maxEntries: 8,
+        parameter: true,
         key: u32,
         value: { kind: 'struct', name: 'rl_cfg', size: 8, members: [{ name: 'limit', offset: 0, type: u32 }, { name: 'burst', offset: 4, type: u32 }] },
       },
