@@ -35,14 +35,11 @@ import {
   mapInfoByFd,
   openPinned,
   perCpuValues,
-  readObjectInfo,
   withFd,
   withNetns,
 } from '../src/libbpf/index.js';
-import { loadDesiredState } from '../src/manifest/index.js';
-import { readLiveState } from '../src/state/read.js';
-import { hasChanges, plan } from '../src/plan/index.js';
-import { executePlan } from '../src/apply/executor.js';
+import { Engine, loadDesired } from '../src/engine/index.js';
+import { hasChanges } from '../src/plan/index.js';
 import { BPF_BUILD, KfnHarness, kernelFunction, kernelUnavailable, linkStats, run, sandboxPrefix, sandboxUp, sleep, type Sandbox } from '../test/helpers/traffic-env.js';
 
 const { values: args } = parseArgs({
@@ -135,13 +132,13 @@ function udpRcvbufErrors(ns: string): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-async function paced(ops: number, paceMs: number, op: (i: number) => void, times: number[]): Promise<void> {
+async function paced(ops: number, paceMs: number, op: (i: number) => void | Promise<void>, times: number[]): Promise<void> {
   const t0 = performance.now();
   for (let i = 0; i < ops; i++) {
     const wait = t0 + i * paceMs - performance.now();
     if (wait > 0) await sleep(wait);
     const s = performance.now();
-    op(i);
+    await op(i);
     times.push(performance.now() - s);
   }
 }
@@ -198,19 +195,24 @@ spec:
     - { name: tail, function: flowstats }
 `;
     let version = '1.0.0';
-    const kfnApply = (): void => {
+    // The same engine the CLI uses: lock, recovery, journal, steps, convergence check.
+    const engine = new Engine({ paths: { pinRoot: h.pinRoot, stateDir: h.stateDir }, command: 'bench/hitless' });
+    const kfnApply = async (): Promise<void> => {
       version = version === '1.0.0' ? '2.0.0' : '1.0.0';
       h.write('chain.yaml', chain(version));
       if (VIA === 'cli') {
         h.apply();
         return;
       }
-      const desired = loadDesiredState(h.dir, { readObjectInfo });
-      const p = plan(desired, readLiveState({ pinRoot: h.pinRoot, netns: [sb.a] }));
-      if (!hasChanges(p)) throw new Error('bench: plan has no changes');
-      executePlan(p, { pinRoot: h.pinRoot });
+      const desired = loadDesired(h.dir);
+      await engine.transaction('bench/hitless', 0, async (tx) => {
+        const live = tx.readLive([sb.a]);
+        const p = engine.plan(desired, live);
+        if (!hasChanges(p)) throw new Error('bench: plan has no changes');
+        tx.apply(p, { live, converge: desired });
+      });
     };
-    const liveChain = () => readLiveState({ pinRoot: h.pinRoot, netns: [sb.a] }).chains[0]!;
+    const liveChain = () => engine.readLive([sb.a]).chains[0]!;
     const headTail = (): { head: bigint; tail: bigint } => {
       const c = liveChain();
       const pin = (name: string): string => path.join(c.instances.find((i) => i.name === name)!.pinDir, 'maps', 'proto_stats');
@@ -248,7 +250,7 @@ spec:
     const warmKfn: number[] = [];
     for (let i = 0; i < 6; i++) {
       const s = performance.now();
-      kfnApply();
+      await kfnApply();
       warmKfn.push(performance.now() - s);
     }
     const paceMs = Math.max(100, Math.ceil(1.5 * median(warmKfn)));

@@ -1,14 +1,11 @@
-/** What every command needs: paths, logger, the desired state and the live state. */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
+/** What every command needs: paths, logger, colors, and an engine wired to them. */
 import path from 'node:path';
 import type { Logger } from 'pino';
+import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
-import type { DesiredState, LiveState } from '../core/types.js';
-import { bpffsMounted, isRoot, readObjectInfo, setLibbpfSink } from '../libbpf/index.js';
-import { loadDesiredState } from '../manifest/index.js';
-import { readLiveState } from '../state/read.js';
+import { Engine, requireKernelAccess, type EngineEvent, type FaultInjection, type RecoveryReport } from '../engine/index.js';
+import { setLibbpfSink } from '../libbpf/index.js';
 import { createLogger, type LogFormat } from './logger.js';
 
 export interface GlobalOptions {
@@ -20,12 +17,13 @@ export interface Context {
   paths: KfnPaths;
   log: Logger;
   color: boolean;
+  logFormat: LogFormat;
 }
 
 export function createContext(opts: GlobalOptions): Context {
   const log = createLogger(opts.logLevel, opts.logFormat);
   setLibbpfSink((level, msg) => log[level === 'warn' ? 'debug' : 'trace']({ libbpf: true }, msg));
-  return { paths: kfnPaths(), log, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR };
+  return { paths: kfnPaths(), log, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, logFormat: opts.logFormat };
 }
 
 export const DEFAULT_MANIFESTS = 'manifests';
@@ -34,64 +32,69 @@ export function manifestTarget(arg: string | undefined): string {
   return path.resolve(arg ?? DEFAULT_MANIFESTS);
 }
 
-export function loadDesired(target: string): DesiredState {
-  const desired = loadDesiredState(target, { readObjectInfo });
-  const revision = gitRevision(target);
-  return revision ? { ...desired, revision } : desired;
+function recoveredText(r: RecoveryReport): string {
+  const what =
+    r.phase === 'apply'
+      ? `undid ${r.undone.length} step(s); the kernel is back to the state before that apply`
+      : `finished its cleanup (${r.released.length} release step${r.released.length === 1 ? '' : 's'})`;
+  return `kfn: recovered an interrupted apply (pid ${r.pid}, ${r.command}, started ${r.startedAt}): ${what}.\n`;
 }
 
-/** The commit the manifests come from, when they live in a git work tree. */
-function gitRevision(target: string): string | undefined {
-  const dir = fs.existsSync(target) && fs.statSync(target).isDirectory() ? target : path.dirname(target);
-  try {
-    return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim() || undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * Test-only fault injection (docs/testing.md): KFN_TEST_FAIL_AT_STEP=N fails before
+ * step N; KFN_TEST_KILL_AFTER_STEP=N kills the process with SIGKILL right after step N.
+ */
+function faultInjection(): FaultInjection | undefined {
+  const fail = Number(process.env.KFN_TEST_FAIL_AT_STEP ?? 0);
+  const kill = Number(process.env.KFN_TEST_KILL_AFTER_STEP ?? 0);
+  if (!(fail > 0) && !(kill > 0)) return undefined;
+  return {
+    ...(fail > 0 ? { failAtStep: fail } : {}),
+    ...(kill > 0 ? { afterStep: (n: number) => void (n === kill && process.kill(process.pid, 'SIGKILL')) } : {}),
+  };
 }
 
-/** Capabilities kfn needs: bpf(2) object lookups by id and setns(2) (SYS_ADMIN, which covers CAP_BPF), links on interfaces (NET_ADMIN). */
-const REQUIRED_CAPS: [bit: number, name: string][] = [
-  [21, 'CAP_SYS_ADMIN'],
-  [12, 'CAP_NET_ADMIN'],
-];
-
-/** Required capabilities missing from this process's effective set (none when /proc cannot tell). */
-export function missingCapabilities(status?: string): string[] {
-  let text = status;
-  if (text === undefined) {
-    try {
-      text = fs.readFileSync('/proc/self/status', 'utf8');
-    } catch {
-      return [];
-    }
-  }
-  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(text);
-  if (!m) return [];
-  const eff = BigInt(`0x${m[1]}`);
-  return REQUIRED_CAPS.filter(([bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
+/** The engine for a kernel command, after the access checks; `extra` sees every event too (progress). */
+export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): Engine {
+  requireKernelAccess(ctx.paths);
+  const faults = faultInjection();
+  return new Engine({
+    paths: ctx.paths,
+    ...(faults ? { faults } : {}),
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'step':
+          ctx.log.info({ step: e.n, of: e.total, kind: e.step.kind }, e.step.description);
+          break;
+        case 'undo':
+          ctx.log.info({ undo: true }, `undo: ${e.step.description}`);
+          break;
+        case 'recovered':
+          process.stderr.write(recoveredText(e.report));
+          break;
+        case 'apply-in-progress':
+          ctx.log.warn('an apply is in progress; the live state may be changing');
+          break;
+        case 'warning':
+          ctx.log.warn(e.message);
+          break;
+        case 'verified':
+          ctx.log.debug(`verified: ${e.what === 'converged' ? 'live state matches the manifests' : 'the kernel is back to the state before apply'}`);
+          break;
+        default:
+          break;
+      }
+      extra?.(e);
+    },
+  });
 }
 
-/** Refuses early, before any work, when kfn cannot touch the kernel. */
-export function requireKernelAccess(ctx: Context): void {
-  if (!isRoot()) {
-    throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
+/** `30s`, `2m`, `1h`, `500ms`, or a bare number of seconds. */
+export function parseDuration(text: string): number {
+  const t = text.trim();
+  const value = /^\d+(\.\d+)?$/.test(t) ? Number(t) * 1000 : ms(t as ms.StringValue);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new KfnError('USAGE', `invalid duration "${text}" (examples: 500ms, 30s, 2m, 1h)`, { hint: 'a number with a unit: ms, s, m, h' });
   }
-  const missing = missingCapabilities();
-  if (missing.length > 0) {
-    throw new KfnError('NOT_ROOT', `kfn runs as root but without ${missing.join(' and ')}: it cannot read or change eBPF state`, {
-      hint: 'run it as root with its full capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN; not under a capability-dropping wrapper)',
-    });
-  }
-  const bpffs = path.dirname(ctx.paths.pinRoot);
-  if (!bpffsMounted(bpffs)) {
-    throw new KfnError('BPFFS_NOT_MOUNTED', `${bpffs} is not a bpf filesystem`, { hint: `mount it: mount -t bpf bpf ${bpffs}` });
-  }
+  return value;
 }
-
-/** Live state of kfn's chains plus the interfaces and hooks of the given namespaces. */
-export function readLive(ctx: Context, netns: Iterable<string> = []): LiveState {
-  return readLiveState({ pinRoot: ctx.paths.pinRoot, netns: [...new Set(netns)] });
-}
-
-export const netnsOf = (d: { chains: { netns: string }[] } | undefined): string[] => (d?.chains ?? []).map((c) => c.netns);

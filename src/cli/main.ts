@@ -1,18 +1,14 @@
 #!/usr/bin/env node
-/** kfn command line: validate, plan, apply, show, destroy. */
-import fs from 'node:fs';
+/** kfn command line: flags -> engine -> view. */
 import { Command, Option } from 'commander';
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
+import { kfnVersion } from '../core/version.js';
 import { createContext, type Context, type GlobalOptions } from './context.js';
+import { normalizeArgs } from './terraform-flags.js';
 import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -26,7 +22,7 @@ async function run(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('kfn')
     .description('Declarative, GitOps-driven eBPF kernel functions')
-    .version(packageVersion())
+    .version(kfnVersion())
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .showHelpAfterError()
@@ -36,14 +32,15 @@ async function run(argv: string[]): Promise<number> {
   program
     .command('validate [path]')
     .description('check manifests, objects and typed values without touching the kernel')
-    .action((path?: string) => void (exitCode = validateCommand(ctx(), path)));
+    .option('--json', 'machine-readable result on stdout (errors included)')
+    .action((path: string | undefined, flags) => void (exitCode = validateCommand(ctx(), path, flags)));
   program
     .command('plan [path]')
     .description('show what apply would change in the kernel')
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
-    .option('-o, --out <file>', 'save the plan for `kfn apply FILE`')
-    .action((path: string | undefined, flags) => void (exitCode = planCommand(ctx(), path, flags)));
+    .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
@@ -51,11 +48,11 @@ async function run(argv: string[]): Promise<number> {
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
   program
-    .command('show')
-    .description('what kfn runs now, per interface and hook')
-    .option('--json', 'machine-readable live state')
+    .command('show [planfile]')
+    .description('what kfn runs now, per interface and hook; or a saved plan')
+    .option('--json', 'machine-readable live state (or plan)')
     .option('--stats', 'include what each function counted')
-    .action((flags) => void (exitCode = showCommand(ctx(), flags)));
+    .action(async (planFile: string | undefined, flags) => void (exitCode = await showCommand(ctx(), planFile, flags)));
   program
     .command('destroy [path]')
     .description('detach and unload the chains the manifests declare')
@@ -65,7 +62,7 @@ async function run(argv: string[]): Promise<number> {
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
 
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
@@ -79,10 +76,16 @@ async function run(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-run(process.argv).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  },
-);
+/** Exits only once stdout and stderr are drained: a pipe reader must get every byte. */
+function exitAfterFlush(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const done = (): void => void (--pending === 0 && process.exit(code));
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+run(process.argv).then(exitAfterFlush, (e: unknown) => {
+  process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  exitAfterFlush(1);
+});

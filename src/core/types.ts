@@ -117,6 +117,8 @@ export interface LiveInstance {
   appliedMaps: Record<string, string>;
   /** Layout digest of every map of the instance, by name. */
   stateMaps?: Record<string, string>;
+  /** The chain form's own record of the instance (its metadata); opaque to every other layer. */
+  formData?: unknown;
 }
 
 export interface LiveChain {
@@ -141,6 +143,8 @@ export interface LiveChain {
   drift: string[];
   manifestDigest?: string;
   revision?: string;
+  /** The chain form's own record of the chain (its metadata); opaque to every other layer. */
+  formData?: unknown;
 }
 
 export interface LiveInterface {
@@ -168,7 +172,39 @@ export interface LiveState {
 
 // ---------------------------------------------------------------- plan
 
-export type InstanceAction = 'create' | 'delete' | 'replace' | 'update' | 'move' | 'noop';
+/**
+ * Why a chain or an instance changes. Typed, so that views render the words and tools
+ * read the codes; nothing parses a reason back from text.
+ */
+export type Reason =
+  | { code: 'chain-missing' }
+  | { code: 'chain-unwanted' }
+  | { code: 'chain-renamed'; from: string }
+  /** The root must be re-attached: packets in flight during the switch skip the chain. */
+  | { code: 'xdp-mode-changed'; from: string; to: string }
+  | { code: 'tc-position-changed'; from: string; to: string }
+  | { code: 'reordered' }
+  | { code: 'drift' }
+  | { code: 'instance-added' }
+  | { code: 'instance-removed' }
+  | { code: 'orphaned' }
+  | { code: 'forces-replacement' }
+  | { code: 'maps-differ' }
+  | { code: 'map-drift'; map: string }
+  | { code: 'moved'; from: number; to: number }
+  /** Set by the chain form: the instance is reloaded as a copy sharing its maps... */
+  | { code: 'copied' }
+  /** ...only because its successor changes. */
+  | { code: 'successor-changed' };
+
+export type ReasonCode = Reason['code'];
+
+/**
+ * `reload`: nothing about the instance itself changes, but the chain form reloads it as
+ * a copy sharing its maps (its successor changes, and a live slot cannot be rewired
+ * without changing the live chain).
+ */
+export type InstanceAction = 'create' | 'delete' | 'replace' | 'update' | 'move' | 'reload' | 'noop';
 export type ChainAction = 'create' | 'delete' | 'update' | 'noop';
 
 export interface ValueChange {
@@ -185,6 +221,8 @@ export interface MapEntryChange {
   toText?: string;
   /** Desired bytes (absent for `remove`). */
   value?: string;
+  /** Live bytes before the change (absent for `add`): what a rollback writes back. */
+  previous?: string;
 }
 
 export interface MapChange {
@@ -197,8 +235,7 @@ export interface MapChange {
 export interface InstanceChange {
   name: string;
   action: InstanceAction;
-  /** Why, in words (`object sha256 changed`, `position 2 -> 1`...). */
-  reasons: string[];
+  reasons: Reason[];
   /** Identity fields that differ; each forces replacement. */
   identityChanges: ValueChange[];
   mapChanges: MapChange[];
@@ -214,7 +251,7 @@ export interface ChainChange {
   attachment: Attachment;
   chainName: string;
   action: ChainAction;
-  reasons: string[];
+  reasons: Reason[];
   /** Live drift notes carried into the plan (`!` lines). */
   drift: string[];
   /** Packet order before and after, by instance name. */
@@ -228,13 +265,19 @@ export interface ChainChange {
   instances: InstanceChange[];
   mode: XdpMode;
   position: TcPosition;
-  /** Live handles needed by the executor (absent for create). */
+  /** Live handles needed by the chain form (absent for create). */
   live?: ChainHandle;
 }
 
-/** What the executor needs to know of a live chain. */
+/** What a chain form needs to know of a live chain. */
 export type ChainHandle = Pick<LiveChain, 'ifindex' | 'rootProgId' | 'linkId' | 'pinDir' | 'attached' | 'mode' | 'position'>;
 
+/**
+ * What the summary line counts (docs/architecture.md): `add` = chains and instances
+ * created; `change` = instances updated in place, plus once per chain that is reordered
+ * or whose only work is chain-level (drift repair, XDP mode, rename); `replace` =
+ * instances replaced; `destroy` = chains and instances deleted.
+ */
 export interface PlanSummary {
   add: number;
   change: number;
@@ -242,8 +285,8 @@ export interface PlanSummary {
   destroy: number;
 }
 
-export interface Plan {
-  formatVersion: 1;
+/** The pure planner's result: what differs and why, before a chain form compiles it. */
+export interface PlannedChanges {
   createdAt: string;
   /** Fingerprint of the live state the plan was computed from; `apply FILE` refuses if it moved. */
   liveFingerprint: string;
@@ -253,4 +296,47 @@ export interface Plan {
   foreign: ForeignProgram[];
   warnings: string[];
   summary: PlanSummary;
+}
+
+export type StepPhase = 'prepare' | 'commit' | 'release';
+
+/** What a step does to the kernel, as people read it; the form-specific details live in `op`. */
+export type StepKind =
+  | 'load-root'
+  | 'load'
+  | 'load-replacement'
+  | 'load-copy'
+  | 'swap'
+  | 'update-maps'
+  | 'attach'
+  | 'reattach'
+  | 'record'
+  | 'release'
+  | 'detach-release';
+
+/**
+ * One concrete kernel operation, compiled by the chain form at plan time. `op` and
+ * `undo` are the form's plain data (pin paths, never fds): apply runs `op` exactly and
+ * journals `undo` before it does.
+ */
+export interface PlannedStep {
+  kind: StepKind;
+  phase: StepPhase;
+  /** Address of the chain or instance the step acts on (see views: resource addresses). */
+  chain: Attachment;
+  chainName: string;
+  instance?: string;
+  description: string;
+  op: unknown;
+  undo: unknown[];
+}
+
+/** The whole instruction: the changes, and every step apply will run, in order. */
+export interface Plan extends PlannedChanges {
+  formatVersion: 2;
+  /** The chain form that compiled the steps. */
+  form: string;
+  /** Pin root the steps were compiled for; apply refuses a plan made for another one. */
+  pinRoot: string;
+  steps: PlannedStep[];
 }

@@ -9,18 +9,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { describeUndo, runUndo, type UndoOp } from './undo.js';
+import type { PlannedStep } from '../core/types.js';
+import type { ChainForm } from '../forms/form.js';
 import { ensureStateDir } from './lock.js';
-import { releaseDir } from './kernel.js';
 
 export interface JournalStep {
   description: string;
-  undo: UndoOp[];
+  /** The chain form's undo operations (plain data). */
+  undo: unknown[];
   done: boolean;
 }
 
 interface JournalBody {
-  version: 1;
+  version: 2;
+  /** The chain form whose operations the journal holds. */
+  form: string;
   pid: number;
   command: string;
   startedAt: string;
@@ -28,7 +31,8 @@ interface JournalBody {
   /** `apply`: steps may need undoing. `release`: committed, only cleanup is left. */
   phase: 'apply' | 'release';
   steps: JournalStep[];
-  release: string[];
+  /** Release steps still to run after the commit point (idempotent). */
+  release: PlannedStep[];
 }
 
 interface JournalFile {
@@ -63,11 +67,11 @@ export class Journal {
     private readonly body: JournalBody,
   ) {}
 
-  static begin(stateDir: string, command: string, pinRoot: string): Journal {
+  static begin(stateDir: string, command: string, pinRoot: string, form: string): Journal {
     ensureStateDir(stateDir);
     const file = journalPath(stateDir);
     if (fs.existsSync(file)) throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
-    const j = new Journal(file, { version: 1, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot, phase: 'apply', steps: [], release: [] });
+    const j = new Journal(file, { version: 2, form, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot, phase: 'apply', steps: [], release: [] });
     j.flush();
     return j;
   }
@@ -77,7 +81,7 @@ export class Journal {
   }
 
   /** Records a step and how to undo it, before it touches the kernel. */
-  intend(description: string, undo: UndoOp[]): void {
+  intend(description: string, undo: unknown[]): void {
     this.body.steps.push({ description, undo, done: false });
     this.flush();
   }
@@ -89,9 +93,9 @@ export class Journal {
   }
 
   /** The commit point: from here on only cleanup remains. */
-  releasing(dirs: string[]): void {
+  releasing(steps: PlannedStep[]): void {
     this.body.phase = 'release';
-    this.body.release = dirs;
+    this.body.release = steps;
     this.flush();
   }
 
@@ -127,26 +131,32 @@ function readJournal(file: string): JournalBody {
  * Finishes what an interrupted apply left: undoes its steps in reverse (before the
  * commit point) or completes its cleanup (after). Caller must hold the lock.
  */
-export function recover(stateDir: string): RecoveryReport | undefined {
+export function recover(stateDir: string, form: ChainForm): RecoveryReport | undefined {
   const file = journalPath(stateDir);
   if (!fs.existsSync(file)) return undefined;
   const body = readJournal(file);
+  if (body.version !== 2 || body.form !== form.name) {
+    throw new KfnError('JOURNAL_INVALID', `journal ${file} was written by another kfn (version ${String(body.version)}, form ${String(body.form)})`, {
+      hint: 'recover it with the kfn that wrote it, or inspect it and remove it by hand once the kernel state is checked',
+    });
+  }
+  const ctx = { pinRoot: body.pinRoot, now: () => new Date() };
   const report: RecoveryReport = { pid: body.pid, command: body.command, startedAt: body.startedAt, phase: body.phase, undone: [], released: [], errors: [] };
   if (body.phase === 'apply') {
     for (const s of [...body.steps].reverse()) {
       for (const op of s.undo) {
         try {
-          runUndo(op);
+          form.undo(op, ctx);
         } catch (e) {
-          report.errors.push(`${describeUndo(op)}: ${(e as Error).message}`);
+          report.errors.push(`${form.describeUndo(op)}: ${(e as Error).message}`);
         }
       }
       report.undone.push(s.description);
     }
   } else {
-    for (const dir of body.release) {
-      releaseDir(dir, body.pinRoot);
-      report.released.push(dir);
+    for (const step of body.release) {
+      form.run(step, ctx);
+      report.released.push(step.description);
     }
   }
   if (report.errors.length) {

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { KfnError } from '../core/errors.js';
 import { tryLockExclusive } from '../libbpf/index.js';
 
@@ -31,10 +32,10 @@ function readHolder(file: string): LockHolder | undefined {
   }
 }
 
-const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const POLL_MS = 100;
 
-/** Takes the lock, waiting up to `timeoutMs`; fails naming the holder. */
-export function acquireLock(stateDir: string, command: string, timeoutMs = 0): Lock {
+/** Takes the lock, waiting up to `timeoutMs` without blocking the event loop; fails naming the holder. */
+export async function acquireLock(stateDir: string, command: string, timeoutMs = 0): Promise<Lock> {
   ensureStateDir(stateDir);
   const file = path.join(stateDir, 'lock');
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
@@ -48,7 +49,7 @@ export function acquireLock(stateDir: string, command: string, timeoutMs = 0): L
         hint: 'wait for it to finish, or pass --lock-timeout 60s to wait',
       });
     }
-    sleep(100);
+    await delay(Math.min(POLL_MS, Math.max(1, deadline - Date.now())));
   }
   const holder: LockHolder = { pid: process.pid, command, startedAt: new Date().toISOString() };
   fs.ftruncateSync(fd, 0);

@@ -1,4 +1,4 @@
-/** Saved plans (`kfn plan -out FILE`, `kfn apply FILE`): JSON with a checksum, mode 0600. */
+/** Saved plans (`kfn plan -out=FILE`, `kfn apply FILE`): the whole plan as JSON with a checksum, mode 0600. */
 import fs from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import { KfnError } from '../core/errors.js';
@@ -35,6 +35,9 @@ export function loadPlan(file: string): Plan {
   }
   if (doc.kind !== 'kfn-plan' || !doc.plan || doc.checksum !== sha256Hex(canonicalJson(doc.plan))) {
     throw new KfnError('PLAN_FILE_INVALID', `${file} failed its checksum: the plan was modified or truncated`, { hint: 'make a new plan with kfn plan -o FILE' });
+  }
+  if (doc.plan.formatVersion !== 2 || !Array.isArray(doc.plan.steps)) {
+    throw new KfnError('PLAN_FILE_INVALID', `${file} was made by another version of kfn (plan format ${String(doc.plan.formatVersion)})`, { hint: 'make a new plan with kfn plan -o FILE' });
   }
   return doc.plan;
 }

@@ -36,10 +36,10 @@ export function diffEntries(live: readonly MapEntry[], desired: readonly MapEntr
   for (const [key, d] of want) {
     const l = have.get(key);
     if (!l) out.push({ op: 'add', key, keyText: d.keyText, toText: d.valueText, value: d.value });
-    else if (l.value !== d.value) out.push({ op: 'change', key, keyText: d.keyText, fromText: l.valueText, toText: d.valueText, value: d.value });
+    else if (l.value !== d.value) out.push({ op: 'change', key, keyText: d.keyText, fromText: l.valueText, toText: d.valueText, value: d.value, previous: l.value });
   }
   for (const [key, l] of have) {
-    if (!want.has(key)) out.push({ op: 'remove', key, keyText: l.keyText, fromText: l.valueText });
+    if (!want.has(key)) out.push({ op: 'remove', key, keyText: l.keyText, fromText: l.valueText, previous: l.value });
   }
   return out.sort((a, b) => cmpStr(a.key, b.key));
 }

@@ -14,8 +14,9 @@ import type {
   LiveChain,
   LiveInstance,
   LiveState,
-  Plan,
+  PlannedChanges,
   PlanSummary,
+  Reason,
 } from '../core/types.js';
 import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
 import { compareAttachments, expandChains } from './expand.js';
@@ -26,33 +27,15 @@ export interface PlanOptions {
   now?: Date;
 }
 
-/** Reasons the planner writes; exported so renderers and tests need not repeat the words. */
-export const REASON = {
-  reattach: '(re-attaches the root: packets in flight during the switch skip the chain)',
-  chainCreate: 'not present in the kernel',
-  chainDelete: 'no longer in the manifests',
-  instanceCreate: 'added to the chain',
-  instanceDelete: 'removed from the manifests',
-  orphan: 'orphaned: pinned by kfn but not reachable from the chain root',
-  replace: 'forces replacement',
-  update: 'map entries differ',
-  reordered: 'instances reordered',
-  drift: 'drift',
-} as const;
-
-export function movedReason(from: number, to: number): string {
-  return `moved: position ${from} -> ${to}`;
-}
-
 function liveHandle(i: LiveInstance): NonNullable<InstanceChange['live']> {
   return { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
 }
 
-function createInstance(d: DesiredInstance, reason: string): InstanceChange {
+function createInstance(d: DesiredInstance, reason: Reason): InstanceChange {
   return { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
 }
 
-function deleteInstance(l: LiveInstance, reason: string): InstanceChange {
+function deleteInstance(l: LiveInstance, reason: Reason): InstanceChange {
   return { name: l.name, action: 'delete', reasons: [reason], identityChanges: [], mapChanges: [], live: liveHandle(l) };
 }
 
@@ -61,12 +44,12 @@ function createChain(chain: DesiredChain, attachment: Attachment): ChainChange {
     attachment,
     chainName: chain.name,
     action: 'create',
-    reasons: [REASON.chainCreate],
+    reasons: [{ code: 'chain-missing' }],
     drift: [],
     fromOrder: [],
     toOrder: chain.instances.map((i) => i.name),
     reordered: false,
-    instances: chain.instances.map((i) => createInstance(i, REASON.instanceCreate)),
+    instances: chain.instances.map((i) => createInstance(i, { code: 'instance-added' })),
     mode: chain.mode,
     position: chain.position,
   };
@@ -84,14 +67,14 @@ function deleteChain(l: LiveChain): ChainChange {
     attachment: l.attachment,
     chainName: l.chainName,
     action: 'delete',
-    reasons: [REASON.chainDelete],
+    reasons: [{ code: 'chain-unwanted' }],
     drift: [...l.drift],
     fromOrder: l.instances.map((i) => i.name),
     toOrder: [],
     reordered: false,
     instances: [
-      ...l.instances.map((i) => deleteInstance(i, REASON.chainDelete)),
-      ...l.orphans.map((i) => deleteInstance(i, REASON.orphan)),
+      ...l.instances.map((i) => deleteInstance(i, { code: 'chain-unwanted' })),
+      ...l.orphans.map((i) => deleteInstance(i, { code: 'orphaned' })),
     ],
     mode: l.mode ?? 'auto',
     position: l.position ?? 'last',
@@ -111,24 +94,24 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   for (const d of chain.instances) {
     const li = liveByName.get(d.name);
     if (!li) {
-      instances.push(createInstance(d, REASON.instanceCreate));
+      instances.push(createInstance(d, { code: 'instance-added' }));
       continue;
     }
     const idc = identityChanges(li.identity, d.identity);
     const mc = mapChanges(d.maps, li);
-    const reasons: string[] = [];
+    const reasons: Reason[] = [];
     let action: InstanceChange['action'] = 'noop';
     if (idc.length > 0) {
       action = 'replace';
-      reasons.push(REASON.replace);
+      reasons.push({ code: 'forces-replacement' });
     } else if (mc.length > 0) {
       action = 'update';
-      reasons.push(REASON.update);
+      reasons.push({ code: 'maps-differ' });
     }
-    for (const m of mc) if (m.drift) reasons.push(`map ${m.map} changed outside kfn`);
+    for (const m of mc) if (m.drift) reasons.push({ code: 'map-drift', map: m.map });
     if (moved.has(d.name)) {
       if (action === 'noop') action = 'move';
-      reasons.push(movedReason(fromOrder.indexOf(d.name) + 1, toOrder.indexOf(d.name) + 1));
+      reasons.push({ code: 'moved', from: fromOrder.indexOf(d.name) + 1, to: toOrder.indexOf(d.name) + 1 });
     }
     const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
     if (action === 'replace') {
@@ -138,24 +121,24 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
     instances.push(change);
   }
   for (const li of l.instances) {
-    if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, REASON.instanceDelete));
+    if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, { code: 'instance-removed' }));
   }
-  for (const o of l.orphans) instances.push(deleteInstance(o, REASON.orphan));
+  for (const o of l.orphans) instances.push(deleteInstance(o, { code: 'orphaned' }));
 
   const reordered = moved.size > 0;
-  const reasons: string[] = [];
-  if (chain.name !== l.chainName) reasons.push(`renamed from "${l.chainName}"`);
+  const reasons: Reason[] = [];
+  if (chain.name !== l.chainName) reasons.push({ code: 'chain-renamed', from: l.chainName });
   let reattach = false;
   if (chain.hook === 'xdp' && chain.mode !== 'auto' && l.mode !== undefined && l.mode !== chain.mode) {
-    reasons.push(`XDP mode ${l.mode} -> ${chain.mode} ${REASON.reattach}`);
+    reasons.push({ code: 'xdp-mode-changed', from: l.mode, to: chain.mode });
     reattach = l.attached;
   }
   if (chain.hook !== 'xdp' && l.position !== undefined && l.position !== chain.position) {
-    reasons.push(`position ${l.position} -> ${chain.position} ${REASON.reattach}`);
+    reasons.push({ code: 'tc-position-changed', from: l.position, to: chain.position });
     reattach = l.attached;
   }
-  if (reordered) reasons.push(REASON.reordered);
-  if (l.drift.length > 0) reasons.push(REASON.drift);
+  if (reordered) reasons.push({ code: 'reordered' });
+  if (l.drift.length > 0) reasons.push({ code: 'drift' });
   const busy = reasons.length > 0 || instances.some((i) => i.action !== 'noop');
   return {
     attachment,
@@ -185,7 +168,7 @@ export function summarize(changes: readonly ChainChange[]): PlanSummary {
       else if (i.action === 'update') s.change++;
       else if (i.action === 'replace') s.replace++;
       else if (i.action === 'delete') s.destroy++;
-      if (i.action !== 'noop' && i.action !== 'move') instanceWork = true;
+      if (i.action !== 'noop' && i.action !== 'move' && i.action !== 'reload') instanceWork = true;
     }
     if (c.action !== 'update') continue;
     // A reorder counts once; a chain whose only work is chain-level (drift repair,
@@ -195,7 +178,7 @@ export function summarize(changes: readonly ChainChange[]): PlanSummary {
   return s;
 }
 
-export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
+export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): PlannedChanges {
   const warnings: string[] = [];
   const expanded = expandChains(desired.chains, live, warnings);
 
@@ -237,8 +220,7 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
     }
   }
 
-  const result: Plan = {
-    formatVersion: 1,
+  const result: PlannedChanges = {
     createdAt: (opts.now ?? new Date()).toISOString(),
     liveFingerprint: liveFingerprint(live),
     manifestDigest: desired.manifestDigest,
@@ -251,6 +233,6 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
   return result;
 }
 
-export function hasChanges(p: Plan): boolean {
+export function hasChanges(p: Pick<PlannedChanges, 'changes'>): boolean {
   return p.changes.some((c) => c.action !== 'noop');
 }

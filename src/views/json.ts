@@ -1,6 +1,4 @@
 /** Machine output: pretty, key-sorted (stable) JSON; bigints become decimal strings. */
-import type { Plan } from '../core/types.js';
-
 function stable(_key: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
   if (v && typeof v === 'object' && !Array.isArray(v)) {
@@ -13,6 +11,8 @@ export function renderJson(value: unknown): string {
   return JSON.stringify(value, stable, 2);
 }
 
-export function renderPlanJson(plan: Plan): string {
-  return renderJson(plan);
-}
+/**
+ * Version of every JSON document kfn prints (plan, show, validate): a minor bump only
+ * adds fields, a major bump may change or remove them. Schemas: schemas/*-output.schema.json.
+ */
+export const JSON_FORMAT_VERSION = '1.0';

@@ -1,13 +1,14 @@
 /** `kfn show`: what kfn finds in the kernel, chain by chain, in packet order. */
 import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
+import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 
 export interface RenderLiveOptions {
   color: boolean;
-  /** Extra lines per instance, keyed by the instance's pinDir (e.g. counters read from its maps). */
-  stats?: Record<string, { map: string; text: string }[]>;
+  /** State maps per instance, keyed by the instance's pinDir (counters read from its maps). */
+  stats?: Record<string, MapStats[]>;
 }
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
@@ -29,11 +30,20 @@ function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s
     for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
   }
   for (const s of opts.stats?.[i.pinDir] ?? []) {
-    const [first = '', ...rest] = s.text.split('\n');
-    lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
-    for (const r of rest) lines.push(`${ind}  ${r}`);
+    for (const text of statTexts(s)) {
+      const [first = '', ...rest] = text.split('\n');
+      lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
+      for (const r of rest) lines.push(`${ind}  ${r}`);
+    }
   }
   return lines;
+}
+
+/** One line per entry: the value of a single-value map, else `[key] value`; then what was cut. */
+export function statTexts(s: MapStats): string[] {
+  const out = s.entries.map((e) => (e.keyText === undefined ? e.valueText : `[${e.keyText}] ${e.valueText}`));
+  if (s.count > s.entries.length) out.push(`... ${s.count - s.entries.length} more entries`);
+  return out;
 }
 
 function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[] {

@@ -2,8 +2,9 @@
  * Human rendering of a plan, after Terraform's habits: a legend of the symbols used,
  * one commented block per chain that changes, per-entry map diffs, then the summary.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, Plan, ValueChange } from '../core/types.js';
-import { REASON, hasChanges } from '../plan/plan.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, Reason, ValueChange } from '../core/types.js';
+import { hasChanges } from '../plan/plan.js';
+import { reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 
@@ -40,6 +41,7 @@ const INSTANCE_SYM: Record<InstanceAction, Sym | ''> = {
   replace: '-/+',
   update: '~',
   move: '~',
+  reload: '~',
   noop: '',
 };
 
@@ -60,7 +62,7 @@ function chainVerb(ch: ChainChange): string {
   }
 }
 
-function symbolsUsed(p: Plan): Set<Sym> {
+function symbolsUsed(p: PlannedChanges): Set<Sym> {
   const used = new Set<Sym>();
   for (const ch of p.changes) {
     if (ch.action === 'noop') continue;
@@ -84,8 +86,8 @@ function symCol(c: Colors, sym: Sym | ''): string {
   return ' '.repeat(3 - sym.length) + paint(c, sym);
 }
 
-function comment(c: Colors, reasons: readonly string[]): string {
-  return reasons.length ? ' ' + c.dim(`# ${reasons.join('; ')}`) : '';
+function comment(c: Colors, reasons: readonly Reason[]): string {
+  return reasons.length ? ' ' + c.dim(`# ${reasons.map(reasonText).join('; ')}`) : '';
 }
 
 function entryLine(c: Colors, map: string, e: MapEntryChange): [Sym, string] {
@@ -121,7 +123,7 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
   const lines: string[] = [];
   lines.push(c.bold(`  # chain ${quote(ch.chainName)} on ${whereText(ch.attachment)} ${chainVerb(ch)}`));
   // Rename / XDP mode notes; reorder and drift have their own lines below.
-  const chainNotes = ch.action === 'update' ? ch.reasons.filter((r) => r !== REASON.drift && r !== REASON.reordered) : [];
+  const chainNotes = ch.action === 'update' ? ch.reasons.filter((r) => r.code !== 'drift' && r.code !== 'reordered') : [];
   lines.push(`${symCol(c, CHAIN_SYM[ch.action])} chain ${quote(ch.chainName)} {${comment(c, chainNotes)}`);
 
   const nameW = Math.max(0, ...ch.instances.map((i) => i.name.length));
@@ -131,8 +133,8 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
     const id = instanceIdentity(i);
     const ident = `${padEnd(fnText(id), fnW)}  ${shortSha(id.sha256)}`;
     // Reasons implied by the chain header, or shown by the diff lines below, are not repeated.
-    const implied = (ch.action === 'create' && i.action === 'create') || (ch.action === 'delete' && i.reasons[0] === REASON.chainDelete);
-    const reasons = implied ? [] : i.reasons.filter((r) => r !== REASON.update && !/^map .* changed outside kfn$/.test(r));
+    const implied = (ch.action === 'create' && i.action === 'create') || (ch.action === 'delete' && i.reasons[0]?.code === 'chain-unwanted');
+    const reasons = implied ? [] : i.reasons.filter((r) => r.code !== 'maps-differ' && r.code !== 'map-drift');
     const body = `${padEnd(i.name, nameW)}  ${ident}`.trimEnd();
     lines.push(`    ${symCol(c, sym)} ${i.action === 'noop' ? c.dim(body) : body}${comment(c, reasons)}`);
     for (const v of i.identityChanges) lines.push(identityLine(c, v));
@@ -147,15 +149,39 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
   return lines;
 }
 
-export function summaryLine(p: Plan): string {
+export function summaryLine(p: Pick<PlannedChanges, 'summary'>): string {
   const s = p.summary;
   return `Plan: ${s.add} to add, ${s.change} to change, ${s.replace} to replace, ${s.destroy} to destroy.`;
 }
 
 export const NO_CHANGES = 'No changes. Live kernel state matches the manifests.';
 
-/** The text of `kfn plan`, without a trailing newline. */
-export function renderPlan(p: Plan, opts: { color: boolean }): string {
+const STEP_VERB: Record<PlannedStep['kind'], string> = {
+  'load-root': 'load',
+  load: 'load',
+  'load-replacement': 'load',
+  'load-copy': 'copy',
+  swap: 'swap',
+  'update-maps': 'write',
+  attach: 'attach',
+  reattach: 'attach',
+  record: 'record',
+  release: 'release',
+  'detach-release': 'release',
+};
+
+/** Every step apply runs, numbered as apply reports them; bookkeeping writes are left to `-json`. */
+function stepLines(c: Colors, steps: readonly PlannedStep[]): string[] {
+  const shown = steps.map((s, i) => [i + 1, s] as const).filter(([, s]) => s.kind !== 'record');
+  const w = String(steps.length).length;
+  return [
+    `Apply will run ${steps.length} step${steps.length === 1 ? '' : 's'}${shown.length < steps.length ? ` (${steps.length - shown.length} bookkeeping writes not listed)` : ''}:`,
+    ...shown.map(([n, s]) => `  ${String(n).padStart(w)}. ${padEnd(STEP_VERB[s.kind], 7)} ${c.dim(s.description)}`),
+  ];
+}
+
+/** The text of `kfn plan`, without a trailing newline; `steps` are listed when given. */
+export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] }, opts: { color: boolean }): string {
   const c = colors(opts.color);
   const sections: string[][] = [];
   const changing = hasChanges(p);
@@ -167,6 +193,7 @@ export function renderPlan(p: Plan, opts: { color: boolean }): string {
     ]);
     sections.push(['kfn will perform the following actions:']);
     for (const ch of p.changes) if (ch.action !== 'noop') sections.push(chainBlock(c, ch));
+    if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
   if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));
   if (p.foreign.length) {

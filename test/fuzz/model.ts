@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { digestEntries } from '../../src/core/digest.js';
 import { attachmentKey } from '../../src/core/types.js';
-import type { DesiredChain, DesiredState, LiveChain, LiveInstance, LiveState, MapEntry, MapEntryChange, Plan } from '../../src/core/types.js';
+import type { DesiredChain, DesiredState, LiveChain, LiveInstance, LiveState, MapEntry, MapEntryChange, PlannedChanges } from '../../src/core/types.js';
 
 function applyEntries(live: readonly MapEntry[], changes: readonly MapEntryChange[]): MapEntry[] {
   const m = new Map(live.map((e) => [e.key, e] as const));
@@ -24,7 +24,7 @@ function applyEntries(live: readonly MapEntry[], changes: readonly MapEntryChang
 }
 
 /** The live state after a perfect executor ran `p` on `live`. */
-export function applyModel(p: Plan, live: LiveState): LiveState {
+export function applyModel(p: PlannedChanges, live: LiveState): LiveState {
   const chains = new Map(live.chains.map((c) => [attachmentKey(c.attachment), c] as const));
   let seq = 1_000_000;
   for (const c of p.changes) {

@@ -1,6 +1,7 @@
 /** Runs the built CLI (no shell) against a test's own pin root and state dir. */
 import { spawnSync } from 'node:child_process';
 import { CLI, REPO_ROOT } from './paths.js';
+import { Engine } from '../../src/engine/index.js';
 
 export interface RunResult {
   code: number | null;
@@ -51,33 +52,118 @@ export function kfnExpect(k: KfnEnv, args: string[], code: number, opts: RunOpti
 export interface ShowInstance {
   name: string;
   progId: number;
-  pinDir: string;
-  identity: { function: string; program: string; version: string; sha256: string };
+  /** The instance's resource address in `kfn show --json`. */
+  address: string;
+  identity: { function: string; program: string; version: string; sha256: string; globals: Record<string, string> };
   maps: Record<string, { keyText: string; valueText: string }[]>;
+  /** State maps as text lines (`[key] value`, or the value of a one-entry map), with --stats. */
+  stats?: Record<string, string[]>;
 }
 export interface ShowChain {
   chainName: string;
   attachment: { hook: string; ifname: string; netns: string };
   rootProgId: number;
   linkId: number;
-  pinDir: string;
+  mode: string | null;
+  drift: string[];
   instances: ShowInstance[];
+  orphans: ShowInstance[];
+}
+export interface ShowForeign {
+  attachment: { netns: string; ifname: string; hook: string };
+  progId: number;
+  progName: string;
+  linkId?: number;
 }
 export interface ShowState {
   chains: ShowChain[];
-  stats?: Record<string, { map: string; text: string }[]>;
+  foreign: ShowForeign[];
+}
+
+/* The `kfn show --json` contract (schemas/show-output.schema.json), the parts tests read. */
+interface ShowJsonStats {
+  count: number;
+  entries: { key_text?: string; value_text: string }[];
+}
+interface ShowJsonInstance {
+  address: string;
+  name: string;
+  prog_id: number;
+  function: string;
+  version: string;
+  sha256: string;
+  program: string;
+  globals: Record<string, string>;
+  maps: Record<string, { key: string; value: string }[]>;
+  stats?: Record<string, ShowJsonStats>;
+}
+interface ShowJson {
+  chains: {
+    name: string;
+    netns: string;
+    interface: string;
+    hook: string;
+    root_prog_id: number;
+    link_id: number;
+    mode: string | null;
+    drift: string[];
+    instances: ShowJsonInstance[];
+    orphans: ShowJsonInstance[];
+  }[];
+  foreign_programs: { netns: string; interface: string; hook: string; prog_id: number; prog_name: string; link_id: number | null }[];
+}
+
+function statLines(s: ShowJsonStats): string[] {
+  const lines = s.entries.map((e) => (e.key_text === undefined ? e.value_text : `[${e.key_text}] ${e.value_text}`));
+  if (s.count > s.entries.length) lines.push(`... ${s.count - s.entries.length} more entries`);
+  return lines;
+}
+
+function instanceOf(i: ShowJsonInstance): ShowInstance {
+  const out: ShowInstance = {
+    name: i.name,
+    progId: i.prog_id,
+    address: i.address,
+    identity: { function: i.function, program: i.program, version: i.version, sha256: i.sha256, globals: i.globals },
+    maps: Object.fromEntries(Object.entries(i.maps).map(([m, es]) => [m, es.map((e) => ({ keyText: e.key, valueText: e.value }))])),
+  };
+  if (i.stats) out.stats = Object.fromEntries(Object.entries(i.stats).map(([m, st]) => [m, statLines(st)]));
+  return out;
+}
+
+/** `kfn show --json` output in the shape tests read. */
+export function parseShow(text: string): ShowState {
+  const j = JSON.parse(text) as ShowJson;
+  return {
+    chains: j.chains.map((c) => ({
+      chainName: c.name,
+      attachment: { hook: c.hook, ifname: c.interface, netns: c.netns },
+      rootProgId: c.root_prog_id,
+      linkId: c.link_id,
+      mode: c.mode,
+      drift: c.drift,
+      instances: c.instances.map(instanceOf),
+      orphans: c.orphans.map(instanceOf),
+    })),
+    foreign: j.foreign_programs.map((f) => ({
+      attachment: { netns: f.netns, ifname: f.interface, hook: f.hook },
+      progId: f.prog_id,
+      progName: f.prog_name,
+      ...(f.link_id === null ? {} : { linkId: f.link_id }),
+    })),
+  };
 }
 
 /** `kfn show --json [--stats]`, parsed. */
 export function show(k: KfnEnv, stats = false): ShowState {
   const args = ['show', '--json', ...(stats ? ['--stats'] : [])];
   const r = kfnExpect(k, args, 0);
-  return JSON.parse(r.stdout) as ShowState;
+  return parseShow(r.stdout);
 }
 
 /** The lines of a `--stats` map text output. */
-export function statTexts(s: ShowState, inst: ShowInstance, map: string): string[] {
-  return (s.stats?.[inst.pinDir] ?? []).filter((l) => l.map === map).map((l) => l.text);
+export function statTexts(_s: ShowState, inst: ShowInstance, map: string): string[] {
+  return inst.stats?.[map] ?? [];
 }
 
 /** A numeric field of a stats line such as `{seen: 3, dropped_v4: 2}` or `[1] {packets: 2, bytes: 196}`. */
@@ -85,4 +171,15 @@ export function statField(text: string, field: string): number {
   const m = new RegExp(`\\b${field}: (\\d+)`).exec(text);
   if (!m) throw new Error(`no ${field} in stats text ${JSON.stringify(text)}`);
   return Number(m[1]);
+}
+
+/**
+ * Where an instance's pins live (kfn's bookkeeping; not part of the JSON contract), for
+ * tests that inspect or damage pins: read in this process from the tail-call form's state.
+ */
+export function pinDirOf(k: KfnEnv, inst: ShowInstance): string {
+  const live = new Engine({ paths: { pinRoot: k.pinRoot, stateDir: k.stateDir } }).readLive();
+  const found = live.chains.flatMap((c) => [...c.instances, ...c.orphans]).find((i) => i.progId === inst.progId);
+  if (!found) throw new Error(`instance ${inst.name} (prog ${inst.progId}) not found under ${k.pinRoot}`);
+  return found.pinDir;
 }

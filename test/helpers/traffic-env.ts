@@ -10,6 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseShow, type ShowState } from './kfn.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CLI = path.join(REPO, 'dist/cli/main.js');
@@ -192,7 +193,7 @@ export class KfnHarness {
   }
 
   show(stats = false): LiveJson {
-    return this.json<LiveJson>(stats ? ['show', '--stats'] : ['show']);
+    return parseShow(this.ok(stats ? ['show', '--stats', '--json'] : ['show', '--json']).stdout);
   }
 
   /** Removes every kfn chain of this installation, then the pins, state and manifests. */
@@ -206,20 +207,8 @@ export class KfnHarness {
 
 // ------------------------------------------------------------------ live JSON
 
-export interface LiveJson {
-  chains: {
-    chainName: string;
-    attachment: { netns: string; ifname: string; hook: string };
-    rootProgId: number;
-    linkId: number;
-    drift: string[];
-    mode?: string;
-    instances: { name: string; progId: number; pinDir: string; identity: { function: string; version: string; globals: Record<string, unknown> } }[];
-    orphans: unknown[];
-  }[];
-  foreign: { attachment: { netns: string; ifname: string; hook: string }; progId: number; progName: string; linkId?: number }[];
-  stats?: Record<string, { map: string; text: string }[]>;
-}
+/** `kfn show --json`, in the shape tests read (test/helpers/kfn.ts). */
+export type LiveJson = ShowState;
 
 /**
  * The value of a one-entry counter map (`counts` of the counter function) of each
@@ -230,8 +219,8 @@ export function counterValues(live: LiveJson, chainName: string, map = 'counts')
   if (!chain) throw new Error(`chain ${chainName} not in kfn show output`);
   const out: Record<string, bigint> = {};
   for (const i of chain.instances) {
-    const line = live.stats?.[i.pinDir]?.find((s) => s.map === map);
-    if (line) out[i.name] = BigInt(line.text);
+    const line = i.stats?.[map]?.[0];
+    if (line !== undefined) out[i.name] = BigInt(line);
   }
   return out;
 }

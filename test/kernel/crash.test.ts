@@ -21,7 +21,7 @@ import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { BPF_BUILD, CLI, REPO_ROOT } from '../helpers/paths.js';
 import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, show, type ShowChain } from '../helpers/kfn.js';
+import { describeRun, kfnExpect, parseShow, runKfn, show, type ShowChain } from '../helpers/kfn.js';
 import { bpftoolJson, diffKernel, isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot, type KernelDiff } from '../helpers/bpftool.js';
 
 const skip = kernelGate();
@@ -127,9 +127,10 @@ spec:
    * readLiveState + renderJson, without a ~0.5 s CLI start per check).
    */
   async function liveChains(): Promise<ShowChain[]> {
-    const { readLiveState } = await import('../../src/state/read.js');
-    const { renderJson } = await import('../../src/render/json.js');
-    return (JSON.parse(renderJson(readLiveState({ pinRoot: env.pinRoot, netns: [] }))) as { chains: ShowChain[] }).chains;
+    const { Engine } = await import('../../src/engine/index.js');
+    const { renderLiveJson } = await import('../../src/views/index.js');
+    const engine = new Engine({ paths: { pinRoot: env.pinRoot, stateDir: env.stateDir } });
+    return parseShow(renderLiveJson(engine.readLive())).chains;
   }
 
   async function world(): Promise<World> {

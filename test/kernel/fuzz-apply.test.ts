@@ -19,28 +19,13 @@ import { stringify } from 'yaml';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, runKfn } from '../helpers/kfn.js';
+import { describeRun, parseShow, runKfn } from '../helpers/kfn.js';
 import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
 import { arbChainBody, chainDocument, type FuzzChain } from '../fuzz/arbitraries.js';
 import { applySteps, FUZZ_SEED } from '../fuzz/config.js';
 
 const skip = kernelGate();
 const STEPS = applySteps(5);
-
-interface ShowJson {
-  chains: {
-    chainName: string;
-    attachment: { netns: string; ifname: string; hook: string };
-    mode?: string;
-    drift: string[];
-    orphans: unknown[];
-    instances: {
-      name: string;
-      identity: { function: string; version: string; globals: Record<string, { valueText: string }> };
-      maps: Record<string, { keyText: string; valueText: string }[]>;
-    }[];
-  }[];
-}
 
 /** Canonical text of a prefix ("2001:2:0:1a:0:0:0:0/64" -> "2001:2:0:1a::/64"). */
 function canonicalPrefix(text: string): string {
@@ -84,7 +69,7 @@ describe('fuzz: random chains applied to the real kernel converge', { skip }, ()
       // What runs is exactly the chain asked for.
       const shown = runKfn(env, ['show', '--json']);
       assert.equal(shown.code, 0, describeRun(['show', '--json'], shown));
-      const live = JSON.parse(shown.stdout) as ShowJson;
+      const live = parseShow(shown.stdout);
       assert.equal(live.chains.length, 1, `one chain (${ctx})`);
       const lc = live.chains[0]!;
       assert.deepEqual(lc.attachment, { netns: sb.nsA, ifname: sb.ifA, hook: c.hook }, ctx);
@@ -96,7 +81,7 @@ describe('fuzz: random chains applied to the real kernel converge', { skip }, ()
       c.functions.forEach((f, k) => {
         const li = lc.instances[k]!;
         assert.equal(li.identity.function, f.function.split('@')[0], ctx);
-        for (const [g, v] of Object.entries(f.globals ?? {})) assert.equal(li.identity.globals[g]?.valueText, String(v), `global ${g} of ${f.name} (${ctx})`);
+        for (const [g, v] of Object.entries(f.globals ?? {})) assert.equal(li.identity.globals[g], String(v), `global ${g} of ${f.name} (${ctx})`);
         for (const [m, entries] of Object.entries(f.maps ?? {})) {
           const got = (li.maps[m] ?? []).map((e) => e.keyText);
           const want = Object.keys(entries);
@@ -109,7 +94,7 @@ describe('fuzz: random chains applied to the real kernel converge', { skip }, ()
     const destroyed = runKfn(env, ['destroy', env.manifestDir, '--auto-approve']);
     assert.equal(destroyed.code, 0, describeRun(['destroy'], destroyed));
     const planned = runKfn(env, ['show', '--json']);
-    assert.deepEqual((JSON.parse(planned.stdout) as ShowJson).chains, [], 'no chain after destroy');
+    assert.deepEqual(parseShow(planned.stdout).chains, [], 'no chain after destroy');
     assert.doesNotMatch(sb.ip(sb.nsA, ['link', 'show', sb.ifA]), /prog\/xdp/, 'no XDP program left on the interface');
     const diff = await waitSameKernel(kernelBefore, env.pinRoot);
     assert.ok(isEmptyDiff(diff), `kernel differs after destroy: ${JSON.stringify({ added: diff.added, removed: diff.removed, pins: diff.pins?.after })}`);

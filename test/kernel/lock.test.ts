@@ -1,7 +1,7 @@
 /**
  * One apply at a time: the flock on KFN_STATE_DIR/lock.
  *
- *  (a) while a helper process holds the lock (taken through src/apply/lock.ts), `kfn
+ *  (a) while a helper process holds the lock (taken through src/engine/lock.ts), `kfn
  *      apply` fails at once with error[LOCKED] naming the holder's pid, command and start
  *      time; `kfn apply --lock-timeout 10s` waits, and runs only once the holder let go.
  *  (b) two `kfn apply --lock-timeout 30s` started together (lined up behind the helper,
@@ -78,12 +78,12 @@ class LockHolder {
   readonly info: Promise<{ pid: number; startedAt: string; command: string }>;
 
   constructor(stateDir: string) {
-    const lockModule = path.join(REPO_ROOT, 'src', 'apply', 'lock.ts');
+    const lockModule = path.join(REPO_ROOT, 'src', 'engine', 'lock.ts');
     const code = `
       const fs = await import('node:fs');
       const { acquireLock } = await import(${JSON.stringify(lockModule)});
       const dir = ${JSON.stringify(stateDir)};
-      const lock = acquireLock(dir, 'kfn apply test-holder');
+      const lock = await acquireLock(dir, 'kfn apply test-holder');
       const holder = JSON.parse(fs.readFileSync(dir + '/lock', 'utf8'));
       process.stdout.write(JSON.stringify({ locked: true, ...holder }) + '\\n');
       const release = () => {

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, type TestEnv } from '../helpers/workspace.js';
-import { kfnExpect, show, statField, statTexts, type ShowChain, type ShowInstance, type ShowState } from '../helpers/kfn.js';
+import { kfnExpect, pinDirOf, show, statField, statTexts, type ShowChain, type ShowInstance, type ShowState } from '../helpers/kfn.js';
 import { bpftoolJson, percpuSum } from '../helpers/bpftool.js';
 import { ping, pingUntilOk } from '../helpers/ping.js';
 import { BPF_BUILD } from '../helpers/paths.js';
@@ -35,7 +35,7 @@ interface Params {
   blocklist?: '1.0.0' | '1.0.1';
 }
 
-/** The parts of `kfn plan --json` (src/core/types.ts Plan) these tests look at. */
+/** The parts of `kfn plan --json` these tests look at, regrouped per chain as the planner holds them. */
 interface PlanInstance {
   name: string;
   action: string;
@@ -47,6 +47,52 @@ interface PlanInstance {
 interface PlanJson {
   changes: { instances: PlanInstance[] }[];
   summary: { add: number; change: number; replace: number; destroy: number };
+}
+
+/** The plan JSON contract (schemas/plan-output.schema.json), the fields read here. */
+interface PlanContract {
+  summary: PlanJson['summary'];
+  resource_changes: {
+    type: string;
+    name: string;
+    chain?: string;
+    address: string;
+    change: {
+      actions: string[];
+      reasons: { text: string }[];
+      identity_changes: { field: string; before: string | null; after: string | null }[];
+      map_changes: { map: string; drift: boolean; entries: { op: string; key: string; before?: string; after?: string }[] }[];
+      state_reset: string[];
+    };
+  }[];
+}
+
+const ACTION: Record<string, string> = { create: 'create', delete: 'delete', 'create,delete': 'replace', 'no-op': 'noop' };
+
+function fromContract(j: PlanContract): PlanJson {
+  const chains = j.resource_changes.filter((r) => r.type === 'kfn_chain');
+  return {
+    summary: j.summary,
+    changes: chains.map((c) => ({
+      instances: j.resource_changes
+        .filter((r) => r.type === 'kfn_function_instance' && r.chain === c.address)
+        .map((r) => {
+          const i: PlanInstance = {
+            name: r.name,
+            action: ACTION[r.change.actions.join(',')] ?? 'update',
+            reasons: r.change.reasons.map((x) => x.text),
+            identityChanges: r.change.identity_changes.map((v) => ({ field: v.field, ...(v.before === null ? {} : { from: v.before }), ...(v.after === null ? {} : { to: v.after }) })),
+            mapChanges: r.change.map_changes.map((m) => ({
+              map: m.map,
+              drift: m.drift,
+              entries: m.entries.map((e) => ({ op: e.op, keyText: e.key, ...(e.before === undefined ? {} : { fromText: e.before }), ...(e.after === undefined ? {} : { toText: e.after }) })),
+            })),
+          };
+          if (r.change.state_reset.length) i.stateReset = r.change.state_reset;
+          return i;
+        }),
+    })),
+  };
 }
 
 const DST = '198.18.0.1';
@@ -101,7 +147,7 @@ describe('chain parameters: in-place maps, drift, mergeMaps, replacement state',
   };
 
   const plan = (code: number) => kfnExpect(env, ['plan', env.manifestDir, '--detailed-exitcode'], code);
-  const planJson = (): PlanJson => JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--json'], 0).stdout);
+  const planJson = (): PlanJson => fromContract(JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--json'], 0).stdout) as PlanContract);
   /** Applies, then checks the kernel now matches the manifests (plan --detailed-exitcode exits 0). */
   const apply = (summary: RegExp) => {
     const r = kfnExpect(env, ['apply', env.manifestDir, '--auto-approve'], 0);
@@ -124,9 +170,9 @@ describe('chain parameters: in-place maps, drift, mergeMaps, replacement state',
   };
   const ids = (c: ShowChain): Record<string, number> => Object.fromEntries([['root', c.rootProgId], ['link', c.linkId], ...c.instances.map((i) => [i.name, i.progId])]);
   const mapPin = (c: ShowChain, name: string, map: string): string => {
-    const i = inst(c, name);
-    assert.ok(i.pinDir.startsWith(path.join(env.pinRoot, 'chains', sb.nsA, sb.ifA, 'xdp', 'fn', `${name}@`)), `pin dir layout: ${i.pinDir}`);
-    const pin = path.join(i.pinDir, 'maps', map);
+    const dir = pinDirOf(env, inst(c, name));
+    assert.ok(dir.startsWith(path.join(env.pinRoot, 'chains', sb.nsA, sb.ifA, 'xdp', 'fn', `${name}@`)), `pin dir layout: ${dir}`);
+    const pin = path.join(dir, 'maps', map);
     assert.ok(fs.existsSync(pin), `${pin} pinned`);
     return pin;
   };
@@ -366,7 +412,7 @@ describe('chain parameters: in-place maps, drift, mergeMaps, replacement state',
     allowedPing(3, 5);
     const b = counters();
     const ids0 = ids(b.chain);
-    const limPin0 = inst(b.chain, 'limit').pinDir;
+    const limPin0 = pinDirOf(env, inst(b.chain, 'limit'));
     const stateIds0 = { stats: mapId(mapPin(b.chain, 'limit', 'stats')), bucket: mapId(mapPin(b.chain, 'limit', 'bucket')) };
     assert.ok(b.passed >= 5 && b.packets >= 5, `counters before: ${JSON.stringify({ passed: b.passed, packets: b.packets })}`);
     assert.equal(percpuSum(mapPin(b.chain, 'limit', 'stats'), 0, 'passed'), b.passed, 'bpftool agrees with kfn show');
@@ -386,7 +432,7 @@ describe('chain parameters: in-place maps, drift, mergeMaps, replacement state',
     const m = counters();
     const ids1 = ids(m.chain);
     assert.notEqual(ids1.limit, ids0.limit, 'limit got a new program');
-    assert.notEqual(inst(m.chain, 'limit').pinDir, limPin0, 'and a new pin dir');
+    assert.notEqual(pinDirOf(env, inst(m.chain, 'limit')), limPin0, 'and a new pin dir');
     assert.equal(inst(m.chain, 'limit').identity.version, '1.0.0');
     for (const k of ['root', 'link', 'drop-bad', 'count']) assert.equal(ids1[k], ids0[k], `${k} unchanged`);
     assert.deepEqual(

@@ -21,7 +21,7 @@ import { BpfObject, attachXdpLink, closeFd, ifindexHere, linkInfoByFd, pinFd, pr
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
+import { describeRun, kfnExpect, pinDirOf, runKfn, show, type RunResult } from '../helpers/kfn.js';
 import { isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot } from '../helpers/bpftool.js';
 import { removeForeign } from '../helpers/tc-foreign.js';
 import { BPF_BUILD } from '../helpers/paths.js';
@@ -126,8 +126,8 @@ describe('kernel refusals: reported with operation and object, rolled back', { s
     writeChain(env, chain([count, drop('198.18.0.3/32')]));
     const p = kfnExpect(env, ['plan', env.manifestDir, '--detailed-exitcode'], 2);
     assert.match(p.stdout + p.stderr, new RegExp(`foreign XDP program 'counter_xdp' \\(id ${foreign.progId}\\) is attached to ${sb.ifA} \\(netns ${sb.nsA}\\)`), describeRun(['plan'], p));
-    const pj = JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--json'], 0).stdout) as { foreign: { progId: number; attachment: { ifname: string } }[] };
-    assert.deepEqual(pj.foreign.map((f) => [f.progId, f.attachment.ifname]), [[foreign.progId, sb.ifA]], 'plan --json lists the foreign program');
+    const pj = JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--json'], 0).stdout) as { foreign_programs: { prog_id: number; interface: string }[] };
+    assert.deepEqual(pj.foreign_programs.map((f) => [f.prog_id, f.interface]), [[foreign.progId, sb.ifA]], 'plan --json lists the foreign program');
 
     for (const mode of ['native', 'generic'] as const) {
       writeChain(env, chain([count, drop('198.18.0.3/32')], { mode }));
@@ -190,7 +190,7 @@ describe('kernel refusals: reported with operation and object, rolled back', { s
     writeChain(env, chain([drop('198.18.0.3/32', '198.18.0.128/25'), count]));
     kfnExpect(env, ['plan', env.manifestDir, '-o', file2], 0);
     const inst = chains[0]!.instances.find((i) => i.name === 'drop')!;
-    const pin = path.join(inst.pinDir, 'maps', 'blocked_v4');
+    const pin = path.join(pinDirOf(env, inst), 'maps', 'blocked_v4');
     // struct kfn_lpm_v4 { __u32 prefixlen; __u8 addr[4]; } = 198.18.0.9/32
     const upd = spawnSync('bpftool', ['map', 'update', 'pinned', pin, 'key', 'hex', '20', '00', '00', '00', 'c6', '12', '00', '09', 'value', 'hex', '01', '00', '00', '00'], { encoding: 'utf8' });
     assert.equal(upd.status, 0, `bpftool map update ${pin}: ${upd.stderr}`);

@@ -103,12 +103,13 @@ spec:
 
   it('plan reports the foreign program as foreign and creates both chains', () => {
     manifests('first');
-    const plan = h!.json<{ foreign: { progId: number; attachment: { hook: string; ifname: string } }[]; changes: { action: string; attachment: { hook: string } }[] }>(['plan', h!.dir]);
-    const f = plan.foreign.find((x) => x.progId === foreign.progId);
-    assert.ok(f, `plan --json foreign lists prog ${foreign.progId}: ${JSON.stringify(plan.foreign)}`);
-    assert.equal(f.attachment.hook, 'tc-ingress');
-    assert.equal(f.attachment.ifname, sb!.a0);
-    assert.deepEqual(plan.changes.map((c) => [c.attachment.hook, c.action]).sort(), [['tc-egress', 'create'], ['tc-ingress', 'create']]);
+    const plan = h!.json<{ foreign_programs: { prog_id: number; hook: string; interface: string }[]; resource_changes: { type: string; hook: string; change: { actions: string[] } }[] }>(['plan', h!.dir]);
+    const f = plan.foreign_programs.find((x) => x.prog_id === foreign.progId);
+    assert.ok(f, `plan --json foreign lists prog ${foreign.progId}: ${JSON.stringify(plan.foreign_programs)}`);
+    assert.equal(f.hook, 'tc-ingress');
+    assert.equal(f.interface, sb!.a0);
+    const chains = plan.resource_changes.filter((c) => c.type === 'kfn_chain');
+    assert.deepEqual(chains.map((c) => [c.hook, c.change.actions.join(',')]).sort(), [['tc-egress', 'create'], ['tc-ingress', 'create']]);
   });
 
   it('position first: kfn root runs before the foreign program; both count ingress, egress counts replies', () => {
@@ -144,8 +145,8 @@ spec:
     const before = tc.foreignCount(foreign);
     ping();
     assert.equal(tc.foreignCount(foreign) - before, BigInt(PINGS), 'the foreign program still counts');
-    const plan = h!.json<{ foreign: { progId: number }[] }>(['plan', h!.dir]);
-    assert.ok(plan.foreign.some((f) => f.progId === foreign.progId), 'plan still reports it as foreign');
+    const plan = h!.json<{ foreign_programs: { prog_id: number }[] }>(['plan', h!.dir]);
+    assert.ok(plan.foreign_programs.some((f) => f.prog_id === foreign.progId), 'plan still reports it as foreign');
   });
 
   it('position last: kfn root runs after the foreign program; both count', () => {

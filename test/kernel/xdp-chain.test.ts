@@ -10,7 +10,7 @@ import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
-import { kfnExpect, show, statField, statTexts, type ShowChain, type ShowState } from '../helpers/kfn.js';
+import { kfnExpect, pinDirOf, show, statField, statTexts, type ShowChain, type ShowState } from '../helpers/kfn.js';
 import { percpuSum, progExists, progInfo, waitProgsGone } from '../helpers/bpftool.js';
 import { ping, pingUntilOk } from '../helpers/ping.js';
 
@@ -77,7 +77,7 @@ describe('xdp chain: blocklist + flowstats', { skip }, () => {
     assert.equal(icmp, 3, 'flowstats counted exactly the 3 allowed echo requests (blocked ones never reach it)');
     assert.equal(droppedV4, 3, 'blocklist dropped the 3 blocked echo requests');
     // The same counter, read by bpftool straight from the pinned map.
-    assert.equal(percpuSum(path.join(inst(c, 'visibility').pinDir, 'maps', 'proto_stats'), FS_PROTO_ICMP, 'packets'), 3);
+    assert.equal(percpuSum(path.join(pinDirOf(env, inst(c, 'visibility')), 'maps', 'proto_stats'), FS_PROTO_ICMP, 'packets'), 3);
 
     assert.deepEqual(
       c.instances.map((i) => [i.name, i.identity.function]),
@@ -158,6 +158,7 @@ describe('xdp chain: blocklist + flowstats', { skip }, () => {
   test('5. remove flowstats, then destroy: nothing left in the kernel or under the pin root', async () => {
     const s0 = theChain(show(env));
     const vis = inst(s0, 'visibility');
+    const visDir = pinDirOf(env, vis);
     writeChain(env, chain([dropBad('198.18.0.2/32')]));
     const p = kfnExpect(env, ['plan', env.manifestDir, '--detailed-exitcode'], 2);
     assert.match(p.stdout, /0 to add, \d+ to change, 0 to replace, 1 to destroy\./);
@@ -169,7 +170,7 @@ describe('xdp chain: blocklist + flowstats', { skip }, () => {
       ['drop-bad'],
     );
     remember(s1);
-    assert.ok(!fs.existsSync(vis.pinDir), `flowstats pins removed (${vis.pinDir})`);
+    assert.ok(!fs.existsSync(visDir), `flowstats pins removed (${visDir})`);
     assert.deepEqual(await waitProgsGone([vis.progId]), [], `flowstats prog ${vis.progId} unloaded`);
     const stillBlocked = ping(sb.nsB, src(1), { from: src(2), count: 2 });
     assert.equal(stillBlocked.received, 0, 'the blocklist still works without flowstats');

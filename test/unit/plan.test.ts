@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan, hasChanges, liveFingerprint } from '../../src/plan/index.js';
 import { KfnError } from '../../src/core/errors.js';
-import type { ChainChange, InstanceChange, Plan } from '../../src/core/types.js';
+import type { ChainChange, InstanceChange, PlannedChanges } from '../../src/core/types.js';
+import { planJson, reasonText } from '../../src/views/index.js';
 import { FN, NOW, at, dChain, dInst, desired, entry, ident, ifaces, lChain, lInst, liveState } from './plan-fixtures.js';
 
 const run = (d: Parameters<typeof plan>[0], l: Parameters<typeof plan>[1]) => plan(d, l, { now: NOW });
@@ -12,7 +13,7 @@ const inst = (c: ChainChange, name: string): InstanceChange => {
   return i;
 };
 const actions = (c: ChainChange) => c.instances.map((i) => `${i.name}:${i.action}`);
-const only = (p: Plan): ChainChange => {
+const only = (p: PlannedChanges): ChainChange => {
   assert.equal(p.changes.length, 1);
   return p.changes[0]!;
 };
@@ -23,7 +24,7 @@ describe('plan: basics', () => {
     assert.equal(hasChanges(p), false);
     assert.deepEqual(p.changes, []);
     assert.deepEqual(p.summary, { add: 0, change: 0, replace: 0, destroy: 0 });
-    assert.equal(p.formatVersion, 1);
+    assert.equal(planJson(p).format_version, '1.0');
     assert.equal(p.createdAt, NOW.toISOString());
     assert.equal(p.manifestDigest, 'd'.repeat(64));
     assert.equal(p.revision, 'abc1234');
@@ -68,7 +69,7 @@ describe('plan: basics', () => {
     assert.deepEqual(actions(c), ['a:delete', 'b:delete', 'z:delete']);
     assert.deepEqual(c.live, { ifindex: 4, rootProgId: 7, linkId: 8, pinDir: '/sys/fs/bpf/kfn/default/eth1/xdp', attached: true, mode: 'native' });
     assert.deepEqual(inst(c, 'a').live, { progId: 11, pinDir: '/sys/fs/bpf/kfn/x/a', identity: FN.blocklist });
-    assert.match(inst(c, 'z').reasons[0]!, /orphan/);
+    assert.match(reasonText(inst(c, 'z').reasons[0]!), /orphan/);
     assert.deepEqual(c.fromOrder, ['a', 'b']);
     assert.deepEqual(c.toOrder, []);
     assert.deepEqual(run(desired(), live).summary, { add: 0, change: 0, replace: 0, destroy: 4 });
@@ -108,7 +109,7 @@ describe('plan: replacement', () => {
     const p = run(want(newId), live());
     const i = inst(only(p), 'limit');
     assert.equal(i.action, 'replace');
-    assert.deepEqual(i.reasons, ['forces replacement']);
+    assert.deepEqual(i.reasons.map(reasonText), ['forces replacement']);
     assert.deepEqual(i.identityChanges, [{ field: 'sha256', from: FN.ratelimit.sha256, to: 'b'.repeat(64) }]);
     assert.equal(only(p).action, 'update');
     assert.deepEqual(p.summary, { add: 0, change: 0, replace: 1, destroy: 0 });
@@ -169,8 +170,8 @@ describe('plan: maps', () => {
         drift: false,
         entries: [
           { op: 'add', key: entry('a', '').key, keyText: 'a', toText: '1', value: entry('', '1').value },
-          { op: 'change', key: entry('b', '').key, keyText: 'b', fromText: '1', toText: '2', value: entry('', '2').value },
-          { op: 'remove', key: entry('c', '').key, keyText: 'c', fromText: '1' },
+          { op: 'change', key: entry('b', '').key, keyText: 'b', fromText: '1', toText: '2', value: entry('', '2').value, previous: entry('', '1').value },
+          { op: 'remove', key: entry('c', '').key, keyText: 'c', fromText: '1', previous: entry('', '1').value },
         ],
       },
     ]);
@@ -194,7 +195,7 @@ describe('plan: maps', () => {
     const i = inst(only(p), 'drop');
     assert.equal(i.action, 'update');
     assert.equal(i.mapChanges[0]!.drift, true);
-    assert.ok(i.reasons.includes('map blocked changed outside kfn'));
+    assert.ok(i.reasons.map(reasonText).includes('map blocked changed outside kfn'));
   });
 
   test('no drift flag when live matches what kfn wrote, or when kfn never recorded the map', () => {
@@ -217,32 +218,32 @@ describe('plan: order', () => {
     const c = only(p);
     assert.equal(c.action, 'update');
     assert.equal(c.reordered, true);
-    assert.ok(c.reasons.includes('instances reordered'));
+    assert.ok(c.reasons.map(reasonText).includes('instances reordered'));
     assert.deepEqual(c.fromOrder, ['a', 'b']);
     assert.deepEqual(c.toOrder, ['b', 'a']);
     assert.deepEqual(actions(c), ['b:move', 'a:noop']);
-    assert.deepEqual(inst(c, 'b').reasons, ['moved: position 2 -> 1']);
+    assert.deepEqual(inst(c, 'b').reasons.map(reasonText), ['moved: position 2 -> 1']);
     assert.deepEqual(p.summary, { add: 0, change: 1, replace: 0, destroy: 0 });
   });
 
   test('move one of three: only that one moves', () => {
     const c = only(run(want(['b', 'c', 'a']), live3(['a', 'b', 'c'])));
     assert.deepEqual(actions(c), ['b:noop', 'c:noop', 'a:move']);
-    assert.deepEqual(inst(c, 'a').reasons, ['moved: position 1 -> 3']);
+    assert.deepEqual(inst(c, 'a').reasons.map(reasonText), ['moved: position 1 -> 3']);
   });
 
   test('move plus map update stays update with the move reason', () => {
     const d = desired(dChain('edge', ['eth0'], [dInst('b', FN.flowstats, { m: { k: '1' } }), dInst('a', FN.flowstats)]));
     const c = only(run(d, live3(['a', 'b'])));
     assert.equal(inst(c, 'b').action, 'update');
-    assert.deepEqual(inst(c, 'b').reasons, ['map entries differ', 'moved: position 2 -> 1']);
+    assert.deepEqual(inst(c, 'b').reasons.map(reasonText), ['map entries differ', 'moved: position 2 -> 1']);
   });
 
   test('reorder + delete + create together', () => {
     const p = run(want(['x', 'c', 'a', 'b']), live3(['a', 'b', 'c', 'd']));
     const c = only(p);
     assert.deepEqual(actions(c), ['x:create', 'c:move', 'a:noop', 'b:noop', 'd:delete']);
-    assert.deepEqual(inst(c, 'c').reasons, ['moved: position 3 -> 2']);
+    assert.deepEqual(inst(c, 'c').reasons.map(reasonText), ['moved: position 3 -> 2']);
     assert.equal(c.reordered, true);
     assert.deepEqual(p.summary, { add: 1, change: 1, replace: 0, destroy: 1 });
   });
@@ -341,7 +342,7 @@ describe('plan: drift, foreign, chain-level', () => {
     const p = run(d, live);
     const c = only(p);
     assert.equal(c.action, 'update');
-    assert.deepEqual(c.reasons, ['drift']);
+    assert.deepEqual(c.reasons.map(reasonText), ['drift']);
     assert.deepEqual(c.drift, ['root program detached from eth0']);
     assert.deepEqual(p.summary, { add: 0, change: 1, replace: 0, destroy: 0 });
     assert.equal(hasChanges(p), true);
@@ -366,7 +367,7 @@ describe('plan: drift, foreign, chain-level', () => {
     const live = liveState({ chains: [lChain('edge', at('eth0'), [], { mode: 'generic' })] });
     const p = run(desired(dChain('edge', ['eth0'], [], { mode: 'native' })), live);
     assert.equal(only(p).action, 'update');
-    assert.deepEqual(only(p).reasons, ['XDP mode generic -> native (re-attaches the root: packets in flight during the switch skip the chain)']);
+    assert.deepEqual(only(p).reasons.map(reasonText), ['XDP mode generic -> native (re-attaches the root: packets in flight during the switch skip the chain)']);
     assert.equal(only(p).reattach, true);
     assert.deepEqual(p.summary, { add: 0, change: 1, replace: 0, destroy: 0 });
     assert.equal(hasChanges(run(desired(dChain('edge', ['eth0'], [], { mode: 'auto' })), live)), false);
@@ -376,7 +377,7 @@ describe('plan: drift, foreign, chain-level', () => {
     const live = liveState({ chains: [lChain('old', at('eth0'), [lInst('a', FN.flowstats, 1)])] });
     const c = only(run(desired(dChain('edge', ['eth0'], [dInst('a', FN.flowstats)])), live));
     assert.equal(c.action, 'update');
-    assert.deepEqual(c.reasons, ['renamed from "old"']);
+    assert.deepEqual(c.reasons.map(reasonText), ['renamed from "old"']);
   });
 
   test('foreign XDP program on a wanted attachment: warning; copied to plan.foreign', () => {

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from '../../src/plan/index.js';
-import { renderLive, renderPlan, renderPlanJson, NO_CHANGES, NOTHING_MANAGED } from '../../src/render/index.js';
+import { renderJson, renderLive, renderPlan, NO_CHANGES, NOTHING_MANAGED } from '../../src/views/index.js';
 import type { DesiredState, LiveState } from '../../src/core/types.js';
 import { NOW, at, dChain, dInst, desired, ident, ifaces, lChain, lInst, liveState } from './plan-fixtures.js';
 
@@ -234,16 +234,16 @@ describe('renderPlan: color', () => {
   });
 });
 
-describe('renderPlanJson', () => {
+describe('renderJson (every JSON view)', () => {
   test('stable, pretty, round-trips, bigint-safe', () => {
     const d = desired(dChain('edge', ['eth0'], [dInst('a', F.flowstats)]));
     const p = plan(d, liveState(NS), { now: NOW });
-    const json = renderPlanJson(p);
+    const json = renderJson(p);
     assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(p)));
-    assert.equal(json, renderPlanJson(structuredClone(p)));
+    assert.equal(json, renderJson(structuredClone(p)));
     assert.ok(json.startsWith('{\n  "changes": ['));
     const withBig = { ...p, extra: 2n ** 70n } as unknown as typeof p;
-    assert.equal(JSON.parse(renderPlanJson(withBig)).extra, '1180591620717411303424');
+    assert.equal(JSON.parse(renderJson(withBig)).extra, '1180591620717411303424');
   });
 });
 
@@ -267,7 +267,7 @@ describe('renderLive', () => {
       ],
       foreign: [{ attachment: at('eth0'), progId: 42, progName: 'xdp_fw', linkId: 9 }],
     });
-    const stats = { '/sys/fs/bpf/kfn/x/stats': [{ map: 'flow_stats', text: '12 flows\n3400 packets' }] };
+    const stats = { '/sys/fs/bpf/kfn/x/stats': [{ map: 'flow_stats', count: 1, entries: [{ value: { flows: 12, packets: 3400 }, valueText: '12 flows\n3400 packets' }] }] };
     assert.equal(
       renderLive(l, { color: false, stats }),
       lines(

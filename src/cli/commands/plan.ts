@@ -1,9 +1,8 @@
 import type { Context } from '../context.js';
-import { recoverIfNeeded } from '../session.js';
-import { loadDesired, manifestTarget, netnsOf, readLive, requireKernelAccess } from '../context.js';
-import { plan, hasChanges } from '../../plan/index.js';
-import { renderPlan, renderPlanJson } from '../../render/index.js';
-import { savePlan } from '../plan-file.js';
+import { kernelEngine, manifestTarget } from '../context.js';
+import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
+import { hasChanges } from '../../plan/index.js';
+import { renderPlan, renderPlanJson } from '../../views/index.js';
 
 export interface PlanFlags {
   detailedExitcode?: boolean;
@@ -11,15 +10,13 @@ export interface PlanFlags {
   out?: string;
 }
 
-export function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): number {
+export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target));
-  requireKernelAccess(ctx);
-  recoverIfNeeded(ctx);
-  const p = plan(desired, readLive(ctx, netnsOf(desired)));
+  const engine = kernelEngine(ctx);
+  await engine.recover();
+  const p = engine.plan(desired, engine.readLive(netnsOf(desired)));
+  if (flags.out) savePlan(flags.out, p);
   process.stdout.write(flags.json ? renderPlanJson(p) + '\n' : renderPlan(p, { color: ctx.color }) + '\n');
-  if (flags.out) {
-    savePlan(flags.out, p);
-    if (!flags.json) process.stdout.write(`\nSaved the plan to: ${flags.out}\nTo perform exactly these actions, run: kfn apply ${flags.out}\n`);
-  }
+  if (flags.out && !flags.json) process.stdout.write(`\nSaved the plan to: ${flags.out}\nTo perform exactly these actions, run: kfn apply ${flags.out}\n`);
   return flags.detailedExitcode && hasChanges(p) ? 2 : 0;
 }

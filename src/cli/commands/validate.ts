@@ -1,8 +1,21 @@
 import type { Context } from '../context.js';
-import { loadDesired, manifestTarget } from '../context.js';
+import { manifestTarget } from '../context.js';
+import { isKfnError } from '../../core/errors.js';
+import { loadDesired } from '../../engine/index.js';
+import { renderValidateJson } from '../../views/index.js';
 
-export function validateCommand(ctx: Context, target: string | undefined): number {
+export function validateCommand(ctx: Context, target: string | undefined, flags: { json?: boolean }): number {
   const file = manifestTarget(target);
+  if (flags.json) {
+    try {
+      process.stdout.write(renderValidateJson(file, { desired: loadDesired(file) }) + '\n');
+      return 0;
+    } catch (e) {
+      if (!isKfnError(e)) throw e;
+      process.stdout.write(renderValidateJson(file, { error: e }) + '\n');
+      return 1;
+    }
+  }
   const desired = loadDesired(file);
   const instances = desired.chains.reduce((n, c) => n + c.instances.length, 0);
   ctx.log.debug({ target: file }, 'manifests valid');

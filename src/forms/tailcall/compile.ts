@@ -1,130 +1,72 @@
 /**
- * Turns a plan into kernel operations in three phases:
+ * Compiles planned changes into the tail-call form's concrete steps, at plan time, in
+ * three phases:
  *
- *  1. prepare: load and pin every new instance (fresh, replacement, or a clone that
+ *  1. prepare: load and pin every new instance (fresh, replacement, or a copy that
  *     shares the maps of the instance it stands in for) and wire its slot; nothing
  *     live can reach any of it yet.
  *  2. commit: per chain, in-place map updates, then ONE atomic pointer swap (a
- *     `kfn_next` slot or the root slot), an attach, or a detach.
- *  3. release: unpin what is no longer referenced.
+ *     `kfn_next` slot or the root slot), an attach, or a re-attach.
+ *  3. release: unpin what is no longer referenced (a deleted chain is detached here:
+ *     a detach cannot be undone exactly, so it must never need a rollback).
  *
- * Every step of phases 1-2 records its undo operations; any failure runs them in
- * reverse, so the kernel ends exactly as it was. Phase 3 cannot break a chain.
+ * Every step of phases 1-2 carries its undo operations; apply journals them before the
+ * step runs. Everything a step needs (directories, what maps it shares or carries over,
+ * previous values) is decided here, so apply never re-decides.
  */
-import { KfnError } from '../core/errors.js';
-import { digestEntries } from '../core/digest.js';
-import type { ChainChange, InstanceChange, MapEntry, Plan } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
-import { MapHandle, mapInfoByFd, openPinned, withFd } from '../libbpf/index.js';
-import { chainDir, chainPins, instancePins, newInstanceDir } from '../state/layout.js';
-import { readMeta, writeMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
-import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries } from './kernel.js';
-import { describeUndo, runUndo, type UndoOp } from './undo.js';
-
-/** Where steps are recorded before they run (the journal, in production). */
-export interface StepRecorder {
-  intend(description: string, undo: UndoOp[]): void;
-  done(): void;
-  releasing(dirs: string[]): void;
-}
-
-export interface ExecuteOptions {
-  pinRoot: string;
-  recorder?: StepRecorder;
-  /** Called before each step with a one-line description. */
-  onStep?: (description: string) => void;
-  /** Test hook: throw before step N (1-based) to exercise rollback. */
-  failAtStep?: number;
-  /** Test hook: called after step N completed (crash tests kill the process here). */
-  afterStep?: (n: number) => void;
-}
-
-export interface ExecuteResult {
-  steps: string[];
-  warnings: string[];
-}
-
-export class ApplyFailedError extends KfnError {
-  constructor(
-    override readonly cause: unknown,
-    readonly applied: string[],
-    readonly undone: string[],
-    readonly rollbackErrors: string[],
-  ) {
-    const msg = cause instanceof Error ? cause.message : String(cause);
-    super(
-      cause instanceof KfnError ? cause.code : 'APPLY_FAILED',
-      rollbackErrors.length ? `${msg} (rollback incomplete: ${rollbackErrors.join('; ')})` : msg,
-      { hint: cause instanceof KfnError ? cause.hint : undefined, cause },
-    );
-  }
-}
+import { KfnError } from '../../core/errors.js';
+import { digestEntries } from '../../core/digest.js';
+import { attachmentLabel } from '../../core/types.js';
+import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
+import type { CompileContext, Compiled } from '../form.js';
+import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
+import type { ChainMeta, InstanceMeta } from './meta.js';
+import type { LoadInstanceOp, RecordedChainMeta, TailcallOp } from './ops.js';
+import type { UndoOp } from './ops.js';
 
 interface Ctx {
   pinRoot: string;
-  plan: Plan;
-  steps: string[];
-  undo: { description: string; ops: UndoOp[] }[];
-  release: { description: string; dir: string }[];
-  commits: (() => void)[];
-  opts: ExecuteOptions;
+  plan: PlannedChanges;
+  instancesByDir: Map<string, LiveInstance>;
+  chainMetaByDir: Map<string, ChainMeta>;
+  prepare: PlannedStep[];
+  commit: PlannedStep[];
+  release: PlannedStep[];
 }
 
-/**
- * Runs one kernel change. Its undo operations are known before it runs and are
- * recorded first (write-ahead), so a failure or crash inside `fn` is undone too.
- */
-function step(ctx: Ctx, description: string, undo: UndoOp[], fn: () => void): void {
-  const n = ctx.steps.length + 1;
-  if (ctx.opts.failAtStep === n) throw new KfnError('INJECTED_FAULT', `injected failure at step ${n} (${description})`);
-  ctx.opts.recorder?.intend(description, undo);
-  ctx.undo.push({ description, ops: undo });
-  ctx.opts.onStep?.(description);
-  fn();
-  ctx.steps.push(description);
-  ctx.opts.recorder?.done();
-  ctx.opts.afterStep?.(n);
+function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, description: string, op: TailcallOp, undo: UndoOp[], instance?: string): void {
+  const step: PlannedStep = { kind, phase, chain: c.attachment, chainName: c.chainName, description, op, undo };
+  if (instance !== undefined) step.instance = instance;
+  ctx[phase].push(step);
 }
 
-export function executePlan(plan: Plan, opts: ExecuteOptions): ExecuteResult {
-  const ctx: Ctx = { pinRoot: opts.pinRoot, plan, steps: [], undo: [], release: [], commits: [], opts };
-  try {
-    for (const change of plan.changes) prepareChain(ctx, change);
-    for (const commit of ctx.commits) commit();
-  } catch (e) {
-    throw rollback(ctx, e);
+export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
+  const ctx: Ctx = {
+    pinRoot: cc.pinRoot,
+    plan: planned,
+    instancesByDir: indexInstances(cc.live),
+    chainMetaByDir: new Map(cc.live.chains.filter((c) => c.formData).map((c) => [c.pinDir, c.formData as ChainMeta])),
+    prepare: [],
+    commit: [],
+    release: [],
+  };
+  const changes = planned.changes.map((c) => structuredClone(c));
+  for (const c of changes) {
+    if (c.action === 'create') compileCreate(ctx, c);
+    else if (c.action === 'delete') compileDelete(ctx, c);
+    else if (c.action === 'update') compileUpdate(ctx, c);
   }
-  const warnings: string[] = [];
-  opts.recorder?.releasing(ctx.release.map((r) => r.dir));
-  for (const r of ctx.release) {
-    try {
-      opts.onStep?.(r.description);
-      releaseDir(r.dir, ctx.pinRoot);
-    } catch (e) {
-      warnings.push(`${r.description}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  return { steps: ctx.steps, warnings };
+  return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
 }
 
-function rollback(ctx: Ctx, cause: unknown): ApplyFailedError {
-  const undone: string[] = [];
-  const errors: string[] = [];
-  for (const s of [...ctx.undo].reverse()) {
-    for (const op of s.ops) {
-      try {
-        runUndo(op);
-      } catch (e) {
-        errors.push(`${describeUndo(op)}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    undone.push(s.description);
-  }
-  return new ApplyFailedError(cause, ctx.steps, undone, errors);
+function indexInstances(live: LiveState): Map<string, LiveInstance> {
+  const out = new Map<string, LiveInstance>();
+  for (const c of live.chains) for (const i of [...c.instances, ...c.orphans]) out.set(i.pinDir, i);
+  return out;
 }
 
-function chainMeta(ctx: Ctx, c: ChainChange, attachedMode?: 'native' | 'generic'): ChainMeta {
-  const meta: ChainMeta = {
+function chainMeta(ctx: Ctx, c: ChainChange): RecordedChainMeta {
+  const meta: RecordedChainMeta = {
     kind: 'chain',
     chainName: c.chainName,
     netns: c.attachment.netns,
@@ -133,65 +75,97 @@ function chainMeta(ctx: Ctx, c: ChainChange, attachedMode?: 'native' | 'generic'
     mode: c.mode,
     position: c.position,
     manifestDigest: ctx.plan.manifestDigest,
-    updatedAt: new Date().toISOString(),
   };
-  if (attachedMode) meta.attachedMode = attachedMode;
   if (ctx.plan.revision) meta.revision = ctx.plan.revision;
   return meta;
 }
 
-function prepareChain(ctx: Ctx, c: ChainChange): void {
-  if (c.action === 'noop') return;
-  if (c.action === 'create') return prepareCreate(ctx, c);
-  if (c.action === 'delete') return prepareDelete(ctx, c);
-  return prepareUpdate(ctx, c);
+function liveInstance(ctx: Ctx, ic: InstanceChange): LiveInstance {
+  const li = ic.live && ctx.instancesByDir.get(ic.live.pinDir);
+  if (!li) throw new KfnError('PLAN_INVALID', `the plan names live instance "${ic.name}", which the live state does not hold`);
+  return li;
 }
 
-/** Loads `names` back to front, each pointing at the one after it; returns their dirs. */
+/**
+ * Loads `names` back to front, each pointing at the one after it (the last at `tail`);
+ * returns the new directory of each.
+ */
 function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: string | null): Map<string, string> {
   const dirs = new Map<string, string>();
   let next = tail;
   for (const name of [...names].reverse()) {
     const ic = instance(c, name);
     const desired = ic.desired!;
-    const clone = ic.action !== 'create' && ic.action !== 'replace' && ic.live;
-    const verb = clone ? 'load a copy of' : ic.action === 'replace' ? 'load replacement' : 'load';
+    const isCopy = ic.action !== 'create' && ic.action !== 'replace';
     const instDir = newInstanceDir(dir, name);
-    const successor = next;
-    step(ctx, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, [{ op: 'unpinTree', dir: instDir }], () => {
-      const shareMapsWith = clone ? { pinDir: ic.live!.pinDir, appliedMaps: instanceMeta(ic.live!.pinDir).appliedMaps } : undefined;
-      const carry = ic.action === 'replace' && ic.live ? { carryStateFrom: ic.live.pinDir } : {};
-      loadInstance({ dir: instDir, chainName: c.chainName, desired, ...(shareMapsWith ? { shareMapsWith } : {}), ...carry });
-      if (successor) setSlot(instancePins(instDir).next, successor);
-    });
+    const op: LoadInstanceOp = { op: 'load-instance', dir: instDir, chainName: c.chainName, desired, successor: next };
+    let kind: StepKind = 'load';
+    let verb = 'load';
+    if (isCopy) {
+      const li = liveInstance(ctx, ic);
+      op.share = { maps: mapPins(li, Object.keys(li.stateMaps ?? {})), appliedMaps: { ...li.appliedMaps } };
+      kind = 'load-copy';
+      verb = 'load a copy of';
+      if (ic.action === 'noop') {
+        ic.action = 'reload';
+        ic.reasons.push({ code: 'successor-changed' });
+      } else ic.reasons.push({ code: 'copied' });
+    } else if (ic.action === 'replace') {
+      op.carry = carriedState(liveInstance(ctx, ic), ic);
+      kind = 'load-replacement';
+      verb = 'load replacement';
+    }
+    push(ctx, 'prepare', c, kind, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, op, [{ op: 'unpinTree', dir: instDir }], name);
     dirs.set(name, instDir);
-    next = instancePins(dirs.get(name)!).prog;
+    next = instancePins(instDir).prog;
   }
   return dirs;
 }
 
-function prepareCreate(ctx: Ctx, c: ChainChange): void {
-  const dir = chainDir(ctx.pinRoot, c.attachment);
-  const label = attachmentLabel(c.attachment);
-  step(ctx, `load chain root for ${label}`, [{ op: 'unpinTree', dir, stopAt: ctx.pinRoot }], () => loadRoot(dir, c.attachment.hook, chainMeta(ctx, c)));
-  const dirs = loadRun(ctx, c, dir, c.toOrder, null);
-  if (c.toOrder.length) setSlot(chainPins(dir).rootNext, instancePins(dirs.get(c.toOrder[0]!)!).prog);
-  ctx.commits.push(() =>
-    step(ctx, `attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
-      const mode = attachRoot(dir, c.attachment, c.mode, c.position);
-      if (mode) writeMeta(chainPins(dir).meta, chainMeta(ctx, c, mode));
-    }),
-  );
+function mapPins(li: LiveInstance, names: string[]): { name: string; pin: string }[] {
+  return names.sort().map((name) => ({ name, pin: instancePins(li.pinDir).map(name) }));
 }
 
 /**
- * A deleted chain is detached after the commit point, in the release phase: a detach
- * cannot be undone exactly (attaching again makes a new link, and on tcx may change the
- * root's place among other programs), so it must never be rolled back.
+ * A replacement takes over the state maps (not the manifest-managed ones) of the live
+ * instance wherever their layout is identical, so counters and tables survive; in merge
+ * mode the entries a manifest does not list are copied over when the layout is unchanged.
  */
-function prepareDelete(ctx: Ctx, c: ChainChange): void {
+function carriedState(li: LiveInstance, ic: InstanceChange): NonNullable<LoadInstanceOp['carry']> {
+  const desired = ic.desired!;
+  const want = desired.stateMaps ?? {};
+  const have = li.stateMaps ?? {};
+  const same = (name: string): boolean => want[name] !== undefined && want[name] === have[name];
+  const reuse = Object.keys(have).filter((name) => !(name in desired.maps) && same(name));
+  const keep: Record<string, { key: string; value: string }[]> = {};
+  for (const m of Object.values(desired.maps)) {
+    if (!m.merge || !same(m.name)) continue;
+    const listed = new Set(m.entries.map((e) => e.key));
+    const unlisted = (li.maps[m.name] ?? []).filter((e) => !listed.has(e.key)).map((e) => ({ key: e.key, value: e.value }));
+    if (unlisted.length) keep[m.name] = unlisted;
+  }
+  return { maps: mapPins(li, reuse), keep };
+}
+
+function compileCreate(ctx: Ctx, c: ChainChange): void {
+  const dir = chainDir(ctx.pinRoot, c.attachment);
+  const label = attachmentLabel(c.attachment);
+  const meta = chainMeta(ctx, c);
+  push(ctx, 'prepare', c, 'load-root', `load chain root for ${label}`, { op: 'load-root', dir, hook: c.attachment.hook, meta }, [{ op: 'unpinTree', dir, stopAt: ctx.pinRoot }]);
+  const dirs = loadRun(ctx, c, dir, c.toOrder, null);
+  if (c.toOrder.length) {
+    const first = instancePins(dirs.get(c.toOrder[0]!)!).prog;
+    // The whole new chain directory goes with the root's undo.
+    push(ctx, 'prepare', c, 'swap', `point the root of ${label} at ${c.toOrder[0]}`, { op: 'set-slot', slot: chainPins(dir).rootNext, prog: first }, []);
+  }
+  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta }, [
+    { op: 'detachRoot', chainDir: dir },
+  ]);
+}
+
+function compileDelete(ctx: Ctx, c: ChainChange): void {
   const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
-  ctx.release.push({ description: `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, dir });
+  push(ctx, 'release', c, 'detach-release', `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, { op: 'release', dir }, []);
 }
 
 const STAYS = new Set(['noop', 'update']);
@@ -200,7 +174,7 @@ const STAYS = new Set(['noop', 'update']);
  * The new order shares a prefix and a suffix with the old one; only the middle is
  * rebuilt, on new instances, and spliced in with one slot update.
  */
-function prepareUpdate(ctx: Ctx, c: ChainChange): void {
+function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const dir = c.live!.pinDir;
   const pins = chainPins(dir);
   const label = attachmentLabel(c.attachment);
@@ -218,84 +192,66 @@ function prepareUpdate(ctx: Ctx, c: ChainChange): void {
 
   const fresh = loadRun(ctx, c, dir, middle, suffixHead);
 
-  ctx.commits.push(() => {
-    for (const ic of c.instances) {
-      if (!ic.mapChanges.length || !ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
-      updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
-    }
-    if (middle.length || oldMiddle.length) {
-      const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
-      const target = middle.length ? instancePins(fresh.get(middle[0]!)!).prog : suffixHead;
-      const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
-      step(ctx, `switch ${label} to [${to.join(', ')}]`, [{ op: 'setSlot', slot, prog: before }], () => setSlot(slot, target));
-    }
-    const oldMeta = readMeta(pins.meta) as ChainMeta | undefined;
-    let attachedMode = oldMeta?.attachedMode;
-    if (!c.live!.attached) {
-      step(ctx, `re-attach chain "${c.chainName}" to ${label}`, [{ op: 'detachRoot', chainDir: dir }], () => {
-        detachRoot(dir);
-        attachedMode = attachRoot(dir, c.attachment, c.mode, c.position);
-      });
-    } else if (c.reattach) {
-      const was: UndoOp = { op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.live!.mode ?? c.mode, position: c.live!.position ?? c.position };
-      step(ctx, `re-attach chain "${c.chainName}" to ${label} (${c.attachment.hook === 'xdp' ? `mode ${c.mode}` : `position ${c.position}`})`, [{ op: 'detachRoot', chainDir: dir }, was], () => {
-        detachRoot(dir);
-        attachedMode = attachRoot(dir, c.attachment, c.mode, c.position);
-      });
-    }
-    step(ctx, `record manifest digest on ${label}`, oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [], () =>
-      writeMeta(pins.meta, { ...chainMeta(ctx, c), ...(attachedMode ? { attachedMode } : {}) }),
-    );
-  });
+  for (const ic of c.instances) {
+    if (!ic.mapChanges.length || !ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
+    updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+  }
+  if (middle.length || oldMiddle.length) {
+    const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
+    const target = middle.length ? instancePins(fresh.get(middle[0]!)!).prog : suffixHead;
+    const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
+    push(ctx, 'commit', c, 'swap', `switch ${label} to [${to.join(', ')}]`, { op: 'set-slot', slot, prog: target }, [{ op: 'setSlot', slot, prog: before }]);
+  }
+  const oldMeta = ctx.chainMetaByDir.get(dir);
+  const restore: UndoOp[] = oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
+  const meta = chainMeta(ctx, c);
+  const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta };
+  if (!c.live!.attached) {
+    push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label}`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, ...restore]);
+  } else if (c.reattach) {
+    const was: UndoOp = { op: 'attachRoot', chainDir: dir, attachment: c.attachment, mode: c.live!.mode ?? c.mode, position: c.live!.position ?? c.position };
+    const how = c.attachment.hook === 'xdp' ? `mode ${c.mode}` : `position ${c.position}`;
+    push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label} (${how})`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, was, ...restore]);
+  } else {
+    const recorded: ChainMeta | RecordedChainMeta = oldMeta?.attachedMode ? { ...meta, attachedMode: oldMeta.attachedMode } : meta;
+    push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded }, restore);
+  }
   for (const name of oldMiddle) {
-    ctx.release.push({ description: `release ${name} (prog ${instance(c, name).live!.progId})`, dir: instance(c, name).live!.pinDir });
+    const ic = instance(c, name);
+    push(ctx, 'release', c, 'release', `release ${name} (prog ${ic.live!.progId})`, { op: 'release', dir: ic.live!.pinDir }, [], name);
   }
   for (const ic of c.instances) {
     if (ic.action === 'delete' && !oldMiddle.includes(ic.name)) {
-      ctx.release.push({ description: `release ${ic.name}`, dir: ic.live!.pinDir });
+      push(ctx, 'release', c, 'release', `release ${ic.name}`, { op: 'release', dir: ic.live!.pinDir }, [], ic.name);
     }
   }
 }
 
-/** Writes the changed entries of a live instance's maps (shared with its clone, if any). */
-function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, cloneDir: string | undefined): void {
-  const metaDir = cloneDir ?? ic.live!.pinDir;
-  const metaPin = instancePins(metaDir).meta;
+/** Writes the changed entries of a live instance's maps (shared with its copy, if any). */
+function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, copyDir: string | undefined): void {
+  const li = liveInstance(ctx, ic);
   for (const mc of ic.mapChanges) {
-    const pin = instancePins(ic.live!.pinDir).map(mc.map);
+    const pin = instancePins(li.pinDir).map(mc.map);
     // Additions and changes land before removals: while the update runs, a packet sees
     // the old entries plus the new ones, never a set smaller than both (docs/parameters.md).
-    const changes = [...mc.entries.filter((e) => e.op !== 'remove'), ...mc.entries.filter((e) => e.op === 'remove')].map((e) => ({
-      key: e.key,
-      value: e.op === 'remove' ? null : e.value!,
-    }));
-    const previous = currentValues(pin, changes.map((x) => x.key));
-    step(ctx, `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${changes.length} entries)`, [{ op: 'writeEntries', map: pin, entries: previous }], () =>
-      writeEntries(pin, changes),
-    );
+    const ordered = [...mc.entries.filter((e) => e.op !== 'remove'), ...mc.entries.filter((e) => e.op === 'remove')];
+    const entries = ordered.map((e) => ({ key: e.key, value: e.op === 'remove' ? null : e.value! }));
+    const previous = ordered.map((e) => ({ key: e.key, value: e.previous ?? null }));
+    push(ctx, 'commit', c, 'update-maps', `update ${mc.map} of ${ic.name} on ${attachmentLabel(c.attachment)} (${entries.length} entries)`, { op: 'write-entries', map: pin, entries }, [
+      { op: 'writeEntries', map: pin, entries: previous },
+    ], ic.name);
   }
-  const meta = instanceMeta(metaDir);
-  const appliedMaps = { ...meta.appliedMaps };
-  for (const mc of ic.mapChanges) appliedMaps[mc.map] = digestEntries(ic.desired!.maps[mc.map]?.entries ?? ([] as MapEntry[]));
-  step(ctx, `record map digests of ${ic.name}`, [{ op: 'writeMeta', pin: metaPin, meta }], () => writeMeta(metaPin, { ...meta, appliedMaps }));
-}
-
-function currentValues(pin: string, keys: string[]): { key: string; value: string | null }[] {
-  return withFd(openPinned(pin), (fd) => {
-    const h = new MapHandle(fd, mapInfoByFd(fd), pin);
-    return keys.map((key) => ({ key, value: h.lookup(Buffer.from(key, 'hex'))?.toString('hex') ?? null }));
-  });
+  const metaPin = instancePins(copyDir ?? li.pinDir).meta;
+  const before = li.formData as InstanceMeta | undefined;
+  const appliedMaps = { ...li.appliedMaps };
+  for (const mc of ic.mapChanges) appliedMaps[mc.map] = digestEntries(ic.desired!.maps[mc.map]?.entries ?? []);
+  // A copy's metadata is created at its load with the live digests; undoing its load removes it.
+  const undo: UndoOp[] = copyDir || !before ? [] : [{ op: 'writeMeta', pin: metaPin, meta: before }];
+  push(ctx, 'commit', c, 'record', `record map digests of ${ic.name}`, { op: 'patch-applied-maps', pin: metaPin, appliedMaps }, undo, ic.name);
 }
 
 function instance(c: ChainChange, name: string): InstanceChange {
   const ic = c.instances.find((i) => i.name === name);
   if (!ic) throw new KfnError('PLAN_INVALID', `plan for ${attachmentLabel(c.attachment)} has no instance "${name}"`);
   return ic;
-}
-
-function instanceMeta(instancePinDir: string): InstanceMeta {
-  const pin = instancePins(instancePinDir).meta;
-  const meta = readMeta(pin);
-  if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`);
-  return meta;
 }

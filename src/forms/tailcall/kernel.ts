@@ -4,10 +4,10 @@
  * pinned or nothing (it cleans up its own partial work before rethrowing).
  */
 import { fileURLToPath } from 'node:url';
-import { KfnError } from '../core/errors.js';
-import { digestEntries } from '../core/digest.js';
-import type { Attachment, DesiredInstance, DesiredMap, Hook, TcPosition, XdpMode } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
+import { KfnError } from '../../core/errors.js';
+import { digestEntries } from '../../core/digest.js';
+import type { Attachment, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
   BpfError,
@@ -28,13 +28,12 @@ import {
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
-} from '../libbpf/index.js';
-import { chainPins, instancePins } from '../state/layout.js';
-import { listInstanceMaps, typedMapInfo } from '../state/read.js';
-import { mapLayoutDigest, type ObjectInfo } from '../libbpf/index.js';
-import { createMeta, type ChainMeta, type InstanceMeta } from '../state/meta.js';
+} from '../../libbpf/index.js';
+import { NEXT_MAP, chainPins, instancePins } from './layout.js';
+import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import type { LoadInstanceOp } from './ops.js';
 
-export const ROOT_OBJECT = fileURLToPath(new URL('../../bpf/build/root.bpf.o', import.meta.url));
+export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
 
 const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
 
@@ -45,7 +44,7 @@ export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
   try {
     const loaded = obj.load(rootProgram(hook));
     pinFd(loaded.progFd, pins.root);
-    pinFd(loaded.mapFds['kfn_next']!, pins.rootNext);
+    pinFd(loaded.mapFds[NEXT_MAP]!, pins.rootNext);
     createMeta(pins.meta, meta);
   } catch (e) {
     unpinTree(dir);
@@ -55,55 +54,11 @@ export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
   }
 }
 
-export interface LoadInstanceArgs {
-  /** Where to pin the instance (see newInstanceDir). */
-  dir: string;
-  chainName: string;
-  desired: DesiredInstance;
-  /** Share the maps of this live instance (a clone for a reorder keeps all state). */
-  shareMapsWith?: { pinDir: string; appliedMaps: Record<string, string> };
-  /**
-   * A replacement: take over the state maps (not the manifest-managed ones) of this
-   * live instance wherever their layout is identical, so counters and tables survive.
-   */
-  carryStateFrom?: string;
-}
-
-/** Maps of a live instance that a replacement can reuse, and those whose state is reset. */
-export function carriedState(livePinDir: string, info: ObjectInfo, managed: Set<string>): { reuse: { name: string; pin: string }[]; reset: string[] } {
-  const reuse: { name: string; pin: string }[] = [];
-  const reset: string[] = [];
-  for (const m of listInstanceMaps(livePinDir)) {
-    if (managed.has(m.name)) continue;
-    const wanted = info.maps.find((x) => x.name === m.name);
-    if (wanted && mapLayoutDigest(typedMapInfo(m.name, m.info)) === mapLayoutDigest(wanted)) reuse.push({ name: m.name, pin: m.pin });
-    else reset.push(m.name);
-  }
-  return { reuse, reset };
-}
-
-/**
- * In merge mode the entries a manifest does not list are not kfn's: a replacement copies
- * them from the live instance's map (when its layout is unchanged) instead of dropping them.
- */
-function unlistedEntries(livePinDir: string, m: DesiredMap, info: ObjectInfo): { key: string; value: string }[] {
-  const live = listInstanceMaps(livePinDir).find((x) => x.name === m.name);
-  const wanted = info.maps.find((x) => x.name === m.name);
-  if (!live || !wanted || mapLayoutDigest(typedMapInfo(m.name, live.info)) !== mapLayoutDigest(wanted)) return [];
-  const listed = new Set(m.entries.map((e) => e.key));
-  return withFd(openPinned(live.pin), (fd) =>
-    new MapHandle(fd, live.info, live.pin)
-      .entries()
-      .map((e) => ({ key: e.key.toString('hex'), value: e.value.toString('hex') }))
-      .filter((e) => !listed.has(e.key)),
-  );
-}
-
 /**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it.
  */
-export function loadInstance(a: LoadInstanceArgs): { progId: number } {
+export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
   const { desired } = a;
   const sha = fileSha256(desired.objectPath);
   if (sha !== desired.identity.sha256) {
@@ -121,23 +76,18 @@ export function loadInstance(a: LoadInstanceArgs): { progId: number } {
       if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${desired.objectPath}`);
       return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
     });
-    if (a.shareMapsWith) {
-      for (const m of listInstanceMaps(a.shareMapsWith.pinDir)) shared[m.name] = openPinned(m.pin);
-    } else if (a.carryStateFrom) {
-      for (const m of carriedState(a.carryStateFrom, info, new Set(Object.keys(desired.maps))).reuse) shared[m.name] = openPinned(m.pin);
-    }
+    for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
     const progId = progInfoByFd(loaded.progFd).id;
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
-    pinFd(loaded.mapFds['kfn_next']!, pins.next);
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== 'kfn_next') pinFd(fd, pins.map(name));
+    pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);
+    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== NEXT_MAP) pinFd(fd, pins.map(name));
 
-    const appliedMaps: Record<string, string> = { ...(a.shareMapsWith?.appliedMaps ?? {}) };
-    if (!a.shareMapsWith) {
+    const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
+    if (!a.share) {
       for (const m of Object.values(desired.maps)) {
-        const kept = m.merge && a.carryStateFrom ? unlistedEntries(a.carryStateFrom, m, info) : [];
-        writeEntries(pins.map(m.name), [...kept, ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
+        writeEntries(pins.map(m.name), [...(a.carry?.keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
         appliedMaps[m.name] = digestEntries(m.entries);
       }
     }
@@ -147,10 +97,12 @@ export function loadInstance(a: LoadInstanceArgs): { progId: number } {
       chainName: a.chainName,
       identity: desired.identity,
       objectPath: desired.objectPath,
+      parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
-      createdAt: new Date().toISOString(),
+      createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
+    if (a.successor) setSlot(pins.next, a.successor);
     return { progId };
   } catch (e) {
     unpinTree(dir);

@@ -10,8 +10,11 @@
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Attachment, Hook } from '../core/types.js';
-import { HOOKS } from '../core/types.js';
+import type { Attachment, Hook } from '../../core/types.js';
+import { HOOKS } from '../../core/types.js';
+
+/** The one-slot program array through which every instance (and the root) chains. */
+export const NEXT_MAP = 'kfn_next';
 
 const enc = (s: string): string => encodeURIComponent(s).replace(/\./g, '%2E');
 const dec = (s: string): string => decodeURIComponent(s);
@@ -53,7 +56,7 @@ export function isInstanceDirName(base: string): boolean {
 
 export const instancePins = (dir: string) => ({
   prog: path.join(dir, 'prog'),
-  next: path.join(dir, 'kfn_next'),
+  next: path.join(dir, NEXT_MAP),
   meta: path.join(dir, 'meta'),
   maps: path.join(dir, 'maps'),
   map: (name: string) => path.join(dir, 'maps', enc(name)),

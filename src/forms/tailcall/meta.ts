@@ -2,9 +2,9 @@
  * kfn's metadata lives in the kernel next to what it describes: a one-entry array
  * map holding a JSON document, pinned as `meta` in each chain and instance directory.
  */
-import { createArrayMap, openPinned, pinFd, closeFd, withFd, mapInfoByFd, MapHandle } from '../libbpf/index.js';
-import { KfnError } from '../core/errors.js';
-import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../core/types.js';
+import { createArrayMap, openPinned, pinFd, closeFd, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
+import { KfnError } from '../../core/errors.js';
+import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 
 const META_VALUE_SIZE = 8192;
 const ZERO_KEY = new Uint8Array(4);
@@ -30,6 +30,8 @@ export interface InstanceMeta {
   chainName: string;
   identity: FunctionIdentity;
   objectPath: string;
+  /** The function's parameter maps (managed and watched for drift); absent in metadata of older kfn. */
+  parameters?: string[];
   /** Digest of the entries kfn last wrote, per managed map. */
   appliedMaps: Record<string, string>;
   createdAt: string;

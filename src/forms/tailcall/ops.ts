@@ -1,14 +1,52 @@
 /**
- * Undo operations as plain data. Every kernel change the executor makes records the
- * operations that take it back, expressed with pin paths only (never fds), so they
- * can be written to the journal and replayed by a later process after a crash.
+ * The tail-call form's steps and undo operations as plain data, expressed with pin
+ * paths only (never fds), so that a plan can be saved and a journal replayed by a later
+ * process after a crash. Undo operations are idempotent.
  */
 import fs from 'node:fs';
-import { unpinTree, unpinTreeAndEmptyParents } from '../libbpf/index.js';
-import { chainPins } from '../state/layout.js';
-import { writeMeta, type Meta } from '../state/meta.js';
-import type { Attachment, TcPosition, XdpMode } from '../core/types.js';
-import { attachRoot, detachRoot, setSlot, writeEntries } from './kernel.js';
+import { KfnError } from '../../core/errors.js';
+import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import { unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
+import type { RunContext } from '../form.js';
+import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries } from './kernel.js';
+import { chainPins } from './layout.js';
+import { readMeta, writeMeta, type ChainMeta, type Meta } from './meta.js';
+
+/** Chain metadata as compiled into a plan; apply stamps the time and the XDP mode in use. */
+export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
+
+export interface LoadInstanceOp {
+  op: 'load-instance';
+  dir: string;
+  chainName: string;
+  desired: DesiredInstance;
+  /** Program pin of the instance this one tail-calls into (null: end of chain). */
+  successor: string | null;
+  /** A copy: every map is the live instance's (a reorder keeps all state). */
+  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string> };
+  /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
+  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
+}
+
+interface AttachFields {
+  dir: string;
+  attachment: Attachment;
+  mode: XdpMode;
+  position: TcPosition;
+  meta: RecordedChainMeta;
+}
+
+export type TailcallOp =
+  | { op: 'load-root'; dir: string; hook: Hook; meta: RecordedChainMeta }
+  | LoadInstanceOp
+  | { op: 'set-slot'; slot: string; prog: string | null }
+  | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
+  | { op: 'patch-applied-maps'; pin: string; appliedMaps: Record<string, string> }
+  | { op: 'write-chain-meta'; pin: string; meta: RecordedChainMeta }
+  | ({ op: 'attach' } & AttachFields)
+  /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
+  | ({ op: 'reattach' } & AttachFields)
+  | { op: 'release'; dir: string };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
@@ -22,6 +60,43 @@ export type UndoOp =
   | { op: 'writeMeta'; pin: string; meta: Meta }
   /** Attach a chain's (still pinned) root again. */
   | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition };
+
+function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'native' | 'generic'): ChainMeta {
+  const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
+  if (attachedMode) m.attachedMode = attachedMode;
+  return m;
+}
+
+export function runOp(op: TailcallOp, ctx: RunContext): void {
+  switch (op.op) {
+    case 'load-root':
+      return loadRoot(op.dir, op.hook, stamped(op.meta, ctx));
+    case 'load-instance':
+      return void loadInstance(op, ctx.now());
+    case 'set-slot':
+      return setSlot(op.slot, op.prog);
+    case 'write-entries':
+      return writeEntries(op.map, op.entries);
+    case 'patch-applied-maps': {
+      const meta = readMeta(op.pin);
+      if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
+      return writeMeta(op.pin, { ...meta, appliedMaps: op.appliedMaps });
+    }
+    case 'write-chain-meta':
+      return writeMeta(op.pin, stamped(op.meta, ctx, (op.meta as ChainMeta).attachedMode));
+    case 'attach': {
+      const mode = attachRoot(op.dir, op.attachment, op.mode, op.position);
+      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, mode));
+    }
+    case 'reattach': {
+      detachRoot(op.dir);
+      const mode = attachRoot(op.dir, op.attachment, op.mode, op.position);
+      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, mode));
+    }
+    case 'release':
+      return releaseDir(op.dir, ctx.pinRoot);
+  }
+}
 
 export function runUndo(op: UndoOp): void {
   switch (op.op) {

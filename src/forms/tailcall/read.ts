@@ -24,23 +24,21 @@ import {
   mapLayoutDigest,
   type MapInfo,
   type MapKernelInfo,
-} from '../libbpf/index.js';
-import { decodeMapEntry } from '../values/index.js';
-import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
+} from '../../libbpf/index.js';
+import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
+import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
+import { attachmentLabel } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import type { ReadOptions } from '../form.js';
 
-/** Map kinds whose entries are parameters an operator sets; the rest is function state. */
-export const PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
+/**
+ * Instances loaded by a kfn that did not record their parameter maps: these map kinds
+ * were its parameters. Current metadata names them (the function's one definition).
+ */
+const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 /** Upper bound on the chain walk (the kernel stops tail calls at 33). */
 const MAX_CHAIN_LENGTH = 64;
-
-export interface ReadOptions {
-  pinRoot: string;
-  /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
-  netns: string[];
-}
 
 export function readLiveState(opts: ReadOptions): LiveState {
   const chains = listChainAttachments(opts.pinRoot).map((a) => readChain(opts.pinRoot, a));
@@ -197,6 +195,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   if (attachment.hook !== 'xdp' && meta?.position) chain.position = meta.position;
   if (meta?.manifestDigest) chain.manifestDigest = meta.manifestDigest;
   if (meta?.revision) chain.revision = meta.revision;
+  if (meta) chain.formData = meta;
   return chain;
 }
 
@@ -210,8 +209,8 @@ function readInstances(chainDirPath: string): LiveInstance[] {
     const progId = pinnedProgId(pins.prog);
     const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
     if (!progId || !meta) continue;
-    const { maps, stateMaps } = readInstanceMaps(pinDir);
-    out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps });
+    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters);
+    out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta });
   }
   return out;
 }
@@ -220,13 +219,14 @@ function readInstances(chainDirPath: string): LiveInstance[] {
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-function readInstanceMaps(instancePinDir: string): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
+  const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
   for (const m of listInstanceMaps(instancePinDir)) {
     const typed = typedMapInfo(m.name, m.info);
     stateMaps[m.name] = mapLayoutDigest(typed);
-    if (PARAMETER_MAP_TYPES.has(m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
+    if (isParameter(m.name, m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
   }
   return { maps, stateMaps };
 }
@@ -257,7 +257,7 @@ export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
   return m;
 }
 
-/** All entries of a pinned map, decoded and sorted by key bytes; all-zero array slots are omitted. */
+/** All entries of a pinned map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
 function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEntry[] {
   const fd = tryOpenPinned(pin);
   if (fd === undefined) return [];
@@ -265,7 +265,7 @@ function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEn
     const handle = new MapHandle(f, info, pin);
     return handle
       .entries()
-      .filter((e) => info.typeName !== 'array' || e.value.some((b) => b !== 0))
+      .filter((e) => !isUnsetSlot(info.typeName, e.value))
       .map((e) => decodeMapEntry(typed, e.key, e.value))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   });

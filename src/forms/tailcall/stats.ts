@@ -1,15 +1,13 @@
 /**
- * What each function instance saw: its state maps (counters, flow tables) decoded,
- * per-CPU values summed into one. Read for `kfn show --stats` and the demo.
+ * What each function instance saw: its state maps (counters, flow tables) decoded
+ * through the values layer, per-CPU values summed into one.
  */
-import { MapHandle, btfResolve, perCpuValues, isPerCpu, openPinned, withFd, type BtfType, type MapKernelInfo } from '../libbpf/index.js';
-import { formatValue } from '../values/index.js';
-import { PARAMETER_MAP_TYPES, listInstanceMaps, typedMapInfo } from './read.js';
-
-export interface StatLine {
-  map: string;
-  text: string;
-}
+import { MapHandle, btfResolve, btfSizeOf, perCpuValues, isPerCpu, openPinned, withFd, type BtfType, type MapKernelInfo } from '../../libbpf/index.js';
+import type { LiveInstance } from '../../core/types.js';
+import { decodeValue, formatValue } from '../../values/index.js';
+import type { MapStats } from '../form.js';
+import { NEXT_MAP } from './layout.js';
+import { listInstanceMaps, typedMapInfo } from './read.js';
 
 /** Adds the integer leaves of `src` into `dst` (same BTF type), in place. */
 function addInto(type: BtfType, dst: Buffer, src: Buffer, off = 0): void {
@@ -23,7 +21,7 @@ function addInto(type: BtfType, dst: Buffer, src: Buffer, off = 0): void {
   } else if (t.kind === 'struct') {
     for (const m of t.members) if (m.bitSize === undefined) addInto(m.type, dst, src, off + m.offset);
   } else if (t.kind === 'array') {
-    const size = src.length / Math.max(1, t.length);
+    const size = btfSizeOf(t.elem);
     for (let i = 0; i < t.length; i++) addInto(t.elem, dst, src, off + i * size);
   }
 }
@@ -37,21 +35,28 @@ function sumPerCpu(info: MapKernelInfo, value: BtfType | undefined, raw: Buffer)
 }
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
-export function readInstanceStats(instancePinDir: string, limit = 8): StatLine[] {
-  const out: StatLine[] = [];
-  for (const m of listInstanceMaps(instancePinDir)) {
-    if (PARAMETER_MAP_TYPES.has(m.info.typeName)) continue;
+export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
+  const out: MapStats[] = [];
+  for (const m of listInstanceMaps(instance.pinDir)) {
+    if (m.name === NEXT_MAP || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
     const typed = typedMapInfo(m.name, m.info);
     withFd(openPinned(m.pin), (fd) => {
       const entries = new MapHandle(fd, m.info, m.pin).entries();
-      const shown = entries.slice(0, limit);
-      for (const e of shown) {
+      const single = entries.length === 1 && m.info.maxEntries === 1;
+      const stats: MapStats = { map: m.name, count: entries.length, entries: [] };
+      for (const e of entries.slice(0, limit)) {
         const value = isPerCpu(m.info.type) ? sumPerCpu(m.info, typed.value, e.value) : e.value;
-        const key = typed.key ? formatValue(typed.key, e.key) : e.key.toString('hex');
-        const text = typed.value ? formatValue(typed.value, value) : value.toString('hex');
-        out.push({ map: m.name, text: entries.length === 1 && m.info.maxEntries === 1 ? text : `[${key}] ${text}` });
+        const entry: MapStats['entries'][number] = {
+          value: typed.value ? decodeValue(typed.value, value, m.name) : value.toString('hex'),
+          valueText: typed.value ? formatValue(typed.value, value, m.name) : value.toString('hex'),
+        };
+        if (!single) {
+          entry.key = typed.key ? decodeValue(typed.key, e.key, m.name) : e.key.toString('hex');
+          entry.keyText = typed.key ? formatValue(typed.key, e.key, m.name) : e.key.toString('hex');
+        }
+        stats.entries.push(entry);
       }
-      if (entries.length > shown.length) out.push({ map: m.name, text: `... ${entries.length - shown.length} more entries` });
+      out.push(stats);
     });
   }
   return out;

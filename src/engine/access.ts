@@ -1,0 +1,44 @@
+/** Refuses early, before any work, when this process cannot read or change eBPF state. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { KfnError } from '../core/errors.js';
+import type { KfnPaths } from '../core/config.js';
+import { bpffsMounted, isRoot } from '../libbpf/index.js';
+
+/** Capabilities kfn needs: bpf(2) object lookups by id and setns(2) (SYS_ADMIN, which covers CAP_BPF), links on interfaces (NET_ADMIN). */
+const REQUIRED_CAPS: [bit: number, name: string][] = [
+  [21, 'CAP_SYS_ADMIN'],
+  [12, 'CAP_NET_ADMIN'],
+];
+
+/** Required capabilities missing from this process's effective set (none when /proc cannot tell). */
+export function missingCapabilities(status?: string): string[] {
+  let text = status;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return [];
+    }
+  }
+  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(text);
+  if (!m) return [];
+  const eff = BigInt(`0x${m[1]}`);
+  return REQUIRED_CAPS.filter(([bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
+}
+
+export function requireKernelAccess(paths: KfnPaths): void {
+  if (!isRoot()) {
+    throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
+  }
+  const missing = missingCapabilities();
+  if (missing.length > 0) {
+    throw new KfnError('NOT_ROOT', `kfn runs as root but without ${missing.join(' and ')}: it cannot read or change eBPF state`, {
+      hint: 'run it as root with its full capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN; not under a capability-dropping wrapper)',
+    });
+  }
+  const bpffs = path.dirname(paths.pinRoot);
+  if (!bpffsMounted(bpffs)) {
+    throw new KfnError('BPFFS_NOT_MOUNTED', `${bpffs} is not a bpf filesystem`, { hint: `mount it: mount -t bpf bpf ${bpffs}` });
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The library every caller uses (CLI, benches, tests, the coming agents): plan = the
+ * pure diff plus the chain form's compiled steps; apply = lock, crash recovery,
+ * write-ahead journal, the plan's steps exactly, rollback checked against the pre-apply
+ * snapshot, convergence check. No process-global state: one process may hold several
+ * engines and call them repeatedly.
+ */
+import { KfnError } from '../core/errors.js';
+import type { KfnPaths } from '../core/config.js';
+import type { DesiredState, LiveChain, LiveState, Plan } from '../core/types.js';
+import type { ChainForm } from '../forms/form.js';
+import { tailcallForm } from '../forms/tailcall/index.js';
+import { hasChanges, liveFingerprint, plan as diff } from '../plan/index.js';
+import { netnsOf } from './desired.js';
+import type { EngineEvent, EventSink } from './events.js';
+import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
+import { Journal, journalPath, recover } from './journal.js';
+import { acquireLock, type Lock } from './lock.js';
+import fs from 'node:fs';
+
+export interface EngineOptions {
+  paths: KfnPaths;
+  form?: ChainForm;
+  onEvent?: EventSink;
+  /** Clock for plan timestamps and metadata (tests pin it). */
+  now?: () => Date;
+  /** Test-only (docs/testing.md). */
+  faults?: FaultInjection;
+  /** How the lock and the journal name this caller (pid, command line). */
+  command?: string;
+}
+
+export interface ApplyOptions {
+  /** The live state the plan was made from in this transaction (saves a re-read). */
+  live?: LiveState;
+  /** After apply, the plan of these manifests against the kernel must be empty. */
+  converge?: DesiredState;
+}
+
+export interface ApplyResult {
+  executed: string[];
+  warnings: string[];
+}
+
+export interface Transaction {
+  readLive(netns?: Iterable<string>): LiveState;
+  apply(plan: Plan, opts?: ApplyOptions): ApplyResult;
+}
+
+export const planNetns = (p: Pick<Plan, 'changes'>): string[] => [...new Set(p.changes.map((c) => c.attachment.netns))];
+
+export class Engine {
+  readonly paths: KfnPaths;
+  readonly form: ChainForm;
+  private readonly emit: EventSink;
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.paths = opts.paths;
+    this.form = opts.form ?? tailcallForm;
+    this.emit = opts.onEvent ?? (() => {});
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** kfn's chains plus the interfaces and hooks of the given namespaces. */
+  readLive(netns: Iterable<string> = []): LiveState {
+    return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)] });
+  }
+
+  /** The whole instruction: what differs and why, and every step apply will run. */
+  plan(desired: DesiredState, live: LiveState): Plan {
+    const planned = diff(desired, live, { now: this.now() });
+    const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
+    return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+  }
+
+  /** A plan that removes the live chains `inScope` selects (all of them by default). */
+  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = ''): Plan {
+    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), foreign: [] };
+    // Stale is judged on the whole host, not only on the chains in scope.
+    return { ...this.plan({ chains: [], manifestDigest }, scoped), liveFingerprint: liveFingerprint(live) };
+  }
+
+  /**
+   * Finishes what an interrupted apply left, if anything. Without the lock (an apply
+   * is running), read-only callers go on and are told the state may be changing.
+   */
+  async recover(lock?: Lock): Promise<void> {
+    if (!fs.existsSync(journalPath(this.paths.stateDir))) return;
+    let held = lock;
+    if (!held) {
+      try {
+        held = await acquireLock(this.paths.stateDir, 'recover');
+      } catch (e) {
+        if (e instanceof KfnError && e.code === 'LOCKED') return this.emit({ type: 'apply-in-progress' });
+        throw e;
+      }
+    }
+    try {
+      const report = recover(this.paths.stateDir, this.form);
+      if (report) this.emit({ type: 'recovered', report });
+    } finally {
+      if (!lock) held.release();
+    }
+  }
+
+  /** Runs `fn` holding the apply lock, after recovery. */
+  async transaction<T>(command: string, lockTimeoutMs: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs);
+    try {
+      await this.recover(lock);
+      return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyLocked(p, o ?? {}) });
+    } finally {
+      lock.release();
+    }
+  }
+
+  private applyLocked(p: Plan, opts: ApplyOptions): ApplyResult {
+    if (p.pinRoot !== this.paths.pinRoot || p.form !== this.form.name) {
+      throw new KfnError('PLAN_MISMATCH', `the plan was made for pin root ${p.pinRoot} (${p.form} form), this kfn manages ${this.paths.pinRoot} (${this.form.name} form)`, {
+        hint: 'make the plan with the same KFN_PIN_ROOT on this host',
+      });
+    }
+    const live = opts.live ?? this.readLive(planNetns(p));
+    const before = liveFingerprint(live);
+    if (before !== p.liveFingerprint) {
+      throw new KfnError('PLAN_STALE', 'the plan is stale: the live kernel state changed since it was made', { hint: 'run kfn plan again' });
+    }
+    if (p.steps.length === 0) return { executed: [], warnings: [] };
+    const journal = Journal.begin(this.paths.stateDir, this.opts.command ?? process.argv.slice(1).join(' '), this.paths.pinRoot, this.form.name);
+    let result;
+    try {
+      result = executeSteps(p, {
+        form: this.form,
+        run: { pinRoot: this.paths.pinRoot, now: this.now },
+        recorder: journal,
+        emit: this.emit,
+        ...(this.opts.faults ? { faults: this.opts.faults } : {}),
+      });
+      journal.finish();
+    } catch (e) {
+      if (!(e instanceof ApplyFailedError)) throw e;
+      if (!e.rollbackErrors.length) journal.finish();
+      e.restored = liveFingerprint(this.readLive(planNetns(p))) === before;
+      if (e.restored) this.emit({ type: 'verified', what: 'restored' });
+      throw e;
+    }
+    for (const w of result.warnings) this.emit({ type: 'warning', message: w });
+    if (opts.converge) this.verifyConverged(opts.converge);
+    return result;
+  }
+
+  /** After apply the plan must be empty; anything else is a bug worth reporting loudly. */
+  private verifyConverged(desired: DesiredState): void {
+    const again = diff(desired, this.readLive(netnsOf(desired)), { now: this.now() });
+    if (hasChanges(again)) {
+      throw new KfnError('APPLY_NOT_CONVERGED', 'apply finished but the live state still differs from the manifests', {
+        hint: 'run kfn plan to see the difference; please report it',
+      });
+    }
+    this.emit({ type: 'verified', what: 'converged' });
+  }
+}
+
+export type { EngineEvent };

@@ -1,0 +1,24 @@
+/**
+ * The tail-call chain form: a tiny root program attached through a BPF link, and per
+ * function instance a one-slot program array `kfn_next` that `kfn_continue` tail-calls
+ * into (see bpf/include/kfn.h). Every change is one atomic slot update.
+ */
+import type { LiveInstance, PlannedStep } from '../../core/types.js';
+import type { ChainForm } from '../form.js';
+import { compile } from './compile.js';
+import { NEXT_MAP } from './layout.js';
+import type { InstanceMeta } from './meta.js';
+import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
+import { readLiveState } from './read.js';
+import { readInstanceStats } from './stats.js';
+
+export const tailcallForm: ChainForm = {
+  name: 'tailcall',
+  ownedMaps: [NEXT_MAP],
+  read: readLiveState,
+  compile,
+  run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
+  undo: (op: unknown) => runUndo(op as UndoOp),
+  describeUndo: (op: unknown) => describeUndo(op as UndoOp),
+  stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
+};

@@ -1,0 +1,135 @@
+/**
+ * `kfn plan -json`: the documented contract (schemas/plan-output.schema.json), not the
+ * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
+ * kernel's own and stay.
+ */
+import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import { attachmentLabel } from '../core/types.js';
+import { kfnVersion } from '../core/version.js';
+import { hasChanges } from '../plan/index.js';
+import { chainAddress, instanceAddress } from './address.js';
+import { JSON_FORMAT_VERSION, renderJson } from './json.js';
+import { reasonCode, reasonText } from './reasons.js';
+
+type Actions = ['create'] | ['update'] | ['delete'] | ['create', 'delete'] | ['no-op'];
+
+const INSTANCE_ACTIONS: Record<InstanceAction, Actions> = {
+  create: ['create'],
+  delete: ['delete'],
+  replace: ['create', 'delete'],
+  update: ['update'],
+  move: ['update'],
+  reload: ['update'],
+  noop: ['no-op'],
+};
+
+const CHAIN_ACTIONS: Record<ChainChange['action'], Actions> = { create: ['create'], delete: ['delete'], update: ['update'], noop: ['no-op'] };
+
+function where(c: ChainChange | LiveChain) {
+  return { netns: c.attachment.netns, interface: c.attachment.ifname, hook: c.attachment.hook };
+}
+
+function identityJson(id: { function: string; version: string; sha256: string; program: string; globals: Record<string, { valueText: string }> }) {
+  return {
+    function: id.function,
+    version: id.version,
+    sha256: id.sha256,
+    program: id.program,
+    globals: Object.fromEntries(Object.entries(id.globals).map(([k, g]) => [k, g.valueText])),
+  };
+}
+
+function mapsAfter(i: InstanceChange): Record<string, Record<string, string>> {
+  return Object.fromEntries(Object.values(i.desired?.maps ?? {}).map((m) => [m.name, Object.fromEntries(m.entries.map((e) => [e.keyText, e.valueText]))]));
+}
+
+function instanceJson(c: ChainChange, i: InstanceChange) {
+  const before = i.live ? { ...identityJson(i.live.identity), prog_id: i.live.progId, position: c.fromOrder.indexOf(i.name) + 1 || null } : null;
+  const after = i.desired ? { ...identityJson(i.desired.identity), position: c.toOrder.indexOf(i.name) + 1, maps: mapsAfter(i) } : null;
+  return {
+    address: instanceAddress(c.chainName, c.attachment, i.name),
+    type: 'kfn_function_instance',
+    name: i.name,
+    chain: chainAddress(c.chainName, c.attachment),
+    change: {
+      actions: INSTANCE_ACTIONS[i.action],
+      before,
+      after,
+      action_reason: i.reasons[0] ? reasonCode(i.reasons[0]) : null,
+      reasons: i.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
+      replace_paths: i.identityChanges.map((v: ValueChange) => v.field),
+      identity_changes: i.identityChanges.map((v: ValueChange) => ({ field: v.field, before: v.from ?? null, after: v.to ?? null })),
+      map_changes: i.mapChanges.map((m) => ({
+        map: m.map,
+        drift: m.drift,
+        entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
+      })),
+      state_reset: i.stateReset ?? [],
+    },
+  };
+}
+
+function chainJson(c: ChainChange) {
+  const side = (order: string[]) => ({ ...where(c), name: c.chainName, order, mode: c.attachment.hook === 'xdp' ? c.mode : null, position: c.attachment.hook === 'xdp' ? null : c.position });
+  return {
+    address: chainAddress(c.chainName, c.attachment),
+    type: 'kfn_chain',
+    name: c.chainName,
+    ...where(c),
+    change: {
+      actions: CHAIN_ACTIONS[c.action],
+      before: c.action === 'create' ? null : { ...side(c.fromOrder), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
+      after: c.action === 'delete' ? null : side(c.toOrder),
+      action_reason: c.reasons[0] ? reasonCode(c.reasons[0]) : null,
+      reasons: c.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
+      reattach: c.reattach === true,
+    },
+  };
+}
+
+function stepJson(s: PlannedStep, index: number) {
+  return {
+    index: index + 1,
+    kind: s.kind,
+    phase: s.phase,
+    address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
+    description: s.description,
+  };
+}
+
+export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
+  return {
+    format_version: JSON_FORMAT_VERSION,
+    kfn_version: kfnVersion(),
+    created_at: p.createdAt,
+    manifest_digest: p.manifestDigest,
+    revision: p.revision ?? null,
+    live_fingerprint: p.liveFingerprint,
+    has_changes: hasChanges(p),
+    summary: p.summary,
+    resource_changes: p.changes.flatMap((c) => [chainJson(c), ...c.instances.map((i) => instanceJson(c, i))]),
+    resource_drift: p.changes
+      .filter((c) => c.drift.length > 0 || c.instances.some((i) => i.mapChanges.some((m) => m.drift)))
+      .map((c) => ({
+        address: chainAddress(c.chainName, c.attachment),
+        ...where(c),
+        drift: c.drift,
+        maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
+      })),
+    planned_steps: (p.steps ?? []).map(stepJson),
+    foreign_programs: p.foreign.map((f) => ({
+      netns: f.attachment.netns,
+      interface: f.attachment.ifname,
+      hook: f.attachment.hook,
+      label: attachmentLabel(f.attachment),
+      prog_id: f.progId,
+      prog_name: f.progName,
+      link_id: f.linkId ?? null,
+    })),
+    output: { warnings: p.warnings },
+  };
+}
+
+export function renderPlanJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>): string {
+  return renderJson(planJson(p));
+}
