@@ -26,10 +26,11 @@
  *   pointer                      its integer value
  *
  * ROUND-TRIP LAW: for every VALID byte buffer b of a type t (bool bytes 0/1, enum values
- * of the enum, prefixes with length <= max and no host bits, zero padding, zero bitfield
- * storage, null pointers), encodeValue(t, decodeValue(t, b, n), '', n) equals b. Every
- * canonical form above is also an accepted input; char arrays, unions and byte arrays
- * satisfy the law for ANY bytes.
+ * of the enum, prefixes with length <= max and no host bits, IPv6 addresses and prefixes
+ * that are not IPv4-mapped, zero padding, zero bitfield storage, null pointers),
+ * encodeValue(t, decodeValue(t, b, n), '', n) equals b. Every canonical form above is
+ * also an accepted input; char arrays, unions and byte arrays satisfy the law for ANY
+ * bytes.
  */
 import type { BtfType } from '../libbpf/btf-types.js';
 import { describeShape } from './describe.js';

@@ -36,8 +36,12 @@
  * TEXT FORMS. IPv4 is strict dotted decimal (no leading zeros, no short forms). IPv6 is
  * RFC 4291 text without zone ids; it is printed per RFC 5952 (lower case, longest zero
  * run as `::`, IPv4-mapped as ::ffff:a.b.c.d). An IPv4 address is never accepted where
- * IPv6 is expected (the hint suggests ::ffff:a.b.c.d) and vice versa. Text is parsed and
- * printed by ipaddr.js, with the strictness above added where ipaddr.js is lenient.
+ * IPv6 is expected and vice versa. IPv4-mapped IPv6 (::ffff:a.b.c.d, however spelled) is
+ * refused as an IPv6 address or prefix: kfn's functions keep IPv4 in IPv4 maps and
+ * fields, so a mapped entry would never match IPv4 traffic (the hint says where the
+ * address belongs). Bytes read from the kernel may still hold mapped addresses (flow
+ * keys do); they decode to ::ffff:a.b.c.d. Text is parsed and printed by ipaddr.js,
+ * with the strictness above added where ipaddr.js is lenient.
  */
 import ipaddr from 'ipaddr.js';
 
@@ -106,6 +110,11 @@ function ipv6Of(b: Uint8Array): ipaddr.IPv6 {
 export function formatIPv6(b: Uint8Array): string {
   const a = ipv6Of(b);
   return a.isIPv4MappedAddress() ? `::ffff:${a.toIPv4Address().toString()}` : a.toRFC5952String();
+}
+
+/** ::ffff:a.b.c.d (RFC 4291 2.5.5.2). */
+export function isIPv4Mapped(b: Uint8Array): boolean {
+  return b.length === 16 && ipv6Of(b).isIPv4MappedAddress();
 }
 
 // ---------------------------------------------------------------- prefixes
