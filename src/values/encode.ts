@@ -10,7 +10,7 @@
  *   enum     a member name (exact), or an integer that is one of the enum's values.
  *   string   (char arrays) a string without NUL whose UTF-8 fits with its NUL
  *            (length < N); or a list of at most N numbers (the raw-bytes form).
- *   ip/mac/prefix   see net.ts.
+ *   ip/mac/prefix   see net.ts (IPv4-mapped IPv6 is refused with a hint).
  *   bytes    "0x" + 2N hex digits; byte arrays also take a list of at most N numbers.
  *   array    a list of at most `length` elements (the rest is zero), or "0x" raw hex.
  *   struct   a plain object by field name (anonymous members' fields at the parent
@@ -22,7 +22,7 @@
 import { describeShape, expectedOf } from './describe.js';
 import { fail, joinPath, ValueError } from './errors.js';
 import { intRange, parseHexBytes, parseInteger, writeInt } from './int.js';
-import { formatAddress, maskAddress, parseAddress, parseMac } from './net.js';
+import { formatAddress, isIPv4Mapped, maskAddress, parseAddress, parseMac } from './net.js';
 import { fieldNames, type Field, type IntShape, type Shape, type StructShape } from './shape.js';
 
 export function encodeShape(s: Shape, v: unknown, path: string): Uint8Array {
@@ -120,14 +120,21 @@ function encString(s: Extract<Shape, { k: 'string' }>, v: unknown, buf: Uint8Arr
   buf.set(b, off);
 }
 
+/** Why an IPv4 address (mapped or not) has no place where IPv6 is expected. */
+const KEEP_V4 = "kfn's functions keep IPv4 in IPv4 maps and fields";
+
 function encIp(s: Extract<Shape, { k: 'ip' }>, v: unknown, buf: Uint8Array, off: number, path: string): void {
   if (typeof v === 'string') {
     const b = parseAddress(s.family, v);
+    if (b && s.family === 6 && isIPv4Mapped(b)) {
+      const v4 = formatAddress(4, b.subarray(12));
+      fail(path, expectedOf(s), v, `an IPv4-mapped address never matches IPv4 traffic: ${KEEP_V4}, so put ${v4} in the IPv4 map or field instead`);
+    }
     if (b) {
       buf.set(b, off);
       return;
     }
-    if (s.family === 6 && parseAddress(4, v)) fail(path, expectedOf(s), v, `an IPv4 address does not fit here; write ::ffff:${v} for an IPv4-mapped address`);
+    if (s.family === 6 && parseAddress(4, v)) fail(path, expectedOf(s), v, `an IPv4 address does not fit here: ${KEEP_V4}, so put ${v} in the IPv4 map or field instead`);
     if (s.family === 4 && parseAddress(6, v)) fail(path, expectedOf(s), v, 'an IPv6 address does not fit in this IPv4 field');
   }
   if (s.be32 && typeof v !== 'string') {
@@ -158,6 +165,11 @@ function encPrefix(s: Extract<Shape, { k: 'prefix' }>, v: unknown, buf: Uint8Arr
     const lenText = v.slice(slash + 1);
     if (!/^(0|[1-9]\d{0,2})$/.test(lenText) || Number(lenText) > max) fail(path, exp, v, `the prefix length is 0..${max}`);
     len = Number(lenText);
+  }
+  if (fam === 6 && isIPv4Mapped(addr)) {
+    // Without host bits set, a mapped prefix is at least /96: the IPv4 prefix is its tail.
+    const v4 = len >= 96 ? `${formatAddress(4, maskAddress(addr.subarray(12), len - 96))}/${len - 96}` : 'the IPv4 prefix';
+    fail(path, exp, v, `an IPv4-mapped prefix never matches IPv4 traffic: ${KEEP_V4}, so put ${v4} in the IPv4 map instead`);
   }
   const net = maskAddress(addr, len);
   if (!net.every((x, i) => x === addr[i])) {

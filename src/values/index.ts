@@ -26,10 +26,11 @@
  *   pointer                      its integer value
  *
  * ROUND-TRIP LAW: for every VALID byte buffer b of a type t (bool bytes 0/1, enum values
- * of the enum, prefixes with length <= max and no host bits, zero padding, zero bitfield
- * storage, null pointers), encodeValue(t, decodeValue(t, b, n), '', n) equals b. Every
- * canonical form above is also an accepted input; char arrays, unions and byte arrays
- * satisfy the law for ANY bytes.
+ * of the enum, prefixes with length <= max and no host bits, IPv6 addresses and prefixes
+ * that are not IPv4-mapped, zero padding, zero bitfield storage, null pointers),
+ * encodeValue(t, decodeValue(t, b, n), '', n) equals b. Every canonical form above is
+ * also an accepted input; char arrays, unions and byte arrays satisfy the law for ANY
+ * bytes.
  */
 import type { BtfType } from '../libbpf/btf-types.js';
 import { describeShape } from './describe.js';
@@ -37,6 +38,7 @@ import { decodeShape, render } from './decode.js';
 import { encodeShape } from './encode.js';
 import { ValueError } from './errors.js';
 import { shapeOf } from './shape.js';
+import { sumShape } from './sum.js';
 
 export { ValueError } from './errors.js';
 export { encodeMapEntry, decodeMapEntry, encodeGlobal, decodeGlobal, isUnsetSlot } from './map.js';
@@ -66,6 +68,20 @@ export function formatValue(type: BtfType, bytes: Uint8Array, name?: string): st
   const s = shapeOf(type, names(name));
   checkSize(s.size, bytes, '');
   return render(s, decodeShape(s, bytes, 0));
+}
+
+/**
+ * The per-CPU values of a per-CPU map entry (one buffer of the type's size per CPU, CPU 0
+ * first, as libbpf's perCpuValues returns them) summed into one value of `type`: number
+ * leaves added with wrap-around at their width, everything else taken from CPU 0 (see
+ * sum.ts). `name` is the same hint as for decodeValue (the map name for map values).
+ * Throws ValueError for no values or a wrong-sized one.
+ */
+export function sumPerCpuValues(type: BtfType, values: readonly Uint8Array[], name?: string): Uint8Array {
+  const s = shapeOf(type, names(name));
+  if (values.length === 0) throw new ValueError('', 'at least one per-CPU value', 'none');
+  values.forEach((v, cpu) => checkSize(s.size, v, `cpu[${cpu}]`));
+  return sumShape(s, values);
 }
 
 /** `u32`, `IPv4 prefix`, `struct foo {a: u8, b: IPv4 address}`, `enum verdict (pass|drop)`. */

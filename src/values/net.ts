@@ -36,8 +36,15 @@
  * TEXT FORMS. IPv4 is strict dotted decimal (no leading zeros, no short forms). IPv6 is
  * RFC 4291 text without zone ids; it is printed per RFC 5952 (lower case, longest zero
  * run as `::`, IPv4-mapped as ::ffff:a.b.c.d). An IPv4 address is never accepted where
- * IPv6 is expected (the hint suggests ::ffff:a.b.c.d) and vice versa.
+ * IPv6 is expected and vice versa. IPv4-mapped IPv6 (::ffff:a.b.c.d, however spelled) is
+ * refused as an IPv6 address or prefix: kfn's functions keep IPv4 in IPv4 maps and
+ * fields, so a mapped entry would never match IPv4 traffic (the hint says where the
+ * address belongs). Bytes read from the kernel may still hold mapped addresses (flow
+ * keys do); they decode to ::ffff:a.b.c.d. Text is parsed and printed by ipaddr.js,
+ * with the strictness above added where ipaddr.js is lenient.
  */
+import ipaddr from 'ipaddr.js';
+
 
 const ADDR_WORDS = new Set(['addr', 'addrs', 'address', 'ip', 'ips', 'ipv', 'saddr', 'daddr', 'src', 'dst']);
 const MAC_WORDS = new Set(['mac', 'macs', 'smac', 'dmac', 'hwaddr', 'ether', 'eth', 'lladdr']);
@@ -64,108 +71,58 @@ export function isMacName(names: readonly string[]): boolean {
 
 // ---------------------------------------------------------------- IPv4
 
+/** Strict dotted decimal: ipaddr.js alone also takes octal, hex and short forms. */
 export function parseIPv4(s: string): Uint8Array | undefined {
-  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(s);
-  if (!m) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const n = Number(m[i + 1]);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return undefined;
+  return Uint8Array.from(ipaddr.IPv4.parse(s).octets);
 }
 
 export function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  return new ipaddr.IPv4(Array.from(b.subarray(0, 4))).toString();
 }
 
 // ---------------------------------------------------------------- IPv6
 
-function groups(part: string): number[] | undefined {
-  if (part === '') return [];
-  const out: number[] = [];
-  for (const g of part.split(':')) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    out.push(parseInt(g, 16));
-  }
-  return out;
-}
-
-/** Strict RFC 4291 text (including a trailing dotted IPv4), no zone id. */
+/**
+ * Strict RFC 4291 text (including a trailing dotted IPv4), no zone id. The dotted tail
+ * is turned into two hex groups first: ipaddr.js would take octal or hex octets there,
+ * and reads "::a.b.c.d" (IPv4-compatible) as IPv4-mapped.
+ */
 export function parseIPv6(s: string): Uint8Array | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return undefined;
-  let body = s;
-  const extra: number[] = [];
-  if (s.includes('.')) {
-    const lc = s.lastIndexOf(':');
-    const v4 = parseIPv4(s.slice(lc + 1));
-    if (!v4) return undefined;
-    body = s.slice(0, lc + 1);
-    if (!body.endsWith('::')) body = body.slice(0, -1);
-    extra.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+  let text = s;
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = parseIPv4(tail);
+    if (!v4 || lastColon < 0) return undefined;
+    const hex = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+    text = `${s.slice(0, lastColon + 1)}${hex(v4[0]!, v4[1]!)}:${hex(v4[2]!, v4[3]!)}`;
   }
-  const halves = body.split('::');
-  let words: number[];
-  if (halves.length > 2) return undefined;
-  if (halves.length === 2) {
-    const head = groups(halves[0]!);
-    const tail = groups(halves[1]!);
-    if (!head || !tail) return undefined;
-    const rest = [...tail, ...extra];
-    if (head.length + rest.length > 7) return undefined;
-    words = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-  } else {
-    const all = groups(body);
-    if (!all) return undefined;
-    words = [...all, ...extra];
-    if (words.length !== 8) return undefined;
-  }
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
+  if (!/^[0-9a-fA-F:]+$/.test(text) || !ipaddr.IPv6.isValid(text)) return undefined;
+  return Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray());
 }
 
-/** RFC 5952 canonical text. */
+function ipv6Of(b: Uint8Array): ipaddr.IPv6 {
+  return new ipaddr.IPv6(Array.from(b.subarray(0, 16)));
+}
+
+/** RFC 5952 canonical text; IPv4-mapped addresses end in dotted decimal (RFC 5952, 5). */
 export function formatIPv6(b: Uint8Array): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  if (w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff) {
-    return `::ffff:${formatIPv4(b.subarray(12, 16))}`;
-  }
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(w);
-  return `${hex(w.slice(0, bestStart))}::${hex(w.slice(bestStart + bestLen))}`;
+  const a = ipv6Of(b);
+  return a.isIPv4MappedAddress() ? `::ffff:${a.toIPv4Address().toString()}` : a.toRFC5952String();
+}
+
+/** ::ffff:a.b.c.d (RFC 4291 2.5.5.2). */
+export function isIPv4Mapped(b: Uint8Array): boolean {
+  return b.length === 16 && ipv6Of(b).isIPv4MappedAddress();
 }
 
 // ---------------------------------------------------------------- prefixes
 
 /** Network address of `addr/len`: host bits cleared. */
 export function maskAddress(addr: Uint8Array, len: number): Uint8Array {
-  const out = new Uint8Array(addr);
-  for (let i = 0; i < out.length; i++) {
-    const keep = Math.max(0, Math.min(8, len - 8 * i));
-    out[i]! &= (0xff00 >> keep) & 0xff;
-  }
-  return out;
+  const mask = (addr.length === 4 ? ipaddr.IPv4 : ipaddr.IPv6).subnetMaskFromPrefixLength(len).toByteArray();
+  return addr.map((x, i) => x & mask[i]!);
 }
 
 export function formatAddress(family: 4 | 6, b: Uint8Array): string {

@@ -9,4 +9,4 @@ export const SANDBOX_SCRIPT = path.join(REPO_ROOT, 'scripts', 'sandbox.sh');
 export const DEMO_FUNCTIONS = path.join(REPO_ROOT, 'examples', 'demo', 'functions.yaml');
 
 /** The objects kernel tests load. */
-export const OBJECTS = ['root', 'blocklist', 'flowstats', 'counter', 'ratelimit', 'bad_verifier'].map((n) => `${n}.bpf.o`);
+export const OBJECTS = ['root', 'blocklist', 'flowstats', 'counter', 'ratelimit', 'bad_verifier', 'percpu_test'].map((n) => `${n}.bpf.o`);

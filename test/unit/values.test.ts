@@ -263,6 +263,20 @@ describe('values: LPM prefixes', () => {
     throwsValue(() => encodeValue(lpmV4, 42, 'k'), 'k: expected IPv4 prefix (a.b.c.d/len), got 42');
     throwsValue(() => encodeValue(lpmV4, { prefixlen: 8, addr: '10.0.0.0' }, 'k'), 'k: expected IPv4 prefix (a.b.c.d/len), got {"prefixlen":8,"addr":"10.0.0.0"}');
   });
+  it('refuses IPv4-mapped IPv6 prefixes, naming the IPv4 prefix to use instead', () => {
+    const why = "an IPv4-mapped prefix never matches IPv4 traffic: kfn's functions keep IPv4 in IPv4 maps and fields";
+    throwsValue(() => encodeValue(lpmV6, '::ffff:198.18.0.0/111', 'k'),
+      `k: expected IPv6 prefix (address/len), got "::ffff:198.18.0.0/111" (${why}, so put 198.18.0.0/15 in the IPv4 map instead)`);
+    throwsValue(() => encodeValue(lpmV6, '::ffff:198.18.0.1/120', 'k'),
+      `k: expected IPv6 prefix (address/len), got "::ffff:198.18.0.1/120" (${why}, so put 198.18.0.0/24 in the IPv4 map instead)`);
+    throwsValue(() => encodeValue(lpmV6, '::ffff:198.18.0.1', 'k'),
+      `k: expected IPv6 prefix (address/len), got "::ffff:198.18.0.1" (${why}, so put 198.18.0.1/32 in the IPv4 map instead)`);
+    throwsValue(() => encodeValue(lpmV6, '::ffff:0.0.0.0/80', 'k'),
+      `k: expected IPv6 prefix (address/len), got "::ffff:0.0.0.0/80" (${why}, so put the IPv4 prefix in the IPv4 map instead)`);
+    // a prefix that merely contains the mapped range is fine
+    assert.equal(enc(lpmV6, '::/80'), '50000000' + '00'.repeat(16));
+    assert.equal(decodeValue(lpmV6, bytes('78000000' + '00'.repeat(10) + 'ffff' + 'c6120000')), '::ffff:198.18.0.0/120');
+  });
   it('decodes invalid kernel bytes readably', () => {
     assert.equal(decodeValue(lpmV4, bytes('18000000c6120001')), '198.18.0.1/24');
     assert.equal(formatValue(lpmV4, bytes('28000000c6120001')), '198.18.0.1/40');
@@ -289,7 +303,7 @@ describe('values: addresses and MACs by name', () => {
     roundTrip(v6, '::', '00'.repeat(16), '::', 'saddr');
     roundTrip(v6, '1:0:0:2:0:0:0:3', '0001000000000002000000000000' + '0003', '1:0:0:2::3', 'saddr');
     roundTrip(v6, '1:0:2:3:4:5:6:7', '00010000000200030004000500060007', '1:0:2:3:4:5:6:7', 'saddr');
-    roundTrip(v6, '::ffff:192.0.2.1', '00'.repeat(10) + 'ffff' + 'c0000201', '::ffff:192.0.2.1', 'saddr');
+    assert.equal(decodeValue(v6, bytes('00'.repeat(10) + 'ffff' + 'c0000201'), 'saddr'), '::ffff:192.0.2.1');
     // "::a.b.c.d" is IPv4-compatible (RFC 4291), not IPv4-mapped
     roundTrip(v6, '::192.0.2.1', '00'.repeat(12) + 'c0000201', '::c000:201', 'saddr');
   });
@@ -310,11 +324,23 @@ describe('values: addresses and MACs by name', () => {
     throwsValue(() => encodeValue(v4, 3323068417, 'addr', 'addr'), 'addr: expected IPv4 address (a.b.c.d), got 3323068417');
     throwsValue(() => encodeValue(v4, '::1', 'addr', 'addr'), 'addr: expected IPv4 address (a.b.c.d), got "::1" (an IPv6 address does not fit in this IPv4 field)');
     throwsValue(() => encodeValue(v6, '192.0.2.1', 'daddr', 'daddr'),
-      'daddr: expected IPv6 address, got "192.0.2.1" (an IPv4 address does not fit here; write ::ffff:192.0.2.1 for an IPv4-mapped address)');
+      "daddr: expected IPv6 address, got \"192.0.2.1\" (an IPv4 address does not fit here: kfn's functions keep IPv4 in IPv4 maps and fields, so put 192.0.2.1 in the IPv4 map or field instead)");
     throwsValue(() => encodeValue(v6, 'fe80::1%eth0', 'daddr', 'daddr'), 'daddr: expected IPv6 address, got "fe80::1%eth0"');
     throwsValue(() => encodeValue(v6, '1::2::3', 'daddr', 'daddr'), 'daddr: expected IPv6 address, got "1::2::3"');
     throwsValue(() => encodeValue(v6, '1:2:3:4:5:6:7:8:9', 'daddr', 'daddr'), 'daddr: expected IPv6 address, got "1:2:3:4:5:6:7:8:9"');
     throwsValue(() => encodeValue(v6, '1:2:3:4:5:6:7::8', 'daddr', 'daddr'), 'daddr: expected IPv6 address, got "1:2:3:4:5:6:7::8"');
+  });
+  it('refuses IPv4-mapped IPv6 as an input, however spelled, but still decodes it', () => {
+    const hint = "kfn's functions keep IPv4 in IPv4 maps and fields, so put 192.0.2.1 in the IPv4 map or field instead";
+    for (const text of ['::ffff:192.0.2.1', '::FFFF:c000:201', '0:0:0:0:0:ffff:192.0.2.1']) {
+      throwsValue(() => encodeValue(v6, text, 'saddr', 'saddr'),
+        `saddr: expected IPv6 address, got ${JSON.stringify(text)} (an IPv4-mapped address never matches IPv4 traffic: ${hint})`);
+    }
+    const mapped = bytes('00'.repeat(10) + 'ffff' + 'c0000201');
+    assert.equal(formatValue(v6, mapped, 'saddr'), '::ffff:192.0.2.1');
+    // neighbours of the mapped range are ordinary IPv6
+    assert.equal(enc(v6, '::fffe:192.0.2.1', 'saddr'), '00'.repeat(10) + 'fffe' + 'c0000201');
+    assert.equal(enc(v6, '::1:ffff:192.0.2.1', 'saddr'), '00'.repeat(8) + '0001ffff' + 'c0000201');
   });
   it('u8[6] named mac / hwaddr / ether is a MAC', () => {
     const m = array(u8, 6);
