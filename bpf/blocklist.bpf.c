@@ -22,7 +22,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct kfn_lpm_v4);
 	__type(value, __u32);
-} blocked_v4 SEC(".maps");
+} blocked_v4 SEC(".maps") KFN_PARAM;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -30,7 +30,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct kfn_lpm_v6);
 	__type(value, __u32);
-} blocked_v6 SEC(".maps");
+} blocked_v6 SEC(".maps") KFN_PARAM;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

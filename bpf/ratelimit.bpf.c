@@ -60,7 +60,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ratelimit_config);
-} config SEC(".maps");
+} config SEC(".maps") KFN_PARAM;
 
 static __always_inline int ratelimit_logic(struct kfn_pkt *p)
 {
