@@ -380,16 +380,22 @@ describe('connlimit and mirror (real traffic between namespaces)', { skip, timeo
     );
     await server.line(/ready/, 'server listening');
 
-    const client = (host: string, port: number): Child => {
-      const c = Child.inNetns(sb.nsB, 'nc', ['-n', host, String(port)]);
+    const client = (host: string, port: number, localPort?: number): Child => {
+      const c = Child.inNetns(sb.nsB, 'nc', ['-n', ...(localPort ? ['-p', String(localPort)] : []), host, String(port)]);
       children.push(c);
       return c;
     };
     const clients = [client('198.18.0.1', PORT), client('198.18.0.1', PORT), client('2001:2::1', PORT)];
-    client('198.18.0.1', OTHER_PORT); // an unlisted port is not counted
+    // Neither counts: the server's port is unlisted, and the client's local port PORT is
+    // an active open (SYN_SENT -> ESTABLISHED).
+    client('198.18.0.1', OTHER_PORT, PORT);
     await until('3 established connections counted', count, (n) => n === 3n);
+    const established = (ns: string, filter: string): number =>
+      spawnSync('ip', ['netns', 'exec', ns, 'ss', '-Htn', 'state', 'established', filter], { encoding: 'utf8', timeout: 10_000 }).stdout.trim().split('\n').filter(Boolean).length;
+    await until('the client-side socket on local port PORT is up', () => established(sb.nsB, `sport = :${PORT}`), (n) => n === 1);
+    assert.equal(established(sb.nsA, `sport = :${PORT}`), 3, 'the server sees 3 connections on PORT');
     await sleep(200);
-    assert.equal(count(), 3n, 'still 3: the unlisted port added nothing');
+    assert.equal(count(), 3n, 'still 3: the unlisted server port and the client-side socket added nothing');
     assert.equal(xdp.fields('conns').size, 1, 'only the listed port has a count');
     assert.equal(xdp.handle('socks').keys().length, 3, 'three counted sockets');
 
