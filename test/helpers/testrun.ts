@@ -8,23 +8,6 @@ import { bpf } from '../../src/libbpf/ffi.js';
 import { bpfAddress } from '../../src/libbpf/info.js';
 import { check } from '../../src/libbpf/errors.js';
 
-/** XDP return codes (enum xdp_action). */
-export enum XdpAction {
-  Aborted = 0,
-  Drop = 1,
-  Pass = 2,
-  Tx = 3,
-  Redirect = 4,
-}
-
-/** tc / tcx return codes (TC_ACT_*, TCX_*); kfn's chains end with TCX_NEXT. */
-export enum TcAction {
-  Next = -1,
-  Ok = 0,
-  Shot = 2,
-  Redirect = 7,
-}
-
 export interface TestRunResult {
   /** The program's return value of the last run (signed: TCX_NEXT is -1). */
   retval: number;

@@ -17,7 +17,7 @@ import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { bpftoolJson } from '../helpers/bpftool.js';
 import { BPF_BUILD } from '../helpers/paths.js';
 import { TCP_FLAG, L4, arpFrame, frame, type FrameSpec } from '../helpers/packets.js';
-import { TcAction, XdpAction } from '../helpers/testrun.js';
+import { TcAction, XdpAction } from '../helpers/verdicts.js';
 
 const FUNCTIONS = ['allowlist', 'ratelimit', 'connlimit', 'mirror', 'flowstats', 'blocklist', 'counter'] as const;
 const skip = kernelGate({ objects: FUNCTIONS.map((f) => `${f}.bpf.o`), cli: false, tools: ['nc'] });
