@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * flowstats.bpf.c - flow visibility. Counts packets and bytes per L4 protocol and
- * per 5-tuple flow. Never drops.
+ * flowstats.bpf.c - flow visibility. Counts packets and bytes per L4 protocol, and
+ * per 5-tuple flow also when it was first and last seen and which TCP flags it
+ * carried. Never drops. A flow is one direction (a connection is two flows).
  *
  * Maps (all state, none a parameter):
  *   proto_stats  per-CPU array, 5 entries (enum flowstats_proto) -> struct kfn_counters
- *   flows        LRU hash, 65536 entries, struct kfn_flow_key -> struct kfn_counters
+ *   flows        LRU hash, 65536 entries, struct kfn_flow_key -> struct flowstats_flow
+ *                (the least recently updated flows are evicted when it is full)
  */
 #include "kfn.h"
 
@@ -30,11 +32,20 @@ struct {
 	__type(value, struct kfn_counters);
 } proto_stats SEC(".maps");
 
+struct flowstats_flow {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns;		/* bpf_ktime_get_ns() of the first packet */
+	__u64 last_ns;		/* bpf_ktime_get_ns() of the latest packet, >= first_ns */
+	__u64 tcp_flags;	/* OR of the TCP flags bytes (FIN 0x01 .. CWR 0x80); 64 bits:
+				 * clang 14's only atomic OR */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct kfn_flow_key);
-	__type(value, struct kfn_counters);
+	__type(value, struct flowstats_flow);
 } flows SEC(".maps");
 
 static __always_inline __u32 proto_slot(__u8 proto)
@@ -53,22 +64,40 @@ static __always_inline __u32 proto_slot(__u8 proto)
 	}
 }
 
-static __always_inline void count_flow(struct kfn_flow_key *key, __u32 len)
+/* The flags byte of a TCP header at l4 (0 when not TCP or truncated). */
+static __always_inline __u32 tcp_flags(const struct kfn_pkt *p, void *l4, __u8 proto)
 {
-	struct kfn_counters *c = bpf_map_lookup_elem(&flows, key);
+	__u8 *th = l4;
 
-	if (!c) {
-		struct kfn_counters init = { .packets = 1, .bytes = len };
+	if (!l4 || proto != IPPROTO_TCP || (void *)(th + sizeof(struct tcphdr)) > p->data_end)
+		return 0;
+	return th[13];
+}
+
+static __always_inline void count_flow(struct kfn_flow_key *key, __u32 len, __u64 flags)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct flowstats_flow *f = bpf_map_lookup_elem(&flows, key);
+
+	if (!f) {
+		struct flowstats_flow init = {
+			.packets = 1, .bytes = len, .first_ns = now, .last_ns = now, .tcp_flags = flags,
+		};
 
 		if (bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST) == 0)
 			return;
 		/* Another CPU created it in between: add to that entry. */
-		c = bpf_map_lookup_elem(&flows, key);
-		if (!c)
+		f = bpf_map_lookup_elem(&flows, key);
+		if (!f)
 			return;
 	}
-	__sync_fetch_and_add(&c->packets, 1);
-	__sync_fetch_and_add(&c->bytes, len);
+	__sync_fetch_and_add(&f->packets, 1);
+	__sync_fetch_and_add(&f->bytes, len);
+	/* Never backwards: another CPU may have stored a later time meanwhile. */
+	if (now > f->last_ns)
+		f->last_ns = now;
+	if ((f->tcp_flags & flags) != flags)
+		__sync_fetch_and_or(&f->tcp_flags, flags);
 }
 
 static __always_inline int flowstats_logic(struct kfn_pkt *p)
@@ -110,7 +139,7 @@ static __always_inline int flowstats_logic(struct kfn_pkt *p)
 		key.sport = 0;
 		key.dport = 0;
 	}
-	count_flow(&key, p->len);
+	count_flow(&key, p->len, tcp_flags(p, l4, key.proto));
 out:
 	pc = bpf_map_lookup_elem(&proto_stats, &slot);
 	if (pc) {
