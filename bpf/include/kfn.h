@@ -105,15 +105,6 @@ struct kfn_flow_key {
 	__u8 pad[2];		/* zero */
 };
 
-/*
- * Marks a map as a PARAMETER: its entries are set from manifests (blocklists, limits)
- * and only ever written by the operator. Userspace reads the tag back from BTF
- * (a decl tag on the map variable) to tell parameters from state; every untagged map
- * is state (counters, tables) that manifests never write. Put it after the
- * definition:  struct { ... } blocked_v4 SEC(".maps") KFN_PARAM;
- */
-#define KFN_PARAM __attribute__((btf_decl_tag("kfn:param")))
-
 /* ------------------------------------------------------------------ chaining */
 
 /* The one-slot program array every function instance owns (see top of file). */

@@ -31,6 +31,7 @@ import {
 } from '../../libbpf/index.js';
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { isUnsetSlot } from '../../values/index.js';
 import type { LoadInstanceOp } from './ops.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
@@ -177,7 +178,8 @@ export function writeEntries(map: string, entries: { key: string; value: string 
     for (const e of entries) {
       const key = Buffer.from(e.key, 'hex');
       if (e.value !== null) h.update(key, Buffer.from(e.value, 'hex'));
-      else if (info.typeName === 'array') h.update(key, Buffer.alloc(info.valueSize));
+      // An array slot cannot be deleted: unset means all zeros (values/map.ts isUnsetSlot).
+      else if (isUnsetSlot(info.typeName, '')) h.update(key, Buffer.alloc(info.valueSize));
       else h.delete(key);
     }
   });

@@ -22,6 +22,8 @@ import {
   withKernelBtf,
   withNetns,
   mapLayoutDigest,
+  isPerCpu,
+  perCpuValues,
   type MapInfo,
   type MapKernelInfo,
 } from '../../libbpf/index.js';
@@ -257,6 +259,24 @@ export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
   return m;
 }
 
+/**
+ * A per-CPU parameter holds one value, written to every CPU. When the CPUs agree that is
+ * the value; when they do not (someone wrote one CPU's slot), the whole per-CPU buffer,
+ * which can never equal a desired value, so the plan shows it as drift and rewrites it.
+ */
+function oneValue(info: MapKernelInfo, raw: Buffer): Buffer {
+  const cpus = perCpuValues(info, raw);
+  const first = cpus[0] ?? Buffer.alloc(info.valueSize);
+  return cpus.every((c) => c.equals(first)) ? Buffer.from(first) : raw;
+}
+
+function unevenEntry(typed: MapInfo, key: Buffer, raw: Buffer): MapEntry {
+  const cpus = perCpuValues({ valueSize: typed.valueSize }, raw);
+  const one = decodeMapEntry(typed, key, cpus[0]!);
+  const texts = cpus.map((c) => decodeMapEntry(typed, key, c).valueText);
+  return { ...one, value: raw.toString('hex'), valueText: `per-CPU values differ: [${texts.join(', ')}]` };
+}
+
 /** All entries of a pinned map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
 function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEntry[] {
   const fd = tryOpenPinned(pin);
@@ -265,8 +285,9 @@ function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEn
     const handle = new MapHandle(f, info, pin);
     return handle
       .entries()
+      .map((e) => ({ key: e.key, value: isPerCpu(info.type) ? oneValue(info, e.value) : e.value }))
       .filter((e) => !isUnsetSlot(info.typeName, e.value))
-      .map((e) => decodeMapEntry(typed, e.key, e.value))
+      .map((e) => (e.value.length === info.valueSize ? decodeMapEntry(typed, e.key, e.value) : unevenEntry(typed, e.key, e.value)))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   });
 }
