@@ -18,37 +18,40 @@ export const SCHEMA_FILES: Record<ManifestKind, string> = {
   Chain: 'chain.schema.json',
 };
 
-let validators: Map<ManifestKind, ValidateFunction> | undefined;
+let ajv: Ajv | undefined;
+const validators = new Map<string, ValidateFunction>();
 
-function validatorFor(kind: ManifestKind): ValidateFunction {
-  if (!validators) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-    const compiled = new Map<ManifestKind, ValidateFunction>();
-    for (const [k, file] of Object.entries(SCHEMA_FILES) as [ManifestKind, string][]) {
-      const full = `${SCHEMA_DIR}${file}`;
-      let schema: unknown;
-      try {
-        schema = JSON.parse(fs.readFileSync(full, 'utf8'));
-      } catch (e) {
-        throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
-          hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
-        });
-      }
-      compiled.set(k, ajv.compile(schema as object));
+/** The compiled schema of `file` (in schemas/), compiled on first use. */
+function validatorFor(file: string): ValidateFunction {
+  let v = validators.get(file);
+  if (!v) {
+    const full = `${SCHEMA_DIR}${file}`;
+    let schema: unknown;
+    try {
+      schema = JSON.parse(fs.readFileSync(full, 'utf8'));
+    } catch (e) {
+      throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
+        hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
+      });
     }
-    validators = compiled;
+    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true });
+    v = ajv.compile(schema as object);
+    validators.set(file, v);
   }
-  return validators.get(kind)!;
+  return v;
 }
 
-/** Validates one document against the schema of its kind; returns one KfnError per problem. */
-export function validateAgainstSchema(kind: ManifestKind, data: unknown, loc: SourceLocator): KfnError[] {
-  const validate = validatorFor(kind);
+/**
+ * Validates one document against a schema of schemas/ (a manifest kind's, or another kfn
+ * document's such as packet tests); returns one KfnError per problem.
+ */
+export function validateAgainstSchema(schemaFile: string, data: unknown, loc: SourceLocator): KfnError[] {
+  const validate = validatorFor(schemaFile);
   if (validate(data)) return [];
   const out: KfnError[] = [];
   const seen = new Set<string>();
   for (const err of validate.errors ?? []) {
-    const e = schemaError(kind, err, data, loc);
+    const e = schemaError(schemaFile, err, data, loc);
     if (!e) continue;
     const key = `${e.message}`;
     if (seen.has(key)) continue;
@@ -58,11 +61,11 @@ export function validateAgainstSchema(kind: ManifestKind, data: unknown, loc: So
   return out;
 }
 
-function schemaError(kind: ManifestKind, err: ErrorObject, data: unknown, loc: SourceLocator): KfnError | undefined {
+function schemaError(schemaFile: string, err: ErrorObject, data: unknown, loc: SourceLocator): KfnError | undefined {
   const at = decodePointer(err.instancePath, data);
   const value = valueAt(data, at);
   const parent = (err.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };
-  const hintFile = `the format is defined in schemas/${SCHEMA_FILES[kind]}`;
+  const hintFile = `the format is defined in schemas/${schemaFile}`;
   const mk = (path: readonly PathSegment[], text: string, opts: { key?: boolean; hint?: string } = {}) =>
     new KfnError('MANIFEST_SCHEMA', `${formatPath(path)}: ${text}`, {
       source: loc.locate(path, { key: opts.key ?? false }),
