@@ -50,13 +50,42 @@ export function validateAgainstSchema(schemaFile: string, data: unknown, loc: So
   if (validate(data)) return [];
   const out: KfnError[] = [];
   const seen = new Set<string>();
-  for (const err of validate.errors ?? []) {
+  for (const err of chosenBranches(validate.errors ?? [])) {
     const e = schemaError(schemaFile, err, data, loc);
     if (!e) continue;
     const key = `${e.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(e);
+  }
+  return out;
+}
+
+/**
+ * ajv reports every failing branch of an `anyOf` plus the anyOf itself. A value is meant
+ * for the branch whose type it has: keep that branch's errors only; when no branch has
+ * its type, one `type` error naming the alternatives (the anyOf's description) remains.
+ * Branches must be inline (no $ref directly under anyOf) for their errors to be found.
+ */
+function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
+  let out = errors;
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const a of anyOfs) {
+    if (!out.includes(a)) continue;
+    const inBranch = (e: ErrorObject): number | undefined =>
+      e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`) && (e.instancePath === a.instancePath || e.instancePath.startsWith(`${a.instancePath}/`))
+        ? Number(e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0])
+        : undefined;
+    const branches = new Map<number, ErrorObject[]>();
+    for (const e of out) {
+      const i = inBranch(e);
+      if (i !== undefined) branches.set(i, [...(branches.get(i) ?? []), e]);
+    }
+    const typeFails = (list: ErrorObject[]) => list.some((e) => e.keyword === 'type' && e.instancePath === a.instancePath);
+    const chosen = [...branches.values()].find((list) => !typeFails(list));
+    const description = (a.parentSchema as { description?: string } | undefined)?.description;
+    const none: ErrorObject = { ...a, keyword: 'type', params: { type: description ?? 'one of the forms the schema allows' } };
+    out = out.flatMap((e) => (e === a ? (chosen ? [] : [none]) : inBranch(e) !== undefined && !chosen?.includes(e) ? [] : [e]));
   }
   return out;
 }
@@ -130,6 +159,8 @@ function schemaError(schemaFile: string, err: ErrorObject, data: unknown, loc: S
         hint: 'list each item once',
       });
     }
+    case 'minProperties':
+      return mk(at, p.limit === 1 ? 'must not be empty' : `must have at least ${String(p.limit)} fields`);
     case 'minLength':
       return mk(at, p.limit === 1 ? 'must not be empty' : `shorter than ${String(p.limit)} characters`);
     case 'maxLength':
