@@ -46,13 +46,31 @@ export function frameLength(spec: PacketSpec): number {
   return 14 + (spec.eth.vlan ? 4 : 0) + (spec.ip.version === 4 ? 20 : 40) + L4_HEADER_LEN[spec.l4.protocol] + spec.payloadLength;
 }
 
-export function buildFrame(spec: PacketSpec): Uint8Array {
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** A spec built in code rather than loaded from YAML gets the checks the schema would have made. */
+function checkSpec(spec: PacketSpec): void {
   const { eth, ip, l4 } = spec;
-  if ((l4.protocol === 'icmp' && ip.version !== 4) || (l4.protocol === 'icmpv6' && ip.version !== 6)) {
-    throw new KfnError('PACKET_INVALID', `${l4.protocol} cannot be carried over IPv${ip.version}`, {
-      hint: 'use icmp with IPv4 addresses and icmpv6 with IPv6 addresses',
-    });
+  const bad = (what: string, hint: string) => new KfnError('PACKET_INVALID', what, { hint });
+  for (const m of [eth.src, eth.dst]) if (!MAC.test(m)) throw bad(`MAC ${JSON.stringify(m)} is not aa:bb:cc:dd:ee:ff`, 'write MACs in lower case, colon-separated');
+  const ranges: [string, number, number][] = [
+    ['ttl', ip.ttl, 255],
+    ['payload length', spec.payloadLength, 65535 - 40 - L4_HEADER_LEN[l4.protocol]],
+  ];
+  if (eth.vlan) ranges.push(['VLAN id', eth.vlan.id, 4095], ['VLAN priority', eth.vlan.priority, 7]);
+  if (l4.protocol === 'tcp' || l4.protocol === 'udp') ranges.push(['source port', l4.srcPort, 65535], ['destination port', l4.dstPort, 65535]);
+  else ranges.push(['ICMP type', l4.type, 255], ['ICMP code', l4.code, 255]);
+  for (const [name, v, max] of ranges) {
+    if (!Number.isInteger(v) || v < 0 || v > max) throw bad(`${name} ${v} is out of range (0-${max})`, 'fix the packet description');
   }
+  if ((l4.protocol === 'icmp' && ip.version !== 4) || (l4.protocol === 'icmpv6' && ip.version !== 6)) {
+    throw bad(`${l4.protocol} cannot be carried over IPv${ip.version}`, 'use icmp with IPv4 addresses and icmpv6 with IPv6 addresses');
+  }
+}
+
+export function buildFrame(spec: PacketSpec): Uint8Array {
+  checkSpec(spec);
+  const { eth, ip, l4 } = spec;
   const frame = new Uint8Array(frameLength(spec));
   const v = new DataView(frame.buffer);
 

@@ -110,6 +110,18 @@ describe('frame builder: fixed frames', () => {
     assert.throws(() => buildFrame(spec({ l4: { protocol: 'icmpv6', type: 128, code: 0 } })), (e: unknown) => e instanceof KfnError && e.code === 'PACKET_INVALID');
   });
 
+  test('a spec built in code is range-checked like the schema checks YAML', () => {
+    const refused = (s: PacketSpec, msg: string) =>
+      assert.throws(() => buildFrame(s), (e: unknown) => e instanceof KfnError && e.code === 'PACKET_INVALID' && e.message === msg);
+    refused(spec({ l4: { protocol: 'udp', srcPort: 65536, dstPort: 53 } }), 'source port 65536 is out of range (0-65535)');
+    refused(spec({ l4: { protocol: 'tcp', srcPort: 1, dstPort: -1, flags: [] } }), 'destination port -1 is out of range (0-65535)');
+    refused(spec({ l4: { protocol: 'icmp', type: 256, code: 0 } }), 'ICMP type 256 is out of range (0-255)');
+    refused(spec({ ip: { version: 4, src: v4('198.18.0.1'), dst: v4('198.18.0.2'), ttl: 1.5 }, l4: { protocol: 'icmp', type: 8, code: 0 } }), 'ttl 1.5 is out of range (0-255)');
+    refused(spec({ eth: { src: 'AA:BB:CC:DD:EE:FF', dst: PACKET_DEFAULTS.dstMac }, l4: { protocol: 'icmp', type: 8, code: 0 } }), 'MAC "AA:BB:CC:DD:EE:FF" is not aa:bb:cc:dd:ee:ff');
+    refused(spec({ eth: { src: PACKET_DEFAULTS.srcMac, dst: PACKET_DEFAULTS.dstMac, vlan: { id: 4096, priority: 0 } }, l4: { protocol: 'icmp', type: 8, code: 0 } }), 'VLAN id 4096 is out of range (0-4095)');
+    refused(spec({ l4: { protocol: 'udp', srcPort: 1, dstPort: 2 }, payloadLength: 65535 - 48 + 1 }), 'payload length 65488 is out of range (0-65487)');
+  });
+
   test('describePacket', () => {
     assert.equal(describePacket(spec({ l4: { protocol: 'udp', srcPort: 40000, dstPort: 53 } })), 'udp 198.18.0.3:40000 > 198.18.0.1:53, 42 bytes');
     assert.equal(
