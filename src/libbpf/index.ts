@@ -10,7 +10,7 @@ export * from './object.js';
 export * from './btf.js';
 export { setLibbpfSink, type LibbpfLevel } from './log.js';
 export { createArrayMap } from './create.js';
-export { testRun, type TestRunResult } from './testrun.js';
+export * from './testrun.js';
 export { isRoot, tryLockExclusive } from './process.js';
 export type * from './btf-types.js';
 export { btfResolve, btfSizeOf } from './btf-types.js';

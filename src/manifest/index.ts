@@ -6,7 +6,7 @@ import type { DesiredState } from '../core/types.js';
 import { loadManifests } from './load.js';
 import { resolveDesired, type ResolveDeps } from './resolve.js';
 
-export { loadManifests, MAX_MANIFEST_BYTES } from './load.js';
+export { loadManifests, loadDocuments, throwIfAny, MAX_MANIFEST_BYTES, type DocumentFormat, type LoadedDocuments } from './load.js';
 export { resolveDesired, defaultRoot, manifestDigest, compareSemver, NEXT_MAP, type ResolveDeps } from './resolve.js';
 export { SCHEMA_DIR, SCHEMA_FILES } from './schema.js';
 export { formatPath, type PathSegment, type LocateOptions } from './source.js';

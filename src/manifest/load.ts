@@ -2,21 +2,21 @@
  * Reads manifest files (a file, or a directory recursively in a stable order), parses
  * every YAML document keeping positions, and checks each against the schema of its kind.
  * Every problem of every file is collected; one KfnError, or KfnErrors for several.
+ * loadDocuments does the same for any kfn document format (packet tests use it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, isAlias, isCollection, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
 import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
-import { validateAgainstSchema, closest, show } from './schema.js';
+import { SCHEMA_FILES, validateAgainstSchema, closest, show } from './schema.js';
 import { SourceLocator } from './source.js';
 import {
   API_VERSION,
-  KINDS,
   type ChainDocument,
   type ChainManifest,
   type KernelFunctionDocument,
+  type LoadedDocument,
   type LoadedManifests,
-  type ManifestKind,
 } from './types.js';
 
 /** Files above this size are refused before parsing. */
@@ -24,7 +24,65 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 const MANIFEST_EXT = /\.ya?ml$/;
 
+/** A kfn document format: the `kind`s it accepts, each with its schema in schemas/. */
+export interface DocumentFormat<K extends string> {
+  schemas: Record<K, string>;
+  /** Checks beyond the schema, run on each schema-valid document in file order. */
+  check?: (doc: LoadedDocument<K>, errors: KfnError[]) => void;
+}
+
+export interface LoadedDocuments<K extends string> {
+  /** Absolute path of what was loaded (file or directory). */
+  target: string;
+  /** Every file read, in load order (display paths). */
+  files: string[];
+  /** Every non-empty document in load order. */
+  documents: LoadedDocument<K>[];
+}
+
+const MANIFESTS: DocumentFormat<keyof typeof SCHEMA_FILES> = {
+  schemas: SCHEMA_FILES,
+  check(doc, errors) {
+    if (doc.kind !== 'Chain') return;
+    const spec = (doc.data as ChainManifest).spec;
+    if (spec.hook === 'xdp' && spec.position !== undefined) {
+      errors.push(
+        new KfnError('FIELD_NOT_APPLICABLE', `spec.position: only applies to tc hooks (this chain's hook is xdp)`, {
+          source: doc.locate(['spec', 'position'], { key: true }),
+          hint: 'remove it; for xdp use spec.mode (native, generic, auto)',
+        }),
+      );
+    }
+    if (spec.hook !== 'xdp' && spec.mode !== undefined) {
+      errors.push(
+        new KfnError('FIELD_NOT_APPLICABLE', `spec.mode: only applies to hook xdp (this chain's hook is ${spec.hook})`, {
+          source: doc.locate(['spec', 'mode'], { key: true }),
+          hint: 'remove it; for tc hooks use spec.position (first, last)',
+        }),
+      );
+    }
+  },
+};
+
 export function loadManifests(target: string): LoadedManifests {
+  const { target: absTarget, files, documents } = loadDocuments(target, MANIFESTS);
+  const loaded: LoadedManifests = { target: absTarget, files, documents: [], functions: [], chains: [] };
+  for (const doc of documents) {
+    if (doc.kind === 'Chain') {
+      const d = doc as ChainDocument;
+      loaded.chains.push(d);
+      loaded.documents.push(d);
+    } else {
+      const d = doc as KernelFunctionDocument;
+      loaded.functions.push(d);
+      loaded.documents.push(d);
+    }
+  }
+  return loaded;
+}
+
+/** Reads `target` (a file, or a directory of *.yaml / *.yml) as documents of `format`. */
+export function loadDocuments<K extends string>(target: string, format: DocumentFormat<K>): LoadedDocuments<K> {
   const absTarget = path.resolve(target);
   let st: fs.Stats;
   try {
@@ -44,18 +102,19 @@ export function loadManifests(target: string): LoadedManifests {
     files = [{ display: target, abs: absTarget }];
   }
 
-  const loaded: LoadedManifests = { target: absTarget, files: [], documents: [], functions: [], chains: [] };
+  const kinds = Object.keys(format.schemas) as K[];
+  const loaded: LoadedDocuments<K> = { target: absTarget, files: [], documents: [] };
   for (const f of files) {
     loaded.files.push(f.display);
     const fileErrors: KfnError[] = [];
-    loadFile(f.display, f.abs, loaded, fileErrors);
+    loadFile(f.display, f.abs, format, loaded, fileErrors);
     errors.push(...sortByPosition(fileErrors));
   }
 
   if (errors.length === 0 && loaded.documents.length === 0) {
     throw new KfnError('MANIFEST_EMPTY', `${target}: no manifests found`, {
       hint: st.isDirectory()
-        ? 'the directory holds no *.yaml / *.yml file with a KernelFunction or Chain document (dotfiles are ignored)'
+        ? `the directory holds no *.yaml / *.yml file with a ${kinds.join(' or ')} document (dotfiles are ignored)`
         : 'the file holds no YAML document',
     });
   }
@@ -112,7 +171,7 @@ function listManifestFiles(display: string, abs: string, errors: KfnError[]): { 
   return out;
 }
 
-function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: KfnError[]): void {
+function loadFile<K extends string>(file: string, abs: string, format: DocumentFormat<K>, loaded: LoadedDocuments<K>, errors: KfnError[]): void {
   let text: string;
   try {
     const size = fs.statSync(abs).size;
@@ -171,7 +230,7 @@ function loadFile(file: string, abs: string, loaded: LoadedManifests, errors: Kf
       return;
     }
     if (data === null || data === undefined) return; // empty document (`---` alone, or only comments)
-    checkDocument(file, abs, index, data, loc, loaded, errors);
+    checkDocument(file, abs, index, data, loc, format, loaded, errors);
   });
 }
 
@@ -249,15 +308,17 @@ function normalize(v: unknown): unknown {
   return v;
 }
 
-function checkDocument(
+function checkDocument<K extends string>(
   file: string,
   abs: string,
   index: number,
   data: unknown,
   loc: SourceLocator,
-  loaded: LoadedManifests,
+  format: DocumentFormat<K>,
+  loaded: LoadedDocuments<K>,
   errors: KfnError[],
 ): void {
+  const kinds = Object.keys(format.schemas) as K[];
   const here = (p: (string | number)[], key = false): SourceRef => loc.locate(p, { key });
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     errors.push(
@@ -288,45 +349,25 @@ function checkDocument(
     );
     return;
   }
-  if (!KINDS.includes(obj.kind as ManifestKind)) {
-    const guess = typeof obj.kind === 'string' ? closest(obj.kind, KINDS) : undefined;
+  if (!kinds.includes(obj.kind as K)) {
+    const guess = typeof obj.kind === 'string' ? closest(obj.kind, kinds) : undefined;
     errors.push(
       new KfnError(
         'MANIFEST_KIND',
-        'kind' in obj ? `kind: unknown kind ${show(obj.kind)} (expected ${KINDS.join(' or ')})` : `kind: required field missing (expected ${KINDS.join(' or ')})`,
-        { source: 'kind' in obj ? here(['kind']) : here([]), hint: guess ? `did you mean "${guess}"?` : `kind must be ${KINDS.join(' or ')}` },
+        'kind' in obj ? `kind: unknown kind ${show(obj.kind)} (expected ${kinds.join(' or ')})` : `kind: required field missing (expected ${kinds.join(' or ')})`,
+        { source: 'kind' in obj ? here(['kind']) : here([]), hint: guess ? `did you mean "${guess}"?` : `kind must be ${kinds.join(' or ')}` },
       ),
     );
     return;
   }
-  const kind = obj.kind as ManifestKind;
-  const schemaErrors = validateAgainstSchema(kind, data, loc);
+  const kind = obj.kind as K;
+  const schemaErrors = validateAgainstSchema(format.schemas[kind], data, loc);
   if (schemaErrors.length > 0) {
     errors.push(...schemaErrors);
     return;
   }
 
-  if (kind === 'Chain') {
-    const spec = (data as ChainManifest).spec;
-    if (spec.hook === 'xdp' && spec.position !== undefined) {
-      errors.push(
-        new KfnError('FIELD_NOT_APPLICABLE', `spec.position: only applies to tc hooks (this chain's hook is xdp)`, {
-          source: here(['spec', 'position'], true),
-          hint: 'remove it; for xdp use spec.mode (native, generic, auto)',
-        }),
-      );
-    }
-    if (spec.hook !== 'xdp' && spec.mode !== undefined) {
-      errors.push(
-        new KfnError('FIELD_NOT_APPLICABLE', `spec.mode: only applies to hook xdp (this chain's hook is ${spec.hook})`, {
-          source: here(['spec', 'mode'], true),
-          hint: 'remove it; for tc hooks use spec.position (first, last)',
-        }),
-      );
-    }
-  }
-
-  const doc = {
+  const doc: LoadedDocument<K> = {
     kind,
     data,
     file,
@@ -335,15 +376,8 @@ function checkDocument(
     source: here(['metadata', 'name']),
     locate: (p: readonly (string | number)[], opts?: { key?: boolean }) => loc.locate(p, opts),
   };
-  if (kind === 'Chain') {
-    const d = doc as unknown as ChainDocument;
-    loaded.chains.push(d);
-    loaded.documents.push(d);
-  } else {
-    const d = doc as unknown as KernelFunctionDocument;
-    loaded.functions.push(d);
-    loaded.documents.push(d);
-  }
+  format.check?.(doc, errors);
+  loaded.documents.push(doc);
 }
 
 /** Stable sort of one file's errors by line, then column. */

@@ -18,37 +18,40 @@ export const SCHEMA_FILES: Record<ManifestKind, string> = {
   Chain: 'chain.schema.json',
 };
 
-let validators: Map<ManifestKind, ValidateFunction> | undefined;
+let ajv: Ajv | undefined;
+const validators = new Map<string, ValidateFunction>();
 
-function validatorFor(kind: ManifestKind): ValidateFunction {
-  if (!validators) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-    const compiled = new Map<ManifestKind, ValidateFunction>();
-    for (const [k, file] of Object.entries(SCHEMA_FILES) as [ManifestKind, string][]) {
-      const full = `${SCHEMA_DIR}${file}`;
-      let schema: unknown;
-      try {
-        schema = JSON.parse(fs.readFileSync(full, 'utf8'));
-      } catch (e) {
-        throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
-          hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
-        });
-      }
-      compiled.set(k, ajv.compile(schema as object));
+/** The compiled schema of `file` (in schemas/), compiled on first use. */
+function validatorFor(file: string): ValidateFunction {
+  let v = validators.get(file);
+  if (!v) {
+    const full = `${SCHEMA_DIR}${file}`;
+    let schema: unknown;
+    try {
+      schema = JSON.parse(fs.readFileSync(full, 'utf8'));
+    } catch (e) {
+      throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
+        hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
+      });
     }
-    validators = compiled;
+    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true });
+    v = ajv.compile(schema as object);
+    validators.set(file, v);
   }
-  return validators.get(kind)!;
+  return v;
 }
 
-/** Validates one document against the schema of its kind; returns one KfnError per problem. */
-export function validateAgainstSchema(kind: ManifestKind, data: unknown, loc: SourceLocator): KfnError[] {
-  const validate = validatorFor(kind);
+/**
+ * Validates one document against a schema of schemas/ (a manifest kind's, or another kfn
+ * document's such as packet tests); returns one KfnError per problem.
+ */
+export function validateAgainstSchema(schemaFile: string, data: unknown, loc: SourceLocator): KfnError[] {
+  const validate = validatorFor(schemaFile);
   if (validate(data)) return [];
   const out: KfnError[] = [];
   const seen = new Set<string>();
-  for (const err of validate.errors ?? []) {
-    const e = schemaError(kind, err, data, loc);
+  for (const err of chosenBranches(validate.errors ?? [])) {
+    const e = schemaError(schemaFile, err, data, loc);
     if (!e) continue;
     const key = `${e.message}`;
     if (seen.has(key)) continue;
@@ -58,11 +61,40 @@ export function validateAgainstSchema(kind: ManifestKind, data: unknown, loc: So
   return out;
 }
 
-function schemaError(kind: ManifestKind, err: ErrorObject, data: unknown, loc: SourceLocator): KfnError | undefined {
+/**
+ * ajv reports every failing branch of an `anyOf` plus the anyOf itself. A value is meant
+ * for the branch whose type it has: keep that branch's errors only; when no branch has
+ * its type, one `type` error naming the alternatives (the anyOf's description) remains.
+ * Branches must be inline (no $ref directly under anyOf) for their errors to be found.
+ */
+function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
+  let out = errors;
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const a of anyOfs) {
+    if (!out.includes(a)) continue;
+    const inBranch = (e: ErrorObject): number | undefined =>
+      e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`) && (e.instancePath === a.instancePath || e.instancePath.startsWith(`${a.instancePath}/`))
+        ? Number(e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0])
+        : undefined;
+    const branches = new Map<number, ErrorObject[]>();
+    for (const e of out) {
+      const i = inBranch(e);
+      if (i !== undefined) branches.set(i, [...(branches.get(i) ?? []), e]);
+    }
+    const typeFails = (list: ErrorObject[]) => list.some((e) => e.keyword === 'type' && e.instancePath === a.instancePath);
+    const chosen = [...branches.values()].find((list) => !typeFails(list));
+    const description = (a.parentSchema as { description?: string } | undefined)?.description;
+    const none: ErrorObject = { ...a, keyword: 'type', params: { type: description ?? 'one of the forms the schema allows' } };
+    out = out.flatMap((e) => (e === a ? (chosen ? [] : [none]) : inBranch(e) !== undefined && !chosen?.includes(e) ? [] : [e]));
+  }
+  return out;
+}
+
+function schemaError(schemaFile: string, err: ErrorObject, data: unknown, loc: SourceLocator): KfnError | undefined {
   const at = decodePointer(err.instancePath, data);
   const value = valueAt(data, at);
   const parent = (err.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };
-  const hintFile = `the format is defined in schemas/${SCHEMA_FILES[kind]}`;
+  const hintFile = `the format is defined in schemas/${schemaFile}`;
   const mk = (path: readonly PathSegment[], text: string, opts: { key?: boolean; hint?: string } = {}) =>
     new KfnError('MANIFEST_SCHEMA', `${formatPath(path)}: ${text}`, {
       source: loc.locate(path, { key: opts.key ?? false }),
@@ -127,6 +159,8 @@ function schemaError(kind: ManifestKind, err: ErrorObject, data: unknown, loc: S
         hint: 'list each item once',
       });
     }
+    case 'minProperties':
+      return mk(at, p.limit === 1 ? 'must not be empty' : `must have at least ${String(p.limit)} fields`);
     case 'minLength':
       return mk(at, p.limit === 1 ? 'must not be empty' : `shorter than ${String(p.limit)} characters`);
     case 'maxLength':

@@ -59,10 +59,11 @@ export interface ChainManifest {
   spec: ChainSpec;
 }
 
-export interface ManifestDocument<M extends KernelFunctionManifest | ChainManifest = KernelFunctionManifest | ChainManifest> {
-  kind: M['kind'];
+/** A schema-valid YAML document of any kfn format (manifests, packet tests), with positions. */
+export interface LoadedDocument<K extends string = string> {
+  kind: K;
   /** The document as plain data (schema-valid). Integers beyond 2^53 are bigints. */
-  data: M;
+  data: unknown;
   /** File path for messages: the target as given, joined with the path below it. */
   file: string;
   /** Absolute path of the file. */
@@ -73,6 +74,11 @@ export interface ManifestDocument<M extends KernelFunctionManifest | ChainManife
   source: SourceRef;
   /** Position of any path of `data` (deepest existing ancestor when absent). */
   locate(path: readonly PathSegment[], opts?: LocateOptions): SourceRef;
+}
+
+export interface ManifestDocument<M extends KernelFunctionManifest | ChainManifest = KernelFunctionManifest | ChainManifest>
+  extends LoadedDocument<M['kind']> {
+  data: M;
 }
 
 export type KernelFunctionDocument = ManifestDocument<KernelFunctionManifest>;

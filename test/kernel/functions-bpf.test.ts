@@ -9,6 +9,7 @@
  * Nothing is pinned: programs, maps and links live in this process's fds.
  */
 import { after, before, describe, test } from 'node:test';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +18,7 @@ import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { bpftoolJson } from '../helpers/bpftool.js';
 import { BPF_BUILD } from '../helpers/paths.js';
 import { TCP_FLAG, L4, arpFrame, frame, type FrameSpec } from '../helpers/packets.js';
-import { TcAction, XdpAction } from '../helpers/verdicts.js';
+import { TCX_ACTION, TC_ACT, XDP_ACTION } from '../../src/libbpf/verdict.js';
 
 const FUNCTIONS = ['allowlist', 'ratelimit', 'connlimit', 'mirror', 'flowstats', 'blocklist', 'counter'] as const;
 const skip = kernelGate({ objects: FUNCTIONS.map((f) => `${f}.bpf.o`), cli: false, tools: ['nc'] });
@@ -25,7 +26,7 @@ const skip = kernelGate({ objects: FUNCTIONS.map((f) => `${f}.bpf.o`), cli: fals
 // Loaded in before(): the libbpf layer needs libbpf.so.1, which a skipped run may lack.
 let lib: typeof import('../../src/libbpf/index.js');
 let fnload: typeof import('../helpers/fnload.js');
-let run: typeof import('../helpers/testrun.js');
+let run: typeof import('../../src/libbpf/testrun.js');
 let tp: typeof import('../helpers/tracepoint.js');
 type LoadedFunction = import('../helpers/fnload.js').LoadedFunction;
 
@@ -33,7 +34,7 @@ before(async () => {
   if (skip) return;
   lib = await import('../../src/libbpf/index.js');
   fnload = await import('../helpers/fnload.js');
-  run = await import('../helpers/testrun.js');
+  run = await import('../../src/libbpf/testrun.js');
   tp = await import('../helpers/tracepoint.js');
 });
 
@@ -44,14 +45,14 @@ interface Hook {
   drop: number;
 }
 const HOOKS: Hook[] = [
-  { name: 'xdp', pass: XdpAction.Pass, drop: XdpAction.Drop },
-  { name: 'tc', pass: TcAction.Next, drop: TcAction.Shot },
+  { name: 'xdp', pass: XDP_ACTION.PASS, drop: XDP_ACTION.DROP },
+  { name: 'tc', pass: TCX_ACTION.NEXT, drop: TC_ACT.SHOT },
 ];
 
 const load = (fn: string, hook: Hook, opts: Parameters<typeof fnload.LoadedFunction.load>[2] = {}): LoadedFunction =>
   fnload.LoadedFunction.load(fn, `${fn}_${hook.name}`, opts);
 
-const verdict = (f: LoadedFunction, fr: Uint8Array, repeat = 1): number => run.testRun(f.progFd, fr, { repeat }).retval;
+const verdict = (f: LoadedFunction, fr: Uint8Array, repeat = 1): number => run.testRun(f.progFd, { data: fr, repeat }, path.basename(f.info.path)).retval;
 
 /** u32 key of an array map slot, host byte order. */
 const slot = (n: number): Buffer => {
@@ -410,8 +411,8 @@ describe('connlimit and mirror (real traffic between namespaces)', { skip, timeo
     }
     assert.deepEqual(xdp.sum('stats'), { syn_passed: 0n, syn_dropped: 4n, untracked: 0n });
     xdp.set('limits', { [PORT]: 4 });
-    assert.equal(verdict(xdp, syn('198.18.0.1', PORT)), XdpAction.Pass, 'below the raised limit (3 of 4)');
-    assert.equal(verdict(tc, syn('2001:2::1', PORT)), TcAction.Next, 'tc too');
+    assert.equal(verdict(xdp, syn('198.18.0.1', PORT)), XDP_ACTION.PASS, 'below the raised limit (3 of 4)');
+    assert.equal(verdict(tc, syn('2001:2::1', PORT)), TCX_ACTION.NEXT, 'tc too');
     assert.deepEqual(xdp.sum('stats'), { syn_passed: 2n, syn_dropped: 4n, untracked: 0n });
 
     // For real: connlimit_xdp on the server's interface, limit 3 with 3 connections up.
@@ -461,7 +462,7 @@ describe('connlimit and mirror (real traffic between namespaces)', { skip, timeo
       ['ARP', arpFrame(), false],
     ];
     lib.withNetns(sb.nsA, () => {
-      for (const [what, fr] of cases) assert.equal(verdict(mirror, fr), TcAction.Next, `${what}: the original continues`);
+      for (const [what, fr] of cases) assert.equal(verdict(mirror, fr), TCX_ACTION.NEXT, `${what}: the original continues`);
     });
     const matched = cases.filter((c) => c[2]);
     assert.deepEqual(mirror.sum('stats'), { mirrored: BigInt(matched.length), bytes: BigInt(matched.reduce((s, c) => s + c[1].length, 0)), failed: 0n });

@@ -117,7 +117,7 @@ function summed(l: Loaded, map: string, key: Uint8Array): unknown {
 }
 
 function run(l: Loaded, packet: Uint8Array, repeat: number): void {
-  const r = testRun(l.prog.progFd, packet, repeat, 'percpu_test_xdp');
+  const r = testRun(l.prog.progFd, { data: packet, repeat }, 'percpu_test_xdp');
   assert.equal(r.retval, XDP_PASS, 'the function passes every packet');
 }
 

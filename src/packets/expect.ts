@@ -1,0 +1,79 @@
+/**
+ * What an expectation means, packet by packet: the verdict (and deciding instance) each
+ * packet of a step must have, and the comparison of what a run of the step produced.
+ */
+import type { Verdict } from '../libbpf/verdict.js';
+import { EXPECTED_VERDICTS, type Expectation, type Packet, type Step } from './types.js';
+
+/** What one packet did, as a runner observed it. */
+export interface Outcome {
+  verdict: Verdict;
+  /** The instance that returned the verdict, when the runner knows it. */
+  decidedBy?: string;
+}
+
+export interface Mismatch {
+  /** 0-based index among the step's packets in send order; absent for totals. */
+  index?: number;
+  expected: string;
+  got: string;
+}
+
+/** Packets a step sends. */
+export function packetCount(step: Step): number {
+  return step.packets.length * step.repeat;
+}
+
+/** The step's packets in send order. */
+export function* sendOrder(step: Step): Generator<Packet> {
+  for (let r = 0; r < step.repeat; r++) yield* step.packets;
+}
+
+/** The verdict (and decider) packet `index` must have, or undefined for totals (no per-packet claim). */
+export function expectedAt(expect: Expectation, index: number): { verdict: Verdict; decidedBy?: string } | undefined {
+  if (expect.form === 'each') return expect;
+  if (expect.form === 'totals') return undefined;
+  let i = index;
+  for (const run of expect.runs) {
+    if (i < run.count) return run;
+    i -= run.count;
+  }
+  return undefined;
+}
+
+function show(verdict: Verdict, decidedBy: string | undefined): string {
+  return decidedBy === undefined ? verdict : `${verdict} by ${decidedBy}`;
+}
+
+/** Every way `outcomes` (one per packet, in send order) differ from `expect`; [] when they match. */
+export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismatch[] {
+  if (expect.form === 'totals') {
+    const got = new Map<Verdict, number>();
+    for (const o of outcomes) got.set(o.verdict, (got.get(o.verdict) ?? 0) + 1);
+    const out: Mismatch[] = [];
+    for (const v of EXPECTED_VERDICTS) {
+      if ((got.get(v) ?? 0) !== expect.counts[v]) out.push({ expected: `${v} x${expect.counts[v]}`, got: `${v} x${got.get(v) ?? 0}` });
+    }
+    for (const [v, n] of got) if (!(EXPECTED_VERDICTS as readonly Verdict[]).includes(v)) out.push({ expected: `${v} x0`, got: `${v} x${n}` });
+    return out;
+  }
+  const out: Mismatch[] = [];
+  outcomes.forEach((o, index) => {
+    const want = expectedAt(expect, index);
+    if (!want) {
+      out.push({ index, expected: 'no packet', got: show(o.verdict, o.decidedBy) });
+      return;
+    }
+    const deciderWrong = want.decidedBy !== undefined && o.decidedBy !== want.decidedBy;
+    if (o.verdict !== want.verdict || deciderWrong) {
+      const gotDecider = want.decidedBy !== undefined ? (o.decidedBy ?? 'an unknown instance') : undefined;
+      out.push({ index, expected: show(want.verdict, want.decidedBy), got: show(o.verdict, gotDecider) });
+    }
+  });
+  const wanted = expect.form === 'each' ? outcomes.length : expect.runs.reduce((n, r) => n + r.count, 0);
+  for (let index = outcomes.length; index < wanted; index++) {
+    const w = expectedAt(expect, index)!;
+    out.push({ index, expected: show(w.verdict, w.decidedBy), got: 'no packet' });
+  }
+  return out;
+}
