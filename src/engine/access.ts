@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import { bpffsMounted, isRoot } from '../libbpf/index.js';
+import { bpffsMounted, isRoot, requireLibbpf } from '../libbpf/index.js';
 
 /** Capabilities kfn needs: bpf(2) object lookups by id and setns(2) (SYS_ADMIN, which covers CAP_BPF), links on interfaces (NET_ADMIN). */
 const REQUIRED_CAPS: [bit: number, name: string][] = [
@@ -28,6 +28,7 @@ export function missingCapabilities(status?: string): string[] {
 }
 
 export function requireKernelAccess(paths: KfnPaths): void {
+  requireLibbpf();
   if (!isRoot()) {
     throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
   }

@@ -3,10 +3,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DesiredState } from '../core/types.js';
-import { readObjectInfo } from '../libbpf/index.js';
+import { readObjectInfo, requireLibbpf } from '../libbpf/index.js';
 import { loadDesiredState } from '../manifest/index.js';
 
 export function loadDesired(target: string): DesiredState {
+  // One LIBBPF_UNAVAILABLE error up front, not one per object that could not be read.
+  requireLibbpf();
   const desired = loadDesiredState(target, { readObjectInfo });
   const revision = gitRevision(target);
   return revision ? { ...desired, revision } : desired;

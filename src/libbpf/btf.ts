@@ -114,6 +114,18 @@ export class Btf {
     }
   }
 
+  /** The enum (32 or 64 bit) of this name, e.g. `bpf_link_type` in the kernel's BTF. */
+  findEnum(name: string): Extract<BtfType, { kind: 'enum' }> | undefined {
+    for (const kind of [KIND.ENUM, KIND.ENUM64]) {
+      const id = bpf.btf_find_by_name_kind(this.handle, name, kind) as number;
+      if (id > 0) {
+        const t = this.type(id);
+        if (t.kind === 'enum') return t;
+      }
+    }
+    return undefined;
+  }
+
   /** Names of the variables carrying `__attribute__((btf_decl_tag(tag)))` (on the whole variable). */
   taggedVars(tag: string): Set<string> {
     const out = new Set<string>();

@@ -10,7 +10,8 @@ import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, errnoText } from './errors.js';
 import { Btf } from './btf.js';
 import { MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
-import { installLibbpfPrint } from './log.js';
+// libbpf's messages (the verifier's among them) reach kfn's logger from the first load on.
+import './log.js';
 import { PARAMETER_TAG, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo, type ProgramKind } from './object-info.js';
 
 const LOG_BUF_SIZE = 1 << 20;
@@ -44,7 +45,6 @@ export class BpfObject {
   ) {}
 
   static open(path: string): BpfObject {
-    installLibbpfPrint();
     if (!fs.existsSync(path)) {
       throw new KfnError('OBJECT_NOT_FOUND', `object file ${path} does not exist`, { hint: 'build it (npm run build:bpf) or fix spec.object' });
     }
