@@ -1,79 +1,74 @@
 #!/usr/bin/env node
-/** kfn command line: flags -> engine -> view. */
-import { Command, Option } from 'commander';
+/** kfn command line: flags -> engine -> view. Each command's module loads only when it runs. */
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
-import { kfnVersion } from '../core/version.js';
-import { createContext, type Context, type GlobalOptions } from './context.js';
+import { buildProgram, VERSION_REQUESTED, type GlobalOptions, type Invocation } from './program.js';
 import { normalizeArgs } from './terraform-flags.js';
-import { validateCommand } from './commands/validate.js';
-import { planCommand } from './commands/plan.js';
-import { applyCommand, destroyCommand } from './commands/apply.js';
-import { showCommand } from './commands/show.js';
+import type { Context } from './context.js';
 
-function printError(e: KfnError): void {
+type Flags<T> = T & Record<string, unknown>;
+
+async function dispatch(inv: Invocation): Promise<number> {
+  const { createContext } = await import('./context.js');
+  const ctx = (): Context => createContext(inv.global);
+  const [arg] = inv.args;
+  const f = inv.flags;
+  switch (inv.name) {
+    case 'validate':
+      return (await import('./commands/validate.js')).validateCommand(ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'plan':
+      return (await import('./commands/plan.js')).planCommand(ctx(), arg, f);
+    case 'apply':
+      return (await import('./commands/apply.js')).applyCommand(ctx(), arg, f);
+    case 'destroy':
+      return (await import('./commands/apply.js')).destroyCommand(ctx(), arg, f);
+    case 'show':
+      return (await import('./commands/show.js')).showCommand(ctx(), arg, f);
+    case 'version':
+      return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
+    case 'completion':
+      return (await import('./commands/completion.js')).completionCommand(arg!);
+  }
+}
+
+/** `error[CODE]: message` and its hint for people; under --log-format json one structured record per error. */
+function printError(e: KfnError, json: boolean): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
   for (const err of all) {
+    if (json) {
+      const record = {
+        level: 'error',
+        time: new Date().toISOString(),
+        pid: process.pid,
+        code: err.code,
+        msg: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+        ...(err.source ? { file: err.source.file, line: err.source.line ?? null, column: err.source.column ?? null } : {}),
+      };
+      process.stderr.write(JSON.stringify(record) + '\n');
+      continue;
+    }
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
   }
 }
 
 async function run(argv: string[]): Promise<number> {
-  let exitCode = 0;
-  const program = new Command('kfn')
-    .description('Declarative, GitOps-driven eBPF kernel functions')
-    .version(kfnVersion())
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
-    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
-    .showHelpAfterError()
-    .exitOverride();
-  const ctx = (): Context => createContext(program.opts<GlobalOptions>());
-
-  program
-    .command('validate [path]')
-    .description('check manifests, objects and typed values without touching the kernel')
-    .option('--json', 'machine-readable result on stdout (errors included)')
-    .action((path: string | undefined, flags) => void (exitCode = validateCommand(ctx(), path, flags)));
-  program
-    .command('plan [path]')
-    .description('show what apply would change in the kernel')
-    .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
-    .option('--json', 'machine-readable plan on stdout')
-    .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
-  program
-    .command('apply [path]')
-    .description('make the kernel match the manifests (or apply a saved plan file)')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
-  program
-    .command('show [planfile]')
-    .description('what kfn runs now, per interface and hook; or a saved plan')
-    .option('--json', 'machine-readable live state (or plan)')
-    .option('--stats', 'include what each function counted')
-    .action(async (planFile: string | undefined, flags) => void (exitCode = await showCommand(ctx(), planFile, flags)));
-  program
-    .command('destroy [path]')
-    .description('detach and unload the chains the manifests declare')
-    .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
-
+  const { program, exitCode } = buildProgram(dispatch);
+  const json = (): boolean => program.opts<GlobalOptions>().logFormat === 'json';
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
   } catch (e) {
     const code = (e as { code?: string }).code;
+    if (code === VERSION_REQUESTED) return dispatch({ name: 'version', args: [], flags: {}, global: program.opts<GlobalOptions>() });
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (typeof code === 'string' && code.startsWith('commander.')) return 1;
     if (isKfnError(e)) {
-      printError(e);
+      printError(e, json());
       return 1;
     }
     throw e;
   }
-  return exitCode;
+  return exitCode();
 }
 
 /** Exits only once stdout and stderr are drained: a pipe reader must get every byte. */

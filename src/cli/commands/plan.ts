@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget } from '../context.js';
+import { kernelEngine, manifestTarget, planFields, sourceFields, withLogFields } from '../context.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';
@@ -10,11 +10,13 @@ export interface PlanFlags {
   out?: string;
 }
 
-export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
+export async function planCommand(base: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target));
+  const ctx = withLogFields(base, sourceFields(desired));
   const engine = kernelEngine(ctx);
   await engine.recover();
   const p = engine.plan(desired, engine.readLive(netnsOf(desired)));
+  ctx.log.info(planFields(p), 'plan made');
   if (flags.out) savePlan(flags.out, p);
   process.stdout.write(flags.json ? renderPlanJson(p) + '\n' : renderPlan(p, { color: ctx.color }) + '\n');
   if (flags.out && !flags.json) process.stdout.write(`\nSaved the plan to: ${flags.out}\nTo perform exactly these actions, run: kfn apply ${flags.out}\n`);
