@@ -8,6 +8,7 @@
  * step or one undo operation, both plain data), stats; see docs/architecture.md.
  */
 import type { ChainChange, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { CounterKind } from '../libbpf/object-info.js';
 
 export interface ReadOptions {
   pinRoot: string;
@@ -47,6 +48,13 @@ export interface MapStats {
   entries: StatEntry[];
 }
 
+/**
+ * What an instance counted, for metrics: per kind, the sum of the state-map fields its
+ * function tags with that kind (KFN_PACKETS, KFN_BYTES, KFN_DROPS in bpf/include/kfn.h)
+ * over every entry and CPU. A kind the function does not count is absent.
+ */
+export type InstanceCounters = Partial<Record<CounterKind, bigint>>;
+
 export interface ChainForm {
   readonly name: string;
   /** Maps of every function object that the form owns: never parameters, never state. */
@@ -58,4 +66,6 @@ export interface ChainForm {
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
+  /** The instance's metric counters, read from the kernel now (only the maps that carry counters). */
+  counters(instance: LiveInstance): InstanceCounters;
 }

@@ -100,6 +100,8 @@ export class BpfObject {
         if (btf && keyId) m.key = btf.type(keyId);
         if (btf && valueId) m.value = btf.type(valueId);
         if (parameters.has(name)) m.parameter = true;
+        const counters = btf?.counters(name, valueId) ?? [];
+        if (counters.length) m.counters = counters;
         return m;
       });
     const globals: GlobalInfo[] = btf
