@@ -23,6 +23,8 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/apply.js')).destroyCommand(ctx(), arg, f);
     case 'show':
       return (await import('./commands/show.js')).showCommand(ctx(), arg, f);
+    case 'functions':
+      return (await import('./commands/functions.js')).functionsCommand(ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'version':
       return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
     case 'completion':

@@ -14,7 +14,7 @@ export interface GlobalOptions {
   color: boolean;
 }
 
-export type CommandName = 'validate' | 'plan' | 'apply' | 'show' | 'destroy' | 'version' | 'completion';
+export type CommandName = 'validate' | 'plan' | 'apply' | 'show' | 'destroy' | 'functions' | 'version' | 'completion';
 
 /** One parsed command line: the command, its positional arguments and its flags. */
 export interface Invocation {
@@ -82,6 +82,11 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(act('destroy'));
+  program
+    .command('functions [path]')
+    .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")
+    .option('--json', 'machine-readable list on stdout')
+    .action(act('functions'));
   program
     .command('version')
     .description("kfn's version, libbpf's version and the kernel features kfn uses")

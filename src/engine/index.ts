@@ -4,5 +4,5 @@ export { ApplyFailedError, type FaultInjection } from './executor.js';
 export type { EngineEvent, EventSink } from './events.js';
 export type { RecoveryReport } from './journal.js';
 export { requireKernelAccess, missingCapabilities } from './access.js';
-export { loadDesired, netnsOf } from './desired.js';
+export { loadDesired, listFunctionsHere, netnsOf } from './desired.js';
 export { savePlan, loadPlan, isPlanFile } from './plan-file.js';

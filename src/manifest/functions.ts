@@ -1,25 +1,39 @@
 /**
- * KernelFunction documents: each name@version defined once, its object found relative to
- * the manifest and inside the root (after symlinks), read once per file through the
- * injected readObjectInfo, checked against its sha256 pin, and one program chosen per hook
- * kind it declares. Problems are collected into the caller's error list; a function that
- * did not resolve is left without info/objectPath/programs so chains that use it stay quiet.
+ * The functions chains can use: the built-in library (src/library) and the repository's
+ * KernelFunction documents, which add to it. A repository document is defined once per
+ * name@version, its object found relative to the manifest and inside the root (after
+ * symlinks); a built-in's object is in the installation, outside the root by design.
+ * Each object is read once through the injected readObjectInfo, checked against its
+ * sha256 pin, and one program chosen per hook kind. Problems are collected into the
+ * caller's error list; a function that did not resolve is left without
+ * info/objectPath/programs so chains that use it stay quiet.
+ *
+ * A repository document with a built-in's name@version is the built-in when its object
+ * is byte-identical (a repository that vendors the library); otherwise it shadows the
+ * built-in, which needs `spec.shadowsBuiltin: true` (docs/library.md).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
 import type { Hook } from '../core/types.js';
 import type { ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import type { BuiltinFunction } from '../library/index.js';
 import type { KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
 export const hookKind = (h: Hook): ProgKind => (h === 'xdp' ? 'xdp' : 'tc');
 
+/** Where a function comes from. */
+export type FunctionOrigin =
+  | { kind: 'repository'; doc: KernelFunctionDocument; /** It replaces the built-in of its name@version. */ shadowsBuiltin: boolean }
+  | { kind: 'builtin'; builtin: BuiltinFunction };
+
 export interface ResolvedFunction {
-  doc: KernelFunctionDocument;
+  origin: FunctionOrigin;
   name: string;
   version: string;
+  hooks: Hook[];
   objectPath?: string;
   info?: ObjectInfo;
   /** Program per hook kind, for the kinds the function declares and that resolved. */
@@ -36,6 +50,106 @@ export interface ResolvedFunction {
 export interface ObjectReader {
   /** Reads an object file's programs, maps and globals (ELF + BTF, no kernel). */
   readObjectInfo: (path: string) => ObjectInfo;
+  /** The built-in function library (none when absent: only the repository's functions exist). */
+  builtins?: readonly BuiltinFunction[];
+}
+
+type InfoCache = Map<string, ObjectInfo | KfnError[]>;
+
+/**
+ * Every function a chain of these manifests can reference, by name then version: the
+ * repository's documents (resolved now, each error reported once) merged over the
+ * built-ins (resolved when first referenced, errors reported at that reference).
+ */
+export class FunctionSet {
+  private readonly repo: Map<string, Map<string, ResolvedFunction>>;
+  private readonly builtins = new Map<string, Map<string, BuiltinFunction>>();
+  private readonly resolvedBuiltins = new Map<BuiltinFunction, ResolvedFunction>();
+  private readonly cache: InfoCache = new Map();
+
+  constructor(
+    docs: readonly KernelFunctionDocument[],
+    root: string,
+    private readonly deps: ObjectReader,
+    private readonly errors: KfnError[],
+  ) {
+    for (const b of deps.builtins ?? []) this.builtins.set(b.name, new Map([...(this.builtins.get(b.name) ?? []), [b.version, b]]));
+    this.repo = resolveFunctions(docs, root, deps, this.cache, errors);
+    for (const fn of [...this.repo.values()].flatMap((vs) => [...vs.values()])) this.checkShadow(fn);
+  }
+
+  /** The versions of `name` with where each comes from; the repository's document wins a shared name@version. */
+  versions(name: string): Map<string, { origin: FunctionOrigin['kind']; resolve: (at: SourceRef) => ResolvedFunction }> {
+    const out = new Map<string, { origin: FunctionOrigin['kind']; resolve: (at: SourceRef) => ResolvedFunction }>();
+    for (const [v, b] of this.builtins.get(name) ?? []) out.set(v, { origin: 'builtin', resolve: (at) => this.builtin(b, at) });
+    for (const [v, fn] of this.repo.get(name) ?? []) out.set(v, { origin: 'repository', resolve: () => fn });
+    return new Map([...out].sort(([a], [b]) => compareSemver(a, b)));
+  }
+
+  /** What every reference can resolve to, by name then version (a built-in's errors point at its object). */
+  all(): ResolvedFunction[] {
+    const names = [...new Set([...this.builtins.keys(), ...this.repo.keys()])].sort();
+    return names.flatMap((n) => [...this.versions(n).values()].map((e) => e.resolve({ file: '' })));
+  }
+
+  /** `name@version` of every repository function, then of every built-in. */
+  names(): { repository: string[]; builtin: string[] } {
+    const list = (m: Map<string, Map<string, unknown>>) => [...m].flatMap(([n, vs]) => [...vs.keys()].map((v) => `${n}@${v}`)).sort();
+    return { repository: list(this.repo), builtin: list(this.builtins) };
+  }
+
+  private builtin(b: BuiltinFunction, at: SourceRef): ResolvedFunction {
+    let fn = this.resolvedBuiltins.get(b);
+    if (!fn) {
+      if (!at.file) at = { file: b.objectPath };
+      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set() };
+      this.resolvedBuiltins.set(b, fn);
+      const prefix = `built-in function "${b.name}@${b.version}"`;
+      let isFile = false;
+      try {
+        isFile = fs.statSync(b.objectPath).isFile();
+      } catch {
+        /* reported below */
+      }
+      if (!isFile) {
+        this.errors.push(
+          new KfnError('OBJECT_NOT_FOUND', `${prefix}: its object ${b.objectPath} is missing from this kfn installation`, {
+            source: at,
+            hint: 'in a clone, build it (npm run build:bpf); an installed kfn is incomplete: reinstall it',
+          }),
+        );
+      } else {
+        describeObject(fn, b.objectPath, { label: b.objectPath, program: b.program, parameters: [], at: () => at }, this.deps, this.cache, this.errors, prefix);
+      }
+    }
+    return fn;
+  }
+
+  /** A repository document with a built-in's name@version: the same object, or an explicit shadow. */
+  private checkShadow(fn: ResolvedFunction): void {
+    if (fn.origin.kind !== 'repository') return;
+    const b = this.builtins.get(fn.name)?.get(fn.version);
+    const doc = fn.origin.doc;
+    if (!b || !fn.info || fn.origin.shadowsBuiltin) return;
+    let cached = this.cache.get(b.objectPath);
+    if (!cached) {
+      try {
+        cached = this.deps.readObjectInfo(b.objectPath);
+      } catch (e) {
+        // A missing or broken built-in cannot be the same object; its error is reported where it is referenced.
+        cached = objectErrors(e, doc.source, `built-in function "${b.name}@${b.version}"`, b.objectPath);
+      }
+      this.cache.set(b.objectPath, cached);
+    }
+    const builtinSha = Array.isArray(cached) ? undefined : cached.sha256;
+    if (builtinSha !== undefined && builtinSha.toLowerCase() === fn.info.sha256.toLowerCase()) return;
+    this.errors.push(
+      new KfnError('FUNCTION_SHADOWS_BUILTIN', `KernelFunction "${fn.name}@${fn.version}" has the name and version of a built-in function with another object (${short(fn.info.sha256)}, the built-in's is ${builtinSha ? short(builtinSha) : 'missing'})`, {
+        source: doc.source,
+        hint: `to replace the built-in in this repository set spec.shadowsBuiltin: true; to add your build beside it, give it another version (the built-in stays "${fn.name}@${fn.version}")`,
+      }),
+    );
+  }
 }
 
 /** Resolves every KernelFunction document; returns them by name, then by version. */
@@ -43,10 +157,10 @@ export function resolveFunctions(
   docs: readonly KernelFunctionDocument[],
   root: string,
   deps: ObjectReader,
+  infoCache: InfoCache,
   errors: KfnError[],
 ): Map<string, Map<string, ResolvedFunction>> {
   const byName = new Map<string, Map<string, ResolvedFunction>>();
-  const infoCache = new Map<string, ObjectInfo | KfnError[]>();
   for (const doc of docs) {
     const name = doc.data.metadata.name;
     const version = doc.data.spec.version;
@@ -54,19 +168,31 @@ export function resolveFunctions(
     const prev = versions.get(version);
     if (prev) {
       errors.push(
-        new KfnError('MANIFEST_DUPLICATE', `KernelFunction "${name}@${version}" is defined twice (first at ${where(prev.doc.source)})`, {
+        new KfnError('MANIFEST_DUPLICATE', `KernelFunction "${name}@${version}" is defined twice (first at ${where(definedAt(prev))})`, {
           source: doc.source,
           hint: 'each name@version may be defined once; bump spec.version for a new build',
         }),
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set() };
+    const fn: ResolvedFunction = {
+      origin: { kind: 'repository', doc, shadowsBuiltin: doc.data.spec.shadowsBuiltin === true },
+      name,
+      version,
+      hooks: [...doc.data.spec.hooks],
+      programs: {},
+      parameters: new Set(),
+    };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
   }
   return byName;
+}
+
+/** Where a repository function's document is; undefined for a built-in. */
+export function definedAt(fn: ResolvedFunction): SourceRef | undefined {
+  return fn.origin.kind === 'repository' ? fn.origin.doc.source : undefined;
 }
 
 /** Semantic-version order (build metadata ignored, pre-releases before their release). */
@@ -108,14 +234,9 @@ function isInside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function resolveFunction(
-  fn: ResolvedFunction,
-  root: string,
-  deps: ObjectReader,
-  cache: Map<string, ObjectInfo | KfnError[]>,
-  errors: KfnError[],
-): void {
-  const { doc } = fn;
+function resolveFunction(fn: ResolvedFunction, root: string, deps: ObjectReader, cache: InfoCache, errors: KfnError[]): void {
+  if (fn.origin.kind !== 'repository') return;
+  const { doc } = fn.origin;
   const spec = doc.data.spec;
   const prefix = `function "${fn.name}@${fn.version}"`;
   const objSrc = doc.locate(['spec', 'object']);
@@ -158,13 +279,57 @@ function resolveFunction(
     return;
   }
 
-  // object info (once per file)
+  describeObject(
+    fn,
+    real,
+    {
+      label: spec.object,
+      ...(spec.program !== undefined ? { program: spec.program } : {}),
+      parameters: spec.parameters ?? [],
+      ...(spec.sha256 !== undefined ? { sha256: spec.sha256 } : {}),
+      at: (field, i) =>
+        field === 'object'
+          ? objSrc
+          : field === 'sha256'
+            ? doc.locate(['spec', 'sha256'])
+            : field === 'program'
+              ? spec.program !== undefined
+                ? doc.locate(['spec', 'program'])
+                : doc.locate(['spec', 'hooks'])
+              : field === 'parameter'
+                ? doc.locate(['spec', 'parameters', i ?? 0])
+                : doc.source,
+    },
+    deps,
+    cache,
+    errors,
+    prefix,
+  );
+}
+
+/** What describeObject needs of a function's definition, and where each part is written. */
+interface ObjectSpec {
+  /** The object as its definition names it (for messages). */
+  label: string;
+  program?: string;
+  /** Parameter maps beyond the object's KFN_PARAM tags. */
+  parameters: readonly string[];
+  sha256?: string;
+  at: (field: 'object' | 'sha256' | 'program' | 'parameter' | 'definition', index?: number) => SourceRef;
+}
+
+/**
+ * Reads the object at `real` (once per file), checks the pin, chooses one program per hook
+ * kind and collects the parameter maps; on success fills fn.info/objectPath/programs/parameters.
+ */
+function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, deps: ObjectReader, cache: InfoCache, errors: KfnError[], prefix: string): void {
+  const objSrc = spec.at('object');
   let cached = cache.get(real);
   if (!cached) {
     try {
       cached = deps.readObjectInfo(real);
     } catch (e) {
-      cached = objectErrors(e, objSrc, prefix, spec.object);
+      cached = objectErrors(e, objSrc, prefix, spec.label);
     }
     cache.set(real, cached);
   }
@@ -178,9 +343,9 @@ function resolveFunction(
     errors.push(
       new KfnError(
         'OBJECT_SHA256_MISMATCH',
-        `${prefix}: object ${spec.object} has sha256 ${short(info.sha256)}, the manifest pins ${short(spec.sha256.toLowerCase())}`,
+        `${prefix}: object ${spec.label} has sha256 ${short(info.sha256)}, the manifest pins ${short(spec.sha256.toLowerCase())}`,
         {
-          source: doc.locate(['spec', 'sha256']),
+          source: spec.at('sha256'),
           hint: `refusing an object that differs from the pin; rebuild the pinned source, or if this build is intended set spec.sha256: ${info.sha256}`,
         },
       ),
@@ -189,8 +354,8 @@ function resolveFunction(
   }
 
   // one program per declared hook kind
-  const kinds = [...new Set(spec.hooks.map(hookKind))];
-  const progSrc = spec.program !== undefined ? doc.locate(['spec', 'program']) : doc.locate(['spec', 'hooks']);
+  const kinds = [...new Set(fn.hooks.map(hookKind))];
+  const progSrc = spec.at('program');
   const listing = info.programs.length > 0 ? info.programs.map((p) => `${p.name} (${p.kind})`).join(', ') : 'none';
   for (const kind of kinds) {
     const ofKind = info.programs.filter((p) => p.kind === kind);
@@ -199,15 +364,15 @@ function resolveFunction(
       const wanted = spec.program;
       chosen = ofKind.find((p) => p.name === wanted) ?? ofKind.find((p) => p.name === `${wanted}_${kind}`);
       if (!chosen) {
-        const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const hooksOfKind = fn.hooks.filter((h) => hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
         const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
         errors.push(
           new KfnError(
             'PROGRAM_NOT_FOUND',
             other
-              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
-              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
+              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.label}: ${listing})`
+              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.label} (programs: ${listing})`,
             {
               source: progSrc,
               hint:
@@ -223,7 +388,7 @@ function resolveFunction(
       chosen = ofKind[0]!;
     } else if (ofKind.length === 0) {
       errors.push(
-        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${kind} program in ${spec.object} (programs: ${listing})`, {
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${kind} program in ${spec.label} (programs: ${listing})`, {
           source: progSrc,
           hint: `spec.hooks needs an ${kind} program (SEC("${kind}")); remove the hook or rebuild the object`,
         }),
@@ -233,8 +398,8 @@ function resolveFunction(
       errors.push(
         new KfnError(
           'PROGRAM_AMBIGUOUS',
-          `${prefix}: ${ofKind.length} ${kind} programs in ${spec.object} (${ofKind.map((p) => p.name).join(', ')})`,
-          { source: doc.source, hint: `set spec.program to the one to run (a name, or a base name B with programs B_xdp / B_tc)` },
+          `${prefix}: ${ofKind.length} ${kind} programs in ${spec.label} (${ofKind.map((p) => p.name).join(', ')})`,
+          { source: spec.at('definition'), hint: `set spec.program to the one to run (a name, or a base name B with programs B_xdp / B_tc)` },
         ),
       );
       continue;
@@ -244,15 +409,15 @@ function resolveFunction(
 
   const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
   let paramsOk = true;
-  (spec.parameters ?? []).forEach((name, i) => {
+  spec.parameters.forEach((name, i) => {
     const m = info.maps.find((x) => x.name === name);
-    const problem = !m ? `declares parameter map "${name}", which ${spec.object} does not have` : !isParameterCapable(m.name, m.type) ? `declares "${name}" a parameter, but it is a ${m.type} map` : undefined;
+    const problem = !m ? `declares parameter map "${name}", which ${spec.label} does not have` : !isParameterCapable(m.name, m.type) ? `declares "${name}" a parameter, but it is a ${m.type} map` : undefined;
     if (problem) {
       paramsOk = false;
       const maps = info.maps.filter((x) => isParameterCapable(x.name, x.type)).map((x) => x.name);
       errors.push(
         new KfnError('MAP_NOT_FOUND', `${prefix}: ${problem}`, {
-          source: doc.locate(['spec', 'parameters', i]),
+          source: spec.at('parameter', i),
           hint: `maps that can be parameters: ${maps.length ? maps.join(', ') : 'none'}`,
         }),
       );
