@@ -109,7 +109,7 @@ interface Lazy<T> {
   status(): { ok: true; value: T } | { ok: false; error: KfnError };
 }
 
-function lazyLibrary<T>(code: string, file: () => string, declare: (lib: Lib) => T, hint: string, onLoad?: (value: T) => void): Lazy<T> {
+function lazyLibrary<T>(file: () => string, declare: (lib: Lib) => T, failed: (message: string) => KfnError, onLoad?: (value: T) => void): Lazy<T> {
   let value: T | undefined;
   let error: KfnError | undefined;
   const get = (): T => {
@@ -121,7 +121,7 @@ function lazyLibrary<T>(code: string, file: () => string, declare: (lib: Lib) =>
     } catch (e) {
       // koffi reports dlopen's text, or the first symbol an older library lacks.
       const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
-      error = new KfnError(code, `cannot load ${name}: ${why}`, { hint });
+      error = failed(`cannot load ${name}: ${why}`);
       throw error;
     }
     onLoad?.(value);
@@ -150,16 +150,19 @@ export function onLibbpfLoaded(fn: (b: Libbpf) => void): void {
 }
 
 const libbpfLib = lazyLibrary(
-  'LIBBPF_UNAVAILABLE',
   libbpfPath,
   declareLibbpf,
-  'kfn needs libbpf 1.x: install it (Debian/Ubuntu: apt-get install libbpf1; Fedora: dnf install libbpf)',
+  (message) => new KfnError('LIBBPF_UNAVAILABLE', message, { hint: 'kfn needs libbpf 1.x: install it (Debian/Ubuntu: apt-get install libbpf1; Fedora: dnf install libbpf)' }),
   (b) => {
     loadedLibbpf = b;
     for (const fn of loadHooks) fn(b);
   },
 );
-const libcLib = lazyLibrary('LIBC_UNAVAILABLE', () => 'libc.so.6', declareLibc, 'kfn runs on Linux with glibc (libc.so.6)');
+const libcLib = lazyLibrary(
+  () => 'libc.so.6',
+  declareLibc,
+  (message) => new KfnError('LIBC_UNAVAILABLE', message, { hint: 'kfn runs on Linux with glibc (libc.so.6)' }),
+);
 
 /** A table of functions that loads its library on the first property read. */
 function deferred<T extends object>(lib: Lazy<T>): T {
