@@ -25,6 +25,8 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/show.js')).showCommand(ctx(), arg, f);
     case 'functions':
       return (await import('./commands/functions.js')).functionsCommand(ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'serve':
+      return (await import('./commands/serve.js')).serveCommand(ctx(), f as Flags<{ metricsAddr: string }>);
     case 'version':
       return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
     case 'completion':

@@ -14,7 +14,7 @@ export interface GlobalOptions {
   color: boolean;
 }
 
-export type CommandName = 'validate' | 'plan' | 'apply' | 'show' | 'destroy' | 'functions' | 'version' | 'completion';
+export type CommandName = 'validate' | 'plan' | 'apply' | 'show' | 'destroy' | 'functions' | 'serve' | 'version' | 'completion';
 
 /** One parsed command line: the command, its positional arguments and its flags. */
 export interface Invocation {
@@ -87,6 +87,11 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")
     .option('--json', 'machine-readable list on stdout')
     .action(act('functions'));
+  program
+    .command('serve')
+    .description('expose Prometheus metrics of what kfn runs on this host, read from the kernel at every scrape')
+    .requiredOption('--metrics-addr <host:port>', 'listen address of /metrics, /healthz and /ready (e.g. 127.0.0.1:9477)')
+    .action(act('serve'));
   program
     .command('version')
     .description("kfn's version, libbpf's version and the kernel features kfn uses")

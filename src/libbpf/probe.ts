@@ -80,6 +80,11 @@ function probeFeatures(): FeatureProbe[] {
   }
 }
 
+/** The loaded libbpf's version (`1.1`); loads libbpf (LIBBPF_UNAVAILABLE when it cannot). */
+export function libbpfVersion(): string {
+  return String(bpf.version_string()).replace(/^v/, '');
+}
+
 /** Never throws: a missing or broken libbpf is part of the report. */
 export function hostReport(): HostReport {
   const kernel = { release: os.release(), machine: os.machine() };
@@ -91,6 +96,5 @@ export function hostReport(): HostReport {
       kernel: { ...kernel, features: Object.values(KernelFeature).map((feature) => ({ feature, state: FeatureState.Unknown, detail: unknown })) },
     };
   }
-  const version = String(bpf.version_string()).replace(/^v/, '');
-  return { libbpf: { ok: true, version, path: lib.path }, kernel: { ...kernel, features: probeFeatures() } };
+  return { libbpf: { ok: true, version: libbpfVersion(), path: lib.path }, kernel: { ...kernel, features: probeFeatures() } };
 }
