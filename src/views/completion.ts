@@ -85,18 +85,22 @@ complete -o default -F ${fn} ${t.program}
 
 /** Text inside a single-quoted zsh word, as a `[description]` of _arguments or a `name:description` of _describe. */
 function zq(text: string): string {
-  return text.replace(/'/g, `'\\''`).replace(/([[\]:\\])/g, '\\$1');
+  return text.replace(/([[\]:\\])/g, '\\$1').replace(/'/g, `'\\''`);
 }
 
+/** zsh's action for a value: file names for files and paths, else only the value's name as a message. */
+const FILE_VALUES = new Set(['file', 'path', 'planfile']);
+const valueAction = (name: string | undefined): string => (name && FILE_VALUES.has(name) ? '_files' : ' ');
+
 function zshOption(o: CompletionOption): string {
-  const value = o.takesValue ? `:${zq(o.valueName ?? 'value')}:${o.choices ? `(${o.choices.join(' ')})` : '_files'}` : '';
+  const value = o.takesValue ? `:${zq(o.valueName ?? 'value')}:${o.choices ? `(${o.choices.join(' ')})` : valueAction(o.valueName)}` : '';
   const desc = `[${zq(o.description)}]`;
   if (o.flags.length === 1) return `'${o.flags[0]}${o.takesValue && o.flags[0]!.startsWith('--') ? '=' : ''}${desc}${value}'`;
   return `'(${o.flags.join(' ')})'{${o.flags.join(',')}}'${desc}${value}'`;
 }
 
 function zshArg(a: CompletionArgument, i: number): string {
-  const action = a.choices ? `(${a.choices.join(' ')})` : '_files';
+  const action = a.choices ? `(${a.choices.join(' ')})` : valueAction(a.name);
   return `'${i + 1}:${a.required ? '' : ':'}${zq(a.name)}:${action}'`;
 }
 
