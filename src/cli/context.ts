@@ -98,7 +98,8 @@ export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): En
           ctx.log.info({ undo: true, kind: e.step.kind, ...stepFields(e.step) }, `undo: ${e.step.description}`);
           break;
         case 'recovered':
-          process.stderr.write(recoveredText(e.report));
+          if (ctx.logFormat === 'json') ctx.log.warn({ recovered: e.report }, recoveredText(e.report).trim());
+          else process.stderr.write(recoveredText(e.report));
           break;
         case 'apply-in-progress':
           ctx.log.warn('an apply is in progress; the live state may be changing');

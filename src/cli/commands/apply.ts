@@ -63,6 +63,7 @@ async function confirmAndRun(
   opts: Parameters<Transaction['apply']>[1],
   end: () => void,
 ): Promise<number> {
+  ctx.log.info(planFields(p), 'plan made');
   process.stdout.write(renderPlan(p, { color: ctx.color }) + '\n');
   if (!hasChanges(p)) return 0;
   const question = verb === 'destroy' ? '\nDo you really want to destroy these kernel functions?' : '\nDo you want to perform these actions?';
@@ -80,12 +81,15 @@ function execute(ctx: Context, tx: Transaction, p: Plan, verb: 'apply' | 'destro
   } catch (e) {
     end();
     if (e instanceof ApplyFailedError) {
-      ctx.log.error({ verb, completed: e.applied.length, undone: e.undone.length, restored: e.restored }, `${verb} failed; rolled back`);
-      process.stderr.write(
-        `\nApply failed after ${e.applied.length} completed step(s); rolled back ${e.undone.length} step(s) in reverse order:\n` +
-          e.undone.map((s) => `  undone: ${s}${e.applied.includes(s) ? '' : ' (the step that failed)'}\n`).join('') +
-          (e.restored ? 'The kernel is back to the state before apply.\n' : 'WARNING: the kernel state differs from before apply; run kfn plan.\n'),
-      );
+      ctx.log.error({ verb, completed: e.applied.length, undone: e.undone, restored: e.restored }, `${verb} failed; rolled back`);
+      // Under --log-format json that record is the report; stderr stays one JSON record per line.
+      if (ctx.logFormat !== 'json') {
+        process.stderr.write(
+          `\nApply failed after ${e.applied.length} completed step(s); rolled back ${e.undone.length} step(s) in reverse order:\n` +
+            e.undone.map((s) => `  undone: ${s}${e.applied.includes(s) ? '' : ' (the step that failed)'}\n`).join('') +
+            (e.restored ? 'The kernel is back to the state before apply.\n' : 'WARNING: the kernel state differs from before apply; run kfn plan.\n'),
+        );
+      }
     }
     throw e;
   }
