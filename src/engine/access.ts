@@ -11,6 +11,9 @@ const REQUIRED_CAPS: [bit: number, name: string][] = [
   [12, 'CAP_NET_ADMIN'],
 ];
 
+/** The capabilities kfn checks for (what a container running kfn must be given). */
+export const REQUIRED_CAPABILITIES: readonly string[] = REQUIRED_CAPS.map(([, name]) => name);
+
 /** Required capabilities missing from this process's effective set (none when /proc cannot tell). */
 export function missingCapabilities(status?: string): string[] {
   let text = status;

@@ -3,6 +3,6 @@ export { Engine, planNetns, type ApplyOptions, type ApplyResult, type EngineOpti
 export { ApplyFailedError, type FaultInjection } from './executor.js';
 export { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 export type { RecoveryReport } from './journal.js';
-export { requireKernelAccess, missingCapabilities } from './access.js';
+export { requireKernelAccess, missingCapabilities, REQUIRED_CAPABILITIES } from './access.js';
 export { loadDesired, listFunctionsHere, netnsOf } from './desired.js';
 export { savePlan, loadPlan, isPlanFile } from './plan-file.js';
