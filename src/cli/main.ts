@@ -8,25 +8,25 @@ import type { Context } from './context.js';
 type Flags<T> = T & Record<string, unknown>;
 
 async function dispatch(inv: Invocation): Promise<number> {
-  const { createContext } = await import('./context.js');
-  const ctx = (): Context => createContext(inv.global);
+  // version and completion load neither the engine nor koffi: they answer on any host.
+  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(inv.global);
   const [arg] = inv.args;
   const f = inv.flags;
   switch (inv.name) {
     case 'validate':
-      return (await import('./commands/validate.js')).validateCommand(ctx(), arg, f as Flags<{ json?: boolean }>);
+      return (await import('./commands/validate.js')).validateCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'plan':
-      return (await import('./commands/plan.js')).planCommand(ctx(), arg, f);
+      return (await import('./commands/plan.js')).planCommand(await ctx(), arg, f);
     case 'apply':
-      return (await import('./commands/apply.js')).applyCommand(ctx(), arg, f);
+      return (await import('./commands/apply.js')).applyCommand(await ctx(), arg, f);
     case 'destroy':
-      return (await import('./commands/apply.js')).destroyCommand(ctx(), arg, f);
+      return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
     case 'show':
-      return (await import('./commands/show.js')).showCommand(ctx(), arg, f);
+      return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
     case 'functions':
-      return (await import('./commands/functions.js')).functionsCommand(ctx(), arg, f as Flags<{ json?: boolean }>);
+      return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'serve':
-      return (await import('./commands/serve.js')).serveCommand(ctx(), f as Flags<{ metricsAddr: string }>);
+      return (await import('./commands/serve.js')).serveCommand(await ctx(), f as Flags<{ metricsAddr: string }>);
     case 'version':
       return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
     case 'completion':
