@@ -5,7 +5,12 @@
 import type { BtfType } from './btf-types.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 
-export type ProgramKind = 'xdp' | 'tc' | 'other';
+/**
+ * The program type libbpf derives from the ELF section name. `other` covers every other
+ * type and sections libbpf does not know (`SEC("xdp_ratelimiting")`): such a program
+ * loads only with a type given by the caller (see BpfObject.loadPrograms).
+ */
+export type ProgramKind = 'xdp' | 'tc' | 'tracepoint' | 'other';
 
 export interface ProgramInfo {
   name: string;
@@ -20,8 +25,14 @@ export interface MapInfo {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /** Absent for maps declared by key_size/value_size only: their keys and values are raw. */
   key?: BtfType;
   value?: BtfType;
+  /**
+   * The object asks for the map to be pinned by name (`__uint(pinning, LIBBPF_PIN_BY_NAME)`).
+   * kfn never honours it: a load pins nothing (see BpfObject.loadPrograms).
+   */
+  pinning?: 'by-name';
 }
 
 export interface GlobalInfo {
