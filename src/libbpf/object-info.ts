@@ -16,6 +16,8 @@ export interface ProgramInfo {
   name: string;
   section: string;
   kind: ProgramKind;
+  /** The section names no program type (kind `other`): the program loads only with a type given. */
+  needsType?: true;
 }
 
 export interface MapInfo {

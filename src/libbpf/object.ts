@@ -103,14 +103,12 @@ export class BpfObject {
   }
 
   private programsRaw(): { ptr: Ptr; info: ProgramInfo }[] {
-    return [...iterate((p) => bpf.object_next_program(this.handle, p))].map((ptr) => ({
-      ptr,
-      info: {
-        name: bpf.program_name(ptr) as string,
-        section: bpf.program_section_name(ptr) as string,
-        kind: programKind(bpf.program_type(ptr) as number),
-      },
-    }));
+    return [...iterate((p) => bpf.object_next_program(this.handle, p))].map((ptr) => {
+      const type = bpf.program_type(ptr) as number;
+      const info: ProgramInfo = { name: bpf.program_name(ptr) as string, section: bpf.program_section_name(ptr) as string, kind: programKind(type) };
+      if (type === PROG_TYPE.UNSPEC) info.needsType = true;
+      return { ptr, info };
+    });
   }
 
   private mapsRaw(): { ptr: Ptr; name: string; internal: boolean }[] {

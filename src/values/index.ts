@@ -39,7 +39,7 @@ import { ValueError } from './errors.js';
 import { shapeOf } from './shape.js';
 
 export { ValueError } from './errors.js';
-export { encodeMapEntry, decodeMapEntry, encodeGlobal, decodeGlobal } from './map.js';
+export { encodeMapEntry, encodeMapKey, decodeMapEntry, encodeGlobal, decodeGlobal } from './map.js';
 
 function names(name: string | undefined): string[] {
   return name ? [name] : [];

@@ -72,18 +72,18 @@ function decodeChecked(s: Shape, bytes: Uint8Array, path: string): string {
  * the value). YAML map keys arrive as strings; for a bool key "true"/"false" are accepted.
  */
 export function encodeMapEntry(map: MapInfo, key: unknown, value: unknown): MapEntry {
-  const ks = side(map, 'key');
+  const k = encodeMapKey(map, key);
   const vs = side(map, 'value');
-  const path = `${map.name}[${keyLabel(key)}]`;
+  const vb = encodeSide(vs, value, `${map.name}[${keyLabel(key)}]`);
+  return { key: k.key, value: toHex(vb), keyText: k.keyText, valueText: render(vs.shape, decodeShape(vs.shape, vb, 0)) };
+}
+
+/** A map key from YAML alone (as encodeMapEntry encodes it): its hex bytes and text. */
+export function encodeMapKey(map: MapInfo, key: unknown): Pick<MapEntry, 'key' | 'keyText'> {
+  const ks = side(map, 'key');
   const k = ks.shape.k === 'bool' && (key === 'true' || key === 'false') ? key === 'true' : key;
-  const kb = encodeSide(ks, k, path);
-  const vb = encodeSide(vs, value, path);
-  return {
-    key: toHex(kb),
-    value: toHex(vb),
-    keyText: render(ks.shape, decodeShape(ks.shape, kb, 0)),
-    valueText: render(vs.shape, decodeShape(vs.shape, vb, 0)),
-  };
+  const kb = encodeSide(ks, k, `${map.name}[${keyLabel(key)}]`);
+  return { key: toHex(kb), keyText: render(ks.shape, decodeShape(ks.shape, kb, 0)) };
 }
 
 /** A map entry read from the kernel. Throws ValueError only when a buffer has the wrong size. */
