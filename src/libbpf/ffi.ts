@@ -20,6 +20,7 @@ const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, voi
 export const bpf = {
   // objects
   object_open_file: libbpf.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+  object_open_mem: libbpf.func('bpf_object *bpf_object__open_mem(const void *buf, size_t size, void *opts)'),
   object_load: libbpf.func('int bpf_object__load(bpf_object *obj)'),
   object_close: libbpf.func('void bpf_object__close(bpf_object *obj)'),
   object_btf: libbpf.func('btf *bpf_object__btf(bpf_object *obj)'),

@@ -85,7 +85,23 @@ export class BpfObject {
   private constructor(
     readonly path: string,
     private readonly handle: Ptr,
+    /** open_mem: libbpf reads this buffer until close, so it is held until then. */
+    private image?: Buffer,
   ) {}
+
+  /** Opens an object from its bytes (e.g. a tar member); `label` names it in messages. */
+  static openBytes(bytes: Uint8Array, label: string): BpfObject {
+    installLibbpfPrint();
+    const image = Buffer.from(bytes);
+    const h = bpf.object_open_mem(image, image.length, null);
+    if (!h) {
+      const errno = lastErrno();
+      throw new KfnError('OBJECT_INVALID', `cannot open ${label} as an eBPF object: ${errnoText(errno)}`, {
+        hint: 'it must be an ELF eBPF object built with clang -target bpf -g',
+      });
+    }
+    return new BpfObject(label, h, image);
+  }
 
   static open(path: string): BpfObject {
     installLibbpfPrint();
@@ -258,11 +274,22 @@ export class BpfObject {
     if (this.closed) return;
     this.closed = true;
     bpf.object_close(this.handle);
+    if (this.image) this.image = undefined;
   }
 }
 
 function koffiView(ptr: Ptr, len: number): Uint8Array {
   return new Uint8Array(koffi.view(ptr, len).slice(0));
+}
+
+/** readObjectInfo for an object given as bytes; `label` is its `path` in the result and in messages. */
+export function readObjectInfoFromBytes(bytes: Uint8Array, label: string): ObjectInfo {
+  const obj = BpfObject.openBytes(bytes, label);
+  try {
+    return obj.info(createHash('sha256').update(bytes).digest('hex'));
+  } finally {
+    obj.close();
+  }
 }
 
 /** What an object declares (programs, maps with BTF types, globals), without the kernel. */
