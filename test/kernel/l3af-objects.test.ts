@@ -53,8 +53,11 @@ const PORTDROP = path.join(L3AF_BUILD, 'portdrop.bpf.o');
 const BPFFS = '/sys/fs/bpf';
 
 const gate = kernelGate();
-const missing = [CONNLIMIT, PORTDROP].filter((f) => !fs.existsSync(f));
-const skip = gate || (missing.length ? `L3AF-style objects missing (${missing.join(', ')}): run npm run build` : false);
+const missing = [
+  ...[CONNLIMIT, PORTDROP].filter((f) => !fs.existsSync(f)).map((f) => `${f} (run npm run build)`),
+  ...(['/sys/kernel/tracing/events', '/sys/kernel/debug/tracing/events'].some((d) => fs.existsSync(d)) ? [] : ['tracefs (mount -t tracefs tracefs /sys/kernel/tracing)']),
+];
+const skip = gate || (missing.length ? `missing: ${missing.join(', ')}` : false);
 if (!gate && missing.length && process.env.KFN_REQUIRE_KERNEL === '1') {
   test('L3AF-style objects (KFN_REQUIRE_KERNEL=1)', () => {
     throw new Error(`missing: ${missing.join(', ')}`);
