@@ -195,14 +195,14 @@ const fileOf = (r: ImportResult, p: string): string => {
 const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Json);
 
 /** A gzip tar made by GNU tar, members under `root` (paths longer than 100 bytes included). */
-function tarGz(out: string, root: string, members: Record<string, string>): void {
+function tarGz(out: string, root: string, members: Record<string, string>, format = 'gnu'): void {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-tar-'));
   try {
     for (const [p, content] of Object.entries(members)) {
       fs.mkdirSync(path.dirname(path.join(stage, root, p)), { recursive: true });
       fs.writeFileSync(path.join(stage, root, p), content);
     }
-    execFileSync('tar', ['-czf', out, '-C', stage, root], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync('tar', [`--format=${format}`, '-czf', out, '-C', stage, root], { stdio: 'ignore', timeout: 10_000 });
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
@@ -480,9 +480,14 @@ describe('kfn import l3af', () => {
     );
     fs.writeFileSync(path.join(objs, 'plain.tar.gz'), 'not gzip');
     assert.throws(() => src.find({ name: 'plain', version: '1', artifact: 'plain.tar.gz', object_file: 'k.o' }), /not gzip-compressed/);
-    // the tar reader on its own: GNU long names, the ustar prefix field, directories skipped
-    const raw = zlib.gunzipSync(fs.readFileSync(path.join(objs, 'deep.tar.gz')));
-    assert.deepEqual(readTar(raw, 'deep.tar').map((m) => m.path), [`deep/${deep}`]);
+    // the tar reader on its own: GNU long names, pax path records, the ustar prefix field; directories skipped
+    for (const format of ['gnu', 'pax', 'ustar']) {
+      const file = path.join(objs, `deep-${format}.tar.gz`);
+      tarGz(file, 'deep', { [deep]: 'connection_limit_kern.o', 'short.o': 's' }, format);
+      const members = readTar(zlib.gunzipSync(fs.readFileSync(file)), file);
+      assert.deepEqual(members.map((m) => m.path).sort(), [`deep/${deep}`, 'deep/short.o'], format);
+      assert.equal(members.find((m) => m.path === `deep/${deep}`)!.data.toString(), 'connection_limit_kern.o', format);
+    }
   });
 
   test('names and versions always come out in the forms the schemas accept', () => {
