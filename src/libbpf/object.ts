@@ -135,7 +135,7 @@ export class BpfObject {
     }));
   }
 
-  /** The program's libbpf type, after checking the caller's type against its section. */
+  /** Sets the caller's type on the program, after checking it against the type its section gives. */
   private setProgramType(ptr: Ptr, info: ProgramInfo, type: ProgramType | undefined): void {
     const current = bpf.program_type(ptr) as number;
     if (type === undefined) {
