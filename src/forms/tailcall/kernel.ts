@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
@@ -32,7 +32,6 @@ import {
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { isUnsetSlot } from '../../values/index.js';
-import type { LoadInstanceOp } from './ops.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
 
@@ -55,11 +54,23 @@ export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
   }
 }
 
+export interface LoadInstanceArgs {
+  dir: string;
+  chainName: string;
+  desired: DesiredInstance;
+  /** Program pin of the instance this one tail-calls into (null: end of chain). */
+  successor: string | null;
+  /** A copy: every map is the live instance's (a reorder keeps all state). */
+  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string> };
+  /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
+  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
+}
+
 /**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it.
  */
-export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
+export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number } {
   const { desired } = a;
   const sha = fileSha256(desired.objectPath);
   if (sha !== desired.identity.sha256) {
