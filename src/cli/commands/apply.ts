@@ -17,7 +17,7 @@ const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout === unde
 
 function engineWithProgress(ctx: Context): { engine: Engine; end: () => void } {
   // Under --log-format json the step log lines are the record; a second copy on stdout would only be noise.
-  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY) });
+  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY), columns: process.stdout.columns });
   return { engine: kernelEngine(ctx, progress?.onEvent), end: () => progress?.end() };
 }
 
