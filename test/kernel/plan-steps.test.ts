@@ -11,7 +11,8 @@
  *    action, reloads and replacements get a new program, in-place updates keep theirs,
  *    every released program is gone from the kernel;
  *  - progress: off a terminal, apply prints one `[n/N] step` line per step on stdout, in
- *    order; under `--log-format json` none.
+ *    order; on a terminal (script(1) gives it one) one status line rewritten in place per
+ *    step; under `--log-format json` none.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,11 +21,13 @@ import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type FnSpec, type TestEnv } from '../helpers/workspace.js';
+import { spawnSync } from 'node:child_process';
 import { describeRun, kfnExpect, show } from '../helpers/kfn.js';
+import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { waitProgsGone } from '../helpers/bpftool.js';
 import { assertMatchesSchema } from '../helpers/schemas.js';
 
-const skip = kernelGate();
+const skip = kernelGate({ tools: ['script'] });
 
 interface Resource {
   address: string;
@@ -72,9 +75,10 @@ describe('plan steps are the steps apply runs; program ids are what the plan cla
 
   /**
    * Saves the plan of the manifests, applies the saved plan and checks steps and program
-   * ids; `progress`: apply with plain logs and read its progress lines instead.
+   * ids; `progress`: apply with plain logs and read its progress lines instead; `tty`:
+   * the same on a terminal.
    */
-  async function planAndApply(what: string, opts: { progress?: boolean } = {}): Promise<Outcome> {
+  async function planAndApply(what: string, opts: { progress?: boolean; tty?: boolean } = {}): Promise<Outcome> {
     const before = progIds();
     const planned = kfnExpect(env, ['plan', env.manifestDir, `-out=${planFile()}`, '--json'], 0);
     const plan = JSON.parse(planned.stdout) as PlanDoc;
@@ -84,23 +88,31 @@ describe('plan steps are the steps apply runs; program ids are what the plan cla
     assert.ok(steps.length > 0, `${what}: the plan has steps`);
     assert.deepEqual(steps.map((s) => s.index), steps.map((_, i) => i + 1));
 
-    const args = opts.progress ? ['--log-level', 'info', 'apply', planFile()] : ['--log-format', 'json', '--log-level', 'info', 'apply', planFile()];
-    const applied = kfnExpect(env, args, 0);
-    const progress = applied.stdout.split('\n').filter((l) => PROGRESS.test(l));
-    if (opts.progress) {
-      assert.deepEqual(progress, steps.map((s) => `[${s.index}/${steps.length}] ${s.description}`), `${what}: one progress line per step, in order\n${describeRun(args, applied)}`);
+    if (opts.tty) {
+      const out = onTerminal(['apply', planFile()]);
+      const status = out.split('\r\x1b[K').slice(1, -1);
+      assert.deepEqual(status.map((x) => x.replace(/ \(\d+\.\ds\)$/, '')), steps.map((s) => `[${s.index}/${steps.length}] ${s.description}`), `${what}: one status line per step\n${JSON.stringify(out)}`);
+      assert.ok(status.every((x) => !x.includes('\n')), `${what}: the status line is rewritten in place`);
+      assert.match(out.split('\r\x1b[K').at(-1)!, /^\s*Apply complete! /, `${what}: cleared before the summary`);
     } else {
-      assert.deepEqual(progress, [], `${what}: no progress lines on stdout under --log-format json`);
-      const logged = applied.stderr
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as { msg: string; step?: number; of?: number; kind?: string; undo?: boolean })
-        .filter((l) => l.step !== undefined);
-      assert.deepEqual(
-        logged.map((l) => ({ n: l.step, of: l.of, kind: l.kind, msg: l.msg })),
-        steps.map((s) => ({ n: s.index, of: steps.length, kind: s.kind, msg: s.description })),
-        `${what}: the steps apply executed are the planned steps, one for one and in order`,
-      );
+      const args = opts.progress ? ['--log-level', 'info', 'apply', planFile()] : ['--log-format', 'json', '--log-level', 'info', 'apply', planFile()];
+      const applied = kfnExpect(env, args, 0);
+      const progress = applied.stdout.split('\n').filter((l) => PROGRESS.test(l));
+      if (opts.progress) {
+        assert.deepEqual(progress, steps.map((s) => `[${s.index}/${steps.length}] ${s.description}`), `${what}: one progress line per step, in order\n${describeRun(args, applied)}`);
+      } else {
+        assert.deepEqual(progress, [], `${what}: no progress lines on stdout under --log-format json`);
+        const logged = applied.stderr
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l) as { msg: string; step?: number; of?: number; kind?: string; undo?: boolean })
+          .filter((l) => l.step !== undefined);
+        assert.deepEqual(
+          logged.map((l) => ({ n: l.step, of: l.of, kind: l.kind, msg: l.msg })),
+          steps.map((s) => ({ n: s.index, of: steps.length, kind: s.kind, msg: s.description })),
+          `${what}: the steps apply executed are the planned steps, one for one and in order`,
+        );
+      }
     }
     const after = progIds();
     checkProgIds(what, plan, before, after);
@@ -108,6 +120,19 @@ describe('plan steps are the steps apply runs; program ids are what the plan cla
     assert.deepEqual(await waitProgsGone(released), [], `${what}: every released program is gone from the kernel`);
     kfnExpect(env, ['plan', env.manifestDir, '--detailed-exitcode'], 0);
     return { plan, text, before, after };
+  }
+
+  /** stdout of kfn run on a pseudo-terminal (script(1)), which must exit 0. */
+  function onTerminal(args: string[]): string {
+    const cmd = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, KFN_PIN_ROOT: env.pinRoot, KFN_STATE_DIR: env.stateDir, NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `script -c ${cmd} -> ${r.status}\n${r.stdout}${r.stderr}`);
+    return r.stdout;
   }
 
   function checkProgIds(what: string, plan: PlanDoc, before: Map<string, number>, after: Map<string, number>): void {
@@ -187,9 +212,9 @@ describe('plan steps are the steps apply runs; program ids are what the plan cla
     assert.equal(o.after.get(side[0]), side[1], 'the chain that does not change keeps its program');
   });
 
-  test('replace d (a global changes): only d gets a new program', async () => {
+  test('replace d (a global changes): only d gets a new program; progress on a terminal', async () => {
     edge([d(200000), b, c, a({ '198.18.0.3/32': 1 })]);
-    const o = await planAndApply('replace');
+    const o = await planAndApply('replace', { tty: true });
     assert.deepEqual(['d', 'b', 'c', 'a'].map((n) => act(o, n)), ['create,delete forces_replacement', 'no-op', 'no-op', 'no-op']);
   });
 
