@@ -9,17 +9,12 @@
  */
 import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
 import { attachmentKey, type Attachment, type DesiredInstance, type DesiredState, type Hook, type LiveChain, type LiveState, type PlannedChanges } from '../core/types.js';
-import type { ChainForm, ShadowChain, ShadowOutcome, ShadowSource } from '../forms/form.js';
+import type { ChainForm, ShadowChain, ShadowSource } from '../forms/form.js';
 import { PrivateNetns } from '../libbpf/index.js';
-import { judge, packetCount, sendOrder, type Expectation, type LoadedPacketTests, type Mismatch, type PacketCase, type PacketTest, type Step } from '../packets/index.js';
+import { differences, judge, outcomeRuns, packetCount, sendOrder, type Outcome, type OutcomeRun, type Expectation, type LoadedPacketTests, type Mismatch, type PacketCase, type PacketTest, type Step } from '../packets/index.js';
 
 /** Mismatches kept per step (the count says how many there were). */
 const MISMATCHES_KEPT = 20;
-
-/** `count` consecutive packets with the same outcome. */
-export interface OutcomeRun extends ShadowOutcome {
-  count: number;
-}
 
 export interface StepResult {
   packets: number;
@@ -72,8 +67,8 @@ export interface PacketChange {
   count: number;
   /** The first packet's label. */
   label: string;
-  before: ShadowOutcome;
-  after: ShadowOutcome;
+  before: Outcome;
+  after: Outcome;
 }
 
 export interface PacketPreview {
@@ -122,16 +117,6 @@ function deciders(e: Expectation): string[] {
   return [];
 }
 
-function collapse(outcomes: readonly ShadowOutcome[]): OutcomeRun[] {
-  const runs: OutcomeRun[] = [];
-  for (const o of outcomes) {
-    const last = runs.at(-1);
-    if (last && last.verdict === o.verdict && last.decidedBy === o.decidedBy) last.count++;
-    else runs.push({ ...o, count: 1 });
-  }
-  return runs;
-}
-
 const frames = function* (step: Step): Generator<Uint8Array> {
   for (const p of sendOrder(step)) yield p.frame;
 };
@@ -170,7 +155,7 @@ export function runPacketTests(form: ChainForm, desired: DesiredState, loaded: L
             result.steps.push({
               packets: packetCount(step),
               expect: step.expect,
-              got: collapse(outcomes),
+              got: outcomeRuns(outcomes),
               mismatches: mismatches.slice(0, MISMATCHES_KEPT).map((m) => (m.index === undefined || m.index >= packetCount(step) ? m : { ...m, label: step.packets[m.index % step.packets.length]!.label })),
               mismatchCount: mismatches.length,
               source: step.source,
@@ -215,7 +200,7 @@ function afterApply(d: DesiredInstance, live: LiveChain | undefined): DesiredIns
   return { ...d, maps };
 }
 
-const PASS_ALL: ShadowOutcome = Object.freeze({ verdict: 'pass' });
+const PASS_ALL: Outcome = Object.freeze({ verdict: 'pass' });
 
 /**
  * What every case of `tests` does on each attachment the plan covers, before (the live
@@ -232,9 +217,9 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
   const liveAt = new Map(live.chains.map((c) => [attachmentKey(c.attachment), c]));
   const preview: PacketPreview = { cases: 0, packets: 0, changes: [], notes: [] };
   // One run per distinct chain content: attachments of one chain usually hold the same.
-  const cache = new Map<string, ShadowOutcome[][]>();
+  const cache = new Map<string, Outcome[][]>();
   withPrivateNetns((netns) => {
-    const outcomesOf = (source: ShadowSource | undefined, c: PacketCase): ShadowOutcome[][] => {
+    const outcomesOf = (source: ShadowSource | undefined, c: PacketCase): Outcome[][] => {
       if (!source) return c.steps.map((s) => Array.from({ length: packetCount(s) }, () => PASS_ALL));
       const key = JSON.stringify([sourceKey(source), c.source]);
       let got = cache.get(key);
@@ -277,19 +262,6 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
     }
   });
   return preview;
-}
-
-/** Runs of consecutive packets whose outcome differs, each run with one before and one after outcome. */
-export function differences(before: readonly ShadowOutcome[], after: readonly ShadowOutcome[]): { index: number; count: number }[] {
-  const same = (x: ShadowOutcome | undefined, y: ShadowOutcome | undefined) => x?.verdict === y?.verdict && x?.decidedBy === y?.decidedBy;
-  const out: { index: number; count: number }[] = [];
-  for (let i = 0; i < Math.max(before.length, after.length); i++) {
-    if (same(before[i], after[i])) continue;
-    const last = out.at(-1);
-    if (last && last.index + last.count === i && same(before[last.index], before[i]) && same(after[last.index], after[i])) last.count++;
-    else out.push({ index: i, count: 1 });
-  }
-  return out;
 }
 
 /** The label of packet `index` (0-based, in send order) of a case. */

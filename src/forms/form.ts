@@ -10,7 +10,7 @@
  */
 import type { ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
-import type { Verdict } from '../libbpf/verdict.js';
+import type { Outcome } from '../packets/expect.js';
 
 export interface ReadOptions {
   pinRoot: string;
@@ -64,13 +64,6 @@ export interface ShadowOptions {
   findObject?: (sha256: string) => string | undefined;
 }
 
-/** What one packet did in a shadow. */
-export interface ShadowOutcome {
-  verdict: Verdict;
-  /** The instance whose program returned the verdict; absent when the packet ran off the end of the chain, or the shadow cannot tell. */
-  decidedBy?: string;
-}
-
 /**
  * A private, fully built copy of a chain: programs loaded with fresh maps (parameters
  * filled, state empty), wired in order, attached nowhere and pinned nowhere under the
@@ -82,10 +75,14 @@ export interface ShadowChain {
   readonly instances: readonly string[];
   /** False when the shadow cannot say which instance decided (decidedBy is then never set). */
   readonly knowsDecider: boolean;
-  /** One frame (from its Ethernet header) through the chain with BPF_PROG_TEST_RUN. */
-  run(frame: Uint8Array): ShadowOutcome;
+  /**
+   * One frame (from its Ethernet header) through the chain with BPF_PROG_TEST_RUN: its
+   * verdict and the instance that returned it (none when the packet ran off the end of
+   * the chain, or when the shadow cannot tell).
+   */
+  run(frame: Uint8Array): Outcome;
   /** Frames one after another, in order; equal outcomes are the same (frozen) object. */
-  runAll(frames: Iterable<Uint8Array>): ShadowOutcome[];
+  runAll(frames: Iterable<Uint8Array>): Outcome[];
   /** Frees every program and map of the shadow. Idempotent. */
   release(): void;
 }

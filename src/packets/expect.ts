@@ -77,3 +77,37 @@ export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismat
   }
   return out;
 }
+
+/** `count` consecutive packets with the same outcome. */
+export interface OutcomeRun extends Outcome {
+  count: number;
+}
+
+/** Outcomes in send order, consecutive equal ones as one run. */
+export function outcomeRuns(outcomes: Iterable<Outcome>): OutcomeRun[] {
+  const runs: OutcomeRun[] = [];
+  for (const o of outcomes) {
+    const last = runs.at(-1);
+    if (last && sameOutcome(last, o)) last.count++;
+    else runs.push(o.decidedBy === undefined ? { verdict: o.verdict, count: 1 } : { verdict: o.verdict, decidedBy: o.decidedBy, count: 1 });
+  }
+  return runs;
+}
+
+export const sameOutcome = (x: Outcome | undefined, y: Outcome | undefined): boolean => x?.verdict === y?.verdict && x?.decidedBy === y?.decidedBy;
+
+/**
+ * Where two runs of the same packets differ: runs of consecutive packets (0-based
+ * `index`) that differ in the same way (one outcome before, one after). A packet only
+ * one side has differs too.
+ */
+export function differences(before: readonly Outcome[], after: readonly Outcome[]): { index: number; count: number }[] {
+  const out: { index: number; count: number }[] = [];
+  for (let i = 0; i < Math.max(before.length, after.length); i++) {
+    if (sameOutcome(before[i], after[i])) continue;
+    const last = out.at(-1);
+    if (last && last.index + last.count === i && sameOutcome(before[last.index], before[i]) && sameOutcome(after[last.index], after[i])) last.count++;
+    else out.push({ index: i, count: 1 });
+  }
+  return out;
+}

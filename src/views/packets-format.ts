@@ -1,7 +1,7 @@
 /** Words for packet outcomes and expectations, shared by the test report and the plan's packet preview. */
 import type { Attachment } from '../core/types.js';
-import type { OutcomeRun, PacketChange } from '../engine/packets.js';
-import type { ShadowOutcome } from '../forms/form.js';
+import type { PacketChange } from '../engine/packets.js';
+import type { Outcome, OutcomeRun } from '../packets/expect.js';
 import type { Expectation } from '../packets/types.js';
 import { chainAddress } from './address.js';
 
@@ -9,7 +9,7 @@ const times = (n: number): string => (n === 1 ? '' : ` x${n}`);
 const by = (d: string | undefined): string => (d === undefined ? '' : ` by ${d}`);
 
 /** `drop by drop-bad`, `pass x10`. */
-export function outcomeText(o: ShadowOutcome, count = 1): string {
+export function outcomeText(o: Outcome, count = 1): string {
   return `${o.verdict}${times(count)}${by(o.decidedBy)}`;
 }
 
@@ -54,20 +54,20 @@ export interface PacketChangeGroup {
   attachment: Attachment;
   chainName: string;
   address: string;
-  before: ShadowOutcome;
-  after: ShadowOutcome;
+  before: Outcome;
+  after: Outcome;
   count: number;
   text: string;
   changes: PacketChange[];
 }
 
-const upper = (o: ShadowOutcome): string => o.verdict.toUpperCase();
+const upper = (o: Outcome): string => o.verdict.toUpperCase();
 
 /**
  * `3 packets change verdict PASS -> DROP at drop-bad`: at = the instance deciding the new
  * verdict (or, when the packet now runs off the end, the one that decided before).
  */
-export function changeText(before: ShadowOutcome, after: ShadowOutcome, count: number): string {
+export function changeText(before: Outcome, after: Outcome, count: number): string {
   const packets = `${count} packet${count === 1 ? '' : 's'}`;
   const verb = count === 1 ? 'changes' : 'change';
   if (before.verdict === after.verdict) {

@@ -11,7 +11,7 @@ import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
-import type { ShadowOutcome } from '../forms/form.js';
+import type { Outcome } from '../packets/expect.js';
 import { groupPacketChanges } from './packets-format.js';
 
 type Actions = ['create'] | ['update'] | ['delete'] | ['create', 'delete'] | ['no-op'];
@@ -100,7 +100,7 @@ function stepJson(s: PlannedStep, index: number) {
   };
 }
 
-const outcomeJson = (o: ShadowOutcome) => ({ verdict: o.verdict, decided_by: o.decidedBy ?? null });
+const outcomeJson = (o: Outcome) => ({ verdict: o.verdict, decided_by: o.decidedBy ?? null });
 
 /** `packet_changes` (format 1.0, additive): null unless the plan ran packet cases. */
 function packetChangesJson(pp: PacketPreview | undefined) {

@@ -1,5 +1,6 @@
 /** `kfn test --json`: the documented contract (schemas/test-output.schema.json). */
-import type { CaseResult, OutcomeRun, PacketTestReport, StepResult } from '../engine/packets.js';
+import type { CaseResult, PacketTestReport, StepResult } from '../engine/packets.js';
+import type { OutcomeRun } from '../packets/expect.js';
 import type { Expectation } from '../packets/types.js';
 import { kfnVersion } from '../core/version.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';

@@ -28,7 +28,8 @@ import {
   type VerdictHook,
 } from '../../libbpf/index.js';
 import fs from 'node:fs';
-import type { ShadowChain, ShadowOptions, ShadowOutcome, ShadowSource } from '../form.js';
+import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
+import type { Outcome } from '../../packets/expect.js';
 import { ROOT_OBJECT, globalPatches, rootProgram, setSlotFd, writeEntriesFd } from './kernel.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
@@ -133,8 +134,8 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
     const entry = root.progFd;
     const reachedMap = marked ? reached : undefined;
     let released = false;
-    const interned = new Map<string, ShadowOutcome>();
-    const outcome = (verdict: Verdict, decidedBy: string | undefined): ShadowOutcome => {
+    const interned = new Map<string, Outcome>();
+    const outcome = (verdict: Verdict, decidedBy: string | undefined): Outcome => {
       const key = `${verdict} ${decidedBy ?? ''}`;
       let o = interned.get(key);
       if (!o) {
@@ -143,10 +144,10 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
       }
       return o;
     };
-    const runAll = (frames: Iterable<Uint8Array>): ShadowOutcome[] => {
+    const runAll = (frames: Iterable<Uint8Array>): Outcome[] => {
       if (released) throw new Error(`${label} was released`);
       return netns.run(() => {
-        const out: ShadowOutcome[] = [];
+        const out: Outcome[] = [];
         for (const frame of frames) {
           reachedMap?.update(ZERO_KEY, ZERO_KEY);
           const { retval } = testRun(entry, { data: frame }, `root of ${label}`);
