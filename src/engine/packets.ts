@@ -141,7 +141,7 @@ export function runPacketTests(form: ChainForm, desired: DesiredState, loaded: L
         report.cases.push(result);
         let shadow: ShadowChain | undefined;
         try {
-          shadow = form.shadow({ kind: 'desired', hook: chain.hook, instances: chain.instances }, { netns });
+          shadow = form.shadow({ kind: 'desired', chainName: chain.name, hook: chain.hook, instances: chain.instances }, { netns });
           if (!shadowed.has(chain.name)) shadowed.set(chain.name, { name: chain.name, hook: chain.hook, instances: [...shadow.instances], knowsDecider: shadow.knowsDecider });
         } catch (e) {
           result.error = errorOf(e);
@@ -151,7 +151,7 @@ export function runPacketTests(form: ChainForm, desired: DesiredState, loaded: L
           for (const step of c.steps) {
             const outcomes = shadow.runAll(frames(step));
             report.packets += outcomes.length;
-            const mismatches = judge(step.expect, outcomes);
+            const mismatches = judge(step.expect, outcomes, { undecided: shadow.knowsDecider ? 'end-of-chain' : 'unknown' });
             result.steps.push({
               packets: packetCount(step),
               expect: step.expect,
@@ -245,7 +245,7 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
         const liveChain = ch.action === 'create' ? undefined : liveAt.get(attachmentKey(ch.attachment));
         const want = ch.action === 'delete' ? undefined : desiredByName.get(ch.chainName);
         const before: ShadowSource | undefined = liveChain && { kind: 'live', chain: liveChain };
-        const after: ShadowSource | undefined = want && { kind: 'desired', hook: want.hook, instances: want.instances.map((d) => afterApply(d, liveChain)) };
+        const after: ShadowSource | undefined = want && { kind: 'desired', chainName: want.name, hook: want.hook, instances: want.instances.map((d) => afterApply(d, liveChain)) };
         if (liveChain?.drift.length) {
           preview.notes.push(`the live chain "${liveChain.chainName}" on ${ch.attachment.ifname}/${ch.attachment.hook} has drifted; its shadow holds the instances kfn found in it`);
         }

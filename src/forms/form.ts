@@ -55,7 +55,7 @@ export interface MapStats {
  * them), or a live one (its instances' objects and parameter map contents as read from
  * the kernel; its maps and counters are never touched).
  */
-export type ShadowSource = { kind: 'desired'; hook: Hook; instances: DesiredInstance[] } | { kind: 'live'; chain: LiveChain };
+export type ShadowSource = { kind: 'desired'; chainName: string; hook: Hook; instances: DesiredInstance[] } | { kind: 'live'; chain: LiveChain };
 
 export interface ShadowOptions {
   /** Where test runs happen; the shadow makes (and removes) its own when absent. */

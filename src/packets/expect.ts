@@ -45,8 +45,18 @@ function show(verdict: Verdict, decidedBy: string | undefined): string {
   return decidedBy === undefined ? verdict : `${verdict} by ${decidedBy}`;
 }
 
+export interface JudgeOptions {
+  /**
+   * What an outcome without a decider means, for a packet whose decider is expected:
+   * `end-of-chain` when the runner always knows (the packet ran off the end), `unknown`
+   * (the default) when it may not.
+   */
+  undecided?: 'unknown' | 'end-of-chain';
+}
+
 /** Every way `outcomes` (one per packet, in send order) differ from `expect`; [] when they match. */
-export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismatch[] {
+export function judge(expect: Expectation, outcomes: readonly Outcome[], opts: JudgeOptions = {}): Mismatch[] {
+  const undecided = (verdict: Verdict): string => (opts.undecided === 'end-of-chain' ? `${verdict} at the end of the chain` : show(verdict, 'an unknown instance'));
   if (expect.form === 'totals') {
     const got = new Map<Verdict, number>();
     for (const o of outcomes) got.set(o.verdict, (got.get(o.verdict) ?? 0) + 1);
@@ -66,8 +76,8 @@ export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismat
     }
     const deciderWrong = want.decidedBy !== undefined && o.decidedBy !== want.decidedBy;
     if (o.verdict !== want.verdict || deciderWrong) {
-      const gotDecider = want.decidedBy !== undefined ? (o.decidedBy ?? 'an unknown instance') : undefined;
-      out.push({ index, expected: show(want.verdict, want.decidedBy), got: show(o.verdict, gotDecider) });
+      const got = want.decidedBy === undefined ? o.verdict : o.decidedBy === undefined ? undecided(o.verdict) : show(o.verdict, o.decidedBy);
+      out.push({ index, expected: show(want.verdict, want.decidedBy), got });
     }
   });
   const wanted = expect.form === 'each' ? outcomes.length : expect.runs.reduce((n, r) => n + r.count, 0);

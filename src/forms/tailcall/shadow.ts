@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance } from '../../core/types.js';
 import {
+  BpfError,
   BpfObject,
   MapHandle,
   PrivateNetns,
@@ -75,7 +76,7 @@ function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): Instanc
 }
 
 function specsOf(source: ShadowSource, opts: ShadowOptions): { hook: Hook; label: string; specs: InstanceSpec[] } {
-  if (source.kind === 'desired') return { hook: source.hook, label: `a shadow of a ${source.hook} chain`, specs: source.instances.map(desiredSpec) };
+  if (source.kind === 'desired') return { hook: source.hook, label: `the shadow of chain "${source.chainName}" (${source.hook})`, specs: source.instances.map(desiredSpec) };
   const where = attachmentLabel(source.chain.attachment);
   return { hook: source.chain.attachment.hook, label: `the shadow of chain "${source.chain.chainName}" on ${where}`, specs: source.chain.instances.map((i) => liveSpec(i, where, opts)) };
 }
@@ -150,7 +151,7 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
         const out: Outcome[] = [];
         for (const frame of frames) {
           reachedMap?.update(ZERO_KEY, ZERO_KEY);
-          const { retval } = testRun(entry, { data: frame }, `root of ${label}`);
+          const { retval } = runOne(entry, frame, hook, label);
           const position = reachedMap?.lookup(ZERO_KEY)?.readUInt32LE(0) ?? 0;
           out.push(outcome(verdictOf(kind, retval), position >= 1 ? names[position - 1] : undefined));
         }
@@ -171,6 +172,24 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
   } catch (e) {
     release();
     throw e;
+  }
+}
+
+/**
+ * One test run. The kernel refuses frames shorter than an Ethernet header, and for tc
+ * frames longer than one page less the skb's head- and tailroom (3712 bytes on x86_64).
+ */
+function runOne(progFd: number, frame: Uint8Array, hook: Hook, label: string): { retval: number } {
+  try {
+    return testRun(progFd, { data: frame }, `root of ${label}`);
+  } catch (e) {
+    if (!(e instanceof BpfError)) throw e;
+    throw new KfnError('SHADOW_RUN_FAILED', `${label}: the kernel refused to run a ${frame.length}-byte frame (${e.message.replace(/^.*: /, '')})`, {
+      hint:
+        hook === 'xdp'
+          ? 'a frame needs at least its 14-byte Ethernet header'
+          : 'a tc test run takes frames of 14 to about 3700 bytes (one page less the socket buffer overhead): make the payload smaller',
+    });
   }
 }
 
