@@ -8,6 +8,7 @@ import { reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 import type { PacketPreview } from '../engine/packets.js';
+import { oneLine } from '../core/errors.js';
 import { groupPacketChanges, packetRange } from './packets-format.js';
 
 type Sym = '+' | '-' | '~' | '-/+' | '!';
@@ -192,7 +193,7 @@ function packetLines(c: Colors, pp: PacketPreview): string[] {
   for (const g of groups) {
     const sym = g.after.verdict === 'drop' ? c.red('!') : g.before.verdict === 'drop' ? c.green('!') : c.yellow('!');
     lines.push(`  ${sym} ${c.bold(g.text)} on ${whereText(g.attachment)}:`);
-    for (const ch of g.changes) lines.push(`      ${ch.test} / ${ch.case}: ${packetRange(ch)} ${c.dim(`(${ch.label})`)}`);
+    for (const ch of g.changes) lines.push(`      ${oneLine(ch.test)} / ${oneLine(ch.case)}: ${packetRange(ch)} ${c.dim(`(${oneLine(ch.label)})`)}`);
   }
   for (const n of pp.notes) lines.push(c.dim(`  # ${n}`));
   return lines;

@@ -1,5 +1,5 @@
 /** Human report of `kfn test`: one line per case (per step for sequences), what failed and where, a summary. */
-import { formatSource } from '../core/errors.js';
+import { formatSource, oneLine } from '../core/errors.js';
 import type { CaseResult, PacketTestReport, StepResult } from '../engine/packets.js';
 import { colors, type Colors } from './format.js';
 import { expectationText, runsText } from './packets-format.js';
@@ -19,7 +19,7 @@ function stepSummary(s: StepResult, knowsDecider: boolean): string {
 
 function mismatchLines(c: Colors, s: StepResult, indent: string): string[] {
   const lines = s.mismatches.map((m) => {
-    const which = m.index === undefined ? 'totals' : `packet ${m.index + 1}${m.label ? ` (${m.label})` : ''}`;
+    const which = m.index === undefined ? 'totals' : `packet ${m.index + 1}${m.label ? ` (${oneLine(m.label)})` : ''}`;
     return `${indent}${which}: expected ${m.expected}, got ${c.bold(m.got)}`;
   });
   if (s.mismatchCount > s.mismatches.length) lines.push(`${indent}... ${s.mismatchCount - s.mismatches.length} more packets differ`);
@@ -28,7 +28,7 @@ function mismatchLines(c: Colors, s: StepResult, indent: string): string[] {
 
 function caseLines(c: Colors, r: CaseResult, knowsDecider: boolean): string[] {
   const st = status(r);
-  const head = `${paint(c, st)} ${r.test} / ${r.case}`;
+  const head = `${paint(c, st)} ${oneLine(r.test)} / ${oneLine(r.case)}`;
   const indent = '        ';
   if (r.error) {
     return [head, `${indent}${c.red(`error[${r.error.code}]`)}: ${r.error.message}`, ...(r.error.hint ? [`${indent}hint: ${r.error.hint}`] : [])];
