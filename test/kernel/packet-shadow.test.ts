@@ -14,6 +14,8 @@
  * - `kfn plan --packets` on a change that adds a blocked prefix lists exactly the cases
  *   whose source is in that prefix as PASS -> DROP at drop-bad, in text and in JSON, and
  *   changes nothing either.
+ * - A shadow of 16 instances (markers included: 33 tail calls, the kernel's limit) names
+ *   the deciding instance; one of 17 is built without markers and still gets verdicts right.
  * - In-process, running the cases leaves no fd open (shadows hold fds only, so nothing
  *   of theirs outlives them).
  */
@@ -25,13 +27,15 @@ import { Ajv } from 'ajv';
 import { spawnSync } from 'node:child_process';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
-import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
+import { chainYaml, cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
 import { kfnExpect, runKfn, show } from '../helpers/kfn.js';
 import { bpftoolJson, isEmptyDiff, snapshot, waitSameKernel } from '../helpers/bpftool.js';
 import { pingUntilOk } from '../helpers/ping.js';
 import { BPF_BUILD, OBJECTS, REPO_ROOT } from '../helpers/paths.js';
 import { Engine, loadDesired, reportPassed } from '../../src/engine/index.js';
-import { loadPacketTests } from '../../src/packets/index.js';
+import { buildFrame, loadPacketTests } from '../../src/packets/index.js';
+import { tailcallForm } from '../../src/forms/tailcall/index.js';
+import ipaddr from 'ipaddr.js';
 
 const EXTRA_OBJECTS = ['allowlist.bpf.o', 'shadow_mark.bpf.o'];
 const skip = kernelGate({ objects: [...OBJECTS, ...EXTRA_OBJECTS] });
@@ -390,6 +394,37 @@ describe('kfn test and kfn plan --packets: shadow chains', { skip }, () => {
     assert.ok(reportPassed(ok));
     assert.ok(!reportPassed(bad));
     assert.deepEqual(bad.cases.map((c) => c.passed), [true, false, false]);
+  });
+
+  test('8. the longest chain a shadow marks (16 instances: 33 tail calls) tells the decider; 17 are shadowed unmarked, verdicts still right', () => {
+    const dir = path.join(env.stateDir, 'long');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.cpSync(path.join(env.manifestDir, 'objects'), path.join(dir, 'objects'), { recursive: true });
+    fs.copyFileSync(path.join(env.manifestDir, 'functions.yaml'), path.join(dir, 'functions.yaml'));
+    const long = (n: number): ChainSpec => ({
+      name: `long${n}`,
+      hook: 'xdp',
+      netns: sb.nsA,
+      interfaces: [`${sb.prefix}-l${n}`],
+      functions: [...Array.from({ length: n - 1 }, (_, i) => ({ name: `c${i + 1}`, function: 'counter' })), { name: 'last', function: 'blocklist@1.0.0', maps: { blocked_v4: { '198.18.0.3/32': 1 } } }],
+    });
+    fs.writeFileSync(path.join(dir, 'long16.yaml'), chainYaml(long(16)));
+    fs.writeFileSync(path.join(dir, 'long17.yaml'), chainYaml(long(17)));
+    const desired = loadDesired(dir);
+    const frame = (src: string) => buildFrame({ eth: { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' }, ip: { version: 4, src: ipaddr.IPv4.parse(src), dst: ipaddr.IPv4.parse('198.18.0.1'), ttl: 64 }, l4: { protocol: 'udp', srcPort: 1, dstPort: 53 }, payloadLength: 0 });
+    const seen: Record<string, unknown> = {};
+    for (const c of desired.chains) {
+      const shadow = tailcallForm.shadow({ kind: 'desired', chainName: c.name, hook: c.hook, instances: c.instances });
+      try {
+        seen[c.name] = { knows: shadow.knowsDecider, blocked: shadow.run(frame('198.18.0.3')), other: shadow.run(frame('198.18.0.2')) };
+      } finally {
+        shadow.release();
+      }
+    }
+    assert.deepEqual(seen, {
+      long16: { knows: true, blocked: { verdict: 'drop', decidedBy: 'last' }, other: { verdict: 'pass' } },
+      long17: { knows: false, blocked: { verdict: 'drop' }, other: { verdict: 'pass' } },
+    });
   });
 });
 
