@@ -4,11 +4,11 @@
  * kernel's own and stay.
  */
 import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges } from '../plan/index.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
+import { foreignJson } from './live-json.js';
 import { reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
 import type { Outcome } from '../packets/expect.js';
@@ -147,15 +147,7 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packe
         maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
       })),
     planned_steps: (p.steps ?? []).map(stepJson),
-    foreign_programs: p.foreign.map((f) => ({
-      netns: f.attachment.netns,
-      interface: f.attachment.ifname,
-      hook: f.attachment.hook,
-      label: attachmentLabel(f.attachment),
-      prog_id: f.progId,
-      prog_name: f.progName,
-      link_id: f.linkId ?? null,
-    })),
+    foreign_programs: p.foreign.map(foreignJson),
     packet_changes: packetChangesJson(packets),
     output: { warnings: p.warnings },
   };

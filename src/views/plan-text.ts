@@ -159,28 +159,10 @@ export function summaryLine(p: Pick<PlannedChanges, 'summary'>): string {
 
 export const NO_CHANGES = 'No changes. Live kernel state matches the manifests.';
 
-const STEP_VERB: Record<PlannedStep['kind'], string> = {
-  'load-root': 'load',
-  load: 'load',
-  'load-replacement': 'load',
-  'load-copy': 'copy',
-  swap: 'swap',
-  'update-maps': 'write',
-  attach: 'attach',
-  reattach: 'attach',
-  record: 'record',
-  release: 'release',
-  'detach-release': 'release',
-};
-
-/** Every step apply runs, numbered as apply reports them; bookkeeping writes are left to `-json`. */
+/** Every step apply runs, numbered as apply reports them. */
 function stepLines(c: Colors, steps: readonly PlannedStep[]): string[] {
-  const shown = steps.map((s, i) => [i + 1, s] as const).filter(([, s]) => s.kind !== 'record');
   const w = String(steps.length).length;
-  return [
-    `Apply will run ${steps.length} step${steps.length === 1 ? '' : 's'}${shown.length < steps.length ? ` (${steps.length - shown.length} bookkeeping writes not listed)` : ''}:`,
-    ...shown.map(([n, s]) => `  ${String(n).padStart(w)}. ${padEnd(STEP_VERB[s.kind], 7)} ${c.dim(s.description)}`),
-  ];
+  return [`Apply will run ${steps.length} step${steps.length === 1 ? '' : 's'}:`, ...steps.map((s, i) => `  ${String(i + 1).padStart(w)}. ${c.dim(s.description)}`)];
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
