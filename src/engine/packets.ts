@@ -8,7 +8,7 @@
  * runs happen in one private, empty network namespace.
  */
 import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
-import { attachmentKey, type Attachment, type DesiredInstance, type DesiredState, type Hook, type LiveChain, type LiveState, type PlannedChanges } from '../core/types.js';
+import { attachmentKey, attachmentLabel, type Attachment, type DesiredInstance, type DesiredState, type Hook, type LiveChain, type LiveState, type PlannedChanges } from '../core/types.js';
 import type { ChainForm, ShadowChain, ShadowSource } from '../forms/form.js';
 import { PrivateNetns } from '../libbpf/index.js';
 import { differences, judge, outcomeRuns, packetCount, sendOrder, type Outcome, type OutcomeRun, type Expectation, type LoadedPacketTests, type Mismatch, type PacketCase, type PacketTest, type Step } from '../packets/index.js';
@@ -218,6 +218,8 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
   const preview: PacketPreview = { cases: 0, packets: 0, changes: [], notes: [] };
   // One run per distinct chain content: attachments of one chain usually hold the same.
   const cache = new Map<string, Outcome[][]>();
+  const notes = new Set<string>();
+  const note = (n: string): void => void notes.add(n);
   withPrivateNetns((netns) => {
     const outcomesOf = (source: ShadowSource | undefined, c: PacketCase): Outcome[][] => {
       if (!source) return c.steps.map((s) => Array.from({ length: packetCount(s) }, () => PASS_ALL));
@@ -238,7 +240,7 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
     for (const t of loaded.tests) {
       const changes = planned.changes.filter((ch) => ch.chainName === t.chain);
       if (!changes.length) {
-        preview.notes.push(`chain "${t.chain}" runs on no interface of this host: the cases of PacketTest "${t.name}" were not compared`);
+        note(`chain "${t.chain}" runs on no interface of this host: the cases of PacketTest "${t.name}" were not compared`);
         continue;
       }
       for (const ch of changes) {
@@ -246,12 +248,18 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
         const want = ch.action === 'delete' ? undefined : desiredByName.get(ch.chainName);
         const before: ShadowSource | undefined = liveChain && { kind: 'live', chain: liveChain };
         const after: ShadowSource | undefined = want && { kind: 'desired', chainName: want.name, hook: want.hook, instances: want.instances.map((d) => afterApply(d, liveChain)) };
-        if (liveChain?.drift.length) {
-          preview.notes.push(`the live chain "${liveChain.chainName}" on ${ch.attachment.ifname}/${ch.attachment.hook} has drifted; its shadow holds the instances kfn found in it`);
-        }
+        if (liveChain?.drift.length) note(`the live chain "${liveChain.chainName}" on ${attachmentLabel(ch.attachment)} has drifted; its shadow holds the instances kfn found in it`);
         for (const c of t.cases) {
-          const b = outcomesOf(before, c).flat();
-          const a = outcomesOf(after, c).flat();
+          let b: Outcome[];
+          let a: Outcome[];
+          try {
+            b = outcomesOf(before, c).flat();
+            a = outcomesOf(after, c).flat();
+          } catch (e) {
+            const err = errorOf(e)!;
+            note(`case "${c.name}" of PacketTest "${t.name}" was not compared on ${attachmentLabel(ch.attachment)}: error[${err.code}] ${err.message}`);
+            continue;
+          }
           preview.cases++;
           preview.packets += a.length;
           for (const d of differences(b, a)) {
@@ -261,6 +269,7 @@ export function previewPackets(form: ChainForm, planned: Pick<PlannedChanges, 'c
       }
     }
   });
+  preview.notes = [...notes];
   return preview;
 }
 

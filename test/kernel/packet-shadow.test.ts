@@ -16,6 +16,9 @@
  *   changes nothing either.
  * - A shadow of 16 instances (markers included: 33 tail calls, the kernel's limit) names
  *   the deciding instance; one of 17 is built without markers and still gets verdicts right.
+ * - The live shadow finds an instance's object by sha256 among the manifests' objects when
+ *   the recorded file moved; a case it cannot build is noted, not compared, and the plan
+ *   is still made.
  * - In-process, running the cases leaves no fd open (shadows hold fds only, so nothing
  *   of theirs outlives them).
  */
@@ -425,6 +428,30 @@ describe('kfn test and kfn plan --packets: shadow chains', { skip }, () => {
       long16: { knows: true, blocked: { verdict: 'drop', decidedBy: 'last' }, other: { verdict: 'pass' } },
       long17: { knows: false, blocked: { verdict: 'drop' }, other: { verdict: 'pass' } },
     });
+  });
+
+  test('9. plan --packets finds a live object by sha256 among the manifests\' objects, and notes the cases it cannot compare', () => {
+    const objects = path.join(env.manifestDir, 'objects');
+    const moved = path.join(env.manifestDir, 'objects2');
+    const functions = path.join(env.manifestDir, 'functions.yaml');
+    const text = fs.readFileSync(functions, 'utf8');
+    fs.cpSync(objects, moved, { recursive: true });
+    // Another build of flowstats (same programs, another sha256); every other object only moved.
+    fs.appendFileSync(path.join(moved, 'flowstats.bpf.o'), Buffer.from([0]));
+    fs.renameSync(objects, `${objects}-gone`);
+    fs.writeFileSync(functions, text.replaceAll('objects/', 'objects2/'));
+    try {
+      const j = JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--packets', cases('good'), '--json'], 0).stdout) as PlanPacketsJson & { packet_changes: { notes: string[]; packets: number } };
+      const pc = j.packet_changes!;
+      assert.equal(pc.cases, 5, 'the allowlist cases were compared (its live object found under objects2/ by sha256)');
+      assert.equal(pc.changed, 0);
+      assert.equal(pc.notes.length, 12, JSON.stringify(pc.notes, null, 2));
+      for (const n of pc.notes) assert.match(n, /^case ".+" of PacketTest "edge-cases" was not compared on .+\/xdp: error\[SHADOW_OBJECT_MISSING\] live instance "visibility" on .+ was loaded from .+objects\/flowstats\.bpf\.o \(sha256 [0-9a-f]{12}\), which is gone or has changed/);
+    } finally {
+      fs.writeFileSync(functions, text);
+      fs.renameSync(`${objects}-gone`, objects);
+      fs.rmSync(moved, { recursive: true, force: true });
+    }
   });
 });
 

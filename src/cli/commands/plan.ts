@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget } from '../context.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
@@ -15,7 +14,7 @@ export interface PlanFlags {
 
 export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target));
-  const tests = flags.packets ? loadPacketTests(path.resolve(flags.packets)) : undefined;
+  const tests = flags.packets ? loadPacketTests(flags.packets) : undefined;
   const engine = kernelEngine(ctx);
   await engine.recover();
   const live = engine.readLive(netnsOf(desired));

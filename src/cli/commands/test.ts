@@ -1,5 +1,4 @@
 /** `kfn test`: packet cases through private shadows of the desired chains; exit 0 when every case passes. */
-import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget } from '../context.js';
@@ -16,7 +15,7 @@ export interface TestFlags {
 
 export function testCommand(ctx: Context, target: string | undefined, flags: TestFlags): number {
   const desired = loadDesired(manifestTarget(target));
-  const tests = loadPacketTests(path.resolve(flags.packets));
+  const tests = loadPacketTests(flags.packets);
   const engine = kernelEngine(ctx, undefined, { pins: false });
   const report = engine.testPackets(desired, tests);
   if (flags.junit) writeJunit(flags.junit, renderJunit(report));

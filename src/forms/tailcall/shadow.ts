@@ -12,6 +12,7 @@
  * 2n + 1 tail calls; the kernel allows 33, so longer chains are shadowed without
  * markers and cannot say who decided.
  */
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance } from '../../core/types.js';
@@ -28,7 +29,6 @@ import {
   type Verdict,
   type VerdictHook,
 } from '../../libbpf/index.js';
-import fs from 'node:fs';
 import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
 import type { Outcome } from '../../packets/expect.js';
 import { ROOT_OBJECT, globalPatches, rootProgram, setSlotFd, writeEntriesFd } from './kernel.js';
