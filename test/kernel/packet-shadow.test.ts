@@ -19,6 +19,7 @@
  * - The live shadow finds an instance's object by sha256 among the manifests' objects when
  *   the recorded file moved; a case it cannot build is noted, not compared, and the plan
  *   is still made.
+ * - Test runs happen in a private netns holding only a loopback device.
  * - In-process, running the cases leaves no fd open (shadows hold fds only, so nothing
  *   of theirs outlives them).
  */
@@ -38,6 +39,7 @@ import { BPF_BUILD, OBJECTS, REPO_ROOT } from '../helpers/paths.js';
 import { Engine, loadDesired, reportPassed } from '../../src/engine/index.js';
 import { buildFrame, loadPacketTests } from '../../src/packets/index.js';
 import { tailcallForm } from '../../src/forms/tailcall/index.js';
+import { PrivateNetns, listInterfacesHere } from '../../src/libbpf/index.js';
 import ipaddr from 'ipaddr.js';
 
 const EXTRA_OBJECTS = ['allowlist.bpf.o', 'shadow_mark.bpf.o'];
@@ -452,6 +454,21 @@ describe('kfn test and kfn plan --packets: shadow chains', { skip }, () => {
       fs.renameSync(`${objects}-gone`, objects);
       fs.rmSync(moved, { recursive: true, force: true });
     }
+  });
+
+  test('10. test runs happen in a private netns that holds only a loopback device, and the thread comes back to its own', () => {
+    const own = fs.readlinkSync('/proc/thread-self/ns/net');
+    const ns = PrivateNetns.create();
+    try {
+      const inside = ns.run(() => ({ netns: fs.readlinkSync('/proc/thread-self/ns/net'), interfaces: listInterfacesHere() }));
+      assert.notEqual(inside.netns, own);
+      assert.deepEqual(inside.interfaces, [{ ifindex: 1, ifname: 'lo' }]);
+      assert.equal(ns.run(() => fs.readlinkSync('/proc/thread-self/ns/net')), inside.netns, 'the same namespace on every run');
+    } finally {
+      ns.close();
+    }
+    assert.equal(fs.readlinkSync('/proc/thread-self/ns/net'), own);
+    assert.throws(() => ns.run(() => 0), /after close/);
   });
 });
 
