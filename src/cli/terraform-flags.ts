@@ -7,7 +7,7 @@
 import { KfnError } from '../core/errors.js';
 import { closest } from '../manifest/schema.js';
 
-const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help']);
+const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help', 'packets', 'junit']);
 const SHORT = new Set(['o', 'h', 'V']);
 /** The spellings Terraform users type, named in the hint. */
 const TERRAFORM = ['out=FILE', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout=DURATION'];
