@@ -86,6 +86,26 @@ describe('JSON output schemas', () => {
     assert.equal(doc.output.warnings.length, 1, 'the foreign XDP program on veth-c blocks the new chain');
   });
 
+  test('a plan with a packet preview (plan --packets) matches, and null without one', () => {
+    const { plan: p } = everything();
+    assert.equal(planJson(p).packet_changes, null);
+    const change = (packet: number, count: number, after: 'pass' | 'drop') => ({
+      attachment: at('eth0'),
+      chainName: 'edge',
+      test: 'edge-cases',
+      case: 'blocked source',
+      source: { file: 'tests/edge.yaml', line: 4, column: 5 },
+      packet,
+      count,
+      label: 'udp 198.18.0.3 -> 198.18.0.1',
+      before: { verdict: 'pass' as const },
+      after: { verdict: after, decidedBy: 'a' },
+    });
+    const doc = planJson(p, { cases: 3, packets: 12, changes: [change(1, 3, 'drop'), change(7, 1, 'drop')], notes: ['case "x" not compared: the live chain is gone'] });
+    assertMatchesSchema('plan', doc, 'plan with packet changes');
+    assert.equal(doc.packet_changes?.changed, 4);
+  });
+
   test('an empty plan and a destroy plan without manifest digest match', () => {
     assertMatchesSchema('plan', planJson(compiled(desired(), liveState())), 'empty plan');
     const { live } = everything();
