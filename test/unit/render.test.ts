@@ -48,7 +48,7 @@ describe('renderPlan: exact text', () => {
       lines(
         'Actions are indicated with the following symbols:',
         '  ~ update in place',
-        '-/+ replace (destroy, then create)',
+        '-/+ replace (the new instance is built before the old one is released)',
         '',
         'kfn will perform the following actions:',
         '',
