@@ -17,12 +17,16 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/validate.js')).validateCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'plan':
       return (await import('./commands/plan.js')).planCommand(await ctx(), arg, f);
+    case 'test':
+      return (await import('./commands/test.js')).testCommand(await ctx(), arg, f as Flags<{ packets: string }>);
     case 'apply':
       return (await import('./commands/apply.js')).applyCommand(await ctx(), arg, f);
     case 'destroy':
       return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
     case 'show':
       return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
+    case 'export':
+      return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
     case 'functions':
       return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'serve':

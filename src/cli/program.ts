@@ -14,7 +14,7 @@ export interface GlobalOptions {
   color: boolean;
 }
 
-export type CommandName = 'validate' | 'plan' | 'apply' | 'show' | 'destroy' | 'functions' | 'serve' | 'version' | 'completion';
+export type CommandName = 'validate' | 'plan' | 'test' | 'apply' | 'show' | 'destroy' | 'export' | 'functions' | 'serve' | 'version' | 'completion';
 
 /** One parsed command line: the command, its positional arguments and its flags. */
 export interface Invocation {
@@ -62,7 +62,15 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
     .action(act('plan'));
+  program
+    .command('test [path]')
+    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
+    .requiredOption('--packets <file>', 'PacketTest file or directory')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
+    .action(act('test'));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
@@ -82,6 +90,18 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(act('destroy'));
+  program
+    .command('export')
+    .description("send IPFIX flow records (RFC 7011) from the flow tables of kfn's chains to a collector over UDP")
+    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
+    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
+    .option('--interval <duration>', 'how often to read the flow tables', '10s')
+    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
+    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
+    .option('--domain <id>', 'IPFIX observation domain id', '1')
+    .option('--chain <name...>', 'only these chains')
+    .option('--once', 'read once, export every flow as it stands, and exit')
+    .action(act('export'));
   program
     .command('functions [path]')
     .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")

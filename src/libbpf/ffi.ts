@@ -27,6 +27,7 @@ type Lib = ReturnType<typeof koffi.load>;
 const declareLibbpf = (lib: Lib) => ({
   // objects
   object_open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+  object_open_mem: lib.func('bpf_object *bpf_object__open_mem(const void *buf, size_t size, void *opts)'),
   object_load: lib.func('int bpf_object__load(bpf_object *obj)'),
   object_close: lib.func('void bpf_object__close(bpf_object *obj)'),
   object_btf: lib.func('btf *bpf_object__btf(bpf_object *obj)'),
@@ -37,6 +38,9 @@ const declareLibbpf = (lib: Lib) => ({
   program_section_name: lib.func('const char *bpf_program__section_name(bpf_program *prog)'),
   program_type: lib.func('int bpf_program__type(bpf_program *prog)'),
   program_set_autoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+  program_set_type: lib.func('int bpf_program__set_type(bpf_program *prog, int type)'),
+  program_expected_attach_type: lib.func('int bpf_program__expected_attach_type(bpf_program *prog)'),
+  program_set_expected_attach_type: lib.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
   program_set_log_buf: lib.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
   program_fd: lib.func('int bpf_program__fd(bpf_program *prog)'),
   // maps of an object
@@ -50,6 +54,9 @@ const declareLibbpf = (lib: Lib) => ({
   map_is_internal: lib.func('bool bpf_map__is_internal(bpf_map *map)'),
   map_fd: lib.func('int bpf_map__fd(bpf_map *map)'),
   map_reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+  map_pin_path: lib.func('const char *bpf_map__pin_path(bpf_map *map)'),
+  map_set_pin_path: lib.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)'),
+  map_is_pinned: lib.func('bool bpf_map__is_pinned(bpf_map *map)'),
   map_set_initial_value: lib.func('int bpf_map__set_initial_value(bpf_map *map, void *data, size_t size)'),
   map_initial_value: lib.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
   // btf
@@ -87,12 +94,16 @@ const declareLibc = (lib: Lib) => ({
   syscall: lib.func('long syscall(long number, ...)'),
   close: lib.func('int close(int fd)'),
   setns: lib.func('int setns(int fd, int nstype)'),
+  unshare: lib.func('int unshare(int flags)'),
   vsnprintf: lib.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   if_nameindex: lib.func('void *if_nameindex(void)'),
   if_freenameindex: lib.func('void if_freenameindex(void *ptr)'),
   geteuid: lib.func('uint32_t geteuid(void)'),
   flock: lib.func('int flock(int fd, int op)'),
+  socket: lib.func('int socket(int domain, int type, int protocol)'),
+  connect: lib.func('int connect(int fd, void *addr, uint32_t len)'),
+  send: lib.func('intptr_t send(int fd, void *buf, size_t len, int flags)'),
 });
 
 export type Libbpf = ReturnType<typeof declareLibbpf>;

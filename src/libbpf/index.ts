@@ -19,3 +19,4 @@ export { mapLayoutDigest, PARAMETER_TAG, CounterKind, COUNTER_TAG_PREFIX } from 
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE } from './constants.js';
 export { hostReport, libbpfVersion, KernelFeature, FeatureState, TRACEFS, type HostReport, type FeatureProbe } from './probe.js';
 export { requireLibbpf, libbpfPath } from './ffi.js';
+export { UdpSender } from './udp.js';

@@ -4,7 +4,8 @@
  * name@version, its object found relative to the manifest and inside the root (after
  * symlinks); a built-in's object is in the installation, outside the root by design.
  * Each object is read once through the injected readObjectInfo, checked against its
- * sha256 pin, and one program chosen per hook kind. Problems are collected into the
+ * sha256 pin, one program chosen per hook kind, and (for repository functions) its chain
+ * slot, companions and monitored maps checked against the object. Problems are collected into the
  * caller's error list; a function that did not resolve is left without
  * info/objectPath/programs so chains that use it stay quiet.
  *
@@ -16,9 +17,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
 import type { Hook } from '../core/types.js';
-import type { ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
 import type { BuiltinFunction } from '../library/index.js';
-import type { KernelFunctionDocument } from './types.js';
+import { ValueError, encodeMapKey } from '../values/index.js';
+import type { Aggregator, KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
@@ -44,6 +46,24 @@ export interface ResolvedFunction {
    * drift and show use; every other map is state.
    */
   parameters: Set<string>;
+  /** The chain slot the programs tail-call: spec.nextMap, else kfn_next. */
+  nextMap: string;
+  companions: ResolvedCompanion[];
+  monitorMaps: ResolvedMonitorMap[];
+}
+
+/** A program loaded with the chained one, sharing its maps, and where it attaches. */
+export interface ResolvedCompanion {
+  program: string;
+  attach: { kind: 'tracepoint'; tracepoint: string };
+}
+
+export interface ResolvedMonitorMap {
+  map: string;
+  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
+  key: string;
+  keyText: string;
+  aggregator: Aggregator;
 }
 
 /** The part of ResolveDeps that function resolution uses. */
@@ -74,7 +94,7 @@ export class FunctionSet {
     private readonly errors: KfnError[],
   ) {
     for (const b of deps.builtins ?? []) this.builtins.set(b.name, new Map([...(this.builtins.get(b.name) ?? []), [b.version, b]]));
-    this.repo = resolveFunctions(docs, root, deps, this.cache, errors);
+    this.repo = resolveFunctions(docs, root, deps, errors, this.cache);
     for (const fn of [...this.repo.values()].flatMap((vs) => [...vs.values()])) this.checkShadow(fn);
   }
 
@@ -102,7 +122,7 @@ export class FunctionSet {
     let fn = this.resolvedBuiltins.get(b);
     if (!fn) {
       if (!at.file) at = { file: b.objectPath };
-      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set() };
+      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set(), nextMap: NEXT_MAP, companions: [], monitorMaps: [] };
       this.resolvedBuiltins.set(b, fn);
       const prefix = `built-in function "${b.name}@${b.version}"`;
       let isFile = false;
@@ -157,8 +177,8 @@ export function resolveFunctions(
   docs: readonly KernelFunctionDocument[],
   root: string,
   deps: ObjectReader,
-  infoCache: InfoCache,
   errors: KfnError[],
+  infoCache: InfoCache = new Map(),
 ): Map<string, Map<string, ResolvedFunction>> {
   const byName = new Map<string, Map<string, ResolvedFunction>>();
   for (const doc of docs) {
@@ -182,6 +202,9 @@ export function resolveFunctions(
       hooks: [...doc.data.spec.hooks],
       programs: {},
       parameters: new Set(),
+      nextMap: doc.data.spec.nextMap ?? NEXT_MAP,
+      companions: [],
+      monitorMaps: [],
     };
     versions.set(version, fn);
     byName.set(name, versions);
@@ -299,6 +322,13 @@ function resolveFunction(fn: ResolvedFunction, root: string, deps: ObjectReader,
               : field === 'parameter'
                 ? doc.locate(['spec', 'parameters', i ?? 0])
                 : doc.source,
+      checkObject: (info) => {
+        const before = errors.length;
+        resolveNextMap(doc, info, prefix, errors);
+        resolveCompanions(fn, doc, info, prefix, errors);
+        resolveMonitorMaps(fn, doc, info, prefix, errors);
+        return errors.length === before;
+      },
     },
     deps,
     cache,
@@ -316,6 +346,8 @@ interface ObjectSpec {
   parameters: readonly string[];
   sha256?: string;
   at: (field: 'object' | 'sha256' | 'program' | 'parameter' | 'definition', index?: number) => SourceRef;
+  /** Checks of the definition against the object once its programs are chosen (false: refused). */
+  checkObject?: (info: ObjectInfo) => boolean;
 }
 
 /**
@@ -362,7 +394,11 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
     let chosen: ProgramInfo | undefined;
     if (spec.program !== undefined) {
       const wanted = spec.program;
-      chosen = ofKind.find((p) => p.name === wanted) ?? ofKind.find((p) => p.name === `${wanted}_${kind}`);
+      // A section that names no type (SEC("xdp_ratelimiting")) takes the hook's.
+      chosen =
+        ofKind.find((p) => p.name === wanted) ??
+        ofKind.find((p) => p.name === `${wanted}_${kind}`) ??
+        info.programs.find((p) => p.name === wanted && p.needsType);
       if (!chosen) {
         const hooksOfKind = fn.hooks.filter((h) => hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
@@ -371,7 +407,7 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
           new KfnError(
             'PROGRAM_NOT_FOUND',
             other
-              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.label}: ${listing})`
+              ? `${prefix}: ${wanted} is ${other.kind === 'other' ? `a program of section "${other.section}"` : `${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program`}; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.label}: ${listing})`
               : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.label} (programs: ${listing})`,
             {
               source: progSrc,
@@ -407,6 +443,7 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
     fn.programs[kind] = chosen.name;
   }
 
+  if (spec.checkObject && !spec.checkObject(info)) return;
   const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
   let paramsOk = true;
   spec.parameters.forEach((name, i) => {
@@ -456,6 +493,136 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 
 export function isParameterCapable(name: string, type: string): boolean {
   return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+}
+
+function mapListing(maps: readonly MapInfo[]): string {
+  return maps.length > 0 ? maps.map((m) => `${m.name} (${m.type})`).join(', ') : 'none';
+}
+
+/** spec.nextMap names a one-slot program array of the object (kfn_next is kfn's own and not checked here). */
+function resolveNextMap(doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const wanted = doc.data.spec.nextMap;
+  if (wanted === undefined) return;
+  const source = doc.locate(['spec', 'nextMap']);
+  const m = info.maps.find((x) => x.name === wanted);
+  const slots = info.maps.filter((x) => x.type === 'prog_array' && x.maxEntries === 1);
+  if (!m) {
+    errors.push(
+      new KfnError('MAP_NOT_FOUND', `${prefix}: nextMap "${wanted}" is not a map of ${doc.data.spec.object} (maps: ${mapListing(info.maps)})`, {
+        source,
+        hint: slots.length > 0 ? `one-slot program arrays of the object: ${slots.map((x) => x.name).join(', ')}` : 'the object has no one-slot program array to chain through',
+      }),
+    );
+    return;
+  }
+  if (m.type !== 'prog_array' || m.maxEntries !== 1 || m.keySize !== 4 || m.valueSize !== 4) {
+    errors.push(
+      new KfnError(
+        'NEXT_MAP_INVALID',
+        `${prefix}: nextMap "${wanted}" is a ${m.type} with ${m.maxEntries} entries (key ${m.keySize} bytes, value ${m.valueSize}), not a one-slot prog_array`,
+        {
+          source,
+          hint: slots.length > 0 ? `one-slot program arrays of the object: ${slots.map((x) => x.name).join(', ')}` : 'the chain slot is a BPF_MAP_TYPE_PROG_ARRAY with max_entries 1 that the program tail-calls with key 0',
+        },
+      ),
+    );
+  }
+}
+
+/** tracepoint/<category>/<name> or tp/<category>/<name> -> category/name. */
+function sectionTracepoint(section: string): string | undefined {
+  const m = /^(?:tracepoint|tp)\/([A-Za-z0-9_]+\/[A-Za-z0-9_]+)$/.exec(section);
+  return m?.[1];
+}
+
+function resolveCompanions(fn: ResolvedFunction, doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const chained = new Set(Object.values(fn.programs));
+  const seen = new Map<string, number>();
+  for (const [i, c] of (doc.data.spec.companions ?? []).entries()) {
+    const source = doc.locate(['spec', 'companions', i, 'program']);
+    const p = info.programs.find((x) => x.name === c.program);
+    if (!p) {
+      const listing = info.programs.filter((x) => !chained.has(x.name)).map((x) => `${x.name} (${x.section})`).join(', ') || 'none';
+      errors.push(
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${doc.data.spec.object} (other programs: ${listing})`, {
+          source,
+          hint: 'a companion names another program of the same object',
+        }),
+      );
+      continue;
+    }
+    const first = seen.get(c.program);
+    if (first !== undefined || chained.has(c.program)) {
+      errors.push(
+        new KfnError(
+          'COMPANION_INVALID',
+          first !== undefined
+            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(doc.locate(['spec', 'companions', first, 'program']))})`
+            : `${prefix}: "${c.program}" is the chained program and cannot also be a companion`,
+          { source, hint: 'list each other program of the object once' },
+        ),
+      );
+      continue;
+    }
+    seen.set(c.program, i);
+    const fromSection = sectionTracepoint(p.section);
+    const tracepoint = c.tracepoint ?? fromSection;
+    if ((p.kind !== 'tracepoint' && !p.needsType) || tracepoint === undefined) {
+      errors.push(
+        new KfnError(
+          'COMPANION_INVALID',
+          p.kind !== 'tracepoint' && !p.needsType
+            ? `${prefix}: companion "${c.program}" is ${p.kind === 'other' ? `a program of section "${p.section}"` : `an ${p.kind} program`}; kfn attaches tracepoint companions only`
+            : `${prefix}: companion "${c.program}" (section "${p.section}") does not say which tracepoint it attaches to`,
+          { source: c.tracepoint === undefined ? source : doc.locate(['spec', 'companions', i, 'tracepoint']), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
+        ),
+      );
+      continue;
+    }
+    if (c.tracepoint !== undefined && fromSection !== undefined && c.tracepoint !== fromSection) {
+      errors.push(
+        new KfnError('COMPANION_INVALID', `${prefix}: companion "${c.program}" is built for tracepoint ${fromSection} (section "${p.section}"), not ${c.tracepoint}`, {
+          source: doc.locate(['spec', 'companions', i, 'tracepoint']),
+          hint: `remove tracepoint: (the section says ${fromSection}), or rebuild the program for ${c.tracepoint}`,
+        }),
+      );
+      continue;
+    }
+    fn.companions.push({ program: c.program, attach: { kind: 'tracepoint', tracepoint } });
+  }
+}
+
+/** Maps that hold no value a metric could show. */
+const NON_METRIC_MAP_TYPES = new Set(['prog_array', 'perf_event_array', 'ringbuf', 'array_of_maps', 'hash_of_maps', 'sockmap', 'sockhash', 'devmap', 'devmap_hash', 'cpumap', 'xskmap']);
+
+function resolveMonitorMaps(fn: ResolvedFunction, doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const candidates = info.maps.filter((m) => !NON_METRIC_MAP_TYPES.has(m.type));
+  for (const [i, mm] of (doc.data.spec.monitorMaps ?? []).entries()) {
+    const m = info.maps.find((x) => x.name === mm.map);
+    if (!m || NON_METRIC_MAP_TYPES.has(m.type)) {
+      errors.push(
+        new KfnError('MAP_NOT_FOUND', `${prefix}: monitorMaps names ${m ? `"${mm.map}", a ${m.type} map that holds no values` : `"${mm.map}", which is not a map of ${doc.data.spec.object}`}`, {
+          source: doc.locate(['spec', 'monitorMaps', i, 'map']),
+          hint: `maps of the object that metrics can show: ${mapListing(candidates)}`,
+        }),
+      );
+      continue;
+    }
+    let key;
+    try {
+      key = encodeMapKey(m, mm.key);
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      errors.push(
+        new KfnError('VALUE_INVALID', `${prefix}: monitorMaps key of ${mm.map}: expected ${e.expected}, got ${e.got}`, {
+          source: doc.locate(['spec', 'monitorMaps', i, 'key']),
+          ...(e.hint ? { hint: e.hint } : {}),
+        }),
+      );
+      continue;
+    }
+    fn.monitorMaps.push({ map: mm.map, key: key.key, keyText: key.keyText, aggregator: mm.aggregator ?? 'scalar' });
+  }
 }
 
 function outsideRoot(prefix: string, object: string, resolved: string, root: string, source: SourceRef): KfnError {

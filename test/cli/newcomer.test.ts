@@ -60,13 +60,14 @@ describe('a newcomer\'s first run', () => {
     test(`${doc}: every relative link exists in the clone`, () => {
       const file = path.join(REPO_ROOT, doc);
       const text = fs.readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
-      const headings = new Set([...text.matchAll(/^#+ (.*)$/gm)].map((m) => slug(m[1]!)));
+      // Anchors: headings (GitHub's slugs) and explicit ids (<a id="...">).
+      const headings = new Set([...[...text.matchAll(/^#+ (.*)$/gm)].map((m) => slug(m[1]!)), ...[...text.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]!)]);
       for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
         const target = m[1]!;
         if (/^[a-z]+:/.test(target)) continue;
         const [p, anchor] = target.split('#') as [string, string | undefined];
         if (p === '') {
-          assert.ok(headings.has(anchor!), `${doc}: #${anchor} is not a heading`);
+          assert.ok(headings.has(anchor!), `${doc}: #${anchor} is neither a heading nor an id`);
           continue;
         }
         const resolved = path.resolve(path.dirname(file), p);

@@ -11,6 +11,7 @@ import type { InstanceMeta } from './meta.js';
 import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceCounters, readInstanceStats } from './stats.js';
+import { buildShadow } from './shadow.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
@@ -22,6 +23,7 @@ export const tailcallForm: ChainForm = {
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, parametersOf(instance), limit),
   counters: (instance: LiveInstance) => readInstanceCounters(instance, parametersOf(instance)),
+  shadow: buildShadow,
 };
 
 /** The instance's parameter maps as its metadata records them (older metadata: the maps read as parameters). */
