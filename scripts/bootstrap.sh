@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(clang llvm libbpf-dev libbpf1 bpftool xdp-tools iproute2 iputils-ping iperf3 hping3 netcat-openbsd make git tshark)
+packages=(clang llvm libbpf-dev libbpf1 bpftool xdp-tools iproute2 util-linux iputils-ping iperf3 hping3 netcat-openbsd make git tshark)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
