@@ -140,7 +140,8 @@ export class Engine {
       journal.finish();
     } catch (e) {
       if (!(e instanceof ApplyFailedError)) throw e;
-      if (!e.rollbackErrors.length) journal.finish();
+      if (e.rollbackErrors.length) journal.close();
+      else journal.finish();
       e.restored = liveFingerprint(this.readLive(planNetns(p))) === before;
       if (e.restored) this.emit({ type: 'verified', what: 'restored' });
       throw e;
