@@ -67,7 +67,6 @@ export const bpf = {
   map_get_fd_by_id: libbpf.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_get_fd_by_id: libbpf.func('int bpf_link_get_fd_by_id(uint32_t id)'),
   link_detach: libbpf.func('int bpf_link_detach(int link_fd)'),
-  xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
   num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
@@ -79,10 +78,11 @@ export const libcFns = {
   setns: libc.func('int setns(int fd, int nstype)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
-  if_nameindex: libc.func('void *if_nameindex(void)'),
-  if_freenameindex: libc.func('void if_freenameindex(void *ptr)'),
   geteuid: libc.func('uint32_t geteuid(void)'),
   flock: libc.func('int flock(int fd, int op)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  send: libc.func('long send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('long recv(int fd, void *buf, size_t len, int flags)'),
 };
 
 export { koffi, PrintFn };

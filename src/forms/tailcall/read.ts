@@ -7,16 +7,14 @@ import path from 'node:path';
 import {
   BpfError,
   MapHandle,
-  ifindexHere,
+  dumpLinksHere,
   linkInfoByFd,
-  listInterfacesHere,
   listPinDirs,
   mapInfoByFd,
   netnsExists,
   progInfoById,
   progInfoByFd,
   queryTcx,
-  queryXdp,
   tryOpenPinned,
   withFd,
   withKernelBtf,
@@ -26,10 +24,12 @@ import {
   perCpuValues,
   type MapInfo,
   type MapKernelInfo,
+  type MprogQuery,
+  type TcxDirection,
+  type XdpQuery,
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
 import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
-import { attachmentLabel } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
@@ -43,25 +43,51 @@ const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 const MAX_CHAIN_LENGTH = 64;
 
 export function readLiveState(opts: ReadOptions): LiveState {
-  const chains = listChainAttachments(opts.pinRoot).map((a) => readChain(opts.pinRoot, a));
-  const wanted = new Set([...opts.netns, ...chains.map((c) => c.attachment.netns)]);
-  const interfaces: LiveInterface[] = [];
+  const attachments = listChainAttachments(opts.pinRoot);
+  const wanted = [...new Set([...opts.netns, ...attachments.map((a) => a.netns)])].sort();
+  const hooksByNetns = new Map<string, InterfaceHooks[]>();
   const missingNetns: string[] = [];
+  for (const netns of wanted) {
+    if (netnsExists(netns)) hooksByNetns.set(netns, withNetns(netns, readHooksHere));
+    else missingNetns.push(netns);
+  }
+  const byName = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, new Map(hooks.map((h) => [h.ifname, h]))]));
+  const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns)));
+  const interfaces: LiveInterface[] = [];
   const foreign: ForeignProgram[] = [];
   const kfnRoots = new Set(chains.map((c) => c.rootProgId).filter((id) => id > 0));
-  for (const netns of [...wanted].sort()) {
-    if (!netnsExists(netns)) {
-      missingNetns.push(netns);
-      continue;
+  for (const [netns, hooks] of hooksByNetns) {
+    for (const h of hooks) {
+      interfaces.push({ netns, ifname: h.ifname, ifindex: h.ifindex });
+      foreign.push(...foreignOn(netns, h, kfnRoots));
     }
-    withNetns(netns, () => {
-      for (const ifc of listInterfacesHere()) {
-        interfaces.push({ netns, ifname: ifc.ifname, ifindex: ifc.ifindex });
-        foreign.push(...foreignOn(netns, ifc.ifname, ifc.ifindex, kfnRoots));
-      }
-    });
   }
   return { chains, interfaces, missingNetns, foreign };
+}
+
+/** What runs on every hook of one interface, read once per read of the live state. */
+interface InterfaceHooks {
+  ifindex: number;
+  ifname: string;
+  xdp: XdpQuery;
+  /** The error when the kernel cannot query tcx on this device. */
+  tcx: Record<TcxDirection, MprogQuery | BpfError>;
+}
+
+/** The interfaces of the current netns and their hooks: one netlink dump, two tcx queries per interface. */
+function readHooksHere(): InterfaceHooks[] {
+  return dumpLinksHere().map((l) => {
+    const label = l.ifname;
+    const tcx = (dir: TcxDirection): MprogQuery | BpfError => {
+      try {
+        return queryTcx(l.ifindex, dir, label);
+      } catch (e) {
+        if (e instanceof BpfError) return e;
+        throw e;
+      }
+    };
+    return { ifindex: l.ifindex, ifname: l.ifname, xdp: l.xdp, tcx: { ingress: tcx('ingress'), egress: tcx('egress') } };
+  });
 }
 
 export function listChainAttachments(pinRoot: string): Attachment[] {
@@ -76,22 +102,16 @@ export function listChainAttachments(pinRoot: string): Attachment[] {
   return out;
 }
 
-/** Programs on an interface's hooks that are not kfn roots (current netns). */
-function foreignOn(netns: string, ifname: string, ifindex: number, kfnRoots: Set<number>): ForeignProgram[] {
+/** Programs on an interface's hooks that are not kfn roots. */
+function foreignOn(netns: string, h: InterfaceHooks, kfnRoots: Set<number>): ForeignProgram[] {
   const out: ForeignProgram[] = [];
-  const label = `${ifname} (netns ${netns})`;
-  const xdp = queryXdp(ifindex, label);
-  if (xdp.progId && !kfnRoots.has(xdp.progId)) {
-    out.push({ attachment: { netns, ifname, hook: 'xdp' }, progId: xdp.progId, progName: progName(xdp.progId) });
+  const { ifname } = h;
+  if (h.xdp.progId && !kfnRoots.has(h.xdp.progId)) {
+    out.push({ attachment: { netns, ifname, hook: 'xdp' }, progId: h.xdp.progId, progName: progName(h.xdp.progId) });
   }
   for (const dir of ['ingress', 'egress'] as const) {
-    let q;
-    try {
-      q = queryTcx(ifindex, dir, label);
-    } catch (e) {
-      if (e instanceof BpfError) continue; // kernel without tcx on this device
-      throw e;
-    }
+    const q = h.tcx[dir];
+    if (q instanceof BpfError) continue; // kernel without tcx on this device
     q.progIds.forEach((progId, i) => {
       if (kfnRoots.has(progId)) return;
       const f: ForeignProgram = { attachment: { netns, ifname, hook: `tc-${dir}` }, progId, progName: progName(progId) };
@@ -125,10 +145,10 @@ export function slotProgId(pin: string): number | undefined {
   });
 }
 
-export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
+/** One chain; `hooks`: the interfaces of its netns (undefined: the netns is gone). */
+function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
-  const label = attachmentLabel(attachment);
   const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as ChainMeta | undefined) : undefined;
   const drift: string[] = [];
   const rootProgId = pinnedProgId(pins.root);
@@ -140,24 +160,22 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   let ifindex = 0;
   let attached = false;
   let mode: LiveChain['mode'];
-  if (!netnsExists(attachment.netns)) {
-    drift.push(`network namespace ${attachment.netns} no longer exists`);
-  } else {
-    withNetns(attachment.netns, () => {
-      ifindex = ifindexHere(attachment.ifname) ?? 0;
-      if (!ifindex) return void drift.push(`interface ${attachment.ifname} no longer exists`);
-      if (link && link.ifindex !== ifindex) return void drift.push(`interface ${attachment.ifname} was recreated; the root link is defunct`);
-      if (attachment.hook === 'xdp') {
-        const q = queryXdp(ifindex, label);
-        attached = q.progId === rootProgId;
-        if (!attached) drift.push(`root is not attached (XDP runs ${q.progId ? `program ${q.progId}` : 'nothing'})`);
-        else if (q.mode === 'native' || q.mode === 'generic') mode = q.mode;
-      } else {
-        const q = queryTcx(ifindex, attachment.hook === 'tc-ingress' ? 'ingress' : 'egress', label);
-        attached = q.progIds.includes(rootProgId);
-        if (!attached) drift.push('root is not attached to the tcx hook');
-      }
-    });
+  const here = hooks?.get(attachment.ifname);
+  if (!hooks) drift.push(`network namespace ${attachment.netns} no longer exists`);
+  else if (!here) drift.push(`interface ${attachment.ifname} no longer exists`);
+  else {
+    ifindex = here.ifindex;
+    if (link && link.ifindex !== ifindex) drift.push(`interface ${attachment.ifname} was recreated; the root link is defunct`);
+    else if (attachment.hook === 'xdp') {
+      attached = here.xdp.progId === rootProgId;
+      if (!attached) drift.push(`root is not attached (XDP runs ${here.xdp.progId ? `program ${here.xdp.progId}` : 'nothing'})`);
+      else if (here.xdp.mode === 'native' || here.xdp.mode === 'generic') mode = here.xdp.mode;
+    } else {
+      const q = here.tcx[attachment.hook === 'tc-ingress' ? 'ingress' : 'egress'];
+      if (q instanceof BpfError) throw q;
+      attached = q.progIds.includes(rootProgId);
+      if (!attached) drift.push('root is not attached to the tcx hook');
+    }
   }
 
   const all = readInstances(dir);
