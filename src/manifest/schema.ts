@@ -4,9 +4,11 @@
  * field path and point at the YAML node (the key, for unknown fields and bad names).
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { KfnError } from '../core/errors.js';
+import { sha256Hex } from '../core/digest.js';
 import type { ManifestKind } from './types.js';
 import { decodePointer, formatPath, valueAt, type PathSegment, type SourceLocator } from './source.js';
 
@@ -18,27 +20,91 @@ export const SCHEMA_FILES: Record<ManifestKind, string> = {
   Chain: 'chain.schema.json',
 };
 
+const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true } as const;
+
+/**
+ * Validators compiled at build time (scripts/compile-schemas.mjs, ajv standalone code),
+ * beside this module in dist/, each with the sha256 of the schema text it was compiled
+ * from. One is used only while schemas/ still holds exactly that text; otherwise (a
+ * schema edited since the build, or running from src/) the schema is compiled here.
+ */
+export const COMPILED_SCHEMAS = 'schemas.compiled.cjs';
+
+interface CompiledSchemas {
+  validators: Record<string, ValidateFunction>;
+  sha256: Record<string, string>;
+}
+
+const require = createRequire(import.meta.url);
+let compiled: CompiledSchemas | null | undefined;
 let ajv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
 
-/** The compiled schema of `file` (in schemas/), compiled on first use. */
+function precompiled(): CompiledSchemas | null {
+  if (compiled === undefined) {
+    try {
+      compiled = require(`./${COMPILED_SCHEMAS}`) as CompiledSchemas;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+function readSchema(file: string): string {
+  const full = `${SCHEMA_DIR}${file}`;
+  try {
+    return fs.readFileSync(full, 'utf8');
+  } catch (e) {
+    throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
+      hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
+    });
+  }
+}
+
+/** ajv, loaded only when a schema has to be compiled at run time. */
+function runtimeAjv(): Ajv {
+  if (!ajv) {
+    const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+    ajv = new AjvClass(AJV_OPTIONS);
+  }
+  return ajv;
+}
+
+/** The validator of `file` (in schemas/): the build's, or compiled on first use. */
 function validatorFor(file: string): ValidateFunction {
   let v = validators.get(file);
   if (!v) {
-    const full = `${SCHEMA_DIR}${file}`;
-    let schema: unknown;
-    try {
-      schema = JSON.parse(fs.readFileSync(full, 'utf8'));
-    } catch (e) {
-      throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
-        hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
-      });
-    }
-    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true });
-    v = ajv.compile(schema as object);
+    const text = readSchema(file);
+    const built = precompiled();
+    v = built?.sha256[file] === sha256Hex(text) ? built.validators[file] : undefined;
+    v ??= runtimeAjv().compile(JSON.parse(text) as object);
     validators.set(file, v);
   }
   return v;
+}
+
+/**
+ * The CommonJS source of every schema of schemas/ compiled with ajv's standalone code
+ * generation, for COMPILED_SCHEMAS (the build writes it beside dist/manifest/schema.js).
+ */
+export function compiledSchemasSource(): string {
+  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const standalone = (require('ajv/dist/standalone/index.js') as { default: (ajv: Ajv, refs: Record<string, string>) => string }).default;
+  const builder = new AjvClass({ ...AJV_OPTIONS, code: { source: true } });
+  const files = fs.readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.schema.json')).sort();
+  const sha256: Record<string, string> = {};
+  for (const file of files) {
+    const text = readSchema(file);
+    builder.addSchema(JSON.parse(text) as object, file);
+    sha256[file] = sha256Hex(text);
+  }
+  const code = standalone(builder, Object.fromEntries(files.map((f) => [f, f])));
+  // The generated module assigns one export per schema; gather them under `validators`.
+  return `${code}
+module.exports = { validators: { ...exports }, sha256: ${JSON.stringify(sha256)} };
+`;
 }
 
 /**
