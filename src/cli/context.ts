@@ -1,21 +1,19 @@
-/** What every command needs: paths, logger, colors, and an engine wired to them. */
+/** What every command needs: paths, logger, colors (kernel commands add an engine: kernel-engine.ts). */
 import path from 'node:path';
-import type { Logger } from 'pino';
 import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
-import { Engine, requireKernelAccess, type EngineEvent, type FaultInjection, type RecoveryReport } from '../engine/index.js';
-import { setLibbpfSink } from '../libbpf/index.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { setLibbpfSink } from '../libbpf/log.js';
+import { createLogger, type Log, type LogFormat, type LogLevel } from './logger.js';
 
 export interface GlobalOptions {
-  logLevel: string;
+  logLevel: LogLevel;
   logFormat: LogFormat;
 }
 
 export interface Context {
   paths: KfnPaths;
-  log: Logger;
+  log: Log;
   color: boolean;
   logFormat: LogFormat;
 }
@@ -30,63 +28,6 @@ export const DEFAULT_MANIFESTS = 'manifests';
 
 export function manifestTarget(arg: string | undefined): string {
   return path.resolve(arg ?? DEFAULT_MANIFESTS);
-}
-
-function recoveredText(r: RecoveryReport): string {
-  const what =
-    r.phase === 'apply'
-      ? `undid ${r.undone.length} step(s); the kernel is back to the state before that apply`
-      : `finished its cleanup (${r.released.length} release step${r.released.length === 1 ? '' : 's'})`;
-  return `kfn: recovered an interrupted apply (pid ${r.pid}, ${r.command}, started ${r.startedAt}): ${what}.\n`;
-}
-
-/**
- * Test-only fault injection (docs/testing.md): KFN_TEST_FAIL_AT_STEP=N fails before
- * step N; KFN_TEST_KILL_AFTER_STEP=N kills the process with SIGKILL right after step N.
- */
-function faultInjection(): FaultInjection | undefined {
-  const fail = Number(process.env.KFN_TEST_FAIL_AT_STEP ?? 0);
-  const kill = Number(process.env.KFN_TEST_KILL_AFTER_STEP ?? 0);
-  if (!(fail > 0) && !(kill > 0)) return undefined;
-  return {
-    ...(fail > 0 ? { failAtStep: fail } : {}),
-    ...(kill > 0 ? { afterStep: (n: number) => void (n === kill && process.kill(process.pid, 'SIGKILL')) } : {}),
-  };
-}
-
-/** The engine for a kernel command, after the access checks; `extra` sees every event too (progress). */
-export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): Engine {
-  requireKernelAccess(ctx.paths);
-  const faults = faultInjection();
-  return new Engine({
-    paths: ctx.paths,
-    ...(faults ? { faults } : {}),
-    onEvent: (e) => {
-      switch (e.type) {
-        case 'step':
-          ctx.log.info({ step: e.n, of: e.total, kind: e.step.kind }, e.step.description);
-          break;
-        case 'undo':
-          ctx.log.info({ undo: true }, `undo: ${e.step.description}`);
-          break;
-        case 'recovered':
-          process.stderr.write(recoveredText(e.report));
-          break;
-        case 'apply-in-progress':
-          ctx.log.warn('an apply is in progress; the live state may be changing');
-          break;
-        case 'warning':
-          ctx.log.warn(e.message);
-          break;
-        case 'verified':
-          ctx.log.debug(`verified: ${e.what === 'converged' ? 'live state matches the manifests' : 'the kernel is back to the state before apply'}`);
-          break;
-        default:
-          break;
-      }
-      extra?.(e);
-    },
-  });
 }
 
 /** `30s`, `2m`, `1h`, `500ms`, or a bare number of seconds. */

@@ -3,12 +3,11 @@
 import { Command, Option } from 'commander';
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
 import { kfnVersion } from '../core/version.js';
-import { createContext, type Context, type GlobalOptions } from './context.js';
+import type { Context, GlobalOptions } from './context.js';
 import { normalizeArgs } from './terraform-flags.js';
-import { validateCommand } from './commands/validate.js';
-import { planCommand } from './commands/plan.js';
-import { applyCommand, destroyCommand } from './commands/apply.js';
-import { showCommand } from './commands/show.js';
+
+// Each command's modules (engine, libbpf/koffi, manifests/yaml, views) are imported when
+// it runs, so that `kfn --version` and `kfn help` load none of them.
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -27,39 +26,54 @@ async function run(argv: string[]): Promise<number> {
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .showHelpAfterError()
     .exitOverride();
-  const ctx = (): Context => createContext(program.opts<GlobalOptions>());
+  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(program.opts<GlobalOptions>());
 
   program
     .command('validate [path]')
     .description('check manifests, objects and typed values without touching the kernel')
     .option('--json', 'machine-readable result on stdout (errors included)')
-    .action((path: string | undefined, flags) => void (exitCode = validateCommand(ctx(), path, flags)));
+    .action(async (path: string | undefined, flags) => {
+      const { validateCommand } = await import('./commands/validate.js');
+      exitCode = validateCommand(await ctx(), path, flags);
+    });
   program
     .command('plan [path]')
     .description('show what apply would change in the kernel')
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
+    .action(async (path: string | undefined, flags) => {
+      const { planCommand } = await import('./commands/plan.js');
+      exitCode = await planCommand(await ctx(), path, flags);
+    });
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
+    .action(async (path: string | undefined, flags) => {
+      const { applyCommand } = await import('./commands/apply.js');
+      exitCode = await applyCommand(await ctx(), path, flags);
+    });
   program
     .command('show [planfile]')
     .description('what kfn runs now, per interface and hook; or a saved plan')
     .option('--json', 'machine-readable live state (or plan)')
     .option('--stats', 'include what each function counted')
-    .action(async (planFile: string | undefined, flags) => void (exitCode = await showCommand(ctx(), planFile, flags)));
+    .action(async (planFile: string | undefined, flags) => {
+      const { showCommand } = await import('./commands/show.js');
+      exitCode = await showCommand(await ctx(), planFile, flags);
+    });
   program
     .command('destroy [path]')
     .description('detach and unload the chains the manifests declare')
     .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
+    .action(async (path: string | undefined, flags) => {
+      const { destroyCommand } = await import('./commands/apply.js');
+      exitCode = await destroyCommand(await ctx(), path, flags);
+    });
 
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);

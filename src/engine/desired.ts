@@ -6,9 +6,10 @@ import type { DesiredState } from '../core/types.js';
 import { readObjectInfo } from '../libbpf/index.js';
 import { loadDesiredState } from '../manifest/index.js';
 
-export function loadDesired(target: string): DesiredState {
+/** `revision: false` skips asking git (validate records nothing, so it needs none). */
+export function loadDesired(target: string, opts: { revision?: boolean } = {}): DesiredState {
   const desired = loadDesiredState(target, { readObjectInfo });
-  const revision = gitRevision(target);
+  const revision = opts.revision === false ? undefined : gitRevision(target);
   return revision ? { ...desired, revision } : desired;
 }
 

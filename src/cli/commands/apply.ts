@@ -1,6 +1,7 @@
 /** `kfn apply` and `kfn destroy`: plan, confirm, then the engine executes and verifies. */
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget, parseDuration } from '../context.js';
+import { manifestTarget, parseDuration } from '../context.js';
+import { kernelEngine } from '../kernel-engine.js';
 import type { DesiredState, Plan } from '../../core/types.js';
 import { ApplyFailedError, isPlanFile, loadDesired, loadPlan, netnsOf, type Engine, type Transaction } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';

@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget } from '../context.js';
+import { manifestTarget } from '../context.js';
+import { kernelEngine } from '../kernel-engine.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';

@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { kernelEngine } from '../context.js';
+import { kernelEngine } from '../kernel-engine.js';
 import type { MapStats } from '../../forms/form.js';
 import { isPlanFile, loadPlan } from '../../engine/index.js';
 import { renderLive, renderLiveJson, renderPlan, renderPlanJson } from '../../views/index.js';
