@@ -7,12 +7,17 @@
  * -> concrete steps with their undo operations, at plan time), run and undo (execute one
  * step or one undo operation, both plain data), stats; see docs/architecture.md.
  */
-import type { ChainChange, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { Attachment, ChainChange, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 
 export interface ReadOptions {
   pinRoot: string;
   /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
   netns: string[];
+  /**
+   * Read only the chains on these attachments, and foreign programs only on these
+   * hooks (every interface of the namespaces is still listed). Absent: everything.
+   */
+  only?: readonly Attachment[];
 }
 
 export interface CompileContext {

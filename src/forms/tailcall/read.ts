@@ -30,6 +30,7 @@ import {
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
 import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
+import { attachmentKey } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
@@ -43,7 +44,10 @@ const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 const MAX_CHAIN_LENGTH = 64;
 
 export function readLiveState(opts: ReadOptions): LiveState {
-  const attachments = listChainAttachments(opts.pinRoot);
+  const all = listChainAttachments(opts.pinRoot);
+  const only = opts.only && new Set(opts.only.map(attachmentKey));
+  const inScope = (a: Attachment): boolean => !only || only.has(attachmentKey(a));
+  const attachments = all.filter(inScope);
   const wanted = [...new Set([...opts.netns, ...attachments.map((a) => a.netns)])].sort();
   const hooksByNetns = new Map<string, InterfaceHooks[]>();
   const missingNetns: string[] = [];
@@ -53,13 +57,15 @@ export function readLiveState(opts: ReadOptions): LiveState {
   }
   const byName = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, new Map(hooks.map((h) => [h.ifname, h]))]));
   const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns)));
+  // Every chain's root is kfn's, also where only some chains are read: what is foreign does not depend on the scope.
+  const kfnRoots = new Set([...chains.map((c) => c.rootProgId), ...all.filter((a) => !inScope(a)).map((a) => pinnedProgId(chainPins(chainDir(opts.pinRoot, a)).root))]);
+  kfnRoots.delete(0);
   const interfaces: LiveInterface[] = [];
   const foreign: ForeignProgram[] = [];
-  const kfnRoots = new Set(chains.map((c) => c.rootProgId).filter((id) => id > 0));
   for (const [netns, hooks] of hooksByNetns) {
     for (const h of hooks) {
       interfaces.push({ netns, ifname: h.ifname, ifindex: h.ifindex });
-      foreign.push(...foreignOn(netns, h, kfnRoots));
+      foreign.push(...foreignOn(netns, h, kfnRoots).filter((f) => inScope(f.attachment)));
     }
   }
   return { chains, interfaces, missingNetns, foreign };
