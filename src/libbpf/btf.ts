@@ -2,7 +2,11 @@
  * Reads libbpf's `struct btf` into the plain BtfType model (btf-types.ts), following
  * the layout of include/uapi/linux/btf.h.
  */
-import { bpf, koffi, type Ptr } from './ffi.js';
+import { createHash } from 'node:crypto';
+import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
+import { BpfError, check } from './errors.js';
+import { withFd } from './fd.js';
+import { bpfAddress } from './info.js';
 import type { BtfMember, BtfType } from './btf-types.js';
 
 const KIND = {
@@ -145,14 +149,67 @@ export class Btf {
   }
 }
 
-/** BTF of a kernel object by id (map or program BTF); freed after `fn`. */
-export function withKernelBtf<T>(btfId: number, fn: (btf: Btf) => T): T | undefined {
-  if (!btfId) return undefined;
-  const h = bpf.btf_load_from_kernel_by_id(btfId);
-  if (!h) return undefined;
-  try {
-    return fn(new Btf(h));
-  } finally {
-    bpf.btf_free(h);
+/** struct bpf_btf_info: btf (u64 pointer), btf_size (u32), id, name (u64), name_len, kernel_btf. */
+const BTF_INFO_SIZE = 32;
+const FIRST_READ = 1 << 16;
+const ENOENT = 2;
+
+/** The raw bytes of kernel BTF object `id`; undefined when it is gone. */
+export function kernelBtfBytes(id: number): Buffer | undefined {
+  const fd = bpf.btf_get_fd_by_id(id) as number;
+  if (fd === -ENOENT) return undefined;
+  check(fd, 'open BTF by id', `BTF ${id}`);
+  return withFd(fd, (f) => {
+    for (let size = FIRST_READ; ; ) {
+      const data = Buffer.alloc(size);
+      const info = Buffer.alloc(BTF_INFO_SIZE);
+      info.writeBigUInt64LE(bpfAddress(data), 0);
+      info.writeUInt32LE(size, 8);
+      check(bpf.obj_get_info_by_fd(f, info, [BTF_INFO_SIZE]), 'get info of', `BTF ${id}`);
+      const actual = info.readUInt32LE(8);
+      if (actual <= size) return data.subarray(0, actual);
+      size = actual;
+    }
+  });
+}
+
+/**
+ * Kernel BTF, typed once per distinct content for as long as one cache lives (one read
+ * of the live state): every load of an object file creates its own BTF object, byte for
+ * byte the same, so a thousand instances of five objects are parsed five times. What a
+ * cache holds was read from the kernel during its own life; the next one reads afresh.
+ */
+export class KernelBtfCache {
+  private readonly byId = new Map<number, { btf: Btf; content: string } | undefined>();
+  private readonly byContent = new Map<string, Btf>();
+  private readonly handles: Ptr[] = [];
+
+  /** The BTF of kernel object `btfId` and a digest of its content; undefined when it is gone. */
+  get(btfId: number): { btf: Btf; content: string } | undefined {
+    if (!btfId) return undefined;
+    if (this.byId.has(btfId)) return this.byId.get(btfId);
+    const bytes = kernelBtfBytes(btfId);
+    let hit: { btf: Btf; content: string } | undefined;
+    if (bytes) {
+      const content = createHash('sha256').update(bytes).digest('hex');
+      let btf = this.byContent.get(content);
+      if (!btf) {
+        const h = bpf.btf_new(bytes, bytes.length);
+        if (!h) throw new BpfError('parse', `BTF ${btfId}`, lastErrno());
+        this.handles.push(h);
+        btf = new Btf(h);
+        this.byContent.set(content, btf);
+      }
+      hit = { btf, content };
+    }
+    this.byId.set(btfId, hit);
+    return hit;
+  }
+
+  /** Frees the parsed BTF; the types already built stay valid (plain data). */
+  close(): void {
+    for (const h of this.handles.splice(0)) bpf.btf_free(h);
+    this.byContent.clear();
+    this.byId.clear();
   }
 }

@@ -51,6 +51,7 @@ export const bpf = {
   btf_type_cnt: libbpf.func('uint32_t btf__type_cnt(btf *btf)'),
   btf_load_from_kernel_by_id: libbpf.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
   btf_parse_elf: libbpf.func('btf *btf__parse_elf(const char *path, void *ext)'),
+  btf_new: libbpf.func('btf *btf__new(const void *data, uint32_t size)'),
   btf_free: libbpf.func('void btf__free(btf *btf)'),
   // fd-level syscalls wrapped by libbpf (return -errno)
   map_create: libbpf.func(
@@ -66,6 +67,7 @@ export const bpf = {
   prog_get_fd_by_id: libbpf.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   map_get_fd_by_id: libbpf.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_get_fd_by_id: libbpf.func('int bpf_link_get_fd_by_id(uint32_t id)'),
+  btf_get_fd_by_id: libbpf.func('int bpf_btf_get_fd_by_id(uint32_t id)'),
   link_detach: libbpf.func('int bpf_link_detach(int link_fd)'),
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
   num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),

@@ -50,6 +50,11 @@ function cstr(buf: Buffer, off: number, len: number): string {
   return s.subarray(0, z < 0 ? len : z).toString('utf8');
 }
 
+/** The id alone: one syscall (progInfoByFd makes two, for the map ids). */
+export function progIdByFd(fd: number): number {
+  return getInfo(fd, 256, 'program').readUInt32LE(4);
+}
+
 export function progInfoByFd(fd: number): ProgInfo {
   // First call learns how many maps the program uses, second fetches their ids.
   const first = getInfo(fd, 256, 'program');

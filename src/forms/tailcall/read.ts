@@ -13,11 +13,11 @@ import {
   mapInfoByFd,
   netnsExists,
   progInfoById,
-  progInfoByFd,
+  progIdByFd,
   queryTcx,
   tryOpenPinned,
   withFd,
-  withKernelBtf,
+  KernelBtfCache,
   withNetns,
   mapLayoutDigest,
   isPerCpu,
@@ -44,6 +44,10 @@ const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 const MAX_CHAIN_LENGTH = 64;
 
 export function readLiveState(opts: ReadOptions): LiveState {
+  return withReadScope((scope) => readLive(opts, scope));
+}
+
+function readLive(opts: ReadOptions, scope: ReadScope): LiveState {
   const all = listChainAttachments(opts.pinRoot);
   const only = opts.only && new Set(opts.only.map(attachmentKey));
   const inScope = (a: Attachment): boolean => !only || only.has(attachmentKey(a));
@@ -56,7 +60,7 @@ export function readLiveState(opts: ReadOptions): LiveState {
     else missingNetns.push(netns);
   }
   const byName = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, new Map(hooks.map((h) => [h.ifname, h]))]));
-  const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns)));
+  const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns), scope));
   // Every chain's root is kfn's, also where only some chains are read: what is foreign does not depend on the scope.
   const kfnRoots = new Set([...chains.map((c) => c.rootProgId), ...all.filter((a) => !inScope(a)).map((a) => pinnedProgId(chainPins(chainDir(opts.pinRoot, a)).root))]);
   kfnRoots.delete(0);
@@ -69,6 +73,50 @@ export function readLiveState(opts: ReadOptions): LiveState {
     }
   }
   return { chains, interfaces, missingNetns, foreign };
+}
+
+/**
+ * What one read of the live state learns once and uses for every instance: kernel BTF
+ * typed once per content, and each map layout's digest computed once. Made for one read
+ * and dropped with it, so nothing carries over to the next.
+ */
+export class ReadScope {
+  readonly btf = new KernelBtfCache();
+  private readonly layouts = new Map<string, string>();
+
+  /** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
+  typed(name: string, info: MapKernelInfo): MapInfo {
+    const m: MapInfo = { name, type: info.typeName, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries };
+    const hit = this.btf.get(info.btfId);
+    if (hit && info.btfKeyTypeId) m.key = hit.btf.type(info.btfKeyTypeId);
+    if (hit && info.btfValueTypeId) m.value = hit.btf.type(info.btfValueTypeId);
+    return m;
+  }
+
+  /** mapLayoutDigest of `typed`, which this scope typed from `info`. */
+  layout(typed: MapInfo, info: MapKernelInfo): string {
+    const key = [this.btf.get(info.btfId)?.content ?? '', info.type, info.keySize, info.valueSize, info.maxEntries, info.btfKeyTypeId, info.btfValueTypeId].join(':');
+    let digest = this.layouts.get(key);
+    if (digest === undefined) {
+      digest = mapLayoutDigest(typed);
+      this.layouts.set(key, digest);
+    }
+    return digest;
+  }
+
+  close(): void {
+    this.btf.close();
+  }
+}
+
+/** Runs `fn` with a scope that is closed afterwards. */
+export function withReadScope<T>(fn: (scope: ReadScope) => T): T {
+  const scope = new ReadScope();
+  try {
+    return fn(scope);
+  } finally {
+    scope.close();
+  }
 }
 
 /** What runs on every hook of one interface, read once per read of the live state. */
@@ -138,7 +186,7 @@ function progName(id: number): string {
 
 function pinnedProgId(pin: string): number {
   const fd = tryOpenPinned(pin);
-  return fd === undefined ? 0 : withFd(fd, (f) => progInfoByFd(f).id);
+  return fd === undefined ? 0 : withFd(fd, progIdByFd);
 }
 
 /** The program id in slot 0 of a pinned one-slot program array (0 = empty). */
@@ -152,7 +200,7 @@ export function slotProgId(pin: string): number | undefined {
 }
 
 /** One chain; `hooks`: the interfaces of its netns (undefined: the netns is gone). */
-function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined): LiveChain {
+function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined, scope: ReadScope): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
   const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as ChainMeta | undefined) : undefined;
@@ -184,7 +232,7 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
     }
   }
 
-  const all = readInstances(dir);
+  const all = readInstances(dir, scope);
   const byProg = new Map(all.map((i) => [i.progId, i]));
   const instances: LiveInstance[] = [];
   const seen = new Set<number>();
@@ -225,7 +273,7 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
   return chain;
 }
 
-function readInstances(chainDirPath: string): LiveInstance[] {
+function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
   const fnDir = chainPins(chainDirPath).functions;
   const out: LiveInstance[] = [];
   for (const base of listPinDirs(fnDir)) {
@@ -235,7 +283,7 @@ function readInstances(chainDirPath: string): LiveInstance[] {
     const progId = pinnedProgId(pins.prog);
     const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
     if (!progId || !meta) continue;
-    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters);
+    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta });
   }
   return out;
@@ -245,13 +293,13 @@ function readInstances(chainDirPath: string): LiveInstance[] {
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined, scope: ReadScope): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
   for (const m of listInstanceMaps(instancePinDir)) {
-    const typed = typedMapInfo(m.name, m.info);
-    stateMaps[m.name] = mapLayoutDigest(typed);
+    const typed = scope.typed(m.name, m.info);
+    stateMaps[m.name] = scope.layout(typed, m.info);
     if (isParameter(m.name, m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
   }
   return { maps, stateMaps };
@@ -271,16 +319,6 @@ export function listInstanceMaps(instancePinDir: string): { name: string; pin: s
     if (fd === undefined) return [];
     return [{ name: decodeURIComponent(file), pin, info: withFd(fd, mapInfoByFd) }];
   });
-}
-
-/** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
-export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
-  const m: MapInfo = { name, type: info.typeName, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries };
-  withKernelBtf(info.btfId, (btf) => {
-    if (info.btfKeyTypeId) m.key = btf.type(info.btfKeyTypeId);
-    if (info.btfValueTypeId) m.value = btf.type(info.btfValueTypeId);
-  });
-  return m;
 }
 
 /**

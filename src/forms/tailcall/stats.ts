@@ -7,14 +7,18 @@ import type { LiveInstance } from '../../core/types.js';
 import { decodeValue, formatValue, sumPerCpuValues } from '../../values/index.js';
 import type { MapStats } from '../form.js';
 import { NEXT_MAP } from './layout.js';
-import { listInstanceMaps, typedMapInfo } from './read.js';
+import { listInstanceMaps, withReadScope, type ReadScope } from './read.js';
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
 export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
+  return withReadScope((scope) => instanceStats(instance, parameters, limit, scope));
+}
+
+function instanceStats(instance: LiveInstance, parameters: readonly string[], limit: number, scope: ReadScope): MapStats[] {
   const out: MapStats[] = [];
   for (const m of listInstanceMaps(instance.pinDir)) {
     if (m.name === NEXT_MAP || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
-    const typed = typedMapInfo(m.name, m.info);
+    const typed = scope.typed(m.name, m.info);
     withFd(openPinned(m.pin), (fd) => {
       const entries = new MapHandle(fd, m.info, m.pin).entries();
       const single = entries.length === 1 && m.info.maxEntries === 1;
