@@ -54,6 +54,8 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
   }
 
   const byName = resolveFunctions(loaded.functions, root, deps, errors);
+  // Layout digests per object, not per instance (every instance of an object has its layouts).
+  const layouts = new Map<ObjectInfo, Record<string, string>>();
   const defined = [...byName.values()].flatMap((vs) => [...vs.values()].map((f) => `${f.name}@${f.version}`)).sort();
 
   // ------------------------------------------------------------ chains
@@ -183,9 +185,11 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       }
 
       if (prevInst) return;
-      const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP).map((m) => [m.name, mapLayoutDigest(m)]),
-      );
+      let stateMaps = layouts.get(info);
+      if (!stateMaps) {
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP).map((m) => [m.name, mapLayoutDigest(m)]));
+        layouts.set(info, stateMaps);
+      }
       instances.push({
         name: instName,
         identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
