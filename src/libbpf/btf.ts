@@ -154,21 +154,23 @@ const BTF_INFO_SIZE = 32;
 const FIRST_READ = 1 << 16;
 const ENOENT = 2;
 
-/** The raw bytes of kernel BTF object `id`; undefined when it is gone. */
-export function kernelBtfBytes(id: number): Buffer | undefined {
+/**
+ * The raw bytes of kernel BTF object `id`, in `into` when they fit (a view of it, valid
+ * until its next use) or in a buffer of their own; undefined when the object is gone.
+ */
+export function kernelBtfBytes(id: number, into: Buffer = Buffer.alloc(FIRST_READ)): Buffer | undefined {
   const fd = bpf.btf_get_fd_by_id(id) as number;
   if (fd === -ENOENT) return undefined;
   check(fd, 'open BTF by id', `BTF ${id}`);
   return withFd(fd, (f) => {
-    for (let size = FIRST_READ; ; ) {
-      const data = Buffer.alloc(size);
+    for (let data = into; ; ) {
       const info = Buffer.alloc(BTF_INFO_SIZE);
       info.writeBigUInt64LE(bpfAddress(data), 0);
-      info.writeUInt32LE(size, 8);
+      info.writeUInt32LE(data.length, 8);
       check(bpf.obj_get_info_by_fd(f, info, [BTF_INFO_SIZE]), 'get info of', `BTF ${id}`);
       const actual = info.readUInt32LE(8);
-      if (actual <= size) return data.subarray(0, actual);
-      size = actual;
+      if (actual <= data.length) return data.subarray(0, actual);
+      data = Buffer.alloc(actual);
     }
   });
 }
@@ -183,12 +185,14 @@ export class KernelBtfCache {
   private readonly byId = new Map<number, { btf: Btf; content: string } | undefined>();
   private readonly byContent = new Map<string, Btf>();
   private readonly handles: Ptr[] = [];
+  /** Most BTF fits: one buffer read into again and again (btf__new copies what it parses). */
+  private readonly scratch = Buffer.alloc(FIRST_READ);
 
   /** The BTF of kernel object `btfId` and a digest of its content; undefined when it is gone. */
   get(btfId: number): { btf: Btf; content: string } | undefined {
     if (!btfId) return undefined;
     if (this.byId.has(btfId)) return this.byId.get(btfId);
-    const bytes = kernelBtfBytes(btfId);
+    const bytes = kernelBtfBytes(btfId, this.scratch);
     let hit: { btf: Btf; content: string } | undefined;
     if (bytes) {
       const content = createHash('sha256').update(bytes).digest('hex');

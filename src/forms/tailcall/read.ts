@@ -32,7 +32,7 @@ import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
 import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
 import { attachmentKey } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
-import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
 
 /**
@@ -203,7 +203,7 @@ export function slotProgId(pin: string): number | undefined {
 function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined, scope: ReadScope): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
-  const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as ChainMeta | undefined) : undefined;
+  const meta = readMetaIfPinned(pins.meta) as ChainMeta | undefined;
   const drift: string[] = [];
   const rootProgId = pinnedProgId(pins.root);
   const linkFd = tryOpenPinned(pins.link);
@@ -281,7 +281,7 @@ function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
     const pinDir = path.join(fnDir, base);
     const pins = instancePins(pinDir);
     const progId = pinnedProgId(pins.prog);
-    const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
+    const meta = readMetaIfPinned(pins.meta) as InstanceMeta | undefined;
     if (!progId || !meta) continue;
     const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta });
@@ -297,27 +297,36 @@ function readInstanceMaps(instancePinDir: string, parameters: string[] | undefin
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
-  for (const m of listInstanceMaps(instancePinDir)) {
-    const typed = scope.typed(m.name, m.info);
-    stateMaps[m.name] = scope.layout(typed, m.info);
-    if (isParameter(m.name, m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
+  for (const { name, pin } of instanceMapPins(instancePinDir)) {
+    const fd = tryOpenPinned(pin);
+    if (fd === undefined) continue;
+    withFd(fd, (f) => {
+      const info = mapInfoByFd(f);
+      const typed = scope.typed(name, info);
+      stateMaps[name] = scope.layout(typed, info);
+      if (isParameter(name, info.typeName)) maps[name] = readMapEntries(new MapHandle(f, info, pin), typed);
+    });
   }
   return { maps, stateMaps };
 }
 
-export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
+/** The map pins of an instance, by map name, in name order. */
+function instanceMapPins(instancePinDir: string): { name: string; pin: string }[] {
   const dir = instancePins(instancePinDir).maps;
-  let names: string[] = [];
+  let files: string[] = [];
   try {
-    names = fs.readdirSync(dir).sort();
+    files = fs.readdirSync(dir).sort();
   } catch {
     return [];
   }
-  return names.flatMap((file) => {
-    const pin = path.join(dir, file);
+  return files.map((file) => ({ name: decodeURIComponent(file), pin: path.join(dir, file) }));
+}
+
+export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
+  return instanceMapPins(instancePinDir).flatMap(({ name, pin }) => {
     const fd = tryOpenPinned(pin);
     if (fd === undefined) return [];
-    return [{ name: decodeURIComponent(file), pin, info: withFd(fd, mapInfoByFd) }];
+    return [{ name, pin, info: withFd(fd, mapInfoByFd) }];
   });
 }
 
@@ -339,17 +348,13 @@ function unevenEntry(typed: MapInfo, key: Buffer, raw: Buffer): MapEntry {
   return { ...one, value: raw.toString('hex'), valueText: `per-CPU values differ: [${texts.join(', ')}]` };
 }
 
-/** All entries of a pinned map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
-function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEntry[] {
-  const fd = tryOpenPinned(pin);
-  if (fd === undefined) return [];
-  return withFd(fd, (f) => {
-    const handle = new MapHandle(f, info, pin);
-    return handle
-      .entries()
-      .map((e) => ({ key: e.key, value: isPerCpu(info.type) ? oneValue(info, e.value) : e.value }))
-      .filter((e) => !isUnsetSlot(info.typeName, e.value))
-      .map((e) => (e.value.length === info.valueSize ? decodeMapEntry(typed, e.key, e.value) : unevenEntry(typed, e.key, e.value)))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  });
+/** All entries of a map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
+function readMapEntries(handle: MapHandle, typed: MapInfo): MapEntry[] {
+  const { info } = handle;
+  return handle
+    .entries()
+    .map((e) => ({ key: e.key, value: isPerCpu(info.type) ? oneValue(info, e.value) : e.value }))
+    .filter((e) => !isUnsetSlot(info.typeName, e.value))
+    .map((e) => (e.value.length === info.valueSize ? decodeMapEntry(typed, e.key, e.value) : unevenEntry(typed, e.key, e.value)))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
