@@ -3,7 +3,7 @@ import path from 'node:path';
 import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
-import { setLibbpfSink } from '../libbpf/log.js';
+import { setLibbpfSink, type LibbpfLevel } from '../libbpf/log.js';
 import { createLogger, type Log, type LogFormat, type LogLevel } from './logger.js';
 
 export interface GlobalOptions {
@@ -20,7 +20,11 @@ export interface Context {
 
 export function createContext(opts: GlobalOptions): Context {
   const log = createLogger(opts.logLevel, opts.logFormat);
-  setLibbpfSink((level, msg) => log[level === 'warn' ? 'debug' : 'trace']({ libbpf: true }, msg));
+  const levelOf = (l: LibbpfLevel): LogLevel => (l === 'warn' ? 'debug' : 'trace');
+  setLibbpfSink(
+    (level, msg) => log[levelOf(level)]({ libbpf: true }, msg),
+    (level) => log.enabled(levelOf(level)),
+  );
   return { paths: kfnPaths(), log, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, logFormat: opts.logFormat };
 }
 

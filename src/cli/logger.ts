@@ -7,8 +7,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
-/** The part of pino's Logger that kfn uses. */
-export type Log = Record<LogLevel, LogFn>;
+/** The part of pino's Logger that kfn uses, and whether a level is logged at all. */
+export type Log = Record<LogLevel, LogFn> & { enabled(level: LogLevel): boolean };
 
 /** pino's level numbers. */
 const RANK: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50 };
@@ -29,7 +29,14 @@ export function createLogger(level: LogLevel, format: LogFormat): Log {
       if (msg === undefined) logger[l](objOrMsg as object);
       else logger[l](objOrMsg as object, msg);
     };
-  return { trace: method('trace'), debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') };
+  return {
+    trace: method('trace'),
+    debug: method('debug'),
+    info: method('info'),
+    warn: method('warn'),
+    error: method('error'),
+    enabled: (l) => RANK[l] >= RANK[level],
+  };
 }
 
 function build(level: LogLevel, format: LogFormat): Logger {

@@ -61,33 +61,38 @@ const MODES: Record<number, XdpMode> = {
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
-/** The attributes (type -> payload) in `buf[start, end)`. */
-function attributes(buf: Buffer, start: number, end: number): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
+/** The payload of the first attribute of type `type` in `buf[start, end)`: offsets only, nothing copied. */
+function attribute(buf: Buffer, start: number, end: number, type: number): { start: number; end: number } | undefined {
   for (let off = start; off + 4 <= end; ) {
     const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > end) break;
+    if (len < 4 || off + len > end) return undefined;
     // NLA_F_NESTED and NLA_F_NET_BYTEORDER live in the top bits of the type.
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
+    if ((buf.readUInt16LE(off + 2) & 0x3fff) === type) return { start: off + 4, end: off + len };
     off += align4(len);
   }
-  return out;
+  return undefined;
 }
 
 function parseLink(buf: Buffer, msg: number, msgLen: number): NetLink {
   const ifindex = buf.readInt32LE(msg + NLMSG_HDRLEN + 4);
-  const attrs = attributes(buf, msg + NLMSG_HDRLEN + IFINFOMSG_LEN, msg + msgLen);
-  const name = attrs.get(IFLA_IFNAME);
+  const attrs = msg + NLMSG_HDRLEN + IFINFOMSG_LEN;
+  const end = msg + msgLen;
+  const name = attribute(buf, attrs, end, IFLA_IFNAME);
   const xdp = { progId: 0, mode: 'none' as XdpMode };
-  const nested = attrs.get(IFLA_XDP);
+  const nested = attribute(buf, attrs, end, IFLA_XDP);
   if (nested) {
-    const x = attributes(nested, 0, nested.length);
-    const attached = x.get(IFLA_XDP_ATTACHED);
-    const progId = x.get(IFLA_XDP_PROG_ID);
-    if (attached) xdp.mode = MODES[attached.readUInt8(0)] ?? 'none';
-    if (progId) xdp.progId = progId.readUInt32LE(0);
+    const attached = attribute(buf, nested.start, nested.end, IFLA_XDP_ATTACHED);
+    const progId = attribute(buf, nested.start, nested.end, IFLA_XDP_PROG_ID);
+    if (attached) xdp.mode = MODES[buf.readUInt8(attached.start)] ?? 'none';
+    if (progId) xdp.progId = buf.readUInt32LE(progId.start);
   }
-  return { ifindex, ifname: name ? name.subarray(0, Math.max(0, name.indexOf(0))).toString('utf8') : '', xdp };
+  return { ifindex, ifname: name ? cString(buf, name.start, name.end) : '', xdp };
+}
+
+/** The NUL-terminated string in `buf[start, end)`. */
+function cString(buf: Buffer, start: number, end: number): string {
+  const nul = buf.indexOf(0, start);
+  return buf.toString('utf8', start, nul >= 0 && nul < end ? nul : end);
 }
 
 /** Every interface of the current thread's network namespace, by ifindex, with its XDP attachment. */

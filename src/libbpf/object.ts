@@ -17,6 +17,19 @@ const LOG_BUF_SIZE = 1 << 20;
 /** Sections holding global variables, in the order kfn prefers them. */
 const GLOBAL_SECTIONS = ['.rodata', '.data', '.bss'];
 
+let logBuffer: Buffer | undefined;
+
+/**
+ * The verifier log of the load under way: one buffer for every load (1 MiB zeroed per
+ * load was most of an apply's garbage), emptied first so that a failure that writes no
+ * log never shows the previous one. Loads are synchronous: one at a time uses it.
+ */
+function verifierLogBuffer(): Buffer {
+  logBuffer ??= Buffer.alloc(LOG_BUF_SIZE);
+  logBuffer[0] = 0;
+  return logBuffer;
+}
+
 function programKind(type: number): ProgramKind {
   return type === PROG_TYPE.XDP ? 'xdp' : type === PROG_TYPE.SCHED_CLS ? 'tc' : 'other';
 }
@@ -102,10 +115,16 @@ export class BpfObject {
         if (parameters.has(name)) m.parameter = true;
         return m;
       });
-    const globals: GlobalInfo[] = btf
-      ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section })))
-      : [];
-    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals };
+    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals: this.globalsOf(btf) };
+  }
+
+  /** The object's global variables (what info() lists as globals), alone. */
+  globals(): GlobalInfo[] {
+    return this.globalsOf(this.btf());
+  }
+
+  private globalsOf(btf: Btf | undefined): GlobalInfo[] {
+    return btf ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section }))) : [];
   }
 
   /**
@@ -128,7 +147,7 @@ export class BpfObject {
     }
     this.applyGlobals(maps, opts.globals ?? []);
 
-    const logBuf = Buffer.alloc(LOG_BUF_SIZE);
+    const logBuf = verifierLogBuffer();
     bpf.program_set_log_buf(target.ptr, logBuf, logBuf.length);
     const ret = bpf.object_load(this.handle) as number;
     if (ret < 0) {

@@ -82,9 +82,10 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
-    const info = obj.info(sha);
-    const globals = Object.entries(desired.identity.globals).map(([name, g]) => {
-      const gi = info.globals.find((x) => x.name === name);
+    const wanted = Object.entries(desired.identity.globals);
+    const declared = wanted.length ? obj.globals() : [];
+    const globals = wanted.map(([name, g]) => {
+      const gi = declared.find((x) => x.name === name);
       if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${desired.objectPath}`);
       return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
     });
