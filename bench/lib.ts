@@ -15,7 +15,7 @@ export const CLI = path.join(REPO, 'dist/cli/main.js');
 export const BPF_BUILD = path.join(REPO, 'bpf/build');
 /** Objects built by bench/bpf/Makefile: bench-only programs and the XDP-only copies bpftool loads. */
 export const BENCH_BUILD = path.join(REPO, 'bench/bpf/build');
-const RSS_PROBE = path.join(REPO, 'bench/rss-probe.mjs');
+const PROBE = path.join(REPO, 'bench/probe.mjs');
 
 export interface Timed {
   ms: number;
@@ -119,6 +119,26 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 process.on('exit', runCleanups);
 
+// ------------------------------------------------------------------ probed runs
+
+export interface ProbeResult {
+  rssMb: number;
+  /** Packages of node_modules the process loaded. */
+  packages: string[];
+}
+
+/** Runs `node ARGV` with bench/probe.mjs loaded first: its peak RSS and the packages it loaded. */
+export function probed(argv: string[], env: NodeJS.ProcessEnv = process.env): Timed & { probe: ProbeResult } {
+  const file = path.join(os.tmpdir(), `kfn-bench-probe-${process.pid}-${process.hrtime.bigint()}`);
+  try {
+    const r = timed(process.execPath, ['--import', PROBE, ...argv], { env: { ...env, KFN_BENCH_PROBE_FILE: file } });
+    const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { maxRssKb: number; packages: string[] };
+    return { ...r, probe: { rssMb: p.maxRssKb / 1024, packages: p.packages } };
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
 // ------------------------------------------------------------------ environments
 
 /** A private kfn installation: its own pin root, state dir and manifest dir, removed at exit. */
@@ -149,15 +169,11 @@ export class KfnInstall {
   }
 
   /** `kfn ARGS` with this installation's environment, timed. */
-  kfn(args: string[], opts: { expect?: number[]; rss?: boolean } = {}): Timed & { rssMb?: number } {
-    const rssFile = opts.rss ? path.join(this.tmp, `rss-${process.hrtime.bigint()}`) : undefined;
-    const argv = rssFile ? ['--import', RSS_PROBE, CLI, ...args] : [CLI, ...args];
-    const r = timed(process.execPath, argv, { env: rssFile ? { ...this.env, KFN_BENCH_RSS_FILE: rssFile } : this.env });
+  kfn(args: string[], opts: { expect?: number[]; probe?: boolean } = {}): Timed & { probe?: ProbeResult } {
+    const r = opts.probe ? probed([CLI, ...args], this.env) : { ...timed(process.execPath, [CLI, ...args], { env: this.env }) };
     const ok = opts.expect ?? [0];
     if (!ok.includes(r.code ?? -1)) throw new Error(`kfn ${args.join(' ')} exited ${r.code}\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-2000)}`);
-    if (!rssFile) return r;
-    const kb = Number(fs.readFileSync(rssFile, 'utf8'));
-    return { ...r, rssMb: kb / 1024 };
+    return r;
   }
 
   remove(): void {
