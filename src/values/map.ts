@@ -21,11 +21,28 @@ function rawType(size: number): BtfType {
   return { kind: 'array', elem: U8, length: size };
 }
 
+/**
+ * Shapes by BTF type and map name. shapeOf is pure and a BtfType is plain data that
+ * nothing changes once built (libbpf/btf.ts shares one object per type id): an entry
+ * lives as long as its type object, and thousands of entries of one type share it.
+ */
+const shapes = new WeakMap<BtfType, Map<string, Shape>>();
+const rawShapes = new Map<number, Shape>();
+
 /** The shape of a map key or value: BTF type with the map name as hint, else raw. */
 function side(map: MapInfo, which: 'key' | 'value'): Shape {
   const t = map[which];
-  if (t) return shapeOf(t, [map.name]);
-  return shapeOf(rawType(which === 'key' ? map.keySize : map.valueSize));
+  if (!t) {
+    const size = which === 'key' ? map.keySize : map.valueSize;
+    let raw = rawShapes.get(size);
+    if (!raw) rawShapes.set(size, (raw = shapeOf(rawType(size))));
+    return raw;
+  }
+  let byName = shapes.get(t);
+  if (!byName) shapes.set(t, (byName = new Map()));
+  let shape = byName.get(map.name);
+  if (!shape) byName.set(map.name, (shape = shapeOf(t, [map.name])));
+  return shape;
 }
 
 function keyLabel(key: unknown): string {
