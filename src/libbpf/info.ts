@@ -36,11 +36,15 @@ export interface LinkInfo {
   attachType: number;
 }
 
+/** One zeroed buffer per struct size, read by the caller before the next call (all calls are synchronous). */
+const scratch = new Map<number, Buffer>();
+
 function getInfo(fd: number, size: number, what: string, prepare?: (buf: Buffer) => void): Buffer {
-  const buf = Buffer.alloc(size);
+  let buf = scratch.get(size);
+  if (!buf) scratch.set(size, (buf = Buffer.alloc(size)));
+  buf.fill(0);
   prepare?.(buf);
-  const len = [size];
-  check(bpf.obj_get_info_by_fd(fd, buf, len), 'get info of', what);
+  check(bpf.obj_get_info_by_fd(fd, buf, [size]), 'get info of', what);
   return buf;
 }
 
