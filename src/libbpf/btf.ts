@@ -2,7 +2,6 @@
  * Reads libbpf's `struct btf` into the plain BtfType model (btf-types.ts), following
  * the layout of include/uapi/linux/btf.h.
  */
-import { createHash } from 'node:crypto';
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, check } from './errors.js';
 import { withFd } from './fd.js';
@@ -182,29 +181,31 @@ export function kernelBtfBytes(id: number, into: Buffer = Buffer.alloc(FIRST_REA
  * cache holds was read from the kernel during its own life; the next one reads afresh.
  */
 export class KernelBtfCache {
-  private readonly byId = new Map<number, { btf: Btf; content: string } | undefined>();
-  private readonly byContent = new Map<string, Btf>();
+  private readonly byId = new Map<number, { btf: Btf; content: number } | undefined>();
+  /** The contents parsed so far, by byte length: equal BTF is found with one compare. */
+  private readonly byLength = new Map<number, { bytes: Buffer; btf: Btf; content: number }[]>();
   private readonly handles: Ptr[] = [];
   /** Most BTF fits: one buffer read into again and again (btf__new copies what it parses). */
   private readonly scratch = Buffer.alloc(FIRST_READ);
 
-  /** The BTF of kernel object `btfId` and a digest of its content; undefined when it is gone. */
-  get(btfId: number): { btf: Btf; content: string } | undefined {
+  /** The BTF of kernel object `btfId` and a number that names its content in this cache; undefined when it is gone. */
+  get(btfId: number): { btf: Btf; content: number } | undefined {
     if (!btfId) return undefined;
     if (this.byId.has(btfId)) return this.byId.get(btfId);
     const bytes = kernelBtfBytes(btfId, this.scratch);
-    let hit: { btf: Btf; content: string } | undefined;
+    let hit: { btf: Btf; content: number } | undefined;
     if (bytes) {
-      const content = createHash('sha256').update(bytes).digest('hex');
-      let btf = this.byContent.get(content);
-      if (!btf) {
+      const same = this.byLength.get(bytes.length) ?? [];
+      hit = same.find((c) => c.bytes.equals(bytes));
+      if (!hit) {
         const h = bpf.btf_new(bytes, bytes.length);
         if (!h) throw new BpfError('parse', `BTF ${btfId}`, lastErrno());
         this.handles.push(h);
-        btf = new Btf(h);
-        this.byContent.set(content, btf);
+        const parsed = { bytes: Buffer.from(bytes), btf: new Btf(h), content: this.handles.length };
+        this.byLength.set(bytes.length, [...same, parsed]);
+        hit = parsed;
       }
-      hit = { btf, content };
+      hit = { btf: hit.btf, content: hit.content };
     }
     this.byId.set(btfId, hit);
     return hit;
@@ -213,7 +214,7 @@ export class KernelBtfCache {
   /** Frees the parsed BTF; the types already built stay valid (plain data). */
   close(): void {
     for (const h of this.handles.splice(0)) bpf.btf_free(h);
-    this.byContent.clear();
+    this.byLength.clear();
     this.byId.clear();
   }
 }
