@@ -1,9 +1,9 @@
 /**
- * One rtnetlink dump of a network namespace's interfaces (RTM_GETLINK with NLM_F_DUMP)
- * with the XDP program each one runs (IFLA_XDP). libbpf 1.1's bpf_xdp_query dumps every
- * interface of the namespace to answer for one, so asking per interface costs the
- * square of their number; one dump answers for all of them. Layouts from
- * include/uapi/linux/{netlink,rtnetlink,if_link}.h.
+ * The interfaces of a network namespace and the XDP program each one runs (IFLA_XDP),
+ * over rtnetlink: one dump (RTM_GETLINK with NLM_F_DUMP) for all of them, or one request
+ * for one interface. libbpf 1.1's bpf_xdp_query dumps every interface of the namespace
+ * to answer for one, so asking it per interface costs the square of their number.
+ * Layouts from include/uapi/linux/{netlink,rtnetlink,if_link}.h.
  */
 import { BpfError } from './errors.js';
 import { lastErrno, libcFns } from './ffi.js';
@@ -98,47 +98,70 @@ function cString(buf: Buffer, start: number, end: number): string {
 /** Every interface of the current thread's network namespace, by ifindex, with its XDP attachment. */
 export function dumpLinksHere(): NetLink[] {
   for (let attempt = 1; ; attempt++) {
-    const { links, interrupted } = dumpOnce();
+    const { links, interrupted } = getLinks(undefined, 'interfaces');
     // A dump interrupted by a concurrent change may be inconsistent: ask again.
     if (!interrupted || attempt === DUMP_ATTEMPTS) return links;
   }
 }
 
-function dumpOnce(): { links: NetLink[]; interrupted: boolean } {
+export interface NetInterface {
+  ifindex: number;
+  ifname: string;
+}
+
+/** Interfaces of the current thread's netns, by ifindex. */
+export function listInterfacesHere(): NetInterface[] {
+  return dumpLinksHere().map(({ ifindex, ifname }) => ({ ifindex, ifname }));
+}
+
+/** What XDP program runs on one interface of the current netns: one RTM_GETLINK for that interface alone. */
+export function queryXdp(ifindex: number, label: string): XdpQuery {
+  const [link] = getLinks(ifindex, label).links;
+  if (!link) throw new BpfError('query XDP on', label, 19 /* ENODEV */);
+  return link.xdp;
+}
+
+/** RTM_GETLINK: of interface `ifindex`, or a dump of all (undefined). */
+function getLinks(ifindex: number | undefined, what: string): { links: NetLink[]; interrupted: boolean } {
   const fd = Number(libcFns.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (fd < 0) throw new BpfError('open', 'rtnetlink socket', lastErrno());
+  const dump = ifindex === undefined;
   try {
     const req = Buffer.alloc(NLMSG_HDRLEN + IFINFOMSG_LEN + 8);
     req.writeUInt32LE(req.length, 0);
     req.writeUInt16LE(RTM_GETLINK, 4);
-    req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+    req.writeUInt16LE(dump ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST, 6);
     req.writeUInt32LE(1, 8); // sequence number
+    req.writeInt32LE(ifindex ?? 0, NLMSG_HDRLEN + 4);
     const attr = NLMSG_HDRLEN + IFINFOMSG_LEN;
     req.writeUInt16LE(8, attr);
     req.writeUInt16LE(IFLA_EXT_MASK, attr + 2);
     req.writeUInt32LE(RTEXT_FILTER_SKIP_STATS, attr + 4);
-    if (Number(libcFns.send(fd, req, req.length, 0)) !== req.length) throw new BpfError('send', 'RTM_GETLINK dump request', lastErrno());
+    if (Number(libcFns.send(fd, req, req.length, 0)) !== req.length) throw new BpfError('send', `RTM_GETLINK of ${what}`, lastErrno());
 
     const links: NetLink[] = [];
     let interrupted = false;
     const buf = Buffer.alloc(RECV_BUFFER);
     for (let i = 0; i < MAX_RECVS; i++) {
       const n = Number(libcFns.recv(fd, buf, buf.length, 0));
-      if (n < 0) throw new BpfError('receive', 'RTM_GETLINK dump', lastErrno());
+      if (n < 0) throw new BpfError('receive', `RTM_GETLINK of ${what}`, lastErrno());
       for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
         const len = buf.readUInt32LE(off);
         const type = buf.readUInt16LE(off + 4);
         if (buf.readUInt16LE(off + 6) & NLM_F_DUMP_INTR) interrupted = true;
-        if (len < NLMSG_HDRLEN || off + len > n) throw new BpfError('parse', 'RTM_GETLINK dump', 71 /* EPROTO */);
+        if (len < NLMSG_HDRLEN || off + len > n) throw new BpfError('parse', `RTM_GETLINK of ${what}`, 71 /* EPROTO */);
         if (type === NLMSG_DONE) return { links: links.sort((a, b) => a.ifindex - b.ifindex), interrupted };
         if (type === NLMSG_ERROR) {
           const errno = -buf.readInt32LE(off + NLMSG_HDRLEN);
-          if (errno) throw new BpfError('dump', 'interfaces (RTM_GETLINK)', errno);
-        } else if (type === RTM_NEWLINK) links.push(parseLink(buf, off, len));
+          if (errno) throw new BpfError('get', `${what} (RTM_GETLINK)`, errno);
+        } else if (type === RTM_NEWLINK) {
+          links.push(parseLink(buf, off, len));
+          if (!dump) return { links, interrupted };
+        }
         off += align4(len);
       }
     }
-    throw new BpfError('dump', 'interfaces (RTM_GETLINK): the dump did not end', 71);
+    throw new BpfError('get', `${what} (RTM_GETLINK): the answer did not end`, 71);
   } finally {
     libcFns.close(fd);
   }

@@ -8,7 +8,7 @@ import { resolveDesired, type ResolveDeps } from './resolve.js';
 
 export { loadManifests, loadDocuments, throwIfAny, MAX_MANIFEST_BYTES, type DocumentFormat, type LoadedDocuments } from './load.js';
 export { resolveDesired, defaultRoot, manifestDigest, compareSemver, NEXT_MAP, type ResolveDeps } from './resolve.js';
-export { SCHEMA_DIR, SCHEMA_FILES } from './schema.js';
+export { PACKET_TEST_SCHEMA, SCHEMA_DIR, SCHEMA_FILES } from './schema.js';
 export { formatPath, type PathSegment, type LocateOptions } from './source.js';
 export * from './types.js';
 

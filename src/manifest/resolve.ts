@@ -54,8 +54,8 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
   }
 
   const byName = resolveFunctions(loaded.functions, root, deps, errors);
-  // Layout digests per object, not per instance (every instance of an object has its layouts).
-  const layouts = new Map<ObjectInfo, Record<string, string>>();
+  // Layout digests per function, not per instance (every instance of a function has its layouts).
+  const layouts = new Map<ResolvedFunction, Record<string, string>>();
   const defined = [...byName.values()].flatMap((vs) => [...vs.values()].map((f) => `${f.name}@${f.version}`)).sort();
 
   // ------------------------------------------------------------ chains
@@ -185,10 +185,10 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       }
 
       if (prevInst) return;
-      let stateMaps = layouts.get(info);
+      let stateMaps = layouts.get(fn);
       if (!stateMaps) {
-        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP).map((m) => [m.name, mapLayoutDigest(m)]));
-        layouts.set(info, stateMaps);
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]));
+        layouts.set(fn, stateMaps);
       }
       instances.push({
         name: instName,

@@ -20,6 +20,16 @@ export const SCHEMA_FILES: Record<ManifestKind, string> = {
   Chain: 'chain.schema.json',
 };
 
+/** The schema of packet test documents (src/packets). */
+export const PACKET_TEST_SCHEMA = 'packet-test.schema.json';
+
+/**
+ * The schemas kfn validates documents with, compiled at build time. The output
+ * schemas of schemas/ are contracts for other tools, not checked by kfn; any schema
+ * not compiled at build time is compiled at its first use.
+ */
+const DOCUMENT_SCHEMAS = [...Object.values(SCHEMA_FILES), PACKET_TEST_SCHEMA];
+
 const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true } as const;
 
 /**
@@ -86,14 +96,14 @@ function validatorFor(file: string): ValidateFunction {
 }
 
 /**
- * The CommonJS source of every schema of schemas/ compiled with ajv's standalone code
+ * The CommonJS source of the document schemas compiled with ajv's standalone code
  * generation, for COMPILED_SCHEMAS (the build writes it beside dist/manifest/schema.js).
  */
 export function compiledSchemasSource(): string {
   const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
   const standalone = (require('ajv/dist/standalone/index.js') as { default: (ajv: Ajv, refs: Record<string, string>) => string }).default;
   const builder = new AjvClass({ ...AJV_OPTIONS, code: { source: true } });
-  const files = fs.readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.schema.json')).sort();
+  const files = [...DOCUMENT_SCHEMAS].sort();
   const sha256: Record<string, string> = {};
   for (const file of files) {
     const text = readSchema(file);

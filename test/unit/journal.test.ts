@@ -31,6 +31,9 @@ function fakeForm(calls: Calls, failUndo?: unknown): ChainForm {
     },
     describeUndo: (op) => `undo ${String(op)}`,
     stats: () => [],
+    shadow: () => {
+      throw new Error('not in these tests');
+    },
   };
 }
 
