@@ -23,7 +23,7 @@ import {
   ifindexHere,
   openPinned,
   pinFd,
-  progInfoByFd,
+  progIdByFd,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
@@ -97,7 +97,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
     const globals = globalPatches(desired.identity, obj, desired.objectPath);
     for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
-    const progId = progInfoByFd(loaded.progFd).id;
+    const progId = progIdByFd(loaded.progFd);
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);
