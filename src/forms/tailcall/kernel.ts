@@ -23,12 +23,11 @@ import {
   ifindexHere,
   openPinned,
   pinFd,
-  progInfoByFd,
+  progIdByFd,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
-  type ObjectInfo,
 } from '../../libbpf/index.js';
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
@@ -68,9 +67,12 @@ export interface LoadInstanceArgs {
 }
 
 /** The `.rodata` bytes an identity's globals patch, at their offsets in `info`'s object. */
-export function globalPatches(identity: FunctionIdentity, info: ObjectInfo, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
-  return Object.entries(identity.globals).map(([name, g]) => {
-    const gi = info.globals.find((x) => x.name === name);
+export function globalPatches(identity: FunctionIdentity, obj: BpfObject, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
+  const wanted = Object.entries(identity.globals);
+  // Most instances set no globals: reading the object's BTF for them would be wasted.
+  const declared = wanted.length ? obj.globals() : [];
+  return wanted.map(([name, g]) => {
+    const gi = declared.find((x) => x.name === name);
     if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${objectPath}`);
     return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
   });
@@ -92,10 +94,10 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
-    const globals = globalPatches(desired.identity, obj.info(sha), desired.objectPath);
+    const globals = globalPatches(desired.identity, obj, desired.objectPath);
     for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
-    const progId = progInfoByFd(loaded.progFd).id;
+    const progId = progIdByFd(loaded.progFd);
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);

@@ -201,7 +201,7 @@ function loadInstance(s: InstanceSpec, obj: BpfObject): LoadedProgram {
       hint: 'run the command again',
     });
   }
-  const loaded = obj.load(s.identity.program, { globals: globalPatches(s.identity, obj.info(sha), s.objectPath) });
+  const loaded = obj.load(s.identity.program, { globals: globalPatches(s.identity, obj, s.objectPath) });
   for (const [map, entries] of Object.entries(s.entries)) {
     const fd = loaded.mapFds[map];
     if (fd === undefined) throw new KfnError('MAP_NOT_FOUND', `map ${map} not found in ${s.objectPath}`, { hint: 'the object no longer has the parameter map the chain sets' });
