@@ -9,10 +9,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import type { Hook } from '../core/types.js';
+import { DEFAULT_NEXT_MAP, type Companion, type Hook, type MonitorMap } from '../core/types.js';
 import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
-import type { Aggregator, KernelFunctionDocument } from './types.js';
+import type { KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
@@ -34,22 +34,8 @@ export interface ResolvedFunction {
   parameters: Set<string>;
   /** The chain slot the programs tail-call: spec.nextMap, else kfn_next. */
   nextMap: string;
-  companions: ResolvedCompanion[];
-  monitorMaps: ResolvedMonitorMap[];
-}
-
-/** A program loaded with the chained one, sharing its maps, and where it attaches. */
-export interface ResolvedCompanion {
-  program: string;
-  attach: { kind: 'tracepoint'; tracepoint: string };
-}
-
-export interface ResolvedMonitorMap {
-  map: string;
-  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
-  key: string;
-  keyText: string;
-  aggregator: Aggregator;
+  companions: Companion[];
+  monitorMaps: MonitorMap[];
 }
 
 /** The part of ResolveDeps that function resolution uses. */
@@ -81,7 +67,7 @@ export function resolveFunctions(
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? NEXT_MAP, companions: [], monitorMaps: [] };
+    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? DEFAULT_NEXT_MAP, companions: [], monitorMaps: [] };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
@@ -294,7 +280,7 @@ function resolveFunction(
 }
 
 /** The per-instance chaining map every function owns; kfn manages it. */
-export const NEXT_MAP = 'kfn_next';
+export { DEFAULT_NEXT_MAP as NEXT_MAP };
 
 /** Map types that hold no entries a manifest could set. */
 const NON_PARAMETER_MAP_TYPES = new Set([
@@ -319,7 +305,7 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 ]);
 
 export function isParameterCapable(name: string, type: string): boolean {
-  return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+  return name !== DEFAULT_NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function mapListing(maps: readonly MapInfo[]): string {
