@@ -28,11 +28,19 @@ function rawType(size: number): BtfType {
   return { kind: 'array', elem: U8, length: size };
 }
 
+/**
+ * The type of a map key or value: its BTF type, or for a map declared by sizes only the
+ * unsigned integer (1/2/4/8 bytes, host byte order) or byte array of that size.
+ */
+export function mapSideType(map: MapInfo, which: 'key' | 'value'): BtfType {
+  return map[which] ?? rawType(which === 'key' ? map.keySize : map.valueSize);
+}
+
 /** The shape of a map key or value: BTF type with the map name as hint, else raw. */
 function side(map: MapInfo, which: 'key' | 'value'): Side {
   const t = map[which];
   if (t) return { shape: shapeOf(t, [map.name]), raw: false };
-  return { shape: shapeOf(rawType(which === 'key' ? map.keySize : map.valueSize)), raw: true };
+  return { shape: shapeOf(mapSideType(map, which)), raw: true };
 }
 
 /**

@@ -19,6 +19,11 @@ function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s
     `${paintLabel(label)} ${c.bold(padEnd(i.name, widths.name))}  ${padEnd(fnText(i.identity), widths.fn)}  prog ${i.progId}  sha256 ${shortSha(i.identity.sha256)}`,
   ];
   const ind = ' '.repeat(label.length + 1);
+  if (i.identity.nextMap) lines.push(`${ind}${c.dim('chain slot:')} ${i.identity.nextMap}`);
+  for (const co of i.companions ?? []) {
+    const state = co.attached ? `prog ${co.progId}, link ${co.linkId}` : c.red(co.linkId ? `prog ${co.progId}, link ${co.linkId} not running it` : 'not attached');
+    lines.push(`${ind}${c.dim('companion:')} ${co.program} on ${co.attach.kind} ${co.attach.tracepoint}  ${state}`);
+  }
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
   for (const name of Object.keys(i.maps).sort()) {

@@ -16,7 +16,7 @@
  */
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import { attachmentLabel } from '../../core/types.js';
+import { attachmentLabel, companionText } from '../../core/types.js';
 import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
 import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
@@ -104,6 +104,8 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     if (isCopy) {
       const li = liveInstance(ctx, ic);
       op.share = { maps: mapPins(li, Object.keys(li.stateMaps ?? {})), appliedMaps: { ...li.appliedMaps } };
+      const companions = (li.identity.companions ?? []).map((co) => ({ program: co.program, ...instancePins(li.pinDir).companion(co.program) }));
+      if (companions.length) op.share.companions = companions;
       kind = 'load-copy';
       verb = 'load a copy of';
       if (ic.action === 'noop') {
@@ -115,7 +117,9 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
       kind = 'load-replacement';
       verb = 'load replacement';
     }
-    push(ctx, 'prepare', c, kind, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, op, [{ op: 'unpinTree', dir: instDir }], name);
+    const companions = (desired.identity.companions ?? []).map(companionText);
+    const beside = companions.length ? `, ${isCopy ? 'taking over' : 'attaching'} companion${companions.length > 1 ? 's' : ''} ${companions.join(', ')}` : '';
+    push(ctx, 'prepare', c, kind, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}${beside}`, op, [{ op: 'unpinTree', dir: instDir }], name);
     dirs.set(name, instDir);
     next = instancePins(instDir).prog;
   }

@@ -4,7 +4,7 @@
  */
 import { MapHandle, perCpuValues, isPerCpu, openPinned, withFd } from '../../libbpf/index.js';
 import type { LiveInstance } from '../../core/types.js';
-import { decodeValue, formatValue, sumPerCpuValues } from '../../values/index.js';
+import { decodeValue, formatValue, mapSideType, sumPerCpuValues } from '../../values/index.js';
 import type { MapStats } from '../form.js';
 import { NEXT_MAP } from './layout.js';
 import { listInstanceMaps, typedMapInfo } from './read.js';
@@ -15,20 +15,23 @@ export function readInstanceStats(instance: LiveInstance, parameters: readonly s
   for (const m of listInstanceMaps(instance.pinDir)) {
     if (m.name === NEXT_MAP || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
     const typed = typedMapInfo(m.name, m.info);
+    // Maps declared by sizes only read as host-order integers, as plan and show write them.
+    const keyType = mapSideType(typed, 'key');
+    const valueType = mapSideType(typed, 'value');
+    // Name hints (addresses, MACs) are for BTF types only, as in the values layer.
+    const keyHint = typed.key ? m.name : undefined;
+    const valueHint = typed.value ? m.name : undefined;
     withFd(openPinned(m.pin), (fd) => {
       const entries = new MapHandle(fd, m.info, m.pin).entries();
       const single = entries.length === 1 && m.info.maxEntries === 1;
       const stats: MapStats = { map: m.name, count: entries.length, entries: [] };
       for (const e of entries.slice(0, limit)) {
         const cpus = isPerCpu(m.info.type) ? perCpuValues(m.info, e.value) : [e.value];
-        const value = Buffer.from(typed.value ? sumPerCpuValues(typed.value, cpus, m.name) : cpus[0]!);
-        const entry: MapStats['entries'][number] = {
-          value: typed.value ? decodeValue(typed.value, value, m.name) : value.toString('hex'),
-          valueText: typed.value ? formatValue(typed.value, value, m.name) : value.toString('hex'),
-        };
+        const value = Buffer.from(sumPerCpuValues(valueType, cpus, valueHint));
+        const entry: MapStats['entries'][number] = { value: decodeValue(valueType, value, valueHint), valueText: formatValue(valueType, value, valueHint) };
         if (!single) {
-          entry.key = typed.key ? decodeValue(typed.key, e.key, m.name) : e.key.toString('hex');
-          entry.keyText = typed.key ? formatValue(typed.key, e.key, m.name) : e.key.toString('hex');
+          entry.key = decodeValue(keyType, e.key, keyHint);
+          entry.keyText = formatValue(keyType, e.key, keyHint);
         }
         stats.entries.push(entry);
       }
