@@ -9,6 +9,7 @@ import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
+import { importL3afCommand } from './commands/import.js';
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -60,6 +61,16 @@ async function run(argv: string[]): Promise<number> {
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
+
+  const imports = program.command('import').description('turn another tool\'s configuration into kfn manifests');
+  imports
+    .command('l3af <payload>')
+    .description("convert an l3afd configuration (the /l3af/configs/v1/update payload or l3af-config.json) into manifests")
+    .requiredOption('--objects <dir>', 'where the objects are (as l3afd extracts artifacts, or the artifact tarballs)')
+    .requiredOption('-o, --out <dir>', 'new (or empty) directory to write the manifests, objects and report to')
+    .option('--iface <old=new>', 'rename an interface (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--host <name>', 'the host to import when the configuration has several')
+    .action(async (payload: string, flags) => void (exitCode = await importL3afCommand(ctx(), payload, flags)));
 
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
