@@ -70,6 +70,7 @@ async function run(argv: string[]): Promise<number> {
     .requiredOption('-o, --out <dir>', 'new (or empty) directory to write the manifests, objects and report to')
     .option('--iface <old=new>', 'rename an interface (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--host <name>', 'the host to import when the configuration has several')
+    .option('--netns <name>', 'network namespace of the interfaces on this host (default: kfn\'s own)')
     .action(async (payload: string, flags) => void (exitCode = await importL3afCommand(ctx(), payload, flags)));
 
   try {

@@ -8,6 +8,7 @@ export interface ImportL3afFlags {
   out: string;
   iface?: string[];
   host?: string;
+  netns?: string;
 }
 
 export async function importL3afCommand(ctx: Context, payload: string, flags: ImportL3afFlags): Promise<number> {
@@ -17,6 +18,7 @@ export async function importL3afCommand(ctx: Context, payload: string, flags: Im
     objectsDir: flags.objects,
     ...(Object.keys(renames).length ? { ifaceRenames: renames } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.netns !== undefined ? { netns: flags.netns } : {}),
   });
   const out = path.resolve(flags.out);
   writeImport(result, out);
