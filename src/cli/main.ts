@@ -10,6 +10,7 @@ import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
 import { importL3afCommand } from './commands/import.js';
+import { exportCommand } from './commands/export.js';
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -61,6 +62,19 @@ async function run(argv: string[]): Promise<number> {
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
+
+  program
+    .command('export')
+    .description('send IPFIX flow records (RFC 7011) from the flow tables of kfn\'s chains to a collector over UDP')
+    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
+    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
+    .option('--interval <duration>', 'how often to read the flow tables', '10s')
+    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
+    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
+    .option('--domain <id>', 'IPFIX observation domain id', '1')
+    .option('--chain <name...>', 'only these chains')
+    .option('--once', 'read once, export every flow as it stands, and exit')
+    .action(async (flags) => void (exitCode = await exportCommand(ctx(), flags)));
 
   const imports = program.command('import').description('turn another tool\'s configuration into kfn manifests');
   imports

@@ -90,6 +90,9 @@ export const libcFns = {
   if_freenameindex: libc.func('void if_freenameindex(void *ptr)'),
   geteuid: libc.func('uint32_t geteuid(void)'),
   flock: libc.func('int flock(int fd, int op)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, void *addr, uint32_t len)'),
+  send: libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)'),
 };
 
 export { koffi, PrintFn };
