@@ -14,10 +14,11 @@
  * step runs. Everything a step needs (directories, what maps it shares or carries over,
  * previous values) is decided here, so apply never re-decides.
  */
-import { KfnError } from '../../core/errors.js';
+import { KfnError, isKfnError } from '../../core/errors.js';
+import { tracepointId } from '../../libbpf/index.js';
 import { digestEntries } from '../../core/digest.js';
 import { attachmentLabel, companionText } from '../../core/types.js';
-import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
+import type { ChainChange, DesiredInstance, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
 import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
 import type { ChainMeta, InstanceMeta } from './meta.js';
@@ -112,10 +113,13 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
         ic.action = 'reload';
         ic.reasons.push({ code: 'successor-changed' });
       } else ic.reasons.push({ code: 'copied' });
-    } else if (ic.action === 'replace') {
-      op.carry = carriedState(liveInstance(ctx, ic), ic);
-      kind = 'load-replacement';
-      verb = 'load replacement';
+    } else {
+      checkCompanions(c, desired);
+      if (ic.action === 'replace') {
+        op.carry = carriedState(liveInstance(ctx, ic), ic);
+        kind = 'load-replacement';
+        verb = 'load replacement';
+      }
     }
     const companions = (desired.identity.companions ?? []).map(companionText);
     const beside = companions.length ? `, ${isCopy ? 'taking over' : 'attaching'} companion${companions.length > 1 ? 's' : ''} ${companions.join(', ')}` : '';
@@ -124,6 +128,24 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     next = instancePins(instDir).prog;
   }
   return dirs;
+}
+
+/**
+ * A companion's tracepoint must exist on this kernel (and tracefs be mounted): the plan
+ * fails here, with the chain entry's position, rather than the apply half-way.
+ */
+function checkCompanions(c: ChainChange, desired: DesiredInstance): void {
+  for (const co of desired.identity.companions ?? []) {
+    try {
+      tracepointId(co.attach.tracepoint);
+    } catch (e) {
+      if (!isKfnError(e)) throw e;
+      throw new KfnError(e.code, `chain "${c.chainName}" function "${desired.name}": companion ${co.program}: ${e.message}`, {
+        ...(e.hint ? { hint: e.hint } : {}),
+        ...(desired.source ? { source: desired.source } : {}),
+      });
+    }
+  }
 }
 
 function mapPins(li: LiveInstance, names: string[]): { name: string; pin: string }[] {
