@@ -55,8 +55,8 @@ function faultInjection(): FaultInjection | undefined {
 }
 
 /** The engine for a kernel command, after the access checks; `extra` sees every event too (progress). */
-export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): Engine {
-  requireKernelAccess(ctx.paths);
+export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void, access: Parameters<typeof requireKernelAccess>[1] = {}): Engine {
+  requireKernelAccess(ctx.paths, access);
   const faults = faultInjection();
   return new Engine({
     paths: ctx.paths,

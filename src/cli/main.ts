@@ -9,6 +9,7 @@ import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
+import { testCommand } from './commands/test.js';
 import { importL3afCommand } from './commands/import.js';
 import { exportCommand } from './commands/export.js';
 
@@ -42,7 +43,15 @@ async function run(argv: string[]): Promise<number> {
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
     .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
+  program
+    .command('test [path]')
+    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
+    .requiredOption('--packets <file>', 'PacketTest file or directory')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
+    .action((path: string | undefined, flags) => void (exitCode = testCommand(ctx(), path, flags)));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')

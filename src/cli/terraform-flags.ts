@@ -5,7 +5,7 @@
  */
 import { KfnError } from '../core/errors.js';
 
-const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help']);
+const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help', 'packets', 'junit']);
 const SHORT = new Set(['o', 'h', 'V']);
 
 export function normalizeArgs(argv: readonly string[]): string[] {

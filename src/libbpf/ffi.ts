@@ -84,6 +84,7 @@ export const libcFns = {
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
   setns: libc.func('int setns(int fd, int nstype)'),
+  unshare: libc.func('int unshare(int flags)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   if_nameindex: libc.func('void *if_nameindex(void)'),

@@ -11,6 +11,9 @@ import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { companionJson, foreignJson } from './live-json.js';
 import { reasonCode, reasonText } from './reasons.js';
+import type { PacketPreview } from '../engine/packets.js';
+import type { Outcome } from '../packets/expect.js';
+import { groupPacketChanges } from './packets-format.js';
 
 type Actions = ['create'] | ['update'] | ['delete'] | ['create', 'delete'] | ['no-op'];
 
@@ -100,7 +103,34 @@ function stepJson(s: PlannedStep, index: number) {
   };
 }
 
-export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
+const outcomeJson = (o: Outcome) => ({ verdict: o.verdict, decided_by: o.decidedBy ?? null });
+
+/** `packet_changes` (format 1.0, additive): null unless the plan ran packet cases. */
+function packetChangesJson(pp: PacketPreview | undefined) {
+  if (!pp) return null;
+  return {
+    cases: pp.cases,
+    packets: pp.packets,
+    changed: pp.changes.reduce((n, c) => n + c.count, 0),
+    summary: groupPacketChanges(pp.changes).map((g) => ({ address: g.address, before: outcomeJson(g.before), after: outcomeJson(g.after), count: g.count, text: g.text })),
+    changes: pp.changes.map((c) => ({
+      address: chainAddress(c.chainName, c.attachment),
+      chain: c.chainName,
+      test: c.test,
+      case: c.case,
+      packet: c.packet,
+      count: c.count,
+      label: c.label,
+      file: c.source.file,
+      line: c.source.line ?? null,
+      before: outcomeJson(c.before),
+      after: outcomeJson(c.after),
+    })),
+    notes: pp.notes,
+  };
+}
+
+export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packets?: PacketPreview) {
   return {
     format_version: JSON_FORMAT_VERSION,
     kfn_version: kfnVersion(),
@@ -121,10 +151,11 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
       })),
     planned_steps: (p.steps ?? []).map(stepJson),
     foreign_programs: p.foreign.map(foreignJson),
+    packet_changes: packetChangesJson(packets),
     output: { warnings: p.warnings },
   };
 }
 
-export function renderPlanJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>): string {
-  return renderJson(planJson(p));
+export function renderPlanJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packets?: PacketPreview): string {
+  return renderJson(planJson(p, packets));
 }
