@@ -234,6 +234,29 @@ describe('L3AF-style functions in kfn chains, and kfn import l3af', { skip, time
     const c1 = steadyEdgeB();
     assert.equal(c1.in - c1.dropped, c1.out, `every packet portdrop passed reached the counter after it (in ${c1.in}, dropped ${c1.dropped}, out ${c1.out})`);
     assert.ok(c1.out - c0.out >= 25, `the 25 datagrams to port 9999 went down the chain (out +${c1.out - c0.out})`);
+
+    // The same chain as a shadow (kfn test): the L3AF-style program loads with the hook's type there too.
+    const cases = path.join(env.stateDir, 'edge-b-packets.yaml');
+    fs.writeFileSync(
+      cases,
+      `apiVersion: kfn.dev/v1alpha1
+kind: PacketTest
+metadata: { name: edge-b }
+spec:
+  chain: edge-b
+  cases:
+    - name: to a listed port
+      packet: { ip: { src: 198.18.0.1, dst: ${SERVER} }, udp: { dst: 8080 } }
+      expect: drop
+      decidedBy: drop
+    - name: to another port
+      packet: { ip: { src: 198.18.0.1, dst: ${SERVER} }, udp: { dst: 9999 } }
+      expect: pass
+`,
+    );
+    const t = kfnExpect(env, ['test', env.manifestDir, '--packets', cases, '--json'], 0);
+    const report = JSON.parse(t.stdout) as { cases: { case: string; result: string }[] };
+    assert.deepEqual(report.cases.map((x) => [x.case, x.result]), [['to a listed port', 'pass'], ['to another port', 'pass']]);
   });
 
   test('2. two chains using portdrop have separate maps; no pin outside the pin root', () => {
