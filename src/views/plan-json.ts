@@ -76,7 +76,17 @@ function instanceJson(c: ChainChange, i: InstanceChange) {
 }
 
 function chainJson(c: ChainChange) {
-  const side = (order: string[]) => ({ ...where(c), name: c.chainName, order, mode: c.attachment.hook === 'xdp' ? c.mode : null, position: c.attachment.hook === 'xdp' ? null : c.position });
+  const xdp = c.attachment.hook === 'xdp';
+  const side = (name: string, order: string[], mode: string | null | undefined, position: string | null | undefined) => ({
+    ...where(c),
+    name,
+    order,
+    mode: xdp ? (mode ?? null) : null,
+    position: xdp ? null : (position ?? null),
+  });
+  // Before is the live chain: its recorded name, and the mode and position it runs with.
+  const renamed = c.reasons.find((r) => r.code === 'chain-renamed');
+  const liveName = renamed?.code === 'chain-renamed' ? renamed.from : c.chainName;
   return {
     address: chainAddress(c.chainName, c.attachment),
     type: 'kfn_chain',
@@ -84,8 +94,8 @@ function chainJson(c: ChainChange) {
     ...where(c),
     change: {
       actions: CHAIN_ACTIONS[c.action],
-      before: c.action === 'create' ? null : { ...side(c.fromOrder), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
-      after: c.action === 'delete' ? null : side(c.toOrder),
+      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
+      after: c.action === 'delete' ? null : side(c.chainName, c.toOrder, c.mode, c.position),
       action_reason: c.reasons[0] ? reasonCode(c.reasons[0]) : null,
       reasons: c.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
       reattach: c.reattach === true,

@@ -17,7 +17,7 @@ const LEGEND: [Sym, string][] = [
   ['+', 'create'],
   ['-', 'destroy'],
   ['~', 'update in place'],
-  ['-/+', 'replace (destroy, then create)'],
+  ['-/+', 'replace (the new instance is built before the old one is released)'],
   ['!', 'drift (changed outside kfn)'],
 ];
 
