@@ -19,6 +19,7 @@ import { eventually } from '../helpers/poll.js';
 import { bpftoolJson, progExists } from '../helpers/bpftool.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
 import { kfnExpect, pinDirOf, show, statField, type KfnEnv, type ShowChain, type ShowInstance } from '../helpers/kfn.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 import { readObjectInfo } from '../../src/libbpf/object.js';
 
 const L3AF_OBJECTS = ['portdrop', 'connlimit', 'protocount'].map((n) => `l3af-style/${n}.bpf.o`);
@@ -328,6 +329,9 @@ spec:
     assert.match(damaged.stdout, /conns: companion l3t_conn_state \(tracepoint sock\/inet_sock_set_state\): its link is missing, it no longer runs/);
     assert.match(damaged.stdout, /-\/\+ conns .*changed outside kfn: reloaded, its state carried over/);
     assert.deepEqual(conns().drift, ['companion l3t_conn_state (tracepoint sock/inet_sock_set_state): its link is missing, it no longer runs']);
+    // The JSON contracts hold for the real output, companions and instance drift included.
+    assertMatchesSchema('show', JSON.parse(kfnExpect(env, ['show', '--json'], 0).stdout), 'kfn show --json with a damaged companion');
+    assertMatchesSchema('plan', JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--json'], 0).stdout), 'kfn plan --json repairing it');
     apply();
     const repaired = conns();
     assert.notEqual(repaired.progId, c.progId, 'reloaded');
