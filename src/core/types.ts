@@ -198,6 +198,8 @@ export interface LiveChain {
   drift: string[];
   manifestDigest?: string;
   revision?: string;
+  /** The stack that owns the chain (DESIGN.md "Ownership: stacks"), when it was applied with one. */
+  stack?: string;
   /** The chain form's own record of the chain (its metadata); opaque to every other layer. */
   formData?: unknown;
 }

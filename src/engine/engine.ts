@@ -12,7 +12,7 @@ import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { hasChanges, liveFingerprint, plan as diff } from '../plan/index.js';
 import { netnsOf } from './desired.js';
-import type { EngineEvent, EventSink } from './events.js';
+import { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
 import { Journal, journalPath, recover } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
@@ -71,9 +71,12 @@ export class Engine {
 
   /** The whole instruction: what differs and why, and every step apply will run. */
   plan(desired: DesiredState, live: LiveState): Plan {
+    const t0 = performance.now();
     const planned = diff(desired, live, { now: this.now() });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
-    return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+    const p: Plan = { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+    this.emit({ type: 'planned', seconds: (performance.now() - t0) / 1000, summary: p.summary, steps: steps.length });
+    return p;
   }
 
   /**
@@ -124,10 +127,24 @@ export class Engine {
     const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs);
     try {
       await this.recover(lock);
-      return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyLocked(p, o ?? {}) });
+      return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyTimed(p, o ?? {}) });
     } finally {
       lock.release();
     }
+  }
+
+  private applyTimed(p: Plan, opts: ApplyOptions): ApplyResult {
+    const t0 = performance.now();
+    const done = (outcome: ApplyOutcome): void => this.emit({ type: 'applied', seconds: (performance.now() - t0) / 1000, outcome, steps: p.steps.length });
+    let result: ApplyResult;
+    try {
+      result = this.applyLocked(p, opts);
+    } catch (e) {
+      done(e instanceof ApplyFailedError && e.restored ? ApplyOutcome.RolledBack : ApplyOutcome.Failed);
+      throw e;
+    }
+    done(p.steps.length === 0 ? ApplyOutcome.NoOp : ApplyOutcome.Applied);
+    return result;
   }
 
   private applyLocked(p: Plan, opts: ApplyOptions): ApplyResult {

@@ -4,6 +4,7 @@
  */
 import { bpf, koffi, type Ptr } from './ffi.js';
 import type { BtfMember, BtfType } from './btf-types.js';
+import { COUNTER_TAG_PREFIX, CounterKind, type MapCounter } from './object-info.js';
 
 const KIND = {
   INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
@@ -22,8 +23,19 @@ interface RawType {
   sizeOrType: number;
 }
 
+interface DeclTag {
+  tag: string;
+  /** The tagged type or variable. */
+  target: number;
+  /** Member index for a tag on a struct member, -1 on the whole type or variable. */
+  component: number;
+}
+
+const COUNTER_KINDS = new Set<string>(Object.values(CounterKind));
+
 export class Btf {
   private readonly cache = new Map<number, BtfType>();
+  private tags: DeclTag[] | undefined;
 
   constructor(private readonly handle: Ptr) {}
 
@@ -114,14 +126,76 @@ export class Btf {
     }
   }
 
+  /** The enum (32 or 64 bit) of this name, e.g. `bpf_link_type` in the kernel's BTF. */
+  findEnum(name: string): Extract<BtfType, { kind: 'enum' }> | undefined {
+    for (const kind of [KIND.ENUM, KIND.ENUM64]) {
+      const id = bpf.btf_find_by_name_kind(this.handle, name, kind) as number;
+      if (id > 0) {
+        const t = this.type(id);
+        if (t.kind === 'enum') return t;
+      }
+    }
+    return undefined;
+  }
+
+  private declTags(): DeclTag[] {
+    if (!this.tags) {
+      this.tags = [];
+      for (let id = 1; id < this.typeCount; id++) {
+        const r = this.raw(id);
+        if (r.kind === KIND.DECL_TAG) this.tags.push({ tag: r.name, target: r.sizeOrType, component: s32(r.p, 12) });
+      }
+    }
+    return this.tags;
+  }
+
   /** Names of the variables carrying `__attribute__((btf_decl_tag(tag)))` (on the whole variable). */
   taggedVars(tag: string): Set<string> {
-    const out = new Set<string>();
-    for (let id = 1; id < this.typeCount; id++) {
-      const r = this.raw(id);
-      if (r.kind !== KIND.DECL_TAG || r.name !== tag || s32(r.p, 12) !== -1) continue;
-      const target = this.raw(r.sizeOrType);
-      if (target.kind === KIND.VAR) out.add(target.name);
+    return new Set(this.varTags().filter((t) => t.tag === tag).map((t) => t.name));
+  }
+
+  private varTags(): { name: string; tag: string }[] {
+    return this.declTags().flatMap((t) => {
+      if (t.component !== -1) return [];
+      const target = this.raw(t.target);
+      return target.kind === KIND.VAR ? [{ name: target.name, tag: t.tag }] : [];
+    });
+  }
+
+  /** Tags on the members of struct or union `typeId` (through typedefs and qualifiers), by member name. */
+  memberTags(typeId: number): { member: string; tag: string }[] {
+    let r = this.raw(typeId);
+    let id = typeId;
+    for (let hops = 0; hops < 32 && [KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG].includes(r.kind as never); hops++) {
+      id = r.sizeOrType;
+      r = this.raw(id);
+    }
+    if (r.kind !== KIND.STRUCT && r.kind !== KIND.UNION) return [];
+    return this.declTags()
+      .filter((t) => t.target === id && t.component >= 0 && t.component < r.vlen)
+      .map((t) => ({ member: this.name(u32(r.p, 12 + t.component * 12)), tag: t.tag }));
+  }
+
+  /**
+   * What map `mapName` (value type `valueTypeId`) counts for metrics (bpf/include/kfn.h,
+   * KFN_PACKETS / KFN_BYTES / KFN_DROPS): tags on the map variable name the whole value,
+   * tags on members of the value struct name those members.
+   */
+  counters(mapName: string, valueTypeId: number): MapCounter[] {
+    const kind = (tag: string): CounterKind | undefined => {
+      const k = tag.startsWith(COUNTER_TAG_PREFIX) ? tag.slice(COUNTER_TAG_PREFIX.length) : undefined;
+      return k !== undefined && COUNTER_KINDS.has(k) ? (k as CounterKind) : undefined;
+    };
+    const out: MapCounter[] = [];
+    for (const t of this.varTags()) {
+      const k = t.name === mapName ? kind(t.tag) : undefined;
+      if (k) out.push({ kind: k });
+    }
+    if (valueTypeId) {
+      for (const t of this.memberTags(valueTypeId)) {
+        const k = kind(t.tag);
+        if (k) out.push({ kind: k, field: t.member });
+      }
     }
     return out;
   }

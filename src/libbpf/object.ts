@@ -15,7 +15,8 @@ import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, check, errnoText } from './errors.js';
 import { Btf } from './btf.js';
 import { ATTACH_TYPE, MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
-import { installLibbpfPrint } from './log.js';
+// libbpf's messages (the verifier's among them) reach kfn's logger from the first load on.
+import './log.js';
 import { PARAMETER_TAG, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo, type ProgramKind } from './object-info.js';
 
 const LOG_BUF_SIZE = 1 << 20;
@@ -91,7 +92,6 @@ export class BpfObject {
 
   /** Opens an object from its bytes (e.g. a tar member); `label` names it in messages. */
   static openBytes(bytes: Uint8Array, label: string): BpfObject {
-    installLibbpfPrint();
     const image = Buffer.from(bytes);
     const h = bpf.object_open_mem(image, image.length, null);
     if (!h) {
@@ -104,7 +104,6 @@ export class BpfObject {
   }
 
   static open(path: string): BpfObject {
-    installLibbpfPrint();
     if (!fs.existsSync(path)) {
       throw new KfnError('OBJECT_NOT_FOUND', `object file ${path} does not exist`, { hint: 'build it (npm run build:bpf) or fix spec.object' });
     }
@@ -184,6 +183,8 @@ export class BpfObject {
         if (parameters.has(name)) m.parameter = true;
         // libbpf turns LIBBPF_PIN_BY_NAME into a pin path when it opens the object.
         if (bpf.map_pin_path(ptr)) m.pinning = 'by-name';
+        const counters = btf?.counters(name, valueId) ?? [];
+        if (counters.length) m.counters = counters;
         return m;
       });
     const globals: GlobalInfo[] = btf

@@ -23,6 +23,8 @@ export interface KernelFunctionSpec {
   hooks: Hook[];
   /** Parameter maps beyond those the object declares in BTF. */
   parameters?: string[];
+  /** This name@version replaces the built-in function of the same name@version (docs/library.md). */
+  shadowsBuiltin?: boolean;
   /** The object's chain slot (a one-slot prog_array); default `kfn_next`. */
   nextMap?: string;
   /** Other programs of the object, loaded with the chained one and sharing its maps. */
@@ -51,6 +53,8 @@ export interface ChainFunctionSpec {
   name?: string;
   /** `name` or `name@version`. */
   function: string;
+  /** Pins the object of the referenced function (built-in or repository); a mismatch is refused. */
+  sha256?: string;
   /** map name -> (key text -> value), values as parsed from YAML. */
   maps?: Record<string, Record<string, unknown>>;
   /** Maps (named under `maps`) managed in merge mode. */

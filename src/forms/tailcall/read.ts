@@ -279,6 +279,8 @@ export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
   withKernelBtf(info.btfId, (btf) => {
     if (info.btfKeyTypeId) m.key = btf.type(info.btfKeyTypeId);
     if (info.btfValueTypeId) m.value = btf.type(info.btfValueTypeId);
+    const counters = btf.counters(name, info.btfValueTypeId);
+    if (counters.length) m.counters = counters;
   });
   return m;
 }
