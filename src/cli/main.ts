@@ -27,6 +27,8 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
     case 'export':
       return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
+    case 'import':
+      return (await import('./commands/import.js')).importL3afCommand(await ctx(), inv.args[1]!, f as Flags<{ objects: string; out: string }>);
     case 'functions':
       return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'serve':

@@ -14,7 +14,10 @@ export interface GlobalOptions {
   color: boolean;
 }
 
-export type CommandName = 'validate' | 'plan' | 'test' | 'apply' | 'show' | 'destroy' | 'export' | 'functions' | 'serve' | 'version' | 'completion';
+export type CommandName = 'validate' | 'plan' | 'test' | 'apply' | 'show' | 'destroy' | 'export' | 'import' | 'functions' | 'serve' | 'version' | 'completion';
+
+/** Configurations `kfn import` reads. */
+export const IMPORT_FORMATS = ['l3af'] as const;
 
 /** One parsed command line: the command, its positional arguments and its flags. */
 export interface Invocation {
@@ -102,6 +105,17 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--chain <name...>', 'only these chains')
     .option('--once', 'read once, export every flow as it stands, and exit')
     .action(act('export'));
+  program
+    .command('import')
+    .description("turn an l3afd configuration (the /l3af/configs/v1/update payload or l3af-config.json) into manifests")
+    .addArgument(program.createArgument('<format>', 'the configuration\'s tool: l3af').choices(IMPORT_FORMATS))
+    .argument('<payload>', 'the configuration file')
+    .requiredOption('--objects <dir>', 'where the objects are (as l3afd extracts artifacts, or the artifact tarballs)')
+    .requiredOption('-o, --out <dir>', 'new (or empty) directory to write the manifests, objects and report to')
+    .option('--iface <old=new>', 'rename an interface (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--host <name>', 'the host to import when the configuration has several')
+    .option('--netns <name>', "network namespace of the interfaces on this host (default: kfn's own)")
+    .action(act('import'));
   program
     .command('functions [path]')
     .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")

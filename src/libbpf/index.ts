@@ -18,7 +18,7 @@ export type * from './btf-types.js';
 export { btfResolve, btfSizeOf } from './btf-types.js';
 export type * from './object-info.js';
 export { mapLayoutDigest, PARAMETER_TAG, CounterKind, COUNTER_TAG_PREFIX } from './object-info.js';
-export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE } from './constants.js';
+export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, LINK_TYPE, MAP_TYPE } from './constants.js';
 export { hostReport, libbpfVersion, KernelFeature, FeatureState, TRACEFS, type HostReport, type FeatureProbe } from './probe.js';
 export { requireLibbpf, libbpfPath } from './ffi.js';
 export { UdpSender } from './udp.js';

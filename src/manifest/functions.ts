@@ -16,11 +16,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import type { Hook } from '../core/types.js';
+import { DEFAULT_NEXT_MAP, type Companion, type Hook, type MonitorMap } from '../core/types.js';
 import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
 import type { BuiltinFunction } from '../library/index.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
-import type { Aggregator, KernelFunctionDocument } from './types.js';
+import type { KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
@@ -48,22 +48,8 @@ export interface ResolvedFunction {
   parameters: Set<string>;
   /** The chain slot the programs tail-call: spec.nextMap, else kfn_next. */
   nextMap: string;
-  companions: ResolvedCompanion[];
-  monitorMaps: ResolvedMonitorMap[];
-}
-
-/** A program loaded with the chained one, sharing its maps, and where it attaches. */
-export interface ResolvedCompanion {
-  program: string;
-  attach: { kind: 'tracepoint'; tracepoint: string };
-}
-
-export interface ResolvedMonitorMap {
-  map: string;
-  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
-  key: string;
-  keyText: string;
-  aggregator: Aggregator;
+  companions: Companion[];
+  monitorMaps: MonitorMap[];
 }
 
 /** The part of ResolveDeps that function resolution uses. */
@@ -122,7 +108,7 @@ export class FunctionSet {
     let fn = this.resolvedBuiltins.get(b);
     if (!fn) {
       if (!at.file) at = { file: b.objectPath };
-      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set(), nextMap: NEXT_MAP, companions: [], monitorMaps: [] };
+      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set(), nextMap: DEFAULT_NEXT_MAP, companions: [], monitorMaps: [] };
       this.resolvedBuiltins.set(b, fn);
       const prefix = `built-in function "${b.name}@${b.version}"`;
       let isFile = false;
@@ -202,7 +188,7 @@ export function resolveFunctions(
       hooks: [...doc.data.spec.hooks],
       programs: {},
       parameters: new Set(),
-      nextMap: doc.data.spec.nextMap ?? NEXT_MAP,
+      nextMap: doc.data.spec.nextMap ?? DEFAULT_NEXT_MAP,
       companions: [],
       monitorMaps: [],
     };
@@ -467,7 +453,7 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
 }
 
 /** The per-instance chaining map every function owns; kfn manages it. */
-export const NEXT_MAP = 'kfn_next';
+export { DEFAULT_NEXT_MAP as NEXT_MAP };
 
 /** Map types that hold no entries a manifest could set. */
 const NON_PARAMETER_MAP_TYPES = new Set([
@@ -492,7 +478,7 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 ]);
 
 export function isParameterCapable(name: string, type: string): boolean {
-  return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+  return name !== DEFAULT_NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function mapListing(maps: readonly MapInfo[]): string {

@@ -217,14 +217,13 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
         stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]));
         layouts.set(fn, stateMaps);
       }
-      instances.push({
-        name: instName,
-        identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
-        objectPath: fn.objectPath,
-        maps,
-        stateMaps,
-        source: doc.locate(base),
-      });
+      const identity: DesiredInstance['identity'] = { function: fn.name, version: fn.version, sha256: info.sha256, program, globals };
+      if (fn.nextMap !== NEXT_MAP) identity.nextMap = fn.nextMap;
+      if (fn.companions.length) identity.companions = fn.companions.map((c) => ({ program: c.program, attach: { ...c.attach } }));
+      const inst: DesiredInstance = { name: instName, identity, objectPath: fn.objectPath, maps, stateMaps, source: doc.locate(base) };
+      if (info.programs.find((p) => p.name === program)?.needsType) inst.programType = hookKind(spec.hook);
+      if (fn.monitorMaps.length) inst.monitorMaps = fn.monitorMaps.map((m) => ({ ...m }));
+      instances.push(inst);
     });
 
     chains.push({

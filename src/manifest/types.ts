@@ -3,7 +3,7 @@
  * The shapes mirror schemas/*.schema.json, which are the definition of the format.
  */
 import type { SourceRef } from '../core/errors.js';
-import type { Hook, TcPosition, XdpMode } from '../core/types.js';
+import type { Aggregator, Hook, TcPosition, XdpMode } from '../core/types.js';
 import type { LocateOptions, PathSegment } from './source.js';
 
 export const API_VERSION = 'kfn.dev/v1alpha1';
@@ -39,8 +39,7 @@ export interface CompanionSpec {
   tracepoint?: string;
 }
 
-export const AGGREGATORS = ['scalar', 'max-rate', 'avg'] as const;
-export type Aggregator = (typeof AGGREGATORS)[number];
+export { AGGREGATORS, type Aggregator } from '../core/types.js';
 
 export interface MonitorMapSpec {
   map: string;

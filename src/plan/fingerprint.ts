@@ -15,7 +15,9 @@ function instanceView(i: LiveInstance) {
   for (const name of Object.keys(i.appliedMaps).sort()) {
     maps[name] = (i.maps[name] ?? []).map((e) => `${e.key}=${e.value}`).sort();
   }
-  return { name: i.name, progId: i.progId, identity: i.identity, maps };
+  const view = { name: i.name, progId: i.progId, identity: i.identity, maps };
+  // Only instances with companions carry the field, so fingerprints of others do not change.
+  return i.companions?.length ? { ...view, companions: i.companions.map((c) => [c.program, c.progId, c.linkId, c.attached]) } : view;
 }
 
 /** With `only` (attachment keys), of the chains and foreign programs on those attachments alone. */

@@ -36,13 +36,21 @@ function rawType(size: number): BtfType {
 const shapes = new WeakMap<BtfType, Map<string, Side>>();
 const rawShapes = new Map<number, Side>();
 
+/**
+ * The type of a map key or value: its BTF type, or for a map declared by sizes only the
+ * unsigned integer (1/2/4/8 bytes, host byte order) or byte array of that size.
+ */
+export function mapSideType(map: MapInfo, which: 'key' | 'value'): BtfType {
+  return map[which] ?? rawType(which === 'key' ? map.keySize : map.valueSize);
+}
+
 /** The shape of a map key or value: BTF type with the map name as hint, else raw. */
 function side(map: MapInfo, which: 'key' | 'value'): Side {
   const t = map[which];
   if (!t) {
     const size = which === 'key' ? map.keySize : map.valueSize;
     let raw = rawShapes.get(size);
-    if (!raw) rawShapes.set(size, (raw = { shape: shapeOf(rawType(size)), raw: true }));
+    if (!raw) rawShapes.set(size, (raw = { shape: shapeOf(mapSideType(map, which)), raw: true }));
     return raw;
   }
   let byName = shapes.get(t);

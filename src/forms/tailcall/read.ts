@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   BpfError,
+  LINK_TYPE,
   MapHandle,
   dumpLinksHere,
   linkInfoByFd,
@@ -29,8 +30,8 @@ import {
   type XdpQuery,
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
-import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
-import { attachmentKey } from '../../core/types.js';
+import type { Attachment, Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
+import { attachmentKey, companionText } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
@@ -254,6 +255,7 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
     next = slotProgId(instancePins(inst.pinDir).next) ?? 0;
   }
   const orphans = all.filter((i) => !seen.has(i.progId));
+  for (const i of instances) for (const d of i.drift ?? []) drift.push(`${i.name}: ${d}`);
 
   const chain: LiveChain = {
     attachment,
@@ -286,9 +288,31 @@ function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
     const meta = readMetaIfPinned(pins.meta) as InstanceMeta | undefined;
     if (!progId || !meta) continue;
     const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
-    out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta });
+    const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
+    if (meta.identity.companions?.length) {
+      inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
+      const drift = inst.companions.flatMap((c) => companionDrift(c));
+      if (drift.length) inst.drift = drift;
+    }
+    out.push(inst);
   }
   return out;
+}
+
+function readCompanion(instancePinDir: string, c: Companion): LiveCompanion {
+  const pins = instancePins(instancePinDir).companion(c.program);
+  const progId = pinnedProgId(pins.prog);
+  const linkFd = tryOpenPinned(pins.link);
+  const link = linkFd === undefined ? undefined : withFd(linkFd, linkInfoByFd);
+  return { ...c, progId, linkId: link?.id ?? 0, attached: link !== undefined && link.type === LINK_TYPE.PERF_EVENT && progId !== 0 && link.progId === progId };
+}
+
+function companionDrift(c: LiveCompanion): string[] {
+  const what = `companion ${companionText(c)}`;
+  if (!c.linkId) return [`${what}: its link is missing, it no longer runs`];
+  if (!c.progId) return [`${what}: its program pin is missing`];
+  if (!c.attached) return [`${what}: its link does not run its program`];
+  return [];
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { MapHandle, perCpuValues, isPerCpu, openPinned, withFd, type MapInfo, type MapKernelInfo } from '../../libbpf/index.js';
 import type { LiveInstance } from '../../core/types.js';
-import { decodeValue, formatValue, sumPerCpuValues } from '../../values/index.js';
+import { decodeValue, formatValue, mapSideType, sumPerCpuValues } from '../../values/index.js';
 import type { InstanceCounters, MapStats } from '../form.js';
 import { NEXT_MAP } from './layout.js';
 import { listInstanceMaps, withReadScope, type ReadScope } from './read.js';
@@ -16,10 +16,19 @@ function stateMaps(instance: LiveInstance, parameters: readonly string[], scope:
     .map((m) => ({ ...m, typed: scope.typed(m.name, m.info) }));
 }
 
+/**
+ * A side's type and name hint: maps declared by sizes only read as host-order integers,
+ * as plan and show write them; name hints (addresses, MACs) are for BTF types only.
+ */
+function side(typed: MapInfo, which: 'key' | 'value'): { type: ReturnType<typeof mapSideType>; hint: string | undefined } {
+  return { type: mapSideType(typed, which), hint: typed[which] ? typed.name : undefined };
+}
+
 /** One entry's value with its per-CPU values summed. */
 function summed(m: { name: string; info: MapKernelInfo }, typed: MapInfo, raw: Buffer): Buffer {
   const cpus = isPerCpu(m.info.type) ? perCpuValues(m.info, raw) : [raw];
-  return Buffer.from(typed.value ? sumPerCpuValues(typed.value, cpus, m.name) : cpus[0]!);
+  const v = side(typed, 'value');
+  return Buffer.from(sumPerCpuValues(v.type, cpus, v.hint));
 }
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
@@ -36,13 +45,12 @@ function instanceStats(instance: LiveInstance, parameters: readonly string[], li
       const stats: MapStats = { map: m.name, count: entries.length, entries: [] };
       for (const e of entries.slice(0, limit)) {
         const value = summed(m, typed, e.value);
-        const entry: MapStats['entries'][number] = {
-          value: typed.value ? decodeValue(typed.value, value, m.name) : value.toString('hex'),
-          valueText: typed.value ? formatValue(typed.value, value, m.name) : value.toString('hex'),
-        };
+        const v = side(typed, 'value');
+        const entry: MapStats['entries'][number] = { value: decodeValue(v.type, value, v.hint), valueText: formatValue(v.type, value, v.hint) };
         if (!single) {
-          entry.key = typed.key ? decodeValue(typed.key, e.key, m.name) : e.key.toString('hex');
-          entry.keyText = typed.key ? formatValue(typed.key, e.key, m.name) : e.key.toString('hex');
+          const k = side(typed, 'key');
+          entry.key = decodeValue(k.type, e.key, k.hint);
+          entry.keyText = formatValue(k.type, e.key, k.hint);
         }
         stats.entries.push(entry);
       }
