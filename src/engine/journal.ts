@@ -7,11 +7,12 @@
  * pre-apply state. Undo operations are idempotent; replaying one that never took
  * effect is harmless. Appending costs the same for every step, however long the plan.
  *
- * A record is in the file (the page cache) once write(2) returns, which is all that
- * the death of the process needs. The log is not fsynced per step: a crash of the
- * machine takes the kernel state it describes with it (programs, maps, links and bpffs
- * pins are memory), and on this kind of disk an fsync per step would cost more than the
- * kernel work of the step itself (bench/README.md).
+ * The records a recovery depends on (the beginning, each step's undo operations before
+ * the step runs, the commit point) are fdatasync'ed before the caller goes on, so the
+ * journal is write-ahead on disk as well as in the page cache; a step's `done` is
+ * only written (undoing a step that completed is the same as undoing one that did not
+ * finish). That is one fdatasync per step, the same for every step however long the
+ * plan; on the default state dir (/run, tmpfs) it costs next to nothing.
  *
  * A last line without its newline is an append the process did not finish: the call
  * that wrote it never returned, so the step it announces never ran, and it is ignored.
@@ -85,15 +86,23 @@ export class Journal {
     }
     const j = new Journal(file, fd);
     j.append({ t: 'begin', version: JOURNAL_VERSION, form, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot });
+    // The new file's name is durable too: a journal that vanished on disk could not be recovered.
+    const dirFd = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
     return j;
   }
 
-  /** One line, written whole by one write(2) before the caller goes on. */
-  private append(record: JournalRecord): void {
+  /** One line, written whole before the caller goes on; `durable`: on disk too. */
+  private append(record: JournalRecord, durable = true): void {
     const json = JSON.stringify(record);
     this.checksum = nextChecksum(this.checksum, json);
     const line = Buffer.from(`${this.checksum} ${json}\n`, 'utf8');
     for (let off = 0; off < line.length; ) off += fs.writeSync(this.fd, line, off);
+    if (durable) fs.fdatasyncSync(this.fd);
   }
 
   /** Records a step and how to undo it, before it touches the kernel. */
@@ -102,7 +111,7 @@ export class Journal {
   }
 
   done(): void {
-    this.append({ t: 'done' });
+    this.append({ t: 'done' }, false);
   }
 
   /** The commit point: from here on only cleanup remains. */
