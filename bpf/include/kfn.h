@@ -196,7 +196,7 @@ static __always_inline void kfn_pkt_from_skb(struct kfn_pkt *p, struct __sk_buff
 }
 
 /*
- * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC("tc") name_tc.
+ * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC(KFN_TC_SEC) name_tc.
  * logic_fn is `static __always_inline int logic_fn(struct kfn_pkt *p)` returning
  * KFN_PASS or KFN_DROP.
  */
@@ -212,7 +212,7 @@ int name##_xdp(struct xdp_md *ctx)					\
 	return kfn_continue(ctx);					\
 }									\
 									\
-SEC("tc")								\
+SEC(KFN_TC_SEC)								\
 int name##_tc(struct __sk_buff *skb)					\
 {									\
 	struct kfn_pkt p;						\
@@ -328,5 +328,15 @@ static __always_inline int kfn_parse_ports(const struct kfn_pkt *p, void *l4, __
 	}
 	return -1;
 }
+
+/*
+ * Section of the tc programs (at the end of this header so that changing it moves no
+ * line of the objects' BTF line info). bench/ compiles the same sources with
+ * -DKFN_TC_SEC='"?tc"' (autoload off) for bpftool, which loads every program of an
+ * object: its baseline then loads exactly the XDP program kfn loads.
+ */
+#ifndef KFN_TC_SEC
+#define KFN_TC_SEC "tc"
+#endif
 
 #endif /* KFN_H */

@@ -5,7 +5,7 @@ import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
 import { Engine, requireKernelAccess, type EngineEvent, type FaultInjection, type RecoveryReport } from '../engine/index.js';
-import { setLibbpfSink } from '../libbpf/index.js';
+import { setLibbpfSink, type LibbpfLevel } from '../libbpf/index.js';
 import type { Plan, PlannedStep } from '../core/types.js';
 import { createLogger, type LogFormat } from './logger.js';
 import type { GlobalOptions } from './program.js';
@@ -28,7 +28,11 @@ export function createContext(opts: GlobalOptions): Context {
   // --no-color is NO_COLOR for everything this process starts or loads too.
   if (opts.color === false) process.env.NO_COLOR = '1';
   const log = createLogger(opts.logLevel, opts.logFormat, colorWanted(opts, process.stderr));
-  setLibbpfSink((level, msg) => log[level === 'warn' ? 'debug' : 'trace']({ libbpf: true }, msg));
+  const levelOf = (l: LibbpfLevel): 'debug' | 'trace' => (l === 'warn' ? 'debug' : 'trace');
+  setLibbpfSink(
+    (level, msg) => log[levelOf(level)]({ libbpf: true }, msg),
+    (level) => log.isLevelEnabled(levelOf(level)),
+  );
   return { paths: kfnPaths(), log, color: colorWanted(opts), logFormat: opts.logFormat };
 }
 

@@ -7,11 +7,12 @@ import { readObjectInfo, requireLibbpf } from '../libbpf/index.js';
 import { listFunctions, loadDesiredState, type ResolvedFunction } from '../manifest/index.js';
 import { builtinFunctions } from '../library/index.js';
 
-export function loadDesired(target: string): DesiredState {
+/** `revision: false` skips asking git (validate records nothing, so it needs none). */
+export function loadDesired(target: string, opts: { revision?: boolean } = {}): DesiredState {
   // One LIBBPF_UNAVAILABLE error up front, not one per object that could not be read.
   requireLibbpf();
   const desired = loadDesiredState(target, { readObjectInfo, builtins: builtinFunctions() });
-  const revision = gitRevision(target);
+  const revision = opts.revision === false ? undefined : gitRevision(target);
   return revision ? { ...desired, revision } : desired;
 }
 

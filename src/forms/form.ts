@@ -8,7 +8,7 @@
  * step or one undo operation, both plain data), stats, shadow (a private copy of a chain
  * to run test packets through); see docs/architecture.md.
  */
-import type { ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { Attachment, ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
 import type { CounterKind } from '../libbpf/object-info.js';
 import type { Outcome } from '../packets/expect.js';
@@ -17,6 +17,11 @@ export interface ReadOptions {
   pinRoot: string;
   /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
   netns: string[];
+  /**
+   * Read only the chains on these attachments, and foreign programs only on these
+   * hooks (every interface of the namespaces is still listed). Absent: everything.
+   */
+  only?: readonly Attachment[];
 }
 
 export interface CompileContext {

@@ -67,6 +67,7 @@ const declareLibbpf = (lib: Lib) => ({
   btf_load_from_kernel_by_id: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
   btf_load_vmlinux_btf: lib.func('btf *btf__load_vmlinux_btf(void)'),
   btf_parse_elf: lib.func('btf *btf__parse_elf(const char *path, void *ext)'),
+  btf_new: lib.func('btf *btf__new(const void *data, uint32_t size)'),
   btf_free: lib.func('void btf__free(btf *btf)'),
   // fd-level syscalls wrapped by libbpf (return -errno)
   map_create: lib.func('int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)'),
@@ -80,6 +81,7 @@ const declareLibbpf = (lib: Lib) => ({
   prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   map_get_fd_by_id: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
+  btf_get_fd_by_id: lib.func('int bpf_btf_get_fd_by_id(uint32_t id)'),
   link_detach: lib.func('int bpf_link_detach(int link_fd)'),
   xdp_query: lib.func('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
   prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
@@ -104,6 +106,7 @@ const declareLibc = (lib: Lib) => ({
   socket: lib.func('int socket(int domain, int type, int protocol)'),
   connect: lib.func('int connect(int fd, void *addr, uint32_t len)'),
   send: lib.func('intptr_t send(int fd, void *buf, size_t len, int flags)'),
+  recv: lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)'),
 });
 
 export type Libbpf = ReturnType<typeof declareLibbpf>;

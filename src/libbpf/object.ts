@@ -23,6 +23,21 @@ const LOG_BUF_SIZE = 1 << 20;
 /** Sections holding global variables, in the order kfn prefers them. */
 const GLOBAL_SECTIONS = ['.rodata', '.data', '.bss'];
 
+const logBuffers: Buffer[] = [];
+
+/**
+ * The verifier logs of the load under way, one per program: the same buffers for every
+ * load (1 MiB zeroed per program and load was most of an apply's garbage), emptied
+ * first so that a failure that writes no log never shows an earlier one. Loads are
+ * synchronous: one at a time uses them.
+ */
+function verifierLogBuffers(n: number): Buffer[] {
+  while (logBuffers.length < n) logBuffers.push(Buffer.alloc(LOG_BUF_SIZE));
+  const out = logBuffers.slice(0, n);
+  for (const b of out) b[0] = 0;
+  return out;
+}
+
 function programKind(type: number): ProgramKind {
   switch (type) {
     case PROG_TYPE.XDP:
@@ -187,10 +202,16 @@ export class BpfObject {
         if (counters.length) m.counters = counters;
         return m;
       });
-    const globals: GlobalInfo[] = btf
-      ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section })))
-      : [];
-    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals };
+    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals: this.globalsOf(btf) };
+  }
+
+  /** The object's global variables (what info() lists as globals), alone. */
+  globals(): GlobalInfo[] {
+    return this.globalsOf(this.btf());
+  }
+
+  private globalsOf(btf: Btf | undefined): GlobalInfo[] {
+    return btf ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section }))) : [];
   }
 
   /**
@@ -238,11 +259,8 @@ export class BpfObject {
     this.applyGlobals(maps, opts.globals ?? []);
 
     // One log buffer per program: libbpf fills only the failing program's (on its retry).
-    const logs = targets.map((t) => {
-      const buf = Buffer.alloc(LOG_BUF_SIZE);
-      bpf.program_set_log_buf(t.ptr, buf, buf.length);
-      return buf;
-    });
+    const logs = verifierLogBuffers(targets.length);
+    targets.forEach((t, k) => bpf.program_set_log_buf(t.ptr, logs[k]!, logs[k]!.length));
     const ret = bpf.object_load(this.handle) as number;
     if (ret < 0) {
       const failed = logs.findIndex((b) => b[0] !== 0);

@@ -11,7 +11,7 @@ import { defaultRoot, resolveDesired, type ResolveDeps } from './resolve.js';
 
 export { loadManifests, loadDocuments, throwIfAny, MAX_MANIFEST_BYTES, type DocumentFormat, type LoadedDocuments } from './load.js';
 export { resolveDesired, defaultRoot, manifestDigest, compareSemver, NEXT_MAP, type ResolveDeps } from './resolve.js';
-export { SCHEMA_DIR, SCHEMA_FILES } from './schema.js';
+export { PACKET_TEST_SCHEMA, SCHEMA_DIR, SCHEMA_FILES } from './schema.js';
 export { formatPath, type PathSegment, type LocateOptions } from './source.js';
 export * from './types.js';
 export { definedAt, type ResolvedFunction, type FunctionOrigin } from './functions.js';

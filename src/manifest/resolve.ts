@@ -56,6 +56,8 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
   const functions = new FunctionSet(loaded.functions, root, deps, errors);
   const defined = functions.names();
   const withBuiltins = deps.builtins !== undefined;
+  // Layout digests per function, not per instance (every instance of a function has its layouts).
+  const layouts = new Map<ResolvedFunction, Record<string, string>>();
 
   // ------------------------------------------------------------ chains
   const chains: DesiredChain[] = [];
@@ -210,9 +212,11 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       }
 
       if (prevInst) return;
-      const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]),
-      );
+      let stateMaps = layouts.get(fn);
+      if (!stateMaps) {
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]));
+        layouts.set(fn, stateMaps);
+      }
       const identity: DesiredInstance['identity'] = { function: fn.name, version: fn.version, sha256: info.sha256, program, globals };
       if (fn.nextMap !== NEXT_MAP) identity.nextMap = fn.nextMap;
       if (fn.companions.length) identity.companions = fn.companions.map((c) => ({ program: c.program, attach: { ...c.attach } }));

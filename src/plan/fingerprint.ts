@@ -20,8 +20,11 @@ function instanceView(i: LiveInstance) {
   return i.companions?.length ? { ...view, companions: i.companions.map((c) => [c.program, c.progId, c.linkId, c.attached]) } : view;
 }
 
-export function liveFingerprint(live: LiveState): string {
-  const chains = [...live.chains]
+/** With `only` (attachment keys), of the chains and foreign programs on those attachments alone. */
+export function liveFingerprint(live: LiveState, only?: ReadonlySet<string>): string {
+  const inScope = (a: LiveState['chains'][number]['attachment']): boolean => !only || only.has(attachmentKey(a));
+  const chains = live.chains
+    .filter((c) => inScope(c.attachment))
     .sort((a, b) => compareAttachments(a.attachment, b.attachment))
     .map((c) => ({
       attachment: attachmentKey(c.attachment),
@@ -36,6 +39,7 @@ export function liveFingerprint(live: LiveState): string {
       drift: c.drift,
     }));
   const foreign = live.foreign
+    .filter((f) => inScope(f.attachment))
     .map((f) => ({ attachment: attachmentKey(f.attachment), progId: f.progId, progName: f.progName, linkId: f.linkId ?? null }))
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
   return sha256Hex(canonicalJson({ v: 1, chains, foreign }));

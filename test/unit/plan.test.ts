@@ -505,6 +505,27 @@ describe('liveFingerprint', () => {
     assert.equal(liveFingerprint(l), liveFingerprint(withoutCounterRecord()));
   });
 
+  test('scoped to some attachments: of their chains and foreign programs alone', () => {
+    const l = liveState({
+      chains: [lChain('edge', at('eth0'), [lInst('a', FN.blocklist, 11)]), lChain('other', at('eth1'), [lInst('b', FN.blocklist, 12)])],
+      foreign: [{ attachment: at('eth1', 'tc-ingress'), progId: 7, progName: 'f' }],
+    });
+    const scope = new Set(['default/eth0/xdp']);
+    const alone = liveState({ chains: [l.chains[0]!] });
+    assert.equal(liveFingerprint(l, scope), liveFingerprint(alone), 'the other chain and the foreign program are out of scope');
+    assert.notEqual(liveFingerprint(l, scope), liveFingerprint(l));
+    const outside = structuredClone(l);
+    outside.chains[1]!.instances[0]!.progId = 99;
+    outside.foreign[0]!.progId = 8;
+    assert.equal(liveFingerprint(outside, scope), liveFingerprint(l, scope));
+    const inside = structuredClone(l);
+    inside.chains[0]!.instances[0]!.progId = 99;
+    assert.notEqual(liveFingerprint(inside, scope), liveFingerprint(l, scope));
+    inside.chains[0]!.instances[0]!.progId = 11;
+    inside.foreign.push({ attachment: at('eth0'), progId: 9, progName: 'g' });
+    assert.notEqual(liveFingerprint(inside, scope), liveFingerprint(l, scope), 'a foreign program on a scoped hook counts');
+  });
+
   test('plan carries the fingerprint of the live state it saw', () => {
     const l = base();
     assert.equal(run(desired(), l).liveFingerprint, liveFingerprint(l));

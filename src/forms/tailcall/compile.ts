@@ -51,7 +51,8 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
     commit: [],
     release: [],
   };
-  const changes = planned.changes.map((c) => structuredClone(c));
+  // The compiler annotates the changes it compiles (copies, reloads): those are its own copies.
+  const changes = planned.changes.map((c) => (c.action === 'noop' ? c : structuredClone(c)));
   for (const c of changes) {
     if (c.action === 'create') compileCreate(ctx, c);
     else if (c.action === 'delete') compileDelete(ctx, c);

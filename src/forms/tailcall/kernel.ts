@@ -24,12 +24,11 @@ import {
   ifindexHere,
   openPinned,
   pinFd,
-  progInfoByFd,
+  progIdByFd,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
-  type ObjectInfo,
 } from '../../libbpf/index.js';
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
@@ -80,9 +79,12 @@ export interface SharedCompanion {
 }
 
 /** The `.rodata` bytes an identity's globals patch, at their offsets in `info`'s object. */
-export function globalPatches(identity: FunctionIdentity, info: ObjectInfo, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
-  return Object.entries(identity.globals).map(([name, g]) => {
-    const gi = info.globals.find((x) => x.name === name);
+export function globalPatches(identity: FunctionIdentity, obj: BpfObject, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
+  const wanted = Object.entries(identity.globals);
+  // Most instances set no globals: reading the object's BTF for them would be wasted.
+  const declared = wanted.length ? obj.globals() : [];
+  return wanted.map(([name, g]) => {
+    const gi = declared.find((x) => x.name === name);
     if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${objectPath}`);
     return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
   });
@@ -106,7 +108,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
-    const globals = globalPatches(desired.identity, obj.info(sha), desired.objectPath);
+    const globals = globalPatches(desired.identity, obj, desired.objectPath);
     for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
     const { program, nextMap = NEXT_MAP } = desired.identity;
     const companions = a.share ? [] : (desired.identity.companions ?? []);
@@ -118,7 +120,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       { reuseMapFds: shared, globals },
     );
     const progFd = loaded.progFds[program]!;
-    const progId = progInfoByFd(progFd).id;
+    const progId = progIdByFd(progFd);
     const slotFd = loaded.mapFds[nextMap];
     if (slotFd === undefined) throw new KfnError('MAP_NOT_FOUND', `${desired.objectPath} has no map ${nextMap} (the chain slot of ${desired.identity.function})`, { hint: 'run kfn validate' });
     const pins = instancePins(dir);

@@ -206,7 +206,7 @@ function loadInstance(s: InstanceSpec, obj: BpfObject, type: VerdictHook): Loade
       hint: 'run the command again',
     });
   }
-  const loaded = obj.load(s.identity.program, { type, globals: globalPatches(s.identity, obj.info(sha), s.objectPath) });
+  const loaded = obj.load(s.identity.program, { ...(type ? { type } : {}), globals: globalPatches(s.identity, obj, s.objectPath) });
   for (const [map, entries] of Object.entries(s.entries)) {
     const fd = loaded.mapFds[map];
     if (fd === undefined) throw new KfnError('MAP_NOT_FOUND', `map ${map} not found in ${s.objectPath}`, { hint: 'the object no longer has the parameter map the chain sets' });

@@ -7,13 +7,13 @@ import type { LiveInstance } from '../../core/types.js';
 import { decodeValue, formatValue, mapSideType, sumPerCpuValues } from '../../values/index.js';
 import type { InstanceCounters, MapStats } from '../form.js';
 import { NEXT_MAP } from './layout.js';
-import { listInstanceMaps, typedMapInfo } from './read.js';
+import { listInstanceMaps, withReadScope, type ReadScope } from './read.js';
 
 /** The instance's state maps (never parameters, never the chaining map), typed from kernel BTF. */
-function stateMaps(instance: LiveInstance, parameters: readonly string[]) {
+function stateMaps(instance: LiveInstance, parameters: readonly string[], scope: ReadScope) {
   return listInstanceMaps(instance.pinDir)
     .filter((m) => m.name !== NEXT_MAP && !parameters.includes(m.name) && m.info.typeName !== 'prog_array')
-    .map((m) => ({ ...m, typed: typedMapInfo(m.name, m.info) }));
+    .map((m) => ({ ...m, typed: scope.typed(m.name, m.info) }));
 }
 
 /**
@@ -33,8 +33,12 @@ function summed(m: { name: string; info: MapKernelInfo }, typed: MapInfo, raw: B
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
 export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
+  return withReadScope((scope) => instanceStats(instance, parameters, limit, scope));
+}
+
+function instanceStats(instance: LiveInstance, parameters: readonly string[], limit: number, scope: ReadScope): MapStats[] {
   const out: MapStats[] = [];
-  for (const { typed, ...m } of stateMaps(instance, parameters)) {
+  for (const { typed, ...m } of stateMaps(instance, parameters, scope)) {
     withFd(openPinned(m.pin), (fd) => {
       const entries = new MapHandle(fd, m.info, m.pin).entries();
       const single = entries.length === 1 && m.info.maxEntries === 1;
@@ -61,8 +65,12 @@ const asBigInt = (v: unknown): bigint | undefined =>
 
 /** Sums of the counter-tagged fields of the instance's state maps (see InstanceCounters). */
 export function readInstanceCounters(instance: LiveInstance, parameters: readonly string[]): InstanceCounters {
+  return withReadScope((scope) => instanceCounters(instance, parameters, scope));
+}
+
+function instanceCounters(instance: LiveInstance, parameters: readonly string[], scope: ReadScope): InstanceCounters {
   const totals: InstanceCounters = {};
-  for (const { typed, ...m } of stateMaps(instance, parameters)) {
+  for (const { typed, ...m } of stateMaps(instance, parameters, scope)) {
     const counters = typed.counters;
     const valueType = typed.value;
     if (!counters?.length || !valueType) continue;
