@@ -121,6 +121,50 @@ export interface LiveInstance {
   formData?: unknown;
 }
 
+/**
+ * What was changed behind kfn's back in a chain's own objects, as the chain form found
+ * it. Typed, so that the planner and the form choose the repair from the kind and views
+ * say it in words (`drift` holds those words); nothing parses a kind back from text.
+ */
+export type ChainDamage =
+  /** The chain's metadata pin is gone: its name, mode and recorded order are unknown. */
+  | { kind: 'chain-meta-missing' }
+  /** kfn's root link pin is gone (which detaches the root). */
+  | { kind: 'link-missing' }
+  /** The root program's pin is gone, but the program still runs through kfn's link. */
+  | { kind: 'root-pin-missing'; progId: number }
+  /** No root program is left at all. */
+  | { kind: 'root-missing' }
+  | { kind: 'netns-missing'; netns: string }
+  | { kind: 'interface-missing'; ifname: string }
+  | { kind: 'interface-recreated'; ifname: string }
+  /** The interface was renamed; the chain still runs on it. `conflict`: kfn already has a chain under the new name. */
+  | { kind: 'interface-renamed'; from: string; to: string; conflict?: boolean }
+  /** The root does not run on its hook; `runs` is what does (null: nothing). */
+  | { kind: 'not-attached'; hook: Hook; runs: { progId: number; progName: string } | null }
+  /** A program kfn did not load sits in a slot kfn filled (`after` null: the root's slot). */
+  | { kind: 'foreign-in-chain'; after: string | null; progId: number; progName: string }
+  | { kind: 'loop'; after: string; to: string }
+  /** A slot kfn filled is empty: the instances after it never run. */
+  | { kind: 'bypassed'; after: string | null; skipped: string[] }
+  /** A slot's pin was removed, so the kernel emptied the slot: what follows never runs. */
+  | { kind: 'slot-pin-missing'; after: string | null }
+  /** An instance's program pin is gone; the program still runs in the chain. */
+  | { kind: 'instance-prog-pin-missing'; instance: string; progId: number }
+  /** Maps of an instance were unpinned; `recoverable`: the live program still holds them and kfn knows their ids. */
+  | { kind: 'instance-maps-missing'; instance: string; maps: string[]; recoverable: boolean }
+  /** An instance directory without metadata (identity unknown); `inChain`: its program runs in the chain. */
+  | { kind: 'instance-meta-missing'; dir: string; inChain: boolean };
+
+export type ChainDamageKind = ChainDamage['kind'];
+
+/** Damage after which the walked order is not the chain kfn built: the chain is rebuilt. */
+export const ORDER_BREAKING: ReadonlySet<ChainDamageKind> = new Set(['foreign-in-chain', 'loop', 'bypassed', 'slot-pin-missing']);
+
+export function breaksOrder(damage: readonly ChainDamage[] | undefined): boolean {
+  return (damage ?? []).some((d) => ORDER_BREAKING.has(d.kind) || (d.kind === 'instance-meta-missing' && d.inChain));
+}
+
 export interface LiveChain {
   attachment: Attachment;
   chainName: string;
@@ -139,8 +183,10 @@ export interface LiveChain {
   instances: LiveInstance[];
   /** kfn-pinned instances of this chain that the walk did not reach. */
   orphans: LiveInstance[];
-  /** Things changed behind kfn's back (detached root, foreign program in the chain...). */
+  /** Things changed behind kfn's back (detached root, foreign program in the chain...), in words. */
   drift: string[];
+  /** The same, typed (absent: none found, or a caller that only has words). */
+  damage?: ChainDamage[];
   manifestDigest?: string;
   revision?: string;
   /** The chain form's own record of the chain (its metadata); opaque to every other layer. */
@@ -195,7 +241,11 @@ export type Reason =
   /** Set by the chain form: the instance is reloaded as a copy sharing its maps... */
   | { code: 'copied' }
   /** ...only because its successor changes. */
-  | { code: 'successor-changed' };
+  | { code: 'successor-changed' }
+  /** ...because the chain is rebuilt from scratch to repair damage (a foreign program, a loop, an emptied slot). */
+  | { code: 'chain-rebuilt' }
+  /** Replaced because kfn's bookkeeping of it is damaged beyond re-pinning (its maps, its metadata). */
+  | { code: 'damaged'; what: string };
 
 export type ReasonCode = Reason['code'];
 
@@ -254,6 +304,8 @@ export interface ChainChange {
   reasons: Reason[];
   /** Live drift notes carried into the plan (`!` lines). */
   drift: string[];
+  /** The live chain's typed damage, for the chain form to repair. */
+  damage?: ChainDamage[];
   /** Packet order before and after, by instance name. */
   fromOrder: string[];
   toOrder: string[];
@@ -311,6 +363,8 @@ export type StepKind =
   | 'attach'
   | 'reattach'
   | 'record'
+  /** Put kfn's bookkeeping back (re-pin an object that still runs, move a renamed interface's pins); changes no packet path. */
+  | 'repin'
   | 'release'
   | 'detach-release';
 

@@ -56,6 +56,13 @@ export interface ChainForm {
   run(step: PlannedStep, ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
   describeUndo(op: unknown): string;
+  /**
+   * Steps and undo operations come back from files (saved plans, the journal): why this
+   * one is not an operation of this form on kfn's own objects under `pinRoot` (a path
+   * outside it, through a symlink, of the wrong kind...), or undefined when it may run.
+   */
+  checkStep(step: PlannedStep, pinRoot: string): string | undefined;
+  checkUndo(op: unknown, pinRoot: string): string | undefined;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
 }

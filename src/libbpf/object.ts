@@ -4,6 +4,7 @@
  * and `.rodata` globals set.
  */
 import fs from 'node:fs';
+import { InputFileError, readRegularFile } from '../core/files.js';
 import { createHash } from 'node:crypto';
 import { KfnError } from '../core/errors.js';
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
@@ -25,8 +26,18 @@ function* iterate(next: (prev: Ptr) => Ptr): Generator<Ptr> {
   for (let cur = next(null); cur; cur = next(cur)) yield cur;
 }
 
+/** Objects are read only as regular files (a FIFO or device named in a plan must not hang or flood kfn). */
+const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+
 export function fileSha256(path: string): string {
-  return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+  let bytes: Buffer;
+  try {
+    bytes = readRegularFile(path, { maxBytes: MAX_OBJECT_BYTES });
+  } catch (e) {
+    if (!(e instanceof InputFileError)) throw e;
+    throw new KfnError('OBJECT_NOT_FOUND', `object ${e.message}`, { hint: 'build the object (npm run build:bpf) or fix the path' });
+  }
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface LoadedProgram {

@@ -2,7 +2,7 @@
  * The planner: a pure diff of the desired state (manifests) against the live state
  * (kernel). No I/O. See DESIGN.md, "Plan".
  */
-import { DEFAULT_NETNS, attachmentKey } from '../core/types.js';
+import { DEFAULT_NETNS, attachmentKey, breaksOrder } from '../core/types.js';
 import type {
   ChainHandle,
   Attachment,
@@ -69,6 +69,7 @@ function deleteChain(l: LiveChain): ChainChange {
     action: 'delete',
     reasons: [{ code: 'chain-unwanted' }],
     drift: [...l.drift],
+    ...(l.damage ? { damage: structuredClone(l.damage) } : {}),
     fromOrder: l.instances.map((i) => i.name),
     toOrder: [],
     reordered: false,
@@ -82,9 +83,21 @@ function deleteChain(l: LiveChain): ChainChange {
   };
 }
 
-function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain): ChainChange {
+/** The kind of damage an instance has that leaves it unusable: its state cannot be kept. */
+function unusable(l: LiveChain, name: string): string | undefined {
+  for (const d of l.damage ?? []) {
+    if (d.kind === 'instance-maps-missing' && d.instance === name && !d.recoverable) return 'its maps were unpinned and the kernel no longer holds them';
+  }
+  return undefined;
+}
+
+function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, warnings: string[]): ChainChange {
   const liveByName = new Map<string, LiveInstance>();
   for (const i of l.instances) if (!liveByName.has(i.name)) liveByName.set(i.name, i);
+  // A broken walk cut the chain short: the instances it did not reach are still the
+  // chain's own (their maps hold its state), so the rebuilt chain takes them over.
+  if (breaksOrder(l.damage)) for (const o of l.orphans) if (!liveByName.has(o.name)) liveByName.set(o.name, o);
+  const matched = new Set([...liveByName.values()]);
   const fromOrder = l.instances.map((i) => i.name);
   const toOrder = chain.instances.map((i) => i.name);
   const moved = movedNames(fromOrder, toOrder);
@@ -98,12 +111,16 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
       continue;
     }
     const idc = identityChanges(li.identity, d.identity);
-    const mc = mapChanges(d.maps, li);
+    const broken = unusable(l, d.name);
+    const mc = mapChanges(d.maps, broken ? undefined : li);
     const reasons: Reason[] = [];
     let action: InstanceChange['action'] = 'noop';
     if (idc.length > 0) {
       action = 'replace';
       reasons.push({ code: 'forces-replacement' });
+    } else if (broken) {
+      action = 'replace';
+      reasons.push({ code: 'damaged', what: broken });
     } else if (mc.length > 0) {
       action = 'update';
       reasons.push({ code: 'maps-differ' });
@@ -115,7 +132,8 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
     }
     const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
     if (action === 'replace') {
-      const reset = stateReset(d.stateMaps, li.stateMaps, d.maps);
+      // Unpinned maps are gone with their contents: every state map starts empty.
+      const reset = broken ? stateReset(d.stateMaps, Object.fromEntries(Object.keys(d.stateMaps ?? {}).map((k) => [k, ''])), d.maps) : stateReset(d.stateMaps, li.stateMaps, d.maps);
       if (reset.length) change.stateReset = reset;
     }
     instances.push(change);
@@ -123,11 +141,13 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   for (const li of l.instances) {
     if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, { code: 'instance-removed' }));
   }
-  for (const o of l.orphans) instances.push(deleteInstance(o, { code: 'orphaned' }));
+  for (const o of l.orphans) if (!matched.has(o) || !desiredNames.has(o.name)) instances.push(deleteInstance(o, { code: 'orphaned' }));
 
   const reordered = moved.size > 0;
   const reasons: Reason[] = [];
-  if (chain.name !== l.chainName) reasons.push({ code: 'chain-renamed', from: l.chainName });
+  const metaLost = (l.damage ?? []).some((d) => d.kind === 'chain-meta-missing');
+  // Without its metadata a chain has no recorded name: it is the desired one, not a rename.
+  if (chain.name !== l.chainName && !metaLost) reasons.push({ code: 'chain-renamed', from: l.chainName });
   let reattach = false;
   if (chain.hook === 'xdp' && chain.mode !== 'auto' && l.mode !== undefined && l.mode !== chain.mode) {
     reasons.push({ code: 'xdp-mode-changed', from: l.mode, to: chain.mode });
@@ -139,6 +159,13 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   }
   if (reordered) reasons.push({ code: 'reordered' });
   if (l.drift.length > 0) reasons.push({ code: 'drift' });
+  for (const d of l.damage ?? []) {
+    if (d.kind === 'not-attached' && d.runs && chain.hook === 'xdp') {
+      warnings.push(
+        `XDP program '${d.runs.progName}' (id ${d.runs.progId}) holds ${attachment.ifname}${attachment.netns === DEFAULT_NETNS ? '' : ` (netns ${attachment.netns})`} where chain "${chain.name}" belongs: kfn cannot re-attach until it is removed`,
+      );
+    }
+  }
   const busy = reasons.length > 0 || instances.some((i) => i.action !== 'noop');
   return {
     attachment,
@@ -146,6 +173,7 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
     action: busy ? 'update' : 'noop',
     reasons,
     drift: [...l.drift],
+    ...(l.damage ? { damage: structuredClone(l.damage) } : {}),
     fromOrder,
     toOrder,
     reordered,
@@ -216,7 +244,7 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
     } else if (l && !d) {
       changes.push(deleteChain(l));
     } else if (d && l) {
-      changes.push(updateChain(d.chain, d.attachment, l));
+      changes.push(updateChain(d.chain, d.attachment, l, warnings));
     }
   }
 

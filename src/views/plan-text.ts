@@ -54,7 +54,9 @@ function chainVerb(ch: ChainChange): string {
     case 'delete':
       return 'will be destroyed';
     case 'update': {
-      const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every((i) => i.action === 'noop');
+      // A rebuild reloads instances that themselves stay the same: still only a repair.
+      const same = (i: InstanceChange): boolean => i.action === 'noop' || (i.action === 'reload' && i.reasons.some((r) => r.code === 'chain-rebuilt'));
+      const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every(same);
       return onlyDrift ? 'has drifted and will be repaired' : 'will be updated in place';
     }
     default:
@@ -166,6 +168,7 @@ const STEP_VERB: Record<PlannedStep['kind'], string> = {
   attach: 'attach',
   reattach: 'attach',
   record: 'record',
+  repin: 'repair',
   release: 'release',
   'detach-release': 'release',
 };

@@ -8,7 +8,7 @@ import type { ChainForm } from '../form.js';
 import { compile } from './compile.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
-import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
+import { checkStep, checkUndo, describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceStats } from './stats.js';
 
@@ -18,7 +18,9 @@ export const tailcallForm: ChainForm = {
   read: readLiveState,
   compile,
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
-  undo: (op: unknown) => runUndo(op as UndoOp),
+  undo: (op: unknown, ctx) => runUndo(op as UndoOp, ctx),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
+  checkStep,
+  checkUndo,
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
 };

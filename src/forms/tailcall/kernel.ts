@@ -3,6 +3,7 @@
  * function instance, attach the root to its hook. Each leaves either everything
  * pinned or nothing (it cleans up its own partial work before rethrowing).
  */
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
@@ -19,40 +20,74 @@ import {
   attachTcxLink,
   attachXdpLink,
   closeFd,
+  fdById,
   fileSha256,
+  linkInfoByFd,
   ifindexHere,
   openPinned,
   pinFd,
   progInfoByFd,
+  unpin,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
 } from '../../libbpf/index.js';
-import { NEXT_MAP, chainPins, instancePins } from './layout.js';
-import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { NEXT_MAP, chainPins, instancePins, rootProgramName } from './layout.js';
+import { createMeta, putMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { isUnsetSlot } from '../../values/index.js';
 import type { LoadInstanceOp } from './ops.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
 
-const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
-
-/** Loads a chain's root program and pins it with its slot and the chain metadata. */
-export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
+/**
+ * Loads a chain's root program and pins it with its slot and the chain metadata. With
+ * `aside`, the slot of a root that is gone (still pinned as root_next) is first renamed
+ * root_next_old, so that the new root can take the name and the old one can come back.
+ * On failure only what this call pinned is removed.
+ */
+export function loadRoot(dir: string, hook: Hook, meta: ChainMeta, aside = false): void {
   const pins = chainPins(dir);
+  if (aside && fs.existsSync(pins.rootNext) && !fs.existsSync(pins.rootNextAside)) fs.renameSync(pins.rootNext, pins.rootNextAside);
   const obj = BpfObject.open(ROOT_OBJECT);
+  let pinned = 0;
   try {
-    const loaded = obj.load(rootProgram(hook));
+    const loaded = obj.load(rootProgramName(hook));
     pinFd(loaded.progFd, pins.root);
+    pinned = 1;
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.rootNext);
-    createMeta(pins.meta, meta);
+    pinned = 2;
+    putMeta(pins.meta, meta);
   } catch (e) {
-    unpinTree(dir);
+    if (pinned >= 1) unpin(pins.root);
+    if (pinned >= 2) unpin(pins.rootNext);
+    if (aside) restoreAside(dir);
     throw e;
   } finally {
     obj.close();
   }
+}
+
+/**
+ * Undoes loadRoot(aside) whatever point it reached: the new root's pins go (root_next
+ * only when it is that root's own array), and the old slot gets its name back.
+ */
+export function restoreRoot(dir: string): void {
+  const pins = chainPins(dir);
+  const root = tryOpenPinned(pins.root);
+  if (root !== undefined) {
+    const own = withFd(root, (fd) => progInfoByFd(fd).mapIds);
+    const next = tryOpenPinned(pins.rootNext);
+    const nextId = next === undefined ? 0 : withFd(next, (fd) => mapInfoByFd(fd).id);
+    unpin(pins.root);
+    if (nextId && own.includes(nextId)) unpin(pins.rootNext);
+  }
+  restoreAside(dir);
+}
+
+function restoreAside(dir: string): void {
+  const pins = chainPins(dir);
+  if (fs.existsSync(pins.rootNextAside) && !fs.existsSync(pins.rootNext)) fs.renameSync(pins.rootNextAside, pins.rootNext);
 }
 
 /**
@@ -83,7 +118,12 @@ export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== NEXT_MAP) pinFd(fd, pins.map(name));
+    const mapIds: Record<string, number> = {};
+    for (const [name, fd] of Object.entries(loaded.mapFds)) {
+      if (name === NEXT_MAP) continue;
+      pinFd(fd, pins.map(name));
+      mapIds[name] = mapInfoByFd(fd).id;
+    }
 
     const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
     if (!a.share) {
@@ -100,6 +140,7 @@ export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
       objectPath: desired.objectPath,
       parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
+      mapIds,
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
@@ -155,20 +196,119 @@ export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: 
   );
 }
 
+function slotHandle(slotFd: number, slot: string): MapHandle {
+  const info = mapInfoByFd(slotFd);
+  if (info.typeName !== 'prog_array') throw new KfnError('STATE_CORRUPT', `${slot} is not a program array (map ${info.id} is ${info.typeName})`, { hint: 'run kfn plan: it reports the damage' });
+  return new MapHandle(slotFd, info, slot);
+}
+
+function putProgInSlot(h: MapHandle, progFd: number): void {
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(progFd);
+  h.update(new Uint8Array(4), v);
+}
+
 export function setSlot(slot: string, prog: string | null): void {
   withFd(openPinned(slot), (slotFd) => {
-    const h = new MapHandle(slotFd, mapInfoByFd(slotFd), slot);
-    const key = new Uint8Array(4);
-    if (prog === null) {
-      h.delete(key);
-      return;
-    }
+    const h = slotHandle(slotFd, slot);
+    if (prog === null) return void h.delete(new Uint8Array(4));
     withFd(openPinned(prog), (progFd) => {
-      const v = Buffer.alloc(4);
-      v.writeUInt32LE(progFd);
-      h.update(key, v);
+      progInfoByFd(progFd); // a program, not some other object pinned there
+      putProgInSlot(h, progFd);
     });
   });
+}
+
+/**
+ * Puts back a program kfn did not pin (a foreign one that sat in the slot), by id, only
+ * if that id still names the same program (tag and name): ids are reused.
+ */
+export function setSlotById(slot: string, progId: number, tag: string, name: string): void {
+  let progFd: number;
+  try {
+    progFd = fdById('prog', progId);
+  } catch (e) {
+    throw new KfnError('STATE_CORRUPT', `program ${progId} (${name}) that sat in ${slot} is gone: the slot stays as it is`, { cause: e });
+  }
+  withFd(progFd, (pf) => {
+    const info = progInfoByFd(pf);
+    if (info.tag !== tag || info.name !== name) throw new KfnError('STATE_CORRUPT', `program id ${progId} is now ${info.name} (tag ${info.tag}), not the ${name} that sat in ${slot}`);
+    withFd(openPinned(slot), (slotFd) => putProgInSlot(slotHandle(slotFd, slot), pf));
+  });
+}
+
+/** Pins `fd` at `pin`, or checks that `pin` already holds the object with id `id` (idempotent replays). */
+function pinOnce(fd: number, id: number, pin: string, info: (fd: number) => { id: number }): void {
+  const have = tryOpenPinned(pin);
+  if (have === undefined) return pinFd(fd, pin);
+  const other = withFd(have, (h) => info(h).id);
+  if (other !== id) throw new KfnError('STATE_CORRUPT', `${pin} holds object ${other}, not ${id}`, { hint: 'run kfn plan: it reports the damage' });
+}
+
+/** Re-pins the root program that kfn's link runs, after its pin was removed. */
+export function pinLinkProgram(linkPin: string, rootPin: string, hook: Hook): void {
+  const progId = withFd(openPinned(linkPin), (fd) => linkInfoByFd(fd).progId);
+  withFd(fdById('prog', progId), (fd) => {
+    const info = progInfoByFd(fd);
+    if (info.name !== rootProgramName(hook)) throw new KfnError('STATE_CORRUPT', `kfn's link ${linkPin} runs program ${progId} (${info.name}), not a kfn root`);
+    pinOnce(fd, info.id, rootPin, progInfoByFd);
+  });
+}
+
+/** Re-pins a program's own kfn_next array (found among the program's maps by type and name). */
+export function pinProgramSlot(progPin: string, slotPin: string): void {
+  withFd(openPinned(progPin), (pf) => {
+    const ids = progInfoByFd(pf).mapIds;
+    for (const id of ids) {
+      const done = withFd(fdById('map', id), (mf) => {
+        const m = mapInfoByFd(mf);
+        if (m.typeName !== 'prog_array' || m.name !== NEXT_MAP) return false;
+        pinOnce(mf, m.id, slotPin, mapInfoByFd);
+        return true;
+      });
+      if (done) return;
+    }
+    throw new KfnError('STATE_CORRUPT', `program ${progPin} has no ${NEXT_MAP} map`);
+  });
+}
+
+/** The program `progId`, checked to be the instance's own: it uses the instance's pinned kfn_next. */
+function instanceProgram<T>(progId: number, nextPin: string, fn: (fd: number, info: ReturnType<typeof progInfoByFd>) => T): T {
+  const nextId = withFd(openPinned(nextPin), (fd) => mapInfoByFd(fd).id);
+  return withFd(fdById('prog', progId), (fd) => {
+    const info = progInfoByFd(fd);
+    if (!info.mapIds.includes(nextId)) throw new KfnError('STATE_CORRUPT', `program ${progId} (${info.name}) does not use ${nextPin}: it is not that instance's program`);
+    return fn(fd, info);
+  });
+}
+
+/** Re-pins an instance's program by id. */
+export function pinInstanceProgram(progPin: string, progId: number, nextPin: string): void {
+  instanceProgram(progId, nextPin, (fd, info) => pinOnce(fd, info.id, progPin, progInfoByFd));
+}
+
+/** Re-pins an instance's maps by the ids kfn recorded at load, each checked to be one of its program's maps. */
+export function pinInstanceMaps(instanceDir: string, progId: number, mapIds: Record<string, number>): void {
+  const pins = instancePins(instanceDir);
+  const uses = instanceProgram(progId, pins.next, (_fd, info) => info.mapIds);
+  for (const [name, id] of Object.entries(mapIds)) {
+    if (!uses.includes(id)) throw new KfnError('STATE_CORRUPT', `map ${id} (${name}) is not a map of program ${progId}`);
+    withFd(fdById('map', id), (fd) => pinOnce(fd, id, pins.map(name), mapInfoByFd));
+  }
+}
+
+/** Moves a chain's pin directory (its interface was renamed); idempotent. */
+export function moveChainDir(from: string, to: string, pinRoot: string): void {
+  if (!fs.existsSync(from) && fs.existsSync(to)) return;
+  fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
+  fs.renameSync(from, to);
+  for (let d = path.dirname(from); d.startsWith(pinRoot + path.sep); d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
 }
 
 export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {
