@@ -10,12 +10,22 @@ import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
 
+/** More errors than anyone reads at a terminal: the rest is counted, and `validate --json` lists them all. */
+const MAX_PRINTED_ERRORS = 100;
+
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
-  for (const err of all) {
-    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+  const lines: string[] = [];
+  for (const err of all.slice(0, MAX_PRINTED_ERRORS)) {
+    lines.push(`error[${err.code}]: ${err.message}`);
+    if (err.hint) lines.push(`  hint: ${err.hint}`);
   }
+  if (all.length > MAX_PRINTED_ERRORS) {
+    const rest = all.length - MAX_PRINTED_ERRORS;
+    lines.push(`error[${all[MAX_PRINTED_ERRORS]!.code}]: ${rest} more error${rest === 1 ? '' : 's'} not shown (${all.length} in all)`);
+    lines.push('  hint: fix the ones above first; kfn validate --json lists every one');
+  }
+  process.stderr.write(lines.join('\n') + '\n');
 }
 
 async function run(argv: string[]): Promise<number> {
