@@ -9,6 +9,7 @@ import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
+import { journalClearCommand, journalShowCommand } from './commands/journal.js';
 
 /** More errors than anyone reads at a terminal: the rest is counted, and `validate --json` lists them all. */
 const MAX_PRINTED_ERRORS = 100;
@@ -70,6 +71,18 @@ async function run(argv: string[]): Promise<number> {
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
+  const journal = program.command('journal').description('inspect or drop the journal of an interrupted apply');
+  journal
+    .command('show')
+    .description('the journal as recovery would judge it (nothing is run)')
+    .option('--json', 'machine-readable')
+    .action((flags) => void (exitCode = journalShowCommand(ctx(), flags)));
+  journal
+    .command('clear')
+    .description('remove the journal without running it, and the journals kept for inspection')
+    .option('--force', 'also a journal that recovery would still run')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .action(async (flags) => void (exitCode = await journalClearCommand(ctx(), flags)));
 
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);

@@ -4,8 +4,10 @@ import type { RecoveryReport } from './journal.js';
 
 export type EngineEvent =
   | { type: 'recovered'; report: RecoveryReport }
-  /** A read-only command found a journal while an apply holds the lock. */
-  | { type: 'apply-in-progress' }
+  /** A read-only command found a journal while an apply holds the lock (or the journal's writer still runs). */
+  | { type: 'apply-in-progress'; pid?: number; command?: string }
+  /** A read-only command found the journal of an interrupted apply on another pin root: left alone. */
+  | { type: 'journal-elsewhere'; pinRoot: string }
   | { type: 'step'; n: number; total: number; step: PlannedStep }
   | { type: 'step-done'; n: number; total: number; step: PlannedStep }
   | { type: 'undo'; step: PlannedStep }

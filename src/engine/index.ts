@@ -5,4 +5,5 @@ export type { EngineEvent, EventSink } from './events.js';
 export type { RecoveryReport } from './journal.js';
 export { requireKernelAccess, missingCapabilities } from './access.js';
 export { loadDesired, netnsOf } from './desired.js';
-export { savePlan, loadPlan, isPlanFile } from './plan-file.js';
+export { savePlan, loadPlan, isPlanFile, checkPlanOutput } from './plan-file.js';
+export { journalPath, type JournalState } from './journal.js';

@@ -7,3 +7,4 @@ export { renderLive, statTexts, NOTHING_MANAGED } from './live-text.js';
 export type { RenderLiveOptions } from './live-text.js';
 export { reasonText, reasonCode } from './reasons.js';
 export { shortSha, whereText } from './format.js';
+export { renderJournal, renderJournalJson } from './journal.js';

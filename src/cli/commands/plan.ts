@@ -1,6 +1,6 @@
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget } from '../context.js';
-import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
+import { checkPlanOutput, loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';
 
@@ -13,6 +13,7 @@ export interface PlanFlags {
 export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target));
   const engine = kernelEngine(ctx);
+  if (flags.out) checkPlanOutput(flags.out);
   await engine.recover();
   const p = engine.plan(desired, engine.readLive(netnsOf(desired)));
   if (flags.out) savePlan(flags.out, p);
