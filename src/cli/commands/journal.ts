@@ -15,6 +15,6 @@ export async function journalClearCommand(ctx: Context, flags: { force?: boolean
     process.stdout.write('No journal to clear.\n');
     return 0;
   }
-  process.stdout.write(`Removed ${removed.map((f) => `\n  ${f}`).join('')}\nNothing in them was run: the kernel may still hold what an interrupted apply left; run kfn plan to see it.\n`);
+  process.stdout.write(`Removed:${removed.map((f) => `\n  ${f}`).join('')}\nNothing in them was run: the kernel may still hold what an interrupted apply left; run kfn plan to see it.\n`);
   return 0;
 }
