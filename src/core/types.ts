@@ -401,8 +401,8 @@ export interface Plan extends PlannedChanges {
   form: string;
   /** Pin root the steps were compiled for; apply refuses a plan made for another one. */
   pinRoot: string;
-  /** Host the plan was made on; apply refuses a plan of another host or boot. */
-  host: HostId;
+  /** Host the plan was made on; apply refuses a plan of another host or boot, or one that does not say. */
+  host?: HostId;
   steps: PlannedStep[];
 }
 

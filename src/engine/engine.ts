@@ -18,6 +18,8 @@ import { Journal, clearJournals, inspectJournal, journalPath, recover, summarize
 import { acquireLock, type Lock } from './lock.js';
 import { requirePinRootWritable } from './access.js';
 import { hostId, hostMismatch, isHostId } from './host.js';
+import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
+import type { LoadedPacketTests } from '../packets/index.js';
 import fs from 'node:fs';
 
 export interface EngineOptions {
@@ -74,6 +76,19 @@ export class Engine {
     const planned = diff(desired, live, { now: this.now() });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
     return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, host: hostId(), steps };
+  }
+
+  /**
+   * Every case through a private shadow of the desired chain it names (`kfn test`).
+   * Touches no live chain, map or counter, and needs no interface.
+   */
+  testPackets(desired: DesiredState, tests: LoadedPacketTests): PacketTestReport {
+    return runPacketTests(this.form, desired, tests);
+  }
+
+  /** The cases through shadows of the live and of the planned chains: which packets change verdict (`kfn plan --packets`). */
+  previewPackets(p: Pick<Plan, 'changes'>, live: LiveState, desired: DesiredState, tests: LoadedPacketTests): PacketPreview {
+    return previewPackets(this.form, p, live, desired, tests);
   }
 
   /** A plan that removes the live chains `inScope` selects (all of them by default). */

@@ -7,3 +7,4 @@ export { requireKernelAccess, missingCapabilities } from './access.js';
 export { loadDesired, netnsOf } from './desired.js';
 export { savePlan, loadPlan, isPlanFile, checkPlanOutput } from './plan-file.js';
 export { journalPath, type JournalState } from './journal.js';
+export { reportPassed, type CaseResult, type PacketChange, type PacketPreview, type PacketTestReport, type ShadowedChain, type StepResult } from './packets.js';

@@ -53,7 +53,10 @@ export function savePlan(file: string, plan: Plan): void {
   try {
     writeFileAtomic.sync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
   } catch (e) {
-    throw new KfnError('PLAN_FILE_WRITE', `cannot save the plan to ${file}: ${errnoOf(e) ?? (e as Error).message}`, { hint: 'free space, or give another -o path' });
+    throw new KfnError('PLAN_FILE_WRITE', `cannot save the plan to ${file}: ${errnoOf(e) ?? (e as Error).message}`, {
+      hint: 'give -out a path in a directory that exists and that kfn can write',
+      cause: e,
+    });
   }
 }
 
@@ -68,7 +71,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 function shapeProblem(p: Record<string, unknown>): string | undefined {
   for (const f of ['createdAt', 'liveFingerprint', 'manifestDigest', 'form', 'pinRoot'] as const) if (typeof p[f] !== 'string') return `its ${f} is missing`;
   for (const f of ['changes', 'steps', 'foreign', 'warnings'] as const) if (!Array.isArray(p[f])) return `its ${f} is not a list`;
-  if (!isObj(p.summary) || !isObj(p.host)) return 'its summary or host is missing';
+  if (!isObj(p.summary)) return 'its summary is missing';
+  if (p.host !== undefined && !isObj(p.host)) return 'its host is not a host identity';
   if (!(p.steps as unknown[]).every((s) => isObj(s) && typeof s.description === 'string' && isObj(s.op) && Array.isArray(s.undo))) return 'its steps are malformed';
   return undefined;
 }

@@ -8,3 +8,7 @@ export type { RenderLiveOptions } from './live-text.js';
 export { reasonText, reasonCode } from './reasons.js';
 export { shortSha, whereText } from './format.js';
 export { renderJournal, renderJournalJson } from './journal.js';
+export { renderTestReport } from './test-text.js';
+export { renderTestJson, testJson } from './test-json.js';
+export { renderJunit } from './junit.js';
+export { groupPacketChanges, changeText, type PacketChangeGroup } from './packets-format.js';

@@ -273,7 +273,7 @@ describe('repair: damaged bookkeeping is repaired by one apply, or refused with 
     assert.equal(blockedReceived(), 0);
     const { after, plan } = repairs(byName('loop'));
     assert.match(plan.stdout, /reloaded as a copy sharing its maps: the damaged chain is rebuilt/);
-    assert.match(plan.stdout, /swap +rebuild .*: point the root at the fresh \[visibility, drop-bad, count\]/);
+    assert.match(plan.stdout, /\d+\. rebuild .*: point the root at the fresh \[visibility, drop-bad, count\]/);
     const s1 = show(env, true);
     const drops1 = statField(statTexts(s1, s1.chains[0]!.instances[1]!, 'stats')[0]!, 'dropped_v4');
     assert.ok(drops1 >= drops0 + 4, `dropped_v4 carried over the rebuild (${drops0} -> ${drops1})`);

@@ -335,17 +335,18 @@ describe('saved plans: inputs checked before use', () => {
   test('a plan with a recomputed checksum but parts missing is refused', () => {
     const file = path.join(dir, 'partial.plan');
     const p = plan() as unknown as Record<string, unknown>;
-    delete p.host;
+    delete p.summary;
     fs.writeFileSync(file, JSON.stringify({ kind: 'kfn-plan', checksum: sha256Hex(canonicalJson(p)), plan: p }), { mode: 0o600 });
-    expectKfnError(() => loadPlan(file), 'PLAN_FILE_INVALID', /summary or host is missing/);
+    expectKfnError(() => loadPlan(file), 'PLAN_FILE_INVALID', /its summary is missing/);
   });
 
   test('apply refuses a plan of another host, boot or pin root, and any step outside the pin root, before touching anything', async () => {
     const engine = new Engine({ paths: { pinRoot, stateDir: stateDir('p-apply') } });
     const step = (op: unknown): Plan['steps'][number] => ({ kind: 'release', phase: 'release', chain: { netns: 'ns', ifname: 'eth0', hook: 'xdp' }, chainName: 'edge', description: 'release', op, undo: [] });
-    const here = engine.plan({ chains: [], manifestDigest: 'd' }, { chains: [], interfaces: [], missingNetns: [], foreign: [] }).host;
+    const here = engine.plan({ chains: [], manifestDigest: 'd' }, { chains: [], interfaces: [], missingNetns: [], foreign: [] }).host!;
     const cases: [Plan, string, RegExp][] = [
       [plan({ host: { ...here, machineId: 'another-machine' } }), 'PLAN_MISMATCH', /made on host/],
+      [plan({ host: undefined }), 'PLAN_MISMATCH', /records no host/],
       [plan({ host: { ...here, bootId: 'an-earlier-boot' } }), 'PLAN_MISMATCH', /before a reboot/],
       [plan({ host: here, pinRoot: '/sys/fs/bpf/another' }), 'PLAN_MISMATCH', /pin root \/sys\/fs\/bpf\/another/],
       [plan({ host: here, steps: [step({ op: 'release', dir: '/etc' })] }), 'PLAN_INVALID', /step 1 .* \/etc is outside kfn's pin root/],

@@ -195,8 +195,11 @@ function compileDelete(ctx: Ctx, c: ChainChange): void {
 const STAYS = new Set(['noop', 'update']);
 
 function compileUpdate(ctx: Ctx, c: ChainChange): void {
+  const damage = c.damage ?? [];
   const from = c.live!.pinDir;
-  const to = chainDir(ctx.pinRoot, c.attachment);
+  // The reader gives a renamed interface's chain its new name (unless kfn has a chain there too).
+  const renamed = damage.some((d) => d.kind === 'interface-renamed' && !d.conflict);
+  const to = renamed ? chainDir(ctx.pinRoot, c.attachment) : from;
   const label = attachmentLabel(c.attachment);
   const marks = { prepare: ctx.prepare.length, commit: ctx.commit.length, release: ctx.release.length };
   if (from !== to) {
@@ -205,7 +208,6 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
     push(ctx, 'prepare', c, 'repin', `move the pins of ${label} from ${path.basename(path.dirname(from))} (renamed interface)`, { op: 'move-chain', from, to }, [{ op: 'moveChain', from: to, to: from }]);
     marks.prepare++;
   }
-  const damage = c.damage ?? [];
   const rootMissing = damage.some((d) => d.kind === 'root-missing');
   const rebuild = rootMissing || breaksOrder(damage);
   repairBookkeeping(ctx, c, from, damage, rebuild, rootMissing);

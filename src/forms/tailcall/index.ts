@@ -11,6 +11,7 @@ import type { InstanceMeta } from './meta.js';
 import { checkStep, checkUndo, describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceStats } from './stats.js';
+import { buildShadow } from './shadow.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
@@ -23,4 +24,5 @@ export const tailcallForm: ChainForm = {
   checkStep,
   checkUndo,
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
+  shadow: buildShadow,
 };

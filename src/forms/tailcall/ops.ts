@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
-import type { Attachment, DesiredInstance, Hook, PlannedStep, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Hook, PlannedStep, TcPosition, XdpMode } from '../../core/types.js';
 import { HOOKS } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
@@ -30,6 +30,7 @@ import {
   setSlot,
   setSlotById,
   writeEntries,
+  type LoadInstanceArgs,
 } from './kernel.js';
 import { NEXT_MAP, chainDir, chainPins, pathProblem, type PinKind } from './layout.js';
 import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta } from './meta.js';
@@ -37,18 +38,7 @@ import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta } from './meta.
 /** Chain metadata as compiled into a plan; apply stamps the time and the XDP mode in use. */
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
 
-export interface LoadInstanceOp {
-  op: 'load-instance';
-  dir: string;
-  chainName: string;
-  desired: DesiredInstance;
-  /** Program pin of the instance this one tail-calls into (null: end of chain). */
-  successor: string | null;
-  /** A copy: every map is the live instance's (a reorder keeps all state). */
-  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string> };
-  /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
-  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
-}
+export type LoadInstanceOp = { op: 'load-instance' } & LoadInstanceArgs;
 
 interface AttachFields {
   dir: string;
