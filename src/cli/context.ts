@@ -38,7 +38,7 @@ export function recoveredText(r: RecoveryReport): string {
       ? `undid ${r.undone.length} step(s)${r.restored === false ? '; the kernel differs from the state before that apply: run kfn plan' : '; the kernel is back to the state before that apply'}`
       : `finished its cleanup (${r.released.length} release step${r.released.length === 1 ? '' : 's'})`;
   const problems = r.errors.length
-    ? `\nkfn: ${r.errors.length} operation(s) could not run because the kernel changed since (recovery went on with the rest): ${r.errors.join('; ')}\nkfn: the journal is kept at ${r.keptAt} (kfn journal show); run kfn plan to see what is left.`
+    ? `\nkfn: ${r.errors.length} operation(s) could not run because the kernel changed since (recovery went on with the rest): ${r.errors.join('; ')}\nkfn: ${r.keptAt ? `the journal is kept at ${r.keptAt} (kfn journal show); ` : ''}run kfn plan to see what is left.`
     : '';
   return `kfn: recovered an interrupted apply (pid ${r.pid}, ${r.command}, started ${r.startedAt}): ${what}.${problems}\n`;
 }

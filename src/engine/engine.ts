@@ -147,7 +147,11 @@ export class Engine {
       case 'pending': {
         const report = recover(this.paths.stateDir, this.form, s.body, this.paths.pinRoot);
         if (report.phase === 'apply' && s.body.before !== undefined && s.body.netns !== undefined) {
-          report.restored = liveFingerprint(this.readLive(s.body.netns)) === s.body.before;
+          try {
+            report.restored = liveFingerprint(this.readLive(s.body.netns)) === s.body.before;
+          } catch {
+            // Verified only where it can be: a namespace gone since leaves `restored` unknown, not the command failed.
+          }
         }
         return this.emit({ type: 'recovered', report });
       }
