@@ -1,25 +1,118 @@
-/** The desired state from a manifest file or directory, with the Git revision it comes from. */
+/**
+ * The desired state from a manifest file or directory, with the Git revision it comes
+ * from and the stack it is (docs/gitops.md, "Stacks").
+ */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { KfnError } from '../core/errors.js';
 import type { DesiredState } from '../core/types.js';
 import { readObjectInfo } from '../libbpf/index.js';
 import { loadDesiredState } from '../manifest/index.js';
 
-export function loadDesired(target: string): DesiredState {
-  const desired = loadDesiredState(target, { readObjectInfo });
-  const revision = gitRevision(target);
-  return revision ? { ...desired, revision } : desired;
+export interface DesiredOptions {
+  /** The stack, when given (`--stack`); else derived from the manifests' path. */
+  stack?: string;
+  /** The revision, when the caller knows it (the reconcile agent's checkout). */
+  revision?: string;
 }
 
-/** The commit the manifests come from, when they live in a git work tree. */
-function gitRevision(target: string): string | undefined {
-  const dir = fs.existsSync(target) && fs.statSync(target).isDirectory() ? target : path.dirname(target);
+export function loadDesired(target: string, opts: DesiredOptions = {}): DesiredState {
+  const desired = loadDesiredState(target, { readObjectInfo });
+  const revision = opts.revision ?? gitRevision(target);
+  const stack = opts.stack === undefined ? defaultStack(target) : checkStackName(opts.stack, '--stack');
+  return revision ? { ...desired, stack, revision } : { ...desired, stack };
+}
+
+/** Letters, digits and . _ - / @ : +, 1-200 of them; no empty, `.` or `..` path step, no trailing `/`. */
+const STACK_NAME = /^(?!.*\/\/)(?!.*\/$)(?!(.*\/)?\.\.?(\/|$))[A-Za-z0-9._\-/@:+]{1,200}$/;
+
+export function checkStackName(name: string, where: string): string {
+  if (!STACK_NAME.test(name)) {
+    throw new KfnError('STACK_INVALID', `${where}: ${JSON.stringify(name)} is not a stack name`, {
+      hint: "1-200 letters, digits or . _ - / @ : +, not ending with '/', without empty, '.' or '..' path steps",
+    });
+  }
+  return name;
+}
+
+const dirOf = (target: string): string => (fs.existsSync(target) && fs.statSync(target).isDirectory() ? target : path.dirname(target));
+
+function git(dir: string, args: string[]): string | undefined {
   try {
-    return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim() || undefined;
+    return execFileSync('git', ['-C', dir, ...args], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString();
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The commit the manifests come from, when they live in a git work tree; `<sha>-dirty`
+ * when the work tree has uncommitted changes (untracked files included) under them.
+ * git refuses a repository owned by another user (safe.directory): then it is unknown,
+ * as kfn never tells git to trust such a repository (its config could run commands as root).
+ */
+export function gitRevision(target: string): string | undefined {
+  const dir = dirOf(target);
+  const head = git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD'])?.trim();
+  if (!head) return undefined;
+  const status = git(dir, ['status', '--porcelain', '--untracked-files=normal', '--', path.resolve(target)]);
+  return status === undefined || status.trim() ? `${head}-dirty` : head;
+}
+
+/** The `url` of `[remote "origin"]` in a repository's own config file (read, never run). */
+function originUrl(gitDir: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(gitDir, 'config'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let inOrigin = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) inOrigin = /^\[remote\s+"origin"\]$/.test(line);
+    else if (inOrigin) {
+      const m = /^url\s*=\s*(.+)$/.exec(line);
+      if (m) return m[1]!.trim();
+    }
+  }
+  return undefined;
+}
+
+/** `netops` from `git@host:team/netops.git`, `https://host/team/netops`, `/srv/git/netops.git/`. */
+export function repoName(url: string): string {
+  const last = url.replace(/[/\\]+$/, '').split(/[/:\\]/).pop() ?? '';
+  const name = last.replace(/\.git$/, '');
+  return name || 'repo';
+}
+
+/** `<repository name>/<path of the manifests in it>`, or just the name at the repository's root. */
+export function stackFor(repo: string, relPath: string): string {
+  const rel = relPath.split(path.sep).filter((p) => p && p !== '.').join('/');
+  const name = repo.replace(/[^A-Za-z0-9._\-@:+]/g, '_').replace(/^\.+/, '_') || 'repo';
+  return rel ? `${name}/${rel}` : name;
+}
+
+/**
+ * The stack of manifests given by path (docs/gitops.md): inside a git work tree,
+ * `<repository>/<path in it>` where the repository is named after its `origin` remote
+ * (else its directory), so that a CI checkout and the reconcile agent's cache of one
+ * repository agree; outside any work tree, the absolute path of the file or directory.
+ */
+export function defaultStack(target: string): string {
+  const abs = path.resolve(target);
+  for (let dir = dirOf(abs); ; dir = path.dirname(dir)) {
+    const dotGit = path.join(dir, '.git');
+    if (fs.existsSync(dotGit)) {
+      const gitDir = fs.statSync(dotGit).isDirectory() ? dotGit : undefined;
+      const url = gitDir ? originUrl(gitDir) : undefined;
+      const stack = stackFor(url ? repoName(url) : path.basename(dir), path.relative(dir, abs));
+      return checkStackName(stack, 'the stack derived from the manifests path (give --stack)');
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  return checkStackName(abs, 'the stack derived from the manifests path (give --stack)');
 }
 
 export const netnsOf = (d: { chains: { netns: string }[] } | undefined): string[] => [...new Set((d?.chains ?? []).map((c) => c.netns))];

@@ -7,7 +7,7 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import type { DesiredState, LiveChain, LiveState, Plan } from '../core/types.js';
+import type { DesiredState, HostIdentity, LiveChain, LiveState, Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { hasChanges, liveFingerprint, plan as diff } from '../plan/index.js';
@@ -33,8 +33,15 @@ export interface EngineOptions {
 export interface ApplyOptions {
   /** The live state the plan was made from in this transaction (saves a re-read). */
   live?: LiveState;
-  /** After apply, the plan of these manifests against the kernel must be empty. */
+  /** After apply, the plan of these manifests against the kernel must be empty... */
   converge?: DesiredState;
+  /** ...on this host (the one the plan was made for). */
+  host?: HostIdentity;
+}
+
+export interface PlanOptions {
+  /** The host applying the plan, for the chains' host selectors (absent: every chain applies). */
+  host?: HostIdentity;
 }
 
 export interface ApplyResult {
@@ -68,15 +75,18 @@ export class Engine {
   }
 
   /** The whole instruction: what differs and why, and every step apply will run. */
-  plan(desired: DesiredState, live: LiveState): Plan {
-    const planned = diff(desired, live, { now: this.now() });
+  plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
+    const planned = diff(desired, live, { now: this.now(), ...(opts.host ? { host: opts.host } : {}) });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
     return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
   }
 
-  /** A plan that removes the live chains `inScope` selects (all of them by default). */
-  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = ''): Plan {
-    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), foreign: [] };
+  /**
+   * A plan that removes the live chains `inScope` selects (all of them by default), and
+   * the stack records `stacksInScope` selects (those of the stacks it empties).
+   */
+  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = '', stacksInScope: (stack: string) => boolean = () => true): Plan {
+    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), stacks: (live.stacks ?? []).filter((r) => stacksInScope(r.stack)), foreign: [] };
     // Stale is judged on the whole host, not only on the chains in scope.
     return { ...this.plan({ chains: [], manifestDigest }, scoped), liveFingerprint: liveFingerprint(live) };
   }
@@ -104,9 +114,9 @@ export class Engine {
     }
   }
 
-  /** Runs `fn` holding the apply lock, after recovery. */
-  async transaction<T>(command: string, lockTimeoutMs: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs);
+  /** Runs `fn` holding the apply lock, after recovery; an aborted `signal` stops the wait for the lock. */
+  async transaction<T>(command: string, lockTimeoutMs: number, fn: (tx: Transaction) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs, signal);
     try {
       await this.recover(lock);
       return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyLocked(p, o ?? {}) });
@@ -146,13 +156,13 @@ export class Engine {
       throw e;
     }
     for (const w of result.warnings) this.emit({ type: 'warning', message: w });
-    if (opts.converge) this.verifyConverged(opts.converge);
+    if (opts.converge) this.verifyConverged(opts.converge, opts.host);
     return result;
   }
 
   /** After apply the plan must be empty; anything else is a bug worth reporting loudly. */
-  private verifyConverged(desired: DesiredState): void {
-    const again = diff(desired, this.readLive(netnsOf(desired)), { now: this.now() });
+  private verifyConverged(desired: DesiredState, host: HostIdentity | undefined): void {
+    const again = diff(desired, this.readLive(netnsOf(desired)), { now: this.now(), ...(host ? { host } : {}) });
     if (hasChanges(again)) {
       throw new KfnError('APPLY_NOT_CONVERGED', 'apply finished but the live state still differs from the manifests', {
         hint: 'run kfn plan to see the difference; please report it',

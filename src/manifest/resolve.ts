@@ -196,7 +196,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       });
     });
 
-    chains.push({
+    const chain: DesiredChain = {
       name: chainName,
       hook: spec.hook,
       netns,
@@ -206,7 +206,13 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       position: spec.position ?? 'last',
       instances,
       source: doc.source,
-    });
+    };
+    if (spec.hosts) {
+      chain.hosts = {};
+      if (spec.hosts.hostnames) chain.hosts.hostnames = [...spec.hosts.hostnames];
+      if (spec.hosts.labels) chain.hosts.labels = { ...spec.hosts.labels };
+    }
+    chains.push(chain);
   }
 
   throwIfAny(errors);

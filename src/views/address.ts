@@ -12,3 +12,8 @@ export function chainAddress(name: string, a: Attachment): string {
 export function instanceAddress(chain: string, a: Attachment, instance: string): string {
   return `${chainAddress(chain, a)}.fn.${instance}`;
 }
+
+/** A stack's record of what kfn applied: `stack["<name>"]`. */
+export function stackAddress(stack: string): string {
+  return `stack[${JSON.stringify(stack)}]`;
+}

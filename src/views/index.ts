@@ -7,3 +7,6 @@ export { renderLive, statTexts, NOTHING_MANAGED } from './live-text.js';
 export type { RenderLiveOptions } from './live-text.js';
 export { reasonText, reasonCode } from './reasons.js';
 export { shortSha, whereText } from './format.js';
+export { renderDrift, repairText, IN_SYNC } from './drift-text.js';
+export { renderDriftJson, driftJson, driftKindJson, chainDriftJson } from './drift-json.js';
+export { noteText, noteCode, selectorText } from './reasons.js';

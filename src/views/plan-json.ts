@@ -3,13 +3,13 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges } from '../plan/index.js';
-import { chainAddress, instanceAddress } from './address.js';
+import { chainAddress, instanceAddress, stackAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
-import { reasonCode, reasonText } from './reasons.js';
+import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
 
 type Actions = ['create'] | ['update'] | ['delete'] | ['create', 'delete'] | ['no-op'];
 
@@ -25,7 +25,7 @@ const INSTANCE_ACTIONS: Record<InstanceAction, Actions> = {
 
 const CHAIN_ACTIONS: Record<ChainChange['action'], Actions> = { create: ['create'], delete: ['delete'], update: ['update'], noop: ['no-op'] };
 
-function where(c: ChainChange | LiveChain) {
+function where(c: Pick<ChainChange | LiveChain, 'attachment'>) {
   return { netns: c.attachment.netns, interface: c.attachment.ifname, hook: c.attachment.hook };
 }
 
@@ -87,14 +87,32 @@ function chainJson(c: ChainChange) {
   };
 }
 
+function stepAddress(s: PlannedStep): string {
+  if (s.stack !== undefined || !s.chain) return stackAddress(s.stack ?? '');
+  const name = s.chainName ?? '';
+  return s.instance !== undefined ? instanceAddress(name, s.chain, s.instance) : chainAddress(name, s.chain);
+}
+
 function stepJson(s: PlannedStep, index: number) {
   return {
     index: index + 1,
     kind: s.kind,
     phase: s.phase,
-    address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
+    address: stepAddress(s),
     description: s.description,
   };
+}
+
+function noteJson(n: PlanNote) {
+  const base = { code: noteCode(n), text: noteText(n) };
+  switch (n.code) {
+    case 'owned-by-stack':
+      return { ...base, address: chainAddress(n.chainName, n.attachment), name: n.chainName, ...where(n), stack: n.stack };
+    case 'unowned':
+      return { ...base, address: chainAddress(n.chainName, n.attachment), name: n.chainName, ...where(n), stack: null };
+    case 'host-not-selected':
+      return { ...base, name: n.chainName, selector: { hostnames: n.selector.hostnames ?? null, labels: n.selector.labels ?? null } };
+  }
 }
 
 export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
@@ -104,6 +122,7 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
     created_at: p.createdAt,
     manifest_digest: p.manifestDigest,
     revision: p.revision ?? null,
+    stack: p.stack ?? null,
     live_fingerprint: p.liveFingerprint,
     has_changes: hasChanges(p),
     summary: p.summary,
@@ -117,6 +136,7 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
         maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
       })),
     planned_steps: (p.steps ?? []).map(stepJson),
+    notes: (p.notes ?? []).map(noteJson),
     foreign_programs: p.foreign.map((f) => ({
       netns: f.attachment.netns,
       interface: f.attachment.ifname,

@@ -4,7 +4,7 @@
  */
 import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, Reason, ValueChange } from '../core/types.js';
 import { hasChanges } from '../plan/plan.js';
-import { reasonText } from './reasons.js';
+import { noteText, reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 
@@ -195,6 +195,7 @@ export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] 
     for (const ch of p.changes) if (ch.action !== 'noop') sections.push(chainBlock(c, ch));
     if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
+  if (p.notes?.length) sections.push(p.notes.map((n) => c.dim(`  # ${noteText(n)}`)));
   if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));
   if (p.foreign.length) {
     sections.push(

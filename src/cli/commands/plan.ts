@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget } from '../context.js';
+import { hostIdentity } from '../../core/host.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';
@@ -8,13 +9,17 @@ export interface PlanFlags {
   detailedExitcode?: boolean;
   json?: boolean;
   out?: string;
+  stack?: string;
+  hostLabels?: string;
+  hostLabelsFile?: string;
 }
 
 export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
-  const desired = loadDesired(manifestTarget(target));
+  const desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
+  const host = hostIdentity(flags);
   const engine = kernelEngine(ctx);
   await engine.recover();
-  const p = engine.plan(desired, engine.readLive(netnsOf(desired)));
+  const p = engine.plan(desired, engine.readLive(netnsOf(desired)), { host });
   if (flags.out) savePlan(flags.out, p);
   process.stdout.write(flags.json ? renderPlanJson(p) + '\n' : renderPlan(p, { color: ctx.color }) + '\n');
   if (flags.out && !flags.json) process.stdout.write(`\nSaved the plan to: ${flags.out}\nTo perform exactly these actions, run: kfn apply ${flags.out}\n`);

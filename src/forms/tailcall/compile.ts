@@ -16,12 +16,12 @@
  */
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import { attachmentLabel } from '../../core/types.js';
-import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
+import { attachmentKey, attachmentLabel } from '../../core/types.js';
+import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StackRecord, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
-import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
-import type { ChainMeta, InstanceMeta } from './meta.js';
-import type { LoadInstanceOp, RecordedChainMeta, TailcallOp } from './ops.js';
+import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './layout.js';
+import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
+import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
 
 interface Ctx {
@@ -32,6 +32,10 @@ interface Ctx {
   prepare: PlannedStep[];
   commit: PlannedStep[];
   release: PlannedStep[];
+}
+
+function pushStack(ctx: Ctx, phase: StepPhase, stack: string, description: string, op: TailcallOp, undo: UndoOp[]): void {
+  ctx[phase].push({ kind: phase === 'release' ? 'release' : 'record', phase, stack, description, op, undo });
 }
 
 function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, description: string, op: TailcallOp, undo: UndoOp[], instance?: string): void {
@@ -56,7 +60,54 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
     else if (c.action === 'delete') compileDelete(ctx, c);
     else if (c.action === 'update') compileUpdate(ctx, c);
   }
+  compileStacks(ctx, changes, cc.live);
   return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
+}
+
+const recordKey = (c: { netns: string; ifname: string; hook: string; chainName: string }): string => `${c.netns}/${c.ifname}/${c.hook}=${c.chainName}`;
+
+function sameRecord(a: RecordedStackMeta, b: StackRecord): boolean {
+  const keys = (cs: RecordedStackMeta['chains']) => cs.map(recordKey).sort().join('\n');
+  const recorded = b.chains.map((c) => ({ ...c.attachment, chainName: c.chainName }));
+  return a.manifestDigest === b.manifestDigest && (a.revision ?? null) === (b.revision ?? null) && keys(a.chains) === keys(recorded);
+}
+
+/**
+ * The stack's record of what kfn applied (its chains, digest, revision) is rewritten in
+ * the commit phase whenever it would differ, and released once the stack owns nothing.
+ * A plan without a stack (destroy) releases the records, among those of the live state
+ * it was given, of the stacks it leaves without chains.
+ */
+function compileStacks(ctx: Ctx, changes: ChainChange[], live: LiveState): void {
+  const records = new Map((live.stacks ?? []).map((r) => [r.stack, r]));
+  const stack = ctx.plan.stack;
+  const release = (r: StackRecord): void => {
+    pushStack(ctx, 'release', r.stack, `release the record of stack "${r.stack}"`, { op: 'release-stack', pin: stackPin(ctx.pinRoot, r.stack) }, []);
+  };
+  if (stack === undefined) {
+    const deleted = new Set(changes.filter((c) => c.action === 'delete').map((c) => attachmentKey(c.attachment)));
+    const surviving = new Set(live.chains.filter((c) => c.stack !== undefined && !deleted.has(attachmentKey(c.attachment))).map((c) => c.stack));
+    for (const r of records.values()) if (!surviving.has(r.stack)) release(r);
+    return;
+  }
+  const chains = changes.filter((c) => c.action !== 'delete').map((c) => ({ ...c.attachment, chainName: c.chainName }));
+  const old = records.get(stack);
+  if (chains.length === 0) {
+    if (old) release(old);
+    return;
+  }
+  const meta: RecordedStackMeta = { kind: 'stack', stack, manifestDigest: ctx.plan.manifestDigest, chains };
+  if (ctx.plan.revision) meta.revision = ctx.plan.revision;
+  if (old && sameRecord(meta, old)) return;
+  const pin = stackPin(ctx.pinRoot, stack);
+  const undo: UndoOp[] = old ? [{ op: 'writeMeta', pin, meta: stackMeta(old) }] : [{ op: 'unpin', pin }];
+  pushStack(ctx, 'commit', stack, `record what stack "${stack}" applied (${chains.length} chain${chains.length === 1 ? '' : 's'})`, { op: 'write-stack-meta', pin, meta }, undo);
+}
+
+function stackMeta(r: StackRecord): StackMeta {
+  const m: StackMeta = { kind: 'stack', stack: r.stack, manifestDigest: r.manifestDigest, chains: r.chains.map((c) => ({ ...c.attachment, chainName: c.chainName })), appliedAt: r.appliedAt };
+  if (r.revision !== undefined) m.revision = r.revision;
+  return m;
 }
 
 function indexInstances(live: LiveState): Map<string, LiveInstance> {
@@ -75,8 +126,10 @@ function chainMeta(ctx: Ctx, c: ChainChange): RecordedChainMeta {
     mode: c.mode,
     position: c.position,
     manifestDigest: ctx.plan.manifestDigest,
+    order: [...c.toOrder],
   };
   if (ctx.plan.revision) meta.revision = ctx.plan.revision;
+  if (ctx.plan.stack !== undefined) meta.stack = ctx.plan.stack;
   return meta;
 }
 
@@ -213,7 +266,9 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
     const how = c.attachment.hook === 'xdp' ? `mode ${c.mode}` : `position ${c.position}`;
     push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label} (${how})`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, was, ...restore]);
   } else {
-    const recorded: ChainMeta | RecordedChainMeta = oldMeta?.attachedMode ? { ...meta, attachedMode: oldMeta.attachedMode } : meta;
+    const recorded: RecordedChainMeta = { ...meta };
+    if (oldMeta?.attachedMode) recorded.attachedMode = oldMeta.attachedMode;
+    if (oldMeta?.ifindex !== undefined) recorded.ifindex = oldMeta.ifindex;
     push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded }, restore);
   }
   for (const name of oldMiddle) {

@@ -100,6 +100,10 @@ export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
       objectPath: desired.objectPath,
       parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
+      mergeMaps: Object.values(desired.maps)
+        .filter((m) => m.merge)
+        .map((m) => m.name)
+        .sort(),
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
@@ -114,11 +118,17 @@ export function loadInstance(a: LoadInstanceOp, now: Date): { progId: number } {
   }
 }
 
+export interface Attached {
+  /** XDP mode in use (xdp hook only). */
+  mode?: 'native' | 'generic';
+  ifindex: number;
+}
+
 /**
  * Attaches the chain root to its hook through a BPF link and pins the link. For XDP
  * `auto` tries native first and falls back to generic; returns the mode in use.
  */
-export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): 'native' | 'generic' | undefined {
+export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): Attached {
   const pins = chainPins(dir);
   const label = attachmentLabel(a);
   return withFd(openPinned(pins.root), (progFd) =>
@@ -150,7 +160,7 @@ export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: 
       } finally {
         closeFd(linkFd);
       }
-      return used;
+      return used ? { mode: used, ifindex } : { ifindex };
     }),
   );
 }

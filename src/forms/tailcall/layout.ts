@@ -5,6 +5,7 @@
  *     link  root  root_next  meta         root link, root program, its slot, chain metadata
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
+ *   stacks/<stack>                        what kfn last applied for one stack (its chains)
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
@@ -21,6 +22,23 @@ const dec = (s: string): string => decodeURIComponent(s);
 
 export function chainsRoot(pinRoot: string): string {
   return path.join(pinRoot, 'chains');
+}
+
+export function stacksRoot(pinRoot: string): string {
+  return path.join(pinRoot, 'stacks');
+}
+
+export function stackPin(pinRoot: string, stack: string): string {
+  return path.join(stacksRoot(pinRoot), enc(stack));
+}
+
+/** The stack a pin under stacks/ records (undefined for anything else). */
+export function parseStackPin(name: string): string | undefined {
+  try {
+    return dec(name);
+  } catch {
+    return undefined;
+  }
 }
 
 export function chainDir(pinRoot: string, a: Attachment): string {

@@ -6,14 +6,15 @@
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
 import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../../core/types.js';
-import { unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
+import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
-import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries } from './kernel.js';
+import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type Attached } from './kernel.js';
 import { chainPins } from './layout.js';
-import { readMeta, writeMeta, type ChainMeta, type Meta } from './meta.js';
+import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta, type StackMeta } from './meta.js';
 
-/** Chain metadata as compiled into a plan; apply stamps the time and the XDP mode in use. */
+/** Chain metadata as compiled into a plan; apply stamps the time, the XDP mode and the interface in use. */
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
+export type RecordedStackMeta = Omit<StackMeta, 'appliedAt'>;
 
 export interface LoadInstanceOp {
   op: 'load-instance';
@@ -46,11 +47,16 @@ export type TailcallOp =
   | ({ op: 'attach' } & AttachFields)
   /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
   | ({ op: 'reattach' } & AttachFields)
-  | { op: 'release'; dir: string };
+  | { op: 'release'; dir: string }
+  /** A stack's record of what kfn applied, stamped with the apply time. */
+  | { op: 'write-stack-meta'; pin: string; meta: RecordedStackMeta }
+  | { op: 'release-stack'; pin: string };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
   | { op: 'unpinTree'; dir: string; stopAt?: string }
+  /** Remove one pin (a freshly made record). */
+  | { op: 'unpin'; pin: string }
   /** Point a one-slot program array at a pinned program, or empty it. */
   | { op: 'setSlot'; slot: string; prog: string | null }
   /** Detach a chain's root link and remove the link pin. */
@@ -61,9 +67,10 @@ export type UndoOp =
   /** Attach a chain's (still pinned) root again. */
   | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition };
 
-function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'native' | 'generic'): ChainMeta {
+function stamped(meta: RecordedChainMeta, ctx: RunContext, attached?: Attached): ChainMeta {
   const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
-  if (attachedMode) m.attachedMode = attachedMode;
+  if (attached?.mode) m.attachedMode = attached.mode;
+  if (attached) m.ifindex = attached.ifindex;
   return m;
 }
 
@@ -83,18 +90,22 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return writeMeta(op.pin, { ...meta, appliedMaps: op.appliedMaps });
     }
     case 'write-chain-meta':
-      return writeMeta(op.pin, stamped(op.meta, ctx, (op.meta as ChainMeta).attachedMode));
+      return writeMeta(op.pin, stamped(op.meta, ctx));
     case 'attach': {
-      const mode = attachRoot(op.dir, op.attachment, op.mode, op.position);
-      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, mode));
+      const attached = attachRoot(op.dir, op.attachment, op.mode, op.position);
+      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
     }
     case 'reattach': {
       detachRoot(op.dir);
-      const mode = attachRoot(op.dir, op.attachment, op.mode, op.position);
-      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, mode));
+      const attached = attachRoot(op.dir, op.attachment, op.mode, op.position);
+      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
     }
+    case 'write-stack-meta':
+      return putMeta(op.pin, { ...op.meta, appliedAt: ctx.now().toISOString() });
     case 'release':
       return releaseDir(op.dir, ctx.pinRoot);
+    case 'release-stack':
+      return unpin(op.pin);
   }
 }
 
@@ -102,6 +113,8 @@ export function runUndo(op: UndoOp): void {
   switch (op.op) {
     case 'unpinTree':
       return op.stopAt ? unpinTreeAndEmptyParents(op.dir, op.stopAt) : unpinTree(op.dir);
+    case 'unpin':
+      return unpin(op.pin);
     case 'setSlot':
       return setSlot(op.slot, op.prog);
     case 'detachRoot':
@@ -109,7 +122,7 @@ export function runUndo(op: UndoOp): void {
     case 'writeEntries':
       return writeEntries(op.map, op.entries);
     case 'writeMeta':
-      return writeMeta(op.pin, op.meta);
+      return putMeta(op.pin, op.meta);
     case 'attachRoot':
       // Idempotent: a root whose link is still pinned is still attached.
       if (!fs.existsSync(chainPins(op.chainDir).link)) attachRoot(op.chainDir, op.attachment, op.mode, op.position);
@@ -121,6 +134,8 @@ export function describeUndo(op: UndoOp): string {
   switch (op.op) {
     case 'unpinTree':
       return `remove ${op.dir}`;
+    case 'unpin':
+      return `remove ${op.pin}`;
     case 'setSlot':
       return `point ${op.slot} at ${op.prog ?? 'nothing'}`;
     case 'detachRoot':
