@@ -11,6 +11,8 @@ import { createLogger, type LogFormat } from './logger.js';
 export interface GlobalOptions {
   logLevel: string;
   logFormat: LogFormat;
+  /** --log-level was on the command line (else a command may pick its own default). */
+  logLevelGiven?: boolean;
 }
 
 export interface Context {
@@ -20,8 +22,8 @@ export interface Context {
   logFormat: LogFormat;
 }
 
-export function createContext(opts: GlobalOptions): Context {
-  const log = createLogger(opts.logLevel, opts.logFormat);
+export function createContext(opts: GlobalOptions, defaultLevel?: string): Context {
+  const log = createLogger(opts.logLevelGiven || !defaultLevel ? opts.logLevel : defaultLevel, opts.logFormat);
   setLibbpfSink((level, msg) => log[level === 'warn' ? 'debug' : 'trace']({ libbpf: true }, msg));
   return { paths: kfnPaths(), log, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, logFormat: opts.logFormat };
 }

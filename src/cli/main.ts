@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 /** kfn command line: flags -> engine -> view. */
-import { Command, Option } from 'commander';
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
-import { kfnVersion } from '../core/version.js';
-import { createContext, type Context, type GlobalOptions } from './context.js';
+import { createContext } from './context.js';
+import { buildProgram, type Dispatch } from './program.js';
 import { normalizeArgs } from './terraform-flags.js';
-import { validateCommand } from './commands/validate.js';
-import { planCommand } from './commands/plan.js';
-import { applyCommand, destroyCommand } from './commands/apply.js';
-import { showCommand } from './commands/show.js';
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -18,49 +13,36 @@ function printError(e: KfnError): void {
   }
 }
 
+/** Runs one parsed command; each command's module is loaded only when it runs. */
+const dispatch: Dispatch = async (name, globals, args) => {
+  const ctx = createContext(globals, name === 'reconcile' ? 'info' : undefined);
+  const [a, b] = args as [never, never];
+  switch (name) {
+    case 'validate':
+      return (await import('./commands/validate.js')).validateCommand(ctx, a, b);
+    case 'plan':
+      return (await import('./commands/plan.js')).planCommand(ctx, a, b);
+    case 'apply':
+      return (await import('./commands/apply.js')).applyCommand(ctx, a, b);
+    case 'destroy':
+      return (await import('./commands/apply.js')).destroyCommand(ctx, a, b);
+    case 'show':
+      return (await import('./commands/show.js')).showCommand(ctx, a, b);
+    case 'drift':
+      return (await import('./commands/drift.js')).driftCommand(ctx, a);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(ctx, a);
+    case 'reconcile':
+      return (await import('./commands/reconcile.js')).reconcileCommand(ctx, a);
+    case 'suspend':
+      return (await import('./commands/suspend.js')).suspendCommand(ctx, a);
+    case 'resume':
+      return (await import('./commands/suspend.js')).resumeCommand(ctx, a);
+  }
+};
+
 async function run(argv: string[]): Promise<number> {
-  let exitCode = 0;
-  const program = new Command('kfn')
-    .description('Declarative, GitOps-driven eBPF kernel functions')
-    .version(kfnVersion())
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
-    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
-    .showHelpAfterError()
-    .exitOverride();
-  const ctx = (): Context => createContext(program.opts<GlobalOptions>());
-
-  program
-    .command('validate [path]')
-    .description('check manifests, objects and typed values without touching the kernel')
-    .option('--json', 'machine-readable result on stdout (errors included)')
-    .action((path: string | undefined, flags) => void (exitCode = validateCommand(ctx(), path, flags)));
-  program
-    .command('plan [path]')
-    .description('show what apply would change in the kernel')
-    .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
-    .option('--json', 'machine-readable plan on stdout')
-    .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
-  program
-    .command('apply [path]')
-    .description('make the kernel match the manifests (or apply a saved plan file)')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
-  program
-    .command('show [planfile]')
-    .description('what kfn runs now, per interface and hook; or a saved plan')
-    .option('--json', 'machine-readable live state (or plan)')
-    .option('--stats', 'include what each function counted')
-    .action(async (planFile: string | undefined, flags) => void (exitCode = await showCommand(ctx(), planFile, flags)));
-  program
-    .command('destroy [path]')
-    .description('detach and unload the chains the manifests declare')
-    .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
-
+  const { program, exitCode } = buildProgram(dispatch);
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
   } catch (e) {
@@ -73,7 +55,7 @@ async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  return exitCode;
+  return exitCode();
 }
 
 /** Exits only once stdout and stderr are drained: a pipe reader must get every byte. */

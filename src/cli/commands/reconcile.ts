@@ -1,0 +1,105 @@
+/**
+ * `kfn reconcile`: the GitOps agent. Flags -> GitSource + ReconcileAgent (+ webhook);
+ * SIGTERM/SIGINT stop it after the current round (an apply runs to its end or rolls
+ * back, never half), SIGHUP starts a round.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { kernelEngine, parseDuration } from '../context.js';
+import { KfnError } from '../../core/errors.js';
+import { hostIdentity, type HostLabelFlags } from '../../core/host.js';
+import { checkStackName, repoName, stackFor } from '../../engine/index.js';
+import { GitSource } from '../../git/source.js';
+import { ReconcileAgent, checkManifestPath } from '../../agent/agent.js';
+import { parseAddr, startWebhook, watchedRefs, type WebhookServer } from '../../agent/webhook.js';
+
+export interface ReconcileFlags extends HostLabelFlags {
+  repo: string;
+  ref: string;
+  path: string;
+  interval: string;
+  once?: boolean;
+  stack?: string;
+  correctDrift: boolean;
+  verifySignatures?: boolean;
+  allowedSigners?: string;
+  webhookAddr?: string;
+  webhookSecretFile?: string;
+  lockTimeout: string;
+  cacheDir?: string;
+}
+
+function readSecret(file: string): string {
+  let secret: string;
+  try {
+    secret = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new KfnError('USAGE', `cannot read --webhook-secret-file ${file}: ${(e as Error).message}`, { hint: 'give a file holding the shared secret' });
+  }
+  if (secret.length < 16) throw new KfnError('USAGE', `the webhook secret in ${file} is shorter than 16 characters`, { hint: 'use a long random secret (openssl rand -hex 32)' });
+  return secret;
+}
+
+export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Promise<number> {
+  const intervalMs = parseDuration(flags.interval);
+  if (intervalMs < 1000) throw new KfnError('USAGE', `--interval ${flags.interval} is shorter than one second`, { hint: 'for example 30s or 1m' });
+  const manifests = checkManifestPath(flags.path);
+  if (flags.verifySignatures && !flags.allowedSigners) throw new KfnError('USAGE', '--verify-signatures needs --allowed-signers FILE', { hint: "git's allowed-signers format: one principal and key per line" });
+  if (flags.allowedSigners && !flags.verifySignatures) throw new KfnError('USAGE', '--allowed-signers is only used with --verify-signatures', { hint: 'add --verify-signatures' });
+  if (flags.allowedSigners && !fs.existsSync(flags.allowedSigners)) throw new KfnError('USAGE', `--allowed-signers ${flags.allowedSigners}: no such file`, { hint: "give git's allowed-signers file" });
+  if (flags.webhookAddr && !flags.webhookSecretFile) throw new KfnError('USAGE', '--webhook-addr needs --webhook-secret-file FILE', { hint: 'push events are only accepted with a shared secret' });
+  if (flags.webhookAddr && flags.once) throw new KfnError('USAGE', '--webhook-addr cannot be used with --once', { hint: 'run the agent without --once to accept push events' });
+  const addr = flags.webhookAddr ? parseAddr(flags.webhookAddr, '--webhook-addr') : undefined;
+  const secret = flags.webhookSecretFile ? readSecret(flags.webhookSecretFile) : undefined;
+  const host = hostIdentity(flags);
+  const stack = flags.stack === undefined ? stackFor(repoName(flags.repo), manifests) : checkStackName(flags.stack, '--stack');
+
+  const engine = kernelEngine(ctx);
+  const abort = new AbortController();
+  const source = new GitSource({ repo: flags.repo, ref: flags.ref, cacheDir: flags.cacheDir ? path.resolve(flags.cacheDir) : path.join(ctx.paths.stateDir, 'git'), signal: abort.signal });
+  const log = ctx.log.child({ stack });
+  const agent = new ReconcileAgent({
+    engine,
+    source,
+    path: manifests,
+    stack,
+    host,
+    intervalMs,
+    correctDrift: flags.correctDrift,
+    ...(flags.verifySignatures ? { allowedSigners: path.resolve(flags.allowedSigners!) } : {}),
+    lockTimeoutMs: parseDuration(flags.lockTimeout),
+    log,
+    abort,
+  });
+
+  if (flags.once) {
+    const r = await agent.round('once');
+    return r.outcome === 'failed' || (r.fetched !== undefined && r.revision !== r.fetched) ? 1 : 0;
+  }
+
+  let webhook: WebhookServer | undefined;
+  if (addr && secret) {
+    webhook = await startWebhook({ ...addr, secret, refs: watchedRefs(flags.ref), onPush: () => agent.requestRound('webhook'), log });
+  }
+  const onStop = (signal: NodeJS.Signals) => (): void => {
+    log.info({ signal }, 'stopping after the current round');
+    agent.stop();
+  };
+  const onHup = (): void => agent.requestRound('signal');
+  const handlers: [NodeJS.Signals, () => void][] = [
+    ['SIGTERM', onStop('SIGTERM')],
+    ['SIGINT', onStop('SIGINT')],
+    ['SIGHUP', onHup],
+  ];
+  for (const [sig, h] of handlers) process.on(sig, h);
+  log.info({ repo: source.repo, ref: flags.ref, path: manifests, intervalMs, webhook: webhook ? `http://${webhook.host.includes(':') ? `[${webhook.host}]` : webhook.host}:${webhook.port}` : null, pid: process.pid }, 'reconcile agent started');
+  try {
+    await agent.run();
+  } finally {
+    await webhook?.close();
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+  log.info('reconcile agent stopped');
+  return 0;
+}
