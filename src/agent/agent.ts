@@ -29,7 +29,10 @@ export interface AgentOptions {
   /** Verify commit signatures against this allowed-signers file. */
   allowedSigners?: string;
   lockTimeoutMs: number;
+  /** Each round is one record on it, with the stack as a field. */
   log: Logger;
+  /** One round per process (`--once`): recorded as such in the status. */
+  once?: boolean;
   now?: () => Date;
   /** Longest a failing revision is held back (default: an hour, or the interval if longer). */
   maxBackoffMs?: number;
@@ -55,6 +58,7 @@ const errorOf = (e: unknown): RoundError => {
 
 export class ReconcileAgent {
   private readonly opts: AgentOptions;
+  private readonly log: Logger;
   private readonly now: () => Date;
   private readonly startedAt: string;
   private stopping = false;
@@ -66,6 +70,7 @@ export class ReconcileAgent {
   constructor(opts: AgentOptions) {
     this.opts = { ...opts, path: checkManifestPath(opts.path) };
     this.abort = opts.abort ?? new AbortController();
+    this.log = opts.log.child({ stack: opts.stack });
     this.now = opts.now ?? (() => new Date());
     this.startedAt = this.now().toISOString();
   }
@@ -135,7 +140,7 @@ export class ReconcileAgent {
     const startedAt = this.now().toISOString();
     const status: StackStatus = { ...(readStatus(o.engine.paths.stateDir, o.stack) ?? this.freshStatus()) };
     status.source = { repo: o.source.repo, ref: o.source.ref, path: o.path };
-    status.agent = { pid: process.pid, startedAt: this.startedAt, intervalMs: o.intervalMs, hostname: o.host.hostname, labels: o.host.labels };
+    status.agent = { pid: process.pid, startedAt: this.startedAt, intervalMs: o.intervalMs, once: o.once === true, hostname: o.host.hostname, labels: o.host.labels };
     const finish = (r: Omit<RoundRecord, 'startedAt' | 'finishedAt' | 'trigger'>, next: StackStatus = status, heldBack = false): RoundRecord => {
       const round: RoundRecord = { startedAt, finishedAt: this.now().toISOString(), trigger, ...r };
       const recorded = heldBack ? { ...next, lastRound: round } : withRound(next, round);
@@ -228,14 +233,13 @@ export class ReconcileAgent {
 
   /** A round cut short by stop() before it changed anything: logged, not recorded. */
   private abandoned(startedAt: string, trigger: RoundTrigger, stage: RoundStage, e: unknown, revision?: string): RoundRecord {
-    this.opts.log.info({ stack: this.opts.stack, revision: revision ?? null, stage }, 'stopping: round abandoned before it changed anything');
+    this.log.info({ stack: this.opts.stack, revision: revision ?? null, stage }, 'stopping: round abandoned before it changed anything');
     const error = e instanceof Interrupted ? { code: 'INTERRUPTED', message: 'stopped before applying' } : errorOf(e);
     return { startedAt, finishedAt: this.now().toISOString(), trigger, outcome: 'failed', stage, error, ...(revision ? { revision } : {}) };
   }
 
   private logRound(r: RoundRecord, s: StackStatus): void {
     const fields = {
-      stack: this.opts.stack,
       revision: r.revision ?? null,
       fetched: r.fetched ?? null,
       trigger: r.trigger,
@@ -249,8 +253,8 @@ export class ReconcileAgent {
       durationMs: Date.parse(r.finishedAt) - Date.parse(r.startedAt),
     };
     const msg = `reconcile round: ${r.outcome}${r.revision ? ` ${r.revision.slice(0, 12)}` : ''}`;
-    if (r.outcome === 'failed') this.opts.log.error(fields, msg);
-    else if (r.outcome === 'drift-reported') this.opts.log.warn(fields, msg);
-    else this.opts.log.info(fields, msg);
+    if (r.outcome === 'failed') this.log.error(fields, msg);
+    else if (r.outcome === 'drift-reported') this.log.warn(fields, msg);
+    else this.log.info(fields, msg);
   }
 }

@@ -496,7 +496,8 @@ export interface StackStatus {
   version: 1;
   stack: string;
   source: { repo: string; ref: string; path: string };
-  agent?: { pid: number; startedAt: string; intervalMs: number; hostname: string; labels: Record<string, string> };
+  /** The agent that ran the last round (`once`: a single round, `kfn reconcile --once`). */
+  agent?: { pid: number; startedAt: string; intervalMs: number; once: boolean; hostname: string; labels: Record<string, string> };
   lastRound?: RoundRecord;
   /** The last round that tried a revision it had not applied yet. */
   lastAttempt?: { revision: string; at: string; outcome: RoundOutcome; error?: RoundError };

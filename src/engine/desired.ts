@@ -38,9 +38,28 @@ export function checkStackName(name: string, where: string): string {
 
 const dirOf = (target: string): string => (fs.existsSync(target) && fs.statSync(target).isDirectory() ? target : path.dirname(target));
 
-function git(dir: string, args: string[]): string | undefined {
+/** The nearest directory at or above `dir` holding `.git`. */
+function workTreeOf(dir: string): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, '.git'))) return d;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * Runs git on a work tree as the user who owns it. git refuses, rightly, to work as root
+ * in a repository someone else owns (its config could run commands: fsmonitor, filters);
+ * run as the owner, with no home of its own to read config from, it reads only what the
+ * owner could anyway.
+ */
+function git(dir: string, owner: fs.Stats, args: string[]): string | undefined {
+  const asOwner = process.getuid?.() === 0 && owner.uid !== 0;
   try {
-    return execFileSync('git', ['-C', dir, ...args], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString();
+    return execFileSync('git', ['-C', dir, ...args], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+      ...(asOwner ? { uid: owner.uid, gid: owner.gid, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent', LANG: 'C' } } : {}),
+    }).toString();
   } catch {
     return undefined;
   }
@@ -49,14 +68,15 @@ function git(dir: string, args: string[]): string | undefined {
 /**
  * The commit the manifests come from, when they live in a git work tree; `<sha>-dirty`
  * when the work tree has uncommitted changes (untracked files included) under them.
- * git refuses a repository owned by another user (safe.directory): then it is unknown,
- * as kfn never tells git to trust such a repository (its config could run commands as root).
  */
 export function gitRevision(target: string): string | undefined {
   const dir = dirOf(target);
-  const head = git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD'])?.trim();
+  const top = workTreeOf(dir);
+  if (!top) return undefined;
+  const owner = fs.statSync(top);
+  const head = git(dir, owner, ['rev-parse', '--verify', '--quiet', 'HEAD'])?.trim();
   if (!head) return undefined;
-  const status = git(dir, ['status', '--porcelain', '--untracked-files=normal', '--', path.resolve(target)]);
+  const status = git(dir, owner, ['status', '--porcelain', '--untracked-files=normal', '--', path.resolve(target)]);
   return status === undefined || status.trim() ? `${head}-dirty` : head;
 }
 
@@ -102,17 +122,11 @@ export function stackFor(repo: string, relPath: string): string {
  */
 export function defaultStack(target: string): string {
   const abs = path.resolve(target);
-  for (let dir = dirOf(abs); ; dir = path.dirname(dir)) {
-    const dotGit = path.join(dir, '.git');
-    if (fs.existsSync(dotGit)) {
-      const gitDir = fs.statSync(dotGit).isDirectory() ? dotGit : undefined;
-      const url = gitDir ? originUrl(gitDir) : undefined;
-      const stack = stackFor(url ? repoName(url) : path.basename(dir), path.relative(dir, abs));
-      return checkStackName(stack, 'the stack derived from the manifests path (give --stack)');
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  return checkStackName(abs, 'the stack derived from the manifests path (give --stack)');
+  const top = workTreeOf(dirOf(abs));
+  if (!top) return checkStackName(abs, 'the stack derived from the manifests path (give --stack)');
+  const dotGit = path.join(top, '.git');
+  const url = fs.statSync(dotGit).isDirectory() ? originUrl(dotGit) : undefined;
+  return checkStackName(stackFor(url ? repoName(url) : path.basename(top), path.relative(top, abs)), 'the stack derived from the manifests path (give --stack)');
 }
 
 export const netnsOf = (d: { chains: { netns: string }[] } | undefined): string[] => [...new Set((d?.chains ?? []).map((c) => c.netns))];

@@ -31,6 +31,7 @@ function agentJson(a: StackStatus) {
     pid: a.agent?.pid ?? null,
     started_at: a.agent?.startedAt ?? null,
     interval_ms: a.agent?.intervalMs ?? null,
+    once: a.agent?.once ?? null,
     hostname: a.agent?.hostname ?? null,
     labels: a.agent?.labels ?? {},
     last_round: a.lastRound ? roundJson(a.lastRound) : null,

@@ -44,7 +44,8 @@ export function renderStatus(r: StatusReport, opts: { color: boolean }): string 
     if (s.record) lines.push(`  applied revision ${revisionText(s.record.revision)} at ${s.record.appliedAt} (${s.record.chains.length} chain${s.record.chains.length === 1 ? '' : 's'})`);
     const a = s.agent;
     if (a) {
-      lines.push(`  agent: ${a.source.repo} ref ${a.source.ref} path ${a.source.path}${a.agent ? `, pid ${a.agent.pid}, every ${Math.round(a.agent.intervalMs / 1000)}s` : ''}`);
+      const how = a.agent ? (a.agent.once ? `, last run once by pid ${a.agent.pid}` : `, pid ${a.agent.pid}, every ${Math.round(a.agent.intervalMs / 1000)}s`) : '';
+      lines.push(`  agent: ${a.source.repo} ref ${a.source.ref} path ${a.source.path}${how}`);
       if (a.lastRound) lines.push(`  last round: ${roundText(c, a.lastRound)}`);
       if (a.lastApplied) lines.push(`  last applied: ${revisionText(a.lastApplied.revision)} at ${a.lastApplied.at}`);
       if (a.lastAttempt) lines.push(`  last attempted: ${revisionText(a.lastAttempt.revision)} at ${a.lastAttempt.at} (${a.lastAttempt.outcome})`);

@@ -60,6 +60,7 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
   const source = new GitSource({ repo: flags.repo, ref: flags.ref, cacheDir: flags.cacheDir ? path.resolve(flags.cacheDir) : path.join(ctx.paths.stateDir, 'git'), signal: abort.signal });
   const log = ctx.log.child({ stack });
   const agent = new ReconcileAgent({
+    once: flags.once === true,
     engine,
     source,
     path: manifests,
@@ -69,7 +70,7 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
     correctDrift: flags.correctDrift,
     ...(flags.verifySignatures ? { allowedSigners: path.resolve(flags.allowedSigners!) } : {}),
     lockTimeoutMs: parseDuration(flags.lockTimeout),
-    log,
+    log: ctx.log,
     abort,
   });
 
