@@ -9,6 +9,6 @@ export { reasonText, reasonCode } from './reasons.js';
 export { shortSha, whereText } from './format.js';
 export { renderDrift, repairText, IN_SYNC } from './drift-text.js';
 export { renderDriftJson, driftJson, driftKindJson, chainDriftJson } from './drift-json.js';
-export { renderStatus } from './status-text.js';
+export { renderStatus, roundLine, revisionText } from './status-text.js';
 export { renderStatusJson, statusJson } from './status-json.js';
 export { noteText, noteCode, selectorText } from './reasons.js';

@@ -2,7 +2,7 @@
 import type { RoundRecord, StackStatus, StatusReport } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { chainAddress } from './address.js';
-import { driftKindJson } from './drift-json.js';
+import { chainDriftJson } from './drift-json.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 
 const outcome = (o: string): string => o.replace(/-/g, '_');
@@ -57,18 +57,7 @@ export function statusJson(r: StatusReport) {
   return {
     format_version: JSON_FORMAT_VERSION,
     kfn_version: kfnVersion(),
-    chains: r.chains.map((c) => ({
-      address: chainAddress(c.chainName, c.attachment),
-      name: c.chainName,
-      netns: c.attachment.netns,
-      interface: c.attachment.ifname,
-      hook: c.attachment.hook,
-      stack: c.stack ?? null,
-      revision: c.revision ?? null,
-      applied_at: c.appliedAt ?? null,
-      in_sync: c.drift.length === 0,
-      drift: c.drift.map(driftKindJson),
-    })),
+    chains: r.chains.map(chainDriftJson),
     stacks: r.stacks.map((s) => ({
       stack: s.stack,
       revision: s.record?.revision ?? null,

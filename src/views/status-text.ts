@@ -23,6 +23,16 @@ function roundText(c: Colors, r: RoundRecord): string {
   return `${r.finishedAt}  ${revisionText(r.revision)}  ${what}${err}${restored}`;
 }
 
+/** One round for people (`kfn reconcile --once`). */
+export function roundLine(r: RoundRecord): string {
+  const head = `Reconcile round (${r.trigger}): ${r.outcome}${r.revision ? ` ${revisionText(r.revision)}` : ''}`;
+  const held = r.fetched && r.revision && r.fetched !== r.revision ? `; ${revisionText(r.fetched)} is held back after failing` : '';
+  if (r.outcome === 'failed') return `${head} at ${r.stage ?? 'fetch'}: error[${r.error?.code ?? '?'}]: ${r.error?.message ?? ''}${r.restored === true ? ' (the kernel is as it was)' : ''}${held}`;
+  const s = r.summary;
+  const counts = s && (s.add || s.change || s.replace || s.destroy) ? ` (${s.add} added, ${s.change} changed, ${s.replace} replaced, ${s.destroy} destroyed)` : '';
+  return `${head}${counts}${held}`;
+}
+
 export const NO_STATUS = 'No chains, stacks or reconcile agents are recorded on this host.';
 
 export function renderStatus(r: StatusReport, opts: { color: boolean }): string {

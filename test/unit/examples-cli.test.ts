@@ -107,7 +107,8 @@ async function parse(argv: string[]): Promise<{ name: CommandName; args: unknown
     got = { name, args };
     return 0;
   });
-  program.configureOutput({ writeErr: () => {}, writeOut: () => {}, outputError: () => {} });
+  const quiet = { writeErr: () => {}, writeOut: () => {}, outputError: () => {} };
+  for (const c of [program, ...program.commands]) c.configureOutput(quiet);
   await program.parseAsync(['node', 'kfn', ...normalizeArgs(argv)]);
   assert.ok(got, `no command ran for: kfn ${argv.join(' ')}`);
   return got;

@@ -13,6 +13,7 @@ import { checkStackName, repoName, stackFor } from '../../engine/index.js';
 import { GitSource } from '../../git/source.js';
 import { ReconcileAgent, checkManifestPath } from '../../agent/agent.js';
 import { parseAddr, startWebhook, watchedRefs, type WebhookServer } from '../../agent/webhook.js';
+import { roundLine } from '../../views/index.js';
 
 export interface ReconcileFlags extends HostLabelFlags {
   repo: string;
@@ -76,6 +77,7 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
 
   if (flags.once) {
     const r = await agent.round('once');
+    process.stdout.write(`${roundLine(r)}\n`);
     return r.outcome === 'failed' || (r.fetched !== undefined && r.revision !== r.fetched) ? 1 : 0;
   }
 
