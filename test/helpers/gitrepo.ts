@@ -5,7 +5,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 export interface CommitOptions {
@@ -81,16 +80,19 @@ export class TestRepo {
 
   /** Hands the remote to another user (its files stay readable to others, as a shared repository's are). */
   chownRemote(user = 'nobody'): void {
-    const info = os.userInfo();
-    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-    const walk = (p: string): void => {
-      fs.lchownSync(p, uid, gid);
-      if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
-    };
-    walk(this.remote);
-    if (info.uid !== 0) throw new Error('chownRemote needs root');
+    chownTree(this.remote, user);
   }
+}
+
+/** Gives a directory tree to `user` (tests run as root). */
+export function chownTree(dir: string, user: string): void {
+  const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+  const walk = (p: string): void => {
+    fs.lchownSync(p, uid, gid);
+    if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+  };
+  walk(dir);
 }
 
 /** An ssh key pair made with ssh-keygen; `allowed` is a line of git's allowed-signers format. */
@@ -102,4 +104,10 @@ export function sshKey(dir: string, name: string): { key: string; pub: string; a
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key], { stdio: 'ignore', timeout: 30_000 });
   const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
   return { key, pub, allowed: `${name}@kfn.invalid ${pub}` };
+}
+
+/** The test functions (functions.yaml) and their objects in `dir` of the work tree, as a manifests repository holds them. */
+export function seedFunctions(repo: TestRepo, dir: string, functionsYaml: string, objects: readonly string[], buildDir: string): void {
+  repo.write(`${dir}/functions.yaml`, functionsYaml);
+  for (const o of objects) repo.copy(path.join(buildDir, o), `${dir}/objects/${o}`);
 }

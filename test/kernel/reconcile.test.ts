@@ -14,7 +14,7 @@ import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
 import { describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
 import { pingUntilOk } from '../helpers/ping.js';
-import { TestRepo, sshKey } from '../helpers/gitrepo.js';
+import { TestRepo, seedFunctions, sshKey } from '../helpers/gitrepo.js';
 import { assertMatchesSchema } from '../helpers/output-schema.js';
 import { BPF_BUILD, OBJECTS } from '../helpers/paths.js';
 
@@ -96,8 +96,7 @@ describe('reconcile --once: revisions from Git, failures held back, signatures',
     env = createTestEnv('reconcile');
     sb.up();
     repo = new TestRepo(path.join(env.stateDir, 'repos'), 'netops');
-    repo.write('manifests/functions.yaml', functionsYaml());
-    for (const o of OBJECTS) repo.copy(path.join(BPF_BUILD, o), `manifests/objects/${o}`);
+    seedFunctions(repo, 'manifests', functionsYaml(), OBJECTS, BPF_BUILD);
     const keys = path.join(env.stateDir, 'keys');
     const good = sshKey(keys, 'alice');
     const other = sshKey(keys, 'mallory');
