@@ -92,7 +92,7 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .requiredOption('--ref <branch|tag|sha>', 'what to follow')
     .option('--path <dir>', 'the manifests directory inside the repository', '.')
     .option('--interval <duration>', 'time between rounds', '1m')
-    .option('--once', 'one round, then exit (1 if the newest revision is not applied)')
+    .option('--once', 'one round, then exit: 0 applied or in sync, 2 drift only reported, 1 the newest revision not applied')
     .addOption(new Option('--stack <name>', 'the stack (default: <repository name>/<path>)').env('KFN_STACK'))
     .option('--no-correct-drift', 'only report drift of the applied revision, never repair it')
     .option('--verify-signatures', 'apply only commits signed by a key of --allowed-signers')

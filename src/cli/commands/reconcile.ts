@@ -78,7 +78,8 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
   if (flags.once) {
     const r = await agent.round('once');
     process.stdout.write(`${roundLine(r)}\n`);
-    return r.outcome === 'failed' || (r.fetched !== undefined && r.revision !== r.fetched) ? 1 : 0;
+    if (r.outcome === 'failed' || (r.fetched !== undefined && r.revision !== r.fetched)) return 1;
+    return r.outcome === 'drift-reported' ? 2 : 0;
   }
 
   let webhook: WebhookServer | undefined;
