@@ -240,6 +240,7 @@ export class ReconcileAgent {
 
   private logRound(r: RoundRecord, s: StackStatus): void {
     const fields = {
+      startedAt: r.startedAt,
       revision: r.revision ?? null,
       fetched: r.fetched ?? null,
       trigger: r.trigger,
