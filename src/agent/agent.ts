@@ -42,13 +42,22 @@ export interface AgentOptions {
 
 class Interrupted extends Error {}
 
-/** `-- /etc/x`, `../x` and the like never leave the checkout. */
+/** The manifests directory stays inside the checkout: an absolute path or `..` is refused. */
 export function checkManifestPath(p: string): string {
   const norm = path.posix.normalize(p.replace(/\\/g, '/'));
   if (path.isAbsolute(p) || norm === '..' || norm.startsWith('../') || p.includes('\0')) {
     throw new KfnError('USAGE', `--path ${JSON.stringify(p)} must be a directory inside the repository`, { hint: 'give it relative to the repository root, e.g. manifests/edge' });
   }
   return norm === '' ? '.' : norm;
+}
+
+/**
+ * How long a revision that failed `failures` times in a row is held back: the interval,
+ * doubled at each further failure, at most `maxMs` (default an hour, or the interval if longer).
+ */
+export function backoffDelay(intervalMs: number, failures: number, maxMs?: number): number {
+  const max = maxMs ?? Math.max(intervalMs, 3_600_000);
+  return Math.min(intervalMs * 2 ** Math.min(Math.max(failures, 1) - 1, 30), max);
 }
 
 const errorOf = (e: unknown): RoundError => {
@@ -116,10 +125,6 @@ export class ReconcileAgent {
     });
   }
 
-  private backoffMs(failures: number): number {
-    const max = this.opts.maxBackoffMs ?? Math.max(this.opts.intervalMs, 3_600_000);
-    return Math.min(this.opts.intervalMs * 2 ** Math.min(failures - 1, 30), max);
-  }
 
   private freshStatus(): StackStatus {
     return { version: 1, stack: this.opts.stack, source: { repo: this.opts.source.repo, ref: this.opts.source.ref, path: this.opts.path }, history: [] };
@@ -220,7 +225,7 @@ export class ReconcileAgent {
           revision: target,
           failures,
           since: failing?.revision === target ? failing.since : at.toISOString(),
-          nextRetryAt: new Date(at.getTime() + this.backoffMs(failures)).toISOString(),
+          nextRetryAt: new Date(at.getTime() + backoffDelay(o.intervalMs, failures, o.maxBackoffMs)).toISOString(),
           stage,
           error,
         };

@@ -79,14 +79,12 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Past the limit the rest is read and dropped (the request timeout bounds it), so that the 413 reaches the client.
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.destroy();
-      } else chunks.push(c);
+      if (size <= MAX_BODY) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -94,7 +92,10 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
 async function handle(o: WebhookOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   if (req.method !== 'POST') return reply(res, 405, { error: 'POST a push event' });
   const body = await readBody(req);
-  if (!body) return reply(res, 413, { error: `body larger than ${MAX_BODY} bytes` });
+  if (!body) {
+    res.setHeader('connection', 'close');
+    return reply(res, 413, { error: `body larger than ${MAX_BODY} bytes` });
+  }
   const provider = authenticate(req.headers, body, o.secret);
   if (!provider) {
     o.log.warn({ remote: req.socket.remoteAddress ?? null }, 'webhook: refused a request with a missing or bad signature');
