@@ -21,7 +21,7 @@ import { BPF_BUILD, OBJECTS } from '../helpers/paths.js';
 import { Engine } from '../../src/engine/index.js';
 import type { LiveChain } from '../../src/core/types.js';
 
-const skip = kernelGate({ tools: ['git'] });
+const skip = kernelGate({ tools: ['git', 'nsenter'] });
 
 interface DriftJson {
   in_sync: boolean;
