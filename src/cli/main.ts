@@ -28,6 +28,10 @@ const dispatch: Dispatch = async (name, globals, args) => {
       return (await import('./commands/apply.js')).destroyCommand(ctx, a, b);
     case 'show':
       return (await import('./commands/show.js')).showCommand(ctx, a, b);
+    case 'test':
+      return (await import('./commands/test.js')).testCommand(ctx, a, b);
+    case 'export':
+      return (await import('./commands/export.js')).exportCommand(ctx, a);
     case 'drift':
       return (await import('./commands/drift.js')).driftCommand(ctx, a);
     case 'status':

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { kfnVersion } from '../core/version.js';
 import type { GlobalOptions } from './context.js';
 
-export const COMMANDS = ['validate', 'plan', 'apply', 'show', 'destroy', 'drift', 'status', 'reconcile', 'suspend', 'resume'] as const;
+export const COMMANDS = ['validate', 'plan', 'test', 'apply', 'show', 'destroy', 'export', 'drift', 'status', 'reconcile', 'suspend', 'resume'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Runs (or records) one parsed command: its positional arguments, then its options. */
@@ -46,10 +46,18 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
     .addOption(stackOption())
     .addOption(hostLabels())
     .addOption(hostLabelsFile())
     .action(run('plan'));
+  program
+    .command('test [path]')
+    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
+    .requiredOption('--packets <file>', 'PacketTest file or directory')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
+    .action(run('test'));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
@@ -73,6 +81,18 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .addOption(lockTimeout())
     .addOption(stackOption())
     .action(run('destroy'));
+  program
+    .command('export')
+    .description("send IPFIX flow records (RFC 7011) from the flow tables of kfn's chains to a collector over UDP")
+    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
+    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
+    .option('--interval <duration>', 'how often to read the flow tables', '10s')
+    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
+    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
+    .option('--domain <id>', 'IPFIX observation domain id', '1')
+    .option('--chain <name...>', 'only these chains')
+    .option('--once', 'read once, export every flow as it stands, and exit')
+    .action(run('export'));
   program
     .command('drift')
     .description('compare the kernel with what kfn last applied (no manifests needed); exit 2 on drift')

@@ -6,9 +6,9 @@ export const BPF_CMD = {
   LINK_DETACH: 34,
 } as const;
 
-export const ATTACH_TYPE = { XDP: 37, TCX_INGRESS: 46, TCX_EGRESS: 47 } as const;
+export const ATTACH_TYPE = { XDP: 37, PERF_EVENT: 41, TCX_INGRESS: 46, TCX_EGRESS: 47 } as const;
 
-export const PROG_TYPE = { SCHED_CLS: 3, XDP: 6 } as const;
+export const PROG_TYPE = { UNSPEC: 0, SCHED_CLS: 3, TRACEPOINT: 5, XDP: 6 } as const;
 
 export const MAP_TYPE_NAMES: Record<number, string> = {
   1: 'hash', 2: 'array', 3: 'prog_array', 4: 'perf_event_array', 5: 'percpu_hash', 6: 'percpu_array',
@@ -30,4 +30,8 @@ export const BPF_NOEXIST = 1;
 export const BPF_EXIST = 2;
 
 export const SYS_BPF = 321;
+export const SYS_PERF_EVENT_OPEN = 298;
+/** perf_event_attr.type for tracepoints, and perf_event_open's close-on-exec flag. */
+export const PERF_TYPE_TRACEPOINT = 2;
+export const PERF_FLAG_FD_CLOEXEC = 8;
 export const CLONE_NEWNET = 0x40000000;

@@ -20,6 +20,7 @@ const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, voi
 export const bpf = {
   // objects
   object_open_file: libbpf.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+  object_open_mem: libbpf.func('bpf_object *bpf_object__open_mem(const void *buf, size_t size, void *opts)'),
   object_load: libbpf.func('int bpf_object__load(bpf_object *obj)'),
   object_close: libbpf.func('void bpf_object__close(bpf_object *obj)'),
   object_btf: libbpf.func('btf *bpf_object__btf(bpf_object *obj)'),
@@ -30,6 +31,9 @@ export const bpf = {
   program_section_name: libbpf.func('const char *bpf_program__section_name(bpf_program *prog)'),
   program_type: libbpf.func('int bpf_program__type(bpf_program *prog)'),
   program_set_autoload: libbpf.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+  program_set_type: libbpf.func('int bpf_program__set_type(bpf_program *prog, int type)'),
+  program_expected_attach_type: libbpf.func('int bpf_program__expected_attach_type(bpf_program *prog)'),
+  program_set_expected_attach_type: libbpf.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
   program_set_log_buf: libbpf.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
   program_fd: libbpf.func('int bpf_program__fd(bpf_program *prog)'),
   // maps of an object
@@ -43,6 +47,9 @@ export const bpf = {
   map_is_internal: libbpf.func('bool bpf_map__is_internal(bpf_map *map)'),
   map_fd: libbpf.func('int bpf_map__fd(bpf_map *map)'),
   map_reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+  map_pin_path: libbpf.func('const char *bpf_map__pin_path(bpf_map *map)'),
+  map_set_pin_path: libbpf.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)'),
+  map_is_pinned: libbpf.func('bool bpf_map__is_pinned(bpf_map *map)'),
   map_set_initial_value: libbpf.func('int bpf_map__set_initial_value(bpf_map *map, void *data, size_t size)'),
   map_initial_value: libbpf.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
   // btf
@@ -77,12 +84,16 @@ export const libcFns = {
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
   setns: libc.func('int setns(int fd, int nstype)'),
+  unshare: libc.func('int unshare(int flags)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   if_nameindex: libc.func('void *if_nameindex(void)'),
   if_freenameindex: libc.func('void if_freenameindex(void *ptr)'),
   geteuid: libc.func('uint32_t geteuid(void)'),
   flock: libc.func('int flock(int fd, int op)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, void *addr, uint32_t len)'),
+  send: libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)'),
 };
 
 export { koffi, PrintFn };

@@ -5,12 +5,19 @@
 import type { BtfType } from './btf-types.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 
-export type ProgramKind = 'xdp' | 'tc' | 'other';
+/**
+ * The program type libbpf derives from the ELF section name. `other` covers every other
+ * type and sections libbpf does not know (`SEC("xdp_ratelimiting")`): such a program
+ * loads only with a type given by the caller (see BpfObject.loadPrograms).
+ */
+export type ProgramKind = 'xdp' | 'tc' | 'tracepoint' | 'other';
 
 export interface ProgramInfo {
   name: string;
   section: string;
   kind: ProgramKind;
+  /** The section names no program type (kind `other`): the program loads only with a type given. */
+  needsType?: true;
 }
 
 export interface MapInfo {
@@ -20,10 +27,16 @@ export interface MapInfo {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /** Absent for maps declared by key_size/value_size only: their keys and values are raw. */
   key?: BtfType;
   value?: BtfType;
   /** Declared a parameter in the object's C source (`KFN_PARAM`, a BTF decl tag). */
   parameter?: boolean;
+  /**
+   * The object asks for the map to be pinned by name (`__uint(pinning, LIBBPF_PIN_BY_NAME)`).
+   * kfn never honours it: a load pins nothing (see BpfObject.loadPrograms).
+   */
+  pinning?: 'by-name';
 }
 
 /** The BTF decl tag by which a function's C source declares a map a parameter (bpf/include/kfn.h). */

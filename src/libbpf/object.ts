@@ -1,15 +1,20 @@
 /**
  * An eBPF object file opened through libbpf: inspect it without the kernel
- * (readObjectInfo) or load exactly one of its programs with maps reused from pins
- * and `.rodata` globals set.
+ * (readObjectInfo) or load some of its programs (one chained program, plus the
+ * companions that share its maps) with maps reused from pins and `.rodata` globals set.
+ *
+ * Objects written for other loaders are loaded as they are: a program whose section
+ * libbpf cannot map takes its type from the caller, and a map's pinning attribute
+ * (LIBBPF_PIN_BY_NAME) is never honoured, so a load pins nothing by itself and two
+ * loads of one object never share a map; the caller pins what it owns where it wants.
  */
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { KfnError } from '../core/errors.js';
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
-import { BpfError, errnoText } from './errors.js';
+import { BpfError, check, errnoText } from './errors.js';
 import { Btf } from './btf.js';
-import { MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
+import { ATTACH_TYPE, MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
 import { installLibbpfPrint } from './log.js';
 import { PARAMETER_TAG, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo, type ProgramKind } from './object-info.js';
 
@@ -18,7 +23,39 @@ const LOG_BUF_SIZE = 1 << 20;
 const GLOBAL_SECTIONS = ['.rodata', '.data', '.bss'];
 
 function programKind(type: number): ProgramKind {
-  return type === PROG_TYPE.XDP ? 'xdp' : type === PROG_TYPE.SCHED_CLS ? 'tc' : 'other';
+  switch (type) {
+    case PROG_TYPE.XDP:
+      return 'xdp';
+    case PROG_TYPE.SCHED_CLS:
+      return 'tc';
+    case PROG_TYPE.TRACEPOINT:
+      return 'tracepoint';
+    default:
+      return 'other';
+  }
+}
+
+/** Program types a caller can give (a hook's, or a companion's). */
+export type ProgramType = 'xdp' | 'tc' | 'tracepoint';
+
+/** Kernel program type and expected attach type, as libbpf sets them for SEC("xdp"), SEC("tc"), SEC("tracepoint/..."). */
+const PROGRAM_TYPES: Record<ProgramType, { prog: number; attach: number }> = {
+  xdp: { prog: PROG_TYPE.XDP, attach: ATTACH_TYPE.XDP },
+  tc: { prog: PROG_TYPE.SCHED_CLS, attach: 0 },
+  tracepoint: { prog: PROG_TYPE.TRACEPOINT, attach: 0 },
+};
+
+export interface ProgramToLoad {
+  name: string;
+  /** Required when libbpf cannot map the program's section; must agree with it otherwise. */
+  type?: ProgramType;
+}
+
+export interface LoadOptions {
+  /** Maps not created but taken from these fds, by name. */
+  reuseMapFds?: Record<string, number>;
+  /** Patches of the initial bytes of a global section at the given offsets. */
+  globals?: { section: string; offset: number; bytes: Uint8Array }[];
 }
 
 function* iterate(next: (prev: Ptr) => Ptr): Generator<Ptr> {
@@ -35,13 +72,36 @@ export interface LoadedProgram {
   mapFds: Record<string, number>;
 }
 
+export interface LoadedPrograms {
+  /** fd of each loaded program, by name (valid until close). */
+  progFds: Record<string, number>;
+  /** fd of every non-internal map of the object, by name (valid until close). */
+  mapFds: Record<string, number>;
+}
+
 export class BpfObject {
   private closed = false;
 
   private constructor(
     readonly path: string,
     private readonly handle: Ptr,
+    /** open_mem: libbpf reads this buffer until close, so it is held until then. */
+    private image?: Buffer,
   ) {}
+
+  /** Opens an object from its bytes (e.g. a tar member); `label` names it in messages. */
+  static openBytes(bytes: Uint8Array, label: string): BpfObject {
+    installLibbpfPrint();
+    const image = Buffer.from(bytes);
+    const h = bpf.object_open_mem(image, image.length, null);
+    if (!h) {
+      const errno = lastErrno();
+      throw new KfnError('OBJECT_INVALID', `cannot open ${label} as an eBPF object: ${errnoText(errno)}`, {
+        hint: 'it must be an ELF eBPF object built with clang -target bpf -g',
+      });
+    }
+    return new BpfObject(label, h, image);
+  }
 
   static open(path: string): BpfObject {
     installLibbpfPrint();
@@ -59,14 +119,12 @@ export class BpfObject {
   }
 
   private programsRaw(): { ptr: Ptr; info: ProgramInfo }[] {
-    return [...iterate((p) => bpf.object_next_program(this.handle, p))].map((ptr) => ({
-      ptr,
-      info: {
-        name: bpf.program_name(ptr) as string,
-        section: bpf.program_section_name(ptr) as string,
-        kind: programKind(bpf.program_type(ptr) as number),
-      },
-    }));
+    return [...iterate((p) => bpf.object_next_program(this.handle, p))].map((ptr) => {
+      const type = bpf.program_type(ptr) as number;
+      const info: ProgramInfo = { name: bpf.program_name(ptr) as string, section: bpf.program_section_name(ptr) as string, kind: programKind(type) };
+      if (type === PROG_TYPE.UNSPEC) info.needsType = true;
+      return { ptr, info };
+    });
   }
 
   private mapsRaw(): { ptr: Ptr; name: string; internal: boolean }[] {
@@ -75,6 +133,30 @@ export class BpfObject {
       name: bpf.map_name(ptr) as string,
       internal: bpf.map_is_internal(ptr) as boolean,
     }));
+  }
+
+  /** Sets the caller's type on the program, after checking it against the type its section gives. */
+  private setProgramType(ptr: Ptr, info: ProgramInfo, type: ProgramType | undefined): void {
+    const current = bpf.program_type(ptr) as number;
+    if (type === undefined) {
+      if (current === PROG_TYPE.UNSPEC) {
+        throw new KfnError('PROGRAM_TYPE_UNKNOWN', `program ${info.name} of ${this.path} has section "${info.section}", which names no program type`, {
+          hint: 'give the type to load it with (the hook it runs on: xdp, tc-ingress, tc-egress)',
+        });
+      }
+      return;
+    }
+    const want = PROGRAM_TYPES[type];
+    if (current !== PROG_TYPE.UNSPEC && current !== want.prog) {
+      throw new KfnError('PROGRAM_TYPE_CONFLICT', `program ${info.name} of ${this.path} is ${info.kind === 'other' ? `of kernel type ${current}` : `a ${info.kind} program`} (section "${info.section}"), not ${type}`, {
+        hint: `choose a ${type} program of the object, or use the program on a hook of its own type`,
+      });
+    }
+    check(bpf.program_set_type(ptr, want.prog), 'set program type of', `${info.name} of ${this.path}`);
+    // A section libbpf knows already set the attach type it wants; keep it.
+    if (current === PROG_TYPE.UNSPEC) {
+      check(bpf.program_set_expected_attach_type(ptr, want.attach), 'set expected attach type of', `${info.name} of ${this.path}`);
+    }
   }
 
   private btf(): Btf | undefined {
@@ -100,6 +182,8 @@ export class BpfObject {
         if (btf && keyId) m.key = btf.type(keyId);
         if (btf && valueId) m.value = btf.type(valueId);
         if (parameters.has(name)) m.parameter = true;
+        // libbpf turns LIBBPF_PIN_BY_NAME into a pin path when it opens the object.
+        if (bpf.map_pin_path(ptr)) m.pinning = 'by-name';
         return m;
       });
     const globals: GlobalInfo[] = btf
@@ -109,17 +193,41 @@ export class BpfObject {
   }
 
   /**
-   * Loads `program` only (every other program's autoload is turned off). Maps named
-   * in `reuseMapFds` are not created but taken from those fds; `globals` patch the
-   * initial bytes of their section at the given offsets.
+   * Loads `program` only (every other program's autoload is turned off); see loadPrograms.
+   * `type` is needed when the program's section names no program type.
    */
-  load(program: string, opts: { reuseMapFds?: Record<string, number>; globals?: { section: string; offset: number; bytes: Uint8Array }[] } = {}): LoadedProgram {
+  load(program: string, opts: LoadOptions & { type?: ProgramType } = {}): LoadedProgram {
+    const { progFds, mapFds } = this.loadPrograms([{ name: program, ...(opts.type ? { type: opts.type } : {}) }], opts);
+    return { progFd: progFds[program]!, mapFds };
+  }
+
+  /**
+   * Loads the listed programs together (they share the object's maps) and no other.
+   * Maps named in `reuseMapFds` are not created but taken from those fds; `globals`
+   * patch the initial bytes of their section at the given offsets. No map is pinned
+   * and no pin is reused, whatever the object's pinning attributes say.
+   */
+  loadPrograms(programs: readonly ProgramToLoad[], opts: LoadOptions = {}): LoadedPrograms {
     const progs = this.programsRaw();
-    const target = progs.find((p) => p.info.name === program);
-    if (!target) throw new KfnError('PROGRAM_NOT_FOUND', `program ${program} not found in ${this.path}`);
-    for (const p of progs) bpf.program_set_autoload(p.ptr, p === target);
+    const targets = programs.map((want) => {
+      const p = progs.find((x) => x.info.name === want.name);
+      if (!p) {
+        throw new KfnError('PROGRAM_NOT_FOUND', `program ${want.name} not found in ${this.path}`, {
+          hint: `programs of the object: ${progs.map((x) => x.info.name).join(', ') || 'none'}`,
+        });
+      }
+      return { ...p, type: want.type };
+    });
+    if (targets.length === 0 || new Set(targets.map((t) => t.info.name)).size !== targets.length) {
+      throw new Error(`loadPrograms needs distinct program names, got [${programs.map((p) => p.name).join(', ')}]`);
+    }
+    for (const p of progs) bpf.program_set_autoload(p.ptr, targets.some((t) => t.ptr === p.ptr));
+    for (const t of targets) this.setProgramType(t.ptr, t.info, t.type);
 
     const maps = this.mapsRaw();
+    // A pin path (from LIBBPF_PIN_BY_NAME) would make libbpf reuse whatever is pinned
+    // there and pin the new map there: instances would share maps with strangers.
+    for (const m of maps) check(bpf.map_set_pin_path(m.ptr, null), 'clear pin path of map', `${m.name} of ${this.path}`);
     for (const [name, fd] of Object.entries(opts.reuseMapFds ?? {})) {
       const m = maps.find((x) => x.name === name);
       if (!m) throw new KfnError('MAP_NOT_FOUND', `map ${name} not found in ${this.path}`);
@@ -128,16 +236,24 @@ export class BpfObject {
     }
     this.applyGlobals(maps, opts.globals ?? []);
 
-    const logBuf = Buffer.alloc(LOG_BUF_SIZE);
-    bpf.program_set_log_buf(target.ptr, logBuf, logBuf.length);
+    // One log buffer per program: libbpf fills only the failing program's (on its retry).
+    const logs = targets.map((t) => {
+      const buf = Buffer.alloc(LOG_BUF_SIZE);
+      bpf.program_set_log_buf(t.ptr, buf, buf.length);
+      return buf;
+    });
     const ret = bpf.object_load(this.handle) as number;
     if (ret < 0) {
-      const log = logBuf.subarray(0, Math.max(0, logBuf.indexOf(0))).toString('utf8');
-      throw new BpfError('load program', `${program} from ${this.path}`, -ret, log ? { verifierLog: log } : {});
+      const failed = logs.findIndex((b) => b[0] !== 0);
+      const log = failed >= 0 ? logs[failed]!.subarray(0, Math.max(0, logs[failed]!.indexOf(0))).toString('utf8') : '';
+      const what = failed >= 0 ? targets[failed]!.info.name : targets.map((t) => t.info.name).join(' + ');
+      throw new BpfError('load program', `${what} from ${this.path}`, -ret, log ? { verifierLog: log } : {});
     }
+    const progFds: Record<string, number> = {};
+    for (const t of targets) progFds[t.info.name] = bpf.program_fd(t.ptr) as number;
     const mapFds: Record<string, number> = {};
     for (const m of maps) if (!m.internal) mapFds[m.name] = bpf.map_fd(m.ptr) as number;
-    return { progFd: bpf.program_fd(target.ptr) as number, mapFds };
+    return { progFds, mapFds };
   }
 
   private applyGlobals(maps: { ptr: Ptr; name: string; internal: boolean }[], globals: { section: string; offset: number; bytes: Uint8Array }[]): void {
@@ -160,11 +276,22 @@ export class BpfObject {
     if (this.closed) return;
     this.closed = true;
     bpf.object_close(this.handle);
+    if (this.image) this.image = undefined;
   }
 }
 
 function koffiView(ptr: Ptr, len: number): Uint8Array {
   return new Uint8Array(koffi.view(ptr, len).slice(0));
+}
+
+/** readObjectInfo for an object given as bytes; `label` is its `path` in the result and in messages. */
+export function readObjectInfoFromBytes(bytes: Uint8Array, label: string): ObjectInfo {
+  const obj = BpfObject.openBytes(bytes, label);
+  try {
+    return obj.info(createHash('sha256').update(bytes).digest('hex'));
+  } finally {
+    obj.close();
+  }
 }
 
 /** What an object declares (programs, maps with BTF types, globals), without the kernel. */

@@ -1,12 +1,12 @@
 /**
  * Raw bpf(2) for what libbpf 1.1 cannot express: tcx links with ordering
  * (BPF_F_BEFORE/AFTER, relative_id, expected_revision) and multi-program queries
- * that return link ids and the hook revision.
+ * that return link ids and the hook revision; perf_event_open(2) for tracepoint links.
  */
 import { libcFns, lastErrno } from './ffi.js';
 import { BpfError } from './errors.js';
 import { bpfAddress } from './info.js';
-import { BPF_CMD, SYS_BPF } from './constants.js';
+import { BPF_CMD, PERF_FLAG_FD_CLOEXEC, PERF_TYPE_TRACEPOINT, SYS_BPF, SYS_PERF_EVENT_OPEN } from './constants.js';
 
 const ATTR_SIZE = 128;
 
@@ -18,6 +18,7 @@ function sysBpf(cmd: number, attr: Buffer, op: string, object: string): number {
 
 export interface LinkCreateOpts {
   progFd: number;
+  /** The target: an ifindex (XDP, tcx) or a perf event fd (BPF_PERF_EVENT). */
   ifindex: number;
   attachType: number;
   flags?: number;
@@ -64,4 +65,23 @@ export function progQuery(ifindex: number, attachType: number, object: string): 
     out.linkIds.push(linkIds.readUInt32LE(i * 4));
   }
   return out;
+}
+
+/** PERF_ATTR_SIZE_VER7; kernels with a larger struct accept it, older ones accept its zero tail. */
+const PERF_ATTR_SIZE = 128;
+
+/**
+ * A perf event on tracepoint `id`, for every process (pid -1) on CPU 0: a BPF program
+ * attached to a tracepoint runs on every CPU whichever CPU the event was opened on.
+ */
+export function perfEventOpenTracepoint(id: number, object: string): number {
+  const attr = Buffer.alloc(PERF_ATTR_SIZE);
+  attr.writeUInt32LE(PERF_TYPE_TRACEPOINT, 0);
+  attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
+  attr.writeBigUInt64LE(BigInt(id), 8);
+  attr.writeBigUInt64LE(1n, 16); // sample_period
+  attr.writeUInt32LE(1, 48); // wakeup_events
+  const ret = Number(libcFns.syscall(SYS_PERF_EVENT_OPEN, 'void *', attr, 'int', -1, 'int', 0, 'int', -1, 'unsigned long', PERF_FLAG_FD_CLOEXEC));
+  if (ret < 0) throw new BpfError('open perf event for', object, lastErrno());
+  return ret;
 }

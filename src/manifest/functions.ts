@@ -1,16 +1,18 @@
 /**
  * KernelFunction documents: each name@version defined once, its object found relative to
  * the manifest and inside the root (after symlinks), read once per file through the
- * injected readObjectInfo, checked against its sha256 pin, and one program chosen per hook
- * kind it declares. Problems are collected into the caller's error list; a function that
- * did not resolve is left without info/objectPath/programs so chains that use it stay quiet.
+ * injected readObjectInfo, checked against its sha256 pin, one program chosen per hook
+ * kind it declares, and its chain slot, companions and monitored maps checked against the
+ * object. Problems are collected into the caller's error list; a function that did not
+ * resolve is left without info/objectPath/programs so chains that use it stay quiet.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
 import type { Hook } from '../core/types.js';
-import type { ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
-import type { KernelFunctionDocument } from './types.js';
+import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import { ValueError, encodeMapKey } from '../values/index.js';
+import type { Aggregator, KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
@@ -30,6 +32,24 @@ export interface ResolvedFunction {
    * drift and show use; every other map is state.
    */
   parameters: Set<string>;
+  /** The chain slot the programs tail-call: spec.nextMap, else kfn_next. */
+  nextMap: string;
+  companions: ResolvedCompanion[];
+  monitorMaps: ResolvedMonitorMap[];
+}
+
+/** A program loaded with the chained one, sharing its maps, and where it attaches. */
+export interface ResolvedCompanion {
+  program: string;
+  attach: { kind: 'tracepoint'; tracepoint: string };
+}
+
+export interface ResolvedMonitorMap {
+  map: string;
+  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
+  key: string;
+  keyText: string;
+  aggregator: Aggregator;
 }
 
 /** The part of ResolveDeps that function resolution uses. */
@@ -61,7 +81,7 @@ export function resolveFunctions(
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set() };
+    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? NEXT_MAP, companions: [], monitorMaps: [] };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
@@ -197,7 +217,11 @@ function resolveFunction(
     let chosen: ProgramInfo | undefined;
     if (spec.program !== undefined) {
       const wanted = spec.program;
-      chosen = ofKind.find((p) => p.name === wanted) ?? ofKind.find((p) => p.name === `${wanted}_${kind}`);
+      // A section that names no type (SEC("xdp_ratelimiting")) takes the hook's.
+      chosen =
+        ofKind.find((p) => p.name === wanted) ??
+        ofKind.find((p) => p.name === `${wanted}_${kind}`) ??
+        info.programs.find((p) => p.name === wanted && p.needsType);
       if (!chosen) {
         const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
@@ -206,7 +230,7 @@ function resolveFunction(
           new KfnError(
             'PROGRAM_NOT_FOUND',
             other
-              ? `${prefix}: ${wanted} is ${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
+              ? `${prefix}: ${wanted} is ${other.kind === 'other' ? `a program of section "${other.section}"` : `${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program`}; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
               : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
             {
               source: progSrc,
@@ -242,6 +266,11 @@ function resolveFunction(
     fn.programs[kind] = chosen.name;
   }
 
+  const before = errors.length;
+  resolveNextMap(fn, info, prefix, errors);
+  resolveCompanions(fn, info, prefix, errors);
+  resolveMonitorMaps(fn, info, prefix, errors);
+  if (errors.length > before) return;
   const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
   let paramsOk = true;
   (spec.parameters ?? []).forEach((name, i) => {
@@ -291,6 +320,136 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 
 export function isParameterCapable(name: string, type: string): boolean {
   return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+}
+
+function mapListing(maps: readonly MapInfo[]): string {
+  return maps.length > 0 ? maps.map((m) => `${m.name} (${m.type})`).join(', ') : 'none';
+}
+
+/** spec.nextMap names a one-slot program array of the object (kfn_next is kfn's own and not checked here). */
+function resolveNextMap(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const wanted = fn.doc.data.spec.nextMap;
+  if (wanted === undefined) return;
+  const source = fn.doc.locate(['spec', 'nextMap']);
+  const m = info.maps.find((x) => x.name === wanted);
+  const slots = info.maps.filter((x) => x.type === 'prog_array' && x.maxEntries === 1);
+  if (!m) {
+    errors.push(
+      new KfnError('MAP_NOT_FOUND', `${prefix}: nextMap "${wanted}" is not a map of ${fn.doc.data.spec.object} (maps: ${mapListing(info.maps)})`, {
+        source,
+        hint: slots.length > 0 ? `one-slot program arrays of the object: ${slots.map((x) => x.name).join(', ')}` : 'the object has no one-slot program array to chain through',
+      }),
+    );
+    return;
+  }
+  if (m.type !== 'prog_array' || m.maxEntries !== 1 || m.keySize !== 4 || m.valueSize !== 4) {
+    errors.push(
+      new KfnError(
+        'NEXT_MAP_INVALID',
+        `${prefix}: nextMap "${wanted}" is a ${m.type} with ${m.maxEntries} entries (key ${m.keySize} bytes, value ${m.valueSize}), not a one-slot prog_array`,
+        {
+          source,
+          hint: slots.length > 0 ? `one-slot program arrays of the object: ${slots.map((x) => x.name).join(', ')}` : 'the chain slot is a BPF_MAP_TYPE_PROG_ARRAY with max_entries 1 that the program tail-calls with key 0',
+        },
+      ),
+    );
+  }
+}
+
+/** tracepoint/<category>/<name> or tp/<category>/<name> -> category/name. */
+function sectionTracepoint(section: string): string | undefined {
+  const m = /^(?:tracepoint|tp)\/([A-Za-z0-9_]+\/[A-Za-z0-9_]+)$/.exec(section);
+  return m?.[1];
+}
+
+function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const chained = new Set(Object.values(fn.programs));
+  const seen = new Map<string, number>();
+  for (const [i, c] of (fn.doc.data.spec.companions ?? []).entries()) {
+    const source = fn.doc.locate(['spec', 'companions', i, 'program']);
+    const p = info.programs.find((x) => x.name === c.program);
+    if (!p) {
+      const listing = info.programs.filter((x) => !chained.has(x.name)).map((x) => `${x.name} (${x.section})`).join(', ') || 'none';
+      errors.push(
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${fn.doc.data.spec.object} (other programs: ${listing})`, {
+          source,
+          hint: 'a companion names another program of the same object',
+        }),
+      );
+      continue;
+    }
+    const first = seen.get(c.program);
+    if (first !== undefined || chained.has(c.program)) {
+      errors.push(
+        new KfnError(
+          'COMPANION_INVALID',
+          first !== undefined
+            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(fn.doc.locate(['spec', 'companions', first, 'program']))})`
+            : `${prefix}: "${c.program}" is the chained program and cannot also be a companion`,
+          { source, hint: 'list each other program of the object once' },
+        ),
+      );
+      continue;
+    }
+    seen.set(c.program, i);
+    const fromSection = sectionTracepoint(p.section);
+    const tracepoint = c.tracepoint ?? fromSection;
+    if ((p.kind !== 'tracepoint' && !p.needsType) || tracepoint === undefined) {
+      errors.push(
+        new KfnError(
+          'COMPANION_INVALID',
+          p.kind !== 'tracepoint' && !p.needsType
+            ? `${prefix}: companion "${c.program}" is ${p.kind === 'other' ? `a program of section "${p.section}"` : `an ${p.kind} program`}; kfn attaches tracepoint companions only`
+            : `${prefix}: companion "${c.program}" (section "${p.section}") does not say which tracepoint it attaches to`,
+          { source: c.tracepoint === undefined ? source : fn.doc.locate(['spec', 'companions', i, 'tracepoint']), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
+        ),
+      );
+      continue;
+    }
+    if (c.tracepoint !== undefined && fromSection !== undefined && c.tracepoint !== fromSection) {
+      errors.push(
+        new KfnError('COMPANION_INVALID', `${prefix}: companion "${c.program}" is built for tracepoint ${fromSection} (section "${p.section}"), not ${c.tracepoint}`, {
+          source: fn.doc.locate(['spec', 'companions', i, 'tracepoint']),
+          hint: `remove tracepoint: (the section says ${fromSection}), or rebuild the program for ${c.tracepoint}`,
+        }),
+      );
+      continue;
+    }
+    fn.companions.push({ program: c.program, attach: { kind: 'tracepoint', tracepoint } });
+  }
+}
+
+/** Maps that hold no value a metric could show. */
+const NON_METRIC_MAP_TYPES = new Set(['prog_array', 'perf_event_array', 'ringbuf', 'array_of_maps', 'hash_of_maps', 'sockmap', 'sockhash', 'devmap', 'devmap_hash', 'cpumap', 'xskmap']);
+
+function resolveMonitorMaps(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const candidates = info.maps.filter((m) => !NON_METRIC_MAP_TYPES.has(m.type));
+  for (const [i, mm] of (fn.doc.data.spec.monitorMaps ?? []).entries()) {
+    const m = info.maps.find((x) => x.name === mm.map);
+    if (!m || NON_METRIC_MAP_TYPES.has(m.type)) {
+      errors.push(
+        new KfnError('MAP_NOT_FOUND', `${prefix}: monitorMaps names ${m ? `"${mm.map}", a ${m.type} map that holds no values` : `"${mm.map}", which is not a map of ${fn.doc.data.spec.object}`}`, {
+          source: fn.doc.locate(['spec', 'monitorMaps', i, 'map']),
+          hint: `maps of the object that metrics can show: ${mapListing(candidates)}`,
+        }),
+      );
+      continue;
+    }
+    let key;
+    try {
+      key = encodeMapKey(m, mm.key);
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      errors.push(
+        new KfnError('VALUE_INVALID', `${prefix}: monitorMaps key of ${mm.map}: expected ${e.expected}, got ${e.got}`, {
+          source: fn.doc.locate(['spec', 'monitorMaps', i, 'key']),
+          ...(e.hint ? { hint: e.hint } : {}),
+        }),
+      );
+      continue;
+    }
+    fn.monitorMaps.push({ map: mm.map, key: key.key, keyText: key.keyText, aggregator: mm.aggregator ?? 'scalar' });
+  }
 }
 
 function outsideRoot(prefix: string, object: string, resolved: string, root: string, source: SourceRef): KfnError {

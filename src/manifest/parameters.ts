@@ -131,7 +131,9 @@ export function resolveMaps(
         if (e instanceof ValueError) {
           errors.push(
             valueError(doc, prefix, label, e, `${mapName}[${keyText}]`, { key: entryPath, value: entryPath }, keyText,
-              `key and value types of ${mapName} come from the object's BTF`),
+              map.key && map.value
+                ? `key and value types of ${mapName} come from the object's BTF`
+                : `${mapName} is declared by key and value sizes only (no BTF types): integers are in host byte order, 0x strings are the stored bytes`),
           );
           ok = false;
           continue;

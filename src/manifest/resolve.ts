@@ -184,7 +184,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
 
       if (prevInst) return;
       const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP).map((m) => [m.name, mapLayoutDigest(m)]),
+        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]),
       );
       instances.push({
         name: instName,

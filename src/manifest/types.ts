@@ -23,6 +23,29 @@ export interface KernelFunctionSpec {
   hooks: Hook[];
   /** Parameter maps beyond those the object declares in BTF. */
   parameters?: string[];
+  /** The object's chain slot (a one-slot prog_array); default `kfn_next`. */
+  nextMap?: string;
+  /** Other programs of the object, loaded with the chained one and sharing its maps. */
+  companions?: CompanionSpec[];
+  /** Map entries that metrics expose. */
+  monitorMaps?: MonitorMapSpec[];
+}
+
+export interface CompanionSpec {
+  program: string;
+  /** `category/name`; default from a `tracepoint/<category>/<name>` section. */
+  tracepoint?: string;
+}
+
+export const AGGREGATORS = ['scalar', 'max-rate', 'avg'] as const;
+export type Aggregator = (typeof AGGREGATORS)[number];
+
+export interface MonitorMapSpec {
+  map: string;
+  /** As a Chain writes a map key (YAML keys are strings; integers are accepted too). */
+  key: number | string;
+  /** Default `scalar`. */
+  aggregator?: Aggregator;
 }
 
 export interface ChainFunctionSpec {

@@ -4,16 +4,23 @@ import type { GlobalInfo, MapInfo } from '../libbpf/object-info.js';
 import type { GlobalValue, MapEntry } from '../core/types.js';
 import { decodeShape, render } from './decode.js';
 import { encodeShape } from './encode.js';
-import { showGot, ValueError } from './errors.js';
-import { toHex } from './int.js';
+import { fail, showGot, ValueError } from './errors.js';
+import { intRange, parseHexBytes, toHex } from './int.js';
 import { shapeOf, type Shape } from './shape.js';
 
 const U8: BtfType = { kind: 'int', name: 'unsigned char', size: 1, signed: false, bool: false, char: false };
 
 /**
- * Without BTF a key/value is an unsigned host-order integer when its size is 1/2/4/8,
- * else raw bytes ("0x..."). No name hints apply to it.
+ * One side (key or value) of a map. Without BTF (maps declared by key_size/value_size
+ * only) a side of 1/2/4/8 bytes is an unsigned integer in host byte order, any other
+ * size raw bytes; no name hints apply.
  */
+interface Side {
+  shape: Shape;
+  /** Declared by size only. */
+  raw: boolean;
+}
+
 function rawType(size: number): BtfType {
   if (size === 1 || size === 2 || size === 4 || size === 8) {
     return { kind: 'int', name: `u${size * 8}`, size, signed: false, bool: false, char: false };
@@ -22,10 +29,33 @@ function rawType(size: number): BtfType {
 }
 
 /** The shape of a map key or value: BTF type with the map name as hint, else raw. */
-function side(map: MapInfo, which: 'key' | 'value'): Shape {
+function side(map: MapInfo, which: 'key' | 'value'): Side {
   const t = map[which];
-  if (t) return shapeOf(t, [map.name]);
-  return shapeOf(rawType(which === 'key' ? map.keySize : map.valueSize));
+  if (t) return { shape: shapeOf(t, [map.name]), raw: false };
+  return { shape: shapeOf(rawType(which === 'key' ? map.keySize : map.valueSize)), raw: true };
+}
+
+/**
+ * A raw integer side takes an integer (range-checked), or its stored bytes as "0x" and
+ * exactly two hex digits per byte, in memory order: with no type to say otherwise,
+ * "0x0100" for a 2-byte key is the bytes 01 00 (the integer 1), as bpftool shows them,
+ * never the integer 256. A "0x" string of another length is refused as ambiguous.
+ */
+function encodeSide(s: Side, v: unknown, path: string): Uint8Array {
+  if (!s.raw || s.shape.k !== 'int') return encodeShape(s.shape, v, path);
+  const [lo, hi] = intRange(s.shape.size, false);
+  const expected = `${s.shape.label} in host byte order (${lo}..${hi}), or its ${s.shape.size} stored bytes (0x + ${2 * s.shape.size} hex digits)`;
+  if (typeof v === 'string' && /^-?0[xX]/.test(v)) {
+    const raw = parseHexBytes(v, s.shape.size);
+    if (raw) return raw;
+    fail(path, expected, v, `the map has no BTF type: a 0x string is the ${s.shape.size} bytes as stored; write an integer in decimal`);
+  }
+  try {
+    return encodeShape(s.shape, v, path);
+  } catch (e) {
+    if (e instanceof ValueError) throw new ValueError(e.path, expected, e.got, e.hint);
+    throw e;
+  }
 }
 
 function keyLabel(key: unknown): string {
@@ -42,21 +72,26 @@ function decodeChecked(s: Shape, bytes: Uint8Array, path: string): string {
  * the value). YAML map keys arrive as strings; for a bool key "true"/"false" are accepted.
  */
 export function encodeMapEntry(map: MapInfo, key: unknown, value: unknown): MapEntry {
-  const ks = side(map, 'key');
+  const k = encodeMapKey(map, key);
   const vs = side(map, 'value');
-  const path = `${map.name}[${keyLabel(key)}]`;
-  const k = ks.k === 'bool' && (key === 'true' || key === 'false') ? key === 'true' : key;
-  const kb = encodeShape(ks, k, path);
-  const vb = encodeShape(vs, value, path);
-  return { key: toHex(kb), value: toHex(vb), keyText: render(ks, decodeShape(ks, kb, 0)), valueText: render(vs, decodeShape(vs, vb, 0)) };
+  const vb = encodeSide(vs, value, `${map.name}[${keyLabel(key)}]`);
+  return { key: k.key, value: toHex(vb), keyText: k.keyText, valueText: render(vs.shape, decodeShape(vs.shape, vb, 0)) };
+}
+
+/** A map key from YAML alone (as encodeMapEntry encodes it): its hex bytes and text. */
+export function encodeMapKey(map: MapInfo, key: unknown): Pick<MapEntry, 'key' | 'keyText'> {
+  const ks = side(map, 'key');
+  const k = ks.shape.k === 'bool' && (key === 'true' || key === 'false') ? key === 'true' : key;
+  const kb = encodeSide(ks, k, `${map.name}[${keyLabel(key)}]`);
+  return { key: toHex(kb), keyText: render(ks.shape, decodeShape(ks.shape, kb, 0)) };
 }
 
 /** A map entry read from the kernel. Throws ValueError only when a buffer has the wrong size. */
 export function decodeMapEntry(map: MapInfo, key: Uint8Array, value: Uint8Array): MapEntry {
   const ks = side(map, 'key');
   const vs = side(map, 'value');
-  const keyText = decodeChecked(ks, key, `${map.name}[key]`);
-  const valueText = decodeChecked(vs, value, `${map.name}[${keyText}]`);
+  const keyText = decodeChecked(ks.shape, key, `${map.name}[key]`);
+  const valueText = decodeChecked(vs.shape, value, `${map.name}[${keyText}]`);
   return { key: toHex(key), value: toHex(value), keyText, valueText };
 }
 

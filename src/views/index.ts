@@ -12,3 +12,7 @@ export { renderDriftJson, driftJson, driftKindJson, chainDriftJson } from './dri
 export { renderStatus, roundLine, revisionText } from './status-text.js';
 export { renderStatusJson, statusJson } from './status-json.js';
 export { noteText, noteCode, selectorText } from './reasons.js';
+export { renderTestReport } from './test-text.js';
+export { renderTestJson, testJson } from './test-json.js';
+export { renderJunit } from './junit.js';
+export { groupPacketChanges, changeText, type PacketChangeGroup } from './packets-format.js';

@@ -12,9 +12,8 @@ export function renderJson(value: unknown): string {
 }
 
 /**
- * Version of every JSON document kfn prints (plan, show, validate, drift, status): a minor
- * bump only adds fields, a major bump may change or remove them. Schemas:
- * schemas/*-output.schema.json. 1.1 added stacks (plan `stack`, `notes`; show `stack`,
- * `applied_at`, `drift_kinds`), host selectors, and the drift and status documents.
+ * Version of every JSON document kfn prints (plan, show, validate, test, drift, status): a
+ * minor bump only adds fields, a major bump may change or remove them. Schemas:
+ * schemas/*-output.schema.json.
  */
-export const JSON_FORMAT_VERSION = '1.1';
+export const JSON_FORMAT_VERSION = '1.0';

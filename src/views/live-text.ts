@@ -1,8 +1,12 @@
-/** `kfn show`: what kfn finds in the kernel, chain by chain, in packet order. */
+/**
+ * `kfn show`: what kfn finds in the kernel, chain by chain: a table of the instances in
+ * packet order (then the orphans), each row followed by its globals, maps and stats.
+ */
 import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
-import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import { colors, fnText, quote, shortSha, whereText } from './format.js';
+import { tableLines } from './table.js';
 import type { Colors } from './format.js';
 
 export interface RenderLiveOptions {
@@ -13,12 +17,9 @@ export interface RenderLiveOptions {
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
 
-/** `label` is plain text; `paintLabel` colors it without changing its width. */
-function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s: string) => string, widths: { name: number; fn: number }, opts: RenderLiveOptions): string[] {
-  const lines = [
-    `${paintLabel(label)} ${c.bold(padEnd(i.name, widths.name))}  ${padEnd(fnText(i.identity), widths.fn)}  prog ${i.progId}  sha256 ${shortSha(i.identity.sha256)}`,
-  ];
-  const ind = ' '.repeat(label.length + 1);
+/** Globals, parameter maps and stats of an instance, each line starting with `ind`. */
+function detailLines(c: Colors, i: LiveInstance, ind: string, opts: RenderLiveOptions): string[] {
+  const lines: string[] = [];
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
   for (const name of Object.keys(i.maps).sort()) {
@@ -46,6 +47,12 @@ export function statTexts(s: MapStats): string[] {
   return out;
 }
 
+const INSTANCE_HEAD = ['#', 'name', 'function', 'prog', 'sha256'];
+
+function instanceRow(c: Colors, i: LiveInstance, num: string, paint: (s: string) => string): string[] {
+  return [paint(num), paint(c.bold(i.name)), fnText(i.identity), String(i.progId), shortSha(i.identity.sha256)];
+}
+
 function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[] {
   const lines = [c.bold(`chain ${quote(ch.chainName)} on ${whereText(ch.attachment)}`)];
   const facts = [`ifindex ${ch.ifindex}`];
@@ -55,19 +62,22 @@ function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[]
   if (ch.stack !== undefined) facts.push(`stack ${ch.stack}`);
   if (ch.manifestDigest) facts.push(`manifests ${shortSha(ch.manifestDigest)}`);
   lines.push(`  ${c.dim(facts.join(', '))}`);
-  const all = [...ch.instances, ...ch.orphans];
-  const widths = {
-    name: Math.max(0, ...all.map((i) => i.name.length)),
-    fn: Math.max(0, ...all.map((i) => fnText(i.identity).length)),
-  };
   if (ch.instances.length === 0) lines.push(`  ${c.dim('(no functions: packets pass straight through)')}`);
+  const orphan = (s: string): string => c.yellow(s);
+  // One table for instances and orphans, so that both line up; each row is followed by
+  // that instance's details, indented to the name column.
   const numW = String(ch.instances.length).length;
-  ch.instances.forEach((i, n) => {
-    lines.push(...instanceLines(c, i, `  ${String(n + 1).padStart(numW)}.`, (s) => s, widths, opts));
-  });
+  const ind = ' '.repeat(2 + numW + 2);
+  const [head = '', ...rows] = tableLines(
+    INSTANCE_HEAD.map((h) => c.dim(h)),
+    [...ch.instances.map((i, n) => instanceRow(c, i, String(n + 1), (s) => s)), ...ch.orphans.map((o) => instanceRow(c, o, '?', orphan))],
+    { align: ['right', 'left', 'left', 'right', 'left'], indent: '  ' },
+  );
+  if (ch.instances.length || ch.orphans.length) lines.push(head);
+  ch.instances.forEach((i, n) => lines.push(rows[n]!, ...detailLines(c, i, ind, opts)));
   if (ch.orphans.length) {
     lines.push(`  ${c.yellow('orphans')} ${c.dim('(pinned by kfn, not reachable from the root; the next apply deletes them):')}`);
-    for (const o of ch.orphans) lines.push(...instanceLines(c, o, `  ${'?'.padStart(numW)} `, (s) => c.yellow(s), widths, opts));
+    ch.orphans.forEach((o, n) => lines.push(rows[ch.instances.length + n]!, ...detailLines(c, o, ind, opts)));
   }
   for (const d of ch.drift) lines.push(`  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`);
   return lines;

@@ -16,7 +16,7 @@ import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec
 import { describeRun, kfnExpect, runKfn, type RunResult } from '../helpers/kfn.js';
 import { pingUntilOk } from '../helpers/ping.js';
 import { TestRepo, seedFunctions } from '../helpers/gitrepo.js';
-import { assertMatchesSchema } from '../helpers/output-schema.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 import { BPF_BUILD, OBJECTS } from '../helpers/paths.js';
 import { Engine } from '../../src/engine/index.js';
 import type { LiveChain } from '../../src/core/types.js';
@@ -76,7 +76,7 @@ describe('kfn drift: every kind, reported without manifests, repaired by one rec
     const r = runKfn(env, ['drift', '--json']);
     assert.equal(r.code, expectCode, describeRun(['drift', '--json'], r));
     const doc = JSON.parse(r.stdout) as unknown;
-    assertMatchesSchema('drift-output.schema.json', doc);
+    assertMatchesSchema('drift', doc, 'kfn drift --json');
     return doc as DriftJson;
   };
   const codes = (d: DriftJson, chain: string): string[] => d.chains.find((c) => c.name === chain)?.drift.map((x) => x.code) ?? [];

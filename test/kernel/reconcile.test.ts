@@ -15,7 +15,7 @@ import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec
 import { describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
 import { pingUntilOk } from '../helpers/ping.js';
 import { TestRepo, seedFunctions, sshKey } from '../helpers/gitrepo.js';
-import { assertMatchesSchema } from '../helpers/output-schema.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 import { BPF_BUILD, OBJECTS } from '../helpers/paths.js';
 
 const skip = kernelGate({ tools: ['git', 'ssh-keygen'] });
@@ -66,7 +66,7 @@ describe('reconcile --once: revisions from Git, failures held back, signatures',
   const status = (): StatusJson => {
     const r = kfnExpect(env, ['status', '--json'], 0);
     const doc = JSON.parse(r.stdout) as unknown;
-    assertMatchesSchema('status-output.schema.json', doc);
+    assertMatchesSchema('status', doc, 'kfn status --json');
     return doc as StatusJson;
   };
   const stackStatus = () => {

@@ -9,7 +9,7 @@ import type { DriftCode, DriftKind, LiveState, StackStatus, StackRecord } from '
 import { detectDrift } from '../../src/plan/index.js';
 import { statusReport } from '../../src/agent/report.js';
 import { driftJson, renderDrift, renderStatus, repairText, statusJson } from '../../src/views/index.js';
-import { assertMatchesSchema } from '../helpers/output-schema.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 import { FN, NOW, at, lChain, lInst, liveState } from './plan-fixtures.js';
 
 /** One of each kind: a code added to DriftKind without a sample here does not compile. */
@@ -109,7 +109,7 @@ describe('drift words, repairs and JSON', () => {
     }
     const chains = Object.values(EVERY).map((d, i) => ({ attachment: at(`eth${i}`), chainName: `c${i}`, stack: STACK, revision: 'abc1234-dirty', appliedAt: NOW.toISOString(), drift: [d] }));
     const doc = driftJson({ chains, inSync: false });
-    assertMatchesSchema('drift-output.schema.json', doc);
+    assertMatchesSchema('drift', doc, 'a drift report with every kind');
     assert.equal(doc.drift_count, Object.keys(EVERY).length);
     assert.deepEqual(doc.chains.find((c) => c.name === 'c10')?.drift[0], {
       code: 'bypassed',
@@ -161,7 +161,7 @@ describe('status', () => {
     const live: LiveState = { ...liveState({ chains: [{ ...lChain('edge', at('eth0'), [lInst('a', FN.flowstats, 1)]), stack: STACK, revision: 'aaa', driftKinds: [] }] }), stacks: [rec] };
     const report = statusReport(live, [agent], [{ stack: STACK, since: NOW.toISOString(), reason: 'change freeze', by: 'ops@edge-07' }]);
     const doc = statusJson(report);
-    assertMatchesSchema('status-output.schema.json', doc);
+    assertMatchesSchema('status', doc, 'status with chains, records, an agent and a suspension');
     assert.equal(doc.stacks[0]!.agent!.failing!.failures, 2);
     assert.equal(doc.stacks[0]!.suspended!.reason, 'change freeze');
     const text = renderStatus(report, { color: false });

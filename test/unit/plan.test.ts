@@ -24,7 +24,7 @@ describe('plan: basics', () => {
     assert.equal(hasChanges(p), false);
     assert.deepEqual(p.changes, []);
     assert.deepEqual(p.summary, { add: 0, change: 0, replace: 0, destroy: 0 });
-    assert.equal(planJson(p).format_version, '1.1');
+    assert.equal(planJson(p).format_version, '1.0');
     assert.equal(p.createdAt, NOW.toISOString());
     assert.equal(p.manifestDigest, 'd'.repeat(64));
     assert.equal(p.revision, 'abc1234');

@@ -587,6 +587,27 @@ describe('values: map entries and globals', () => {
     const ipish: MapInfo = { name: 'ips', type: 'hash', keySize: 16, valueSize: 8, maxEntries: 8 };
     assert.equal(encodeMapEntry(ipish, '0x' + '00'.repeat(16), '18446744073709551615').valueText, '18446744073709551615');
   });
+  it('without BTF, an integer side takes integers in host byte order or exactly its stored bytes as 0x hex', () => {
+    // key_size 2 / value_size 8, as an L3AF map declares them: __uint(key_size, 2); __uint(value_size, 8);
+    const ports: MapInfo = { name: 'ports', type: 'hash', keySize: 2, valueSize: 8, maxEntries: 8 };
+    assert.deepEqual(encodeMapEntry(ports, '8080', 1), { key: '901f', value: '0100000000000000', keyText: '8080', valueText: '1' });
+    // 0x is the stored bytes, memory order: 0x901f is 8080 on a little-endian host, not 0x901f = 36895.
+    assert.deepEqual(encodeMapEntry(ports, '0x901f', '0x0200000000000000'), { key: '901f', value: '0200000000000000', keyText: '8080', valueText: '2' });
+    assert.equal(encodeMapEntry(ports, '65535', '18446744073709551615').value, 'ffffffffffffffff');
+    throwsValue(() => encodeMapEntry(ports, '65536', 1), 'ports[65536]: expected u16 in host byte order (0..65535), or its 2 stored bytes (0x + 4 hex digits), got "65536"');
+    throwsValue(() => encodeMapEntry(ports, '80', -1), 'ports[80]: expected u64 in host byte order (0..18446744073709551615), or its 8 stored bytes (0x + 16 hex digits), got -1');
+    throwsValue(
+      () => encodeMapEntry(ports, '0x50', 1),
+      'ports[0x50]: expected u16 in host byte order (0..65535), or its 2 stored bytes (0x + 4 hex digits), got "0x50" (the map has no BTF type: a 0x string is the 2 bytes as stored; write an integer in decimal)',
+    );
+    throwsValue(() => encodeMapEntry(ports, '80', '0x01'), /* 1 byte for an 8-byte value */
+      'ports[80]: expected u64 in host byte order (0..18446744073709551615), or its 8 stored bytes (0x + 16 hex digits), got "0x01" (the map has no BTF type: a 0x string is the 8 bytes as stored; write an integer in decimal)');
+    throwsValue(() => encodeMapEntry(ports, '80', 1.5), 'ports[80]: expected u64 in host byte order (0..18446744073709551615), or its 8 stored bytes (0x + 16 hex digits), got 1.5');
+    // The kernel's bytes decode to the integer, which encodes back to the same bytes.
+    const back = decodeMapEntry(ports, bytes('901f'), bytes('0200000000000000'));
+    assert.deepEqual(back, { key: '901f', value: '0200000000000000', keyText: '8080', valueText: '2' });
+    assert.deepEqual(encodeMapEntry(ports, back.keyText, Number(back.valueText)), back);
+  });
   it('uses the map name as the address hint, and takes "true"/"false" keys for bool', () => {
     const m: MapInfo = { name: 'allowed_ips', type: 'hash', keySize: 4, valueSize: 1, maxEntries: 8, key: be32, value: bool };
     assert.deepEqual(encodeMapEntry(m, '10.0.0.1', true), { key: '0a000001', value: '01', keyText: '10.0.0.1', valueText: 'true' });

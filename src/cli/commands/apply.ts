@@ -17,11 +17,11 @@ export interface ApplyFlags {
 
 export interface ApplyManifestFlags extends ApplyFlags, HostLabelFlags {}
 
-const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout ? parseDuration(flags.lockTimeout) : 0);
+const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout === undefined ? 0 : parseDuration(flags.lockTimeout));
 
 function engineWithProgress(ctx: Context): { engine: Engine; end: () => void } {
   // Under --log-format json the step log lines are the record; a second copy on stdout would only be noise.
-  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY) });
+  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY), columns: process.stdout.columns });
   return { engine: kernelEngine(ctx, progress?.onEvent), end: () => progress?.end() };
 }
 
@@ -49,13 +49,14 @@ export async function applyCommand(ctx: Context, target: string | undefined, fla
  * applied before stacks that the manifests name; `--all` destroys every chain of every stack.
  */
 export async function destroyCommand(ctx: Context, target: string | undefined, flags: ApplyFlags & { all?: boolean }): Promise<number> {
+  const timeout = lockTimeoutMs(flags);
   let desired: DesiredState | undefined;
   if (!flags.all && (flags.stack === undefined || target !== undefined)) desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
   const stack = flags.all ? undefined : (flags.stack ?? desired?.stack);
   const named = new Set((desired?.chains ?? []).map((c) => c.name));
   const inScope = (c: LiveChain): boolean => stack === undefined || c.stack === stack || (c.stack === undefined && named.has(c.chainName));
   const { engine, end } = engineWithProgress(ctx);
-  return engine.transaction('kfn destroy', lockTimeoutMs(flags), async (tx) => {
+  return engine.transaction('kfn destroy', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
     const p = engine.planDestroy(live, inScope, desired?.manifestDigest, (s) => stack === undefined || s === stack);
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);

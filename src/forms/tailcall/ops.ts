@@ -5,10 +5,10 @@
  */
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
-import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
-import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type Attached } from './kernel.js';
+import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type Attached, type LoadInstanceArgs } from './kernel.js';
 import { chainPins } from './layout.js';
 import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta, type StackMeta } from './meta.js';
 
@@ -16,18 +16,7 @@ import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta, type StackMeta
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
 export type RecordedStackMeta = Omit<StackMeta, 'appliedAt'>;
 
-export interface LoadInstanceOp {
-  op: 'load-instance';
-  dir: string;
-  chainName: string;
-  desired: DesiredInstance;
-  /** Program pin of the instance this one tail-calls into (null: end of chain). */
-  successor: string | null;
-  /** A copy: every map is the live instance's (a reorder keeps all state). */
-  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string> };
-  /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
-  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
-}
+export type LoadInstanceOp = { op: 'load-instance' } & LoadInstanceArgs;
 
 interface AttachFields {
   dir: string;
