@@ -193,11 +193,7 @@ export class ReconcileAgent {
           const live = tx.readLive(netnsOf(desired));
           drift = detectDrift(live, { stack: o.stack }).chains.reduce((n, c) => n + c.drift.length, 0);
           const p = o.engine.plan(desired, live, { host: o.host });
-          if (!hasChanges(p)) {
-            // Only bookkeeping (the stack's record of the revision) is left to write.
-            if (p.steps.length) tx.apply(p, { live });
-            return { outcome: isNew ? ('applied' as const) : ('in-sync' as const), summary: p.summary };
-          }
+          if (!hasChanges(p)) return { outcome: isNew ? ('applied' as const) : ('in-sync' as const), summary: p.summary };
           if (!isNew && !o.correctDrift) return { outcome: 'drift-reported' as const, summary: p.summary };
           stage = 'apply';
           tx.apply(p, { live, converge: desired, host: o.host });
@@ -238,7 +234,7 @@ export class ReconcileAgent {
 
   /** A round cut short by stop() before it changed anything: logged, not recorded. */
   private abandoned(startedAt: string, trigger: RoundTrigger, stage: RoundStage, e: unknown, revision?: string): RoundRecord {
-    this.log.info({ stack: this.opts.stack, revision: revision ?? null, stage }, 'stopping: round abandoned before it changed anything');
+    this.log.info({ revision: revision ?? null, stage }, 'stopping: round abandoned before it changed anything');
     const error = e instanceof Interrupted ? { code: 'INTERRUPTED', message: 'stopped before applying' } : errorOf(e);
     return { startedAt, finishedAt: this.now().toISOString(), trigger, outcome: 'failed', stage, error, ...(revision ? { revision } : {}) };
   }

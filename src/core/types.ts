@@ -255,6 +255,8 @@ export interface LiveState {
 export type Reason =
   | { code: 'chain-missing' }
   | { code: 'chain-unwanted' }
+  /** The stack's record lists the chain but nothing of it is left and no manifest wants it: kfn forgets it. */
+  | { code: 'chain-gone' }
   | { code: 'chain-renamed'; from: string }
   /** Applied before stacks existed: the plan's stack takes the chain over. */
   | { code: 'adopted'; stack: string }
@@ -416,12 +418,10 @@ export type StepKind =
 export interface PlannedStep {
   kind: StepKind;
   phase: StepPhase;
-  /** Address of the chain or instance the step acts on (see views: resource addresses)... */
-  chain?: Attachment;
-  chainName?: string;
+  /** Address of the chain or instance the step acts on (see views: resource addresses). */
+  chain: Attachment;
+  chainName: string;
   instance?: string;
-  /** ...or of the stack whose record it writes. */
-  stack?: string;
   description: string;
   op: unknown;
   undo: unknown[];

@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { KfnError } from '../core/errors.js';
-import { ensureStateDir } from '../engine/lock.js';
 
 export interface GitSourceOptions {
   /** A URL git understands, or a path to a repository on this host. */
@@ -102,7 +101,8 @@ export class GitSource {
   }
 
   private async ensureCache(): Promise<void> {
-    ensureStateDir(this.opts.cacheDir);
+    fs.mkdirSync(this.opts.cacheDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.opts.cacheDir, 0o700);
     this.writeConfig();
     if (!fs.existsSync(path.join(this.dir, '.git'))) {
       fs.rmSync(this.dir, { recursive: true, force: true });

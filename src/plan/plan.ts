@@ -21,6 +21,7 @@ import type {
   PlanNote,
   PlanSummary,
   Reason,
+  StackRecord,
 } from '../core/types.js';
 import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
 import { compareAttachments, expandChains, globToRegExp, netnsText } from './expand.js';
@@ -85,6 +86,22 @@ function deleteChain(l: LiveChain): ChainChange {
     mode: l.mode ?? 'auto',
     position: l.position ?? 'last',
     live: chainHandle(l),
+  };
+}
+
+function forgetChain(rc: StackRecord['chains'][number]): ChainChange {
+  return {
+    attachment: { ...rc.attachment },
+    chainName: rc.chainName,
+    action: 'delete',
+    reasons: [{ code: 'chain-gone' }],
+    drift: [],
+    fromOrder: [],
+    toOrder: [],
+    reordered: false,
+    instances: [],
+    mode: 'auto',
+    position: 'last',
   };
 }
 
@@ -237,8 +254,22 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
   for (const [k, v] of wanted) attachments.set(k, v.attachment);
   for (const [k, v] of have) if (!attachments.has(k)) attachments.set(k, v.attachment);
   const keys = [...attachments.entries()].sort(([, a], [, b]) => compareAttachments(a, b)).map(([k]) => k);
+  const gone = new Map<string, StackRecord['chains'][number]>();
 
   const changes: ChainChange[] = [];
+  // What the stack's record lists but the kernel no longer holds at all, and no manifest
+  // wants: forgotten (a release of nothing), so that drift stops reporting it as removed.
+  const record = stack === undefined ? undefined : live.stacks?.find((r) => r.stack === stack);
+  const present = new Set(live.chains.map((c) => attachmentKey(c.attachment)));
+  for (const rc of record?.chains ?? []) {
+    const key = attachmentKey(rc.attachment);
+    if (!present.has(key) && !wanted.has(key) && !attachments.has(key)) {
+      attachments.set(key, rc.attachment);
+      keys.push(key);
+      gone.set(key, rc);
+    }
+  }
+  keys.sort((a, b) => compareAttachments(attachments.get(a)!, attachments.get(b)!));
   for (const key of keys) {
     const d = wanted.get(key);
     const l = have.get(key);
@@ -256,6 +287,8 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
       }
     } else if (l && !d) {
       changes.push(deleteChain(l));
+    } else if (gone.has(key)) {
+      changes.push(forgetChain(gone.get(key)!));
     } else if (d && l) {
       changes.push(updateChain(d.chain, d.attachment, l, stack));
     }

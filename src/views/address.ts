@@ -13,7 +13,3 @@ export function instanceAddress(chain: string, a: Attachment, instance: string):
   return `${chainAddress(chain, a)}.fn.${instance}`;
 }
 
-/** A stack's record of what kfn applied: `stack["<name>"]`. */
-export function stackAddress(stack: string): string {
-  return `stack[${JSON.stringify(stack)}]`;
-}

@@ -6,7 +6,7 @@
 import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges } from '../plan/index.js';
-import { chainAddress, instanceAddress, stackAddress } from './address.js';
+import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { foreignJson } from './live-json.js';
 import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
@@ -91,7 +91,7 @@ function chainJson(c: ChainChange) {
     ...where(c),
     change: {
       actions: CHAIN_ACTIONS[c.action],
-      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
+      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? 0, link_id: c.live?.linkId ?? 0 },
       after: c.action === 'delete' ? null : side(c.chainName, c.toOrder, c.mode, c.position),
       action_reason: c.reasons[0] ? reasonCode(c.reasons[0]) : null,
       reasons: c.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
@@ -100,18 +100,12 @@ function chainJson(c: ChainChange) {
   };
 }
 
-function stepAddress(s: PlannedStep): string {
-  if (s.stack !== undefined || !s.chain) return stackAddress(s.stack ?? '');
-  const name = s.chainName ?? '';
-  return s.instance !== undefined ? instanceAddress(name, s.chain, s.instance) : chainAddress(name, s.chain);
-}
-
 function stepJson(s: PlannedStep, index: number) {
   return {
     index: index + 1,
     kind: s.kind,
     phase: s.phase,
-    address: stepAddress(s),
+    address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
     description: s.description,
   };
 }

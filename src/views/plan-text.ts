@@ -55,7 +55,7 @@ function chainVerb(ch: ChainChange): string {
     case 'create':
       return 'will be created';
     case 'delete':
-      return 'will be destroyed';
+      return ch.reasons[0]?.code === 'chain-gone' ? 'is already gone from the kernel and will be forgotten' : 'will be destroyed';
     case 'update': {
       const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every((i) => i.action === 'noop');
       return onlyDrift ? 'has drifted and will be repaired' : 'will be updated in place';

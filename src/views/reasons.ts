@@ -10,6 +10,8 @@ export function reasonText(r: Reason): string {
       return 'not present in the kernel';
     case 'chain-unwanted':
       return 'no longer in the manifests';
+    case 'chain-gone':
+      return 'already gone from the kernel and no longer in the manifests: kfn forgets it';
     case 'chain-renamed':
       return `renamed from "${r.from}"`;
     case 'adopted':

@@ -48,6 +48,8 @@ function everything(): { plan: Plan; live: LiveState } {
     ],
     foreign: [{ attachment: at('veth-c'), progId: 99, progName: 'xdp_fw', linkId: 7 }],
   });
+  // The stack's record still lists a chain of which nothing is left and that no manifest wants.
+  live.stacks = [{ stack: 'netops/manifests', manifestDigest: 'd'.repeat(64), appliedAt: NOW.toISOString(), chains: [{ attachment: at('eth1', 'tc-egress'), chainName: 'long-gone' }] }];
   const d = desired(
     dChain('edge', ['eth0'], [
       dInst('d', ident('ratelimit', '1.3.0', { globals: { rate_pps: '2000', burst: '200' } })),

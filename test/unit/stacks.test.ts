@@ -101,44 +101,62 @@ describe('stacks: the record of what a stack applied', () => {
   });
   const compileFor = (d: DesiredState, live: LiveState) => tailcallForm.compile(run(d, live), { pinRoot: '/sys/fs/bpf/kfn', live });
   const d = () => forStack(desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist)])), 'netops/manifests');
+  type Op = { op: string; stack?: { pin: string; meta: { stack: string; revision?: string; chains: { ifname: string; chainName: string }[] } | null } };
+  const writes = (steps: { op: unknown }[]) => steps.map((s) => s.op as Op).filter((o) => o.stack).map((o) => [o.op, o.stack!.meta === null ? null : o.stack!.meta.chains.map((c) => `${c.ifname}=${c.chainName}`)]);
 
-  test('unchanged chains and record: no step at all', () => {
-    const live = { ...liveState({ chains: [mine()] }), stacks: [record()] };
-    assert.deepEqual(compileFor(d(), live).steps, []);
+  test('unchanged chains: no step, whatever the revision (the record keeps the revision that last changed the stack)', () => {
+    assert.deepEqual(compileFor(d(), { ...liveState({ chains: [mine()] }), stacks: [record()] }).steps, []);
+    assert.deepEqual(compileFor(d(), { ...liveState({ chains: [mine()] }), stacks: [record({ revision: 'old0000' })] }).steps, []);
   });
 
-  test('a new revision with the same kernel state: one bookkeeping step, and no change to show', () => {
+  test("a chain's own step writes its stack's record (no step of its own), and its undo puts the old record back", () => {
     const live = { ...liveState({ chains: [mine()] }), stacks: [record({ revision: 'old0000' })] };
-    const p = run(d(), live);
-    assert.equal(hasChanges(p), false);
-    const { steps } = tailcallForm.compile(p, { pinRoot: '/sys/fs/bpf/kfn', live });
+    const more = forStack(desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist)]), dChain('more', ['eth1'], [dInst('b', FN.flowstats)])), 'netops/manifests');
+    const { steps } = compileFor(more, live);
+    assert.ok(steps.every((s) => s.chain !== undefined), 'every step is a chain\'s');
+    const attach = steps.find((s) => s.kind === 'attach')!;
+    const op = attach.op as Op;
+    assert.equal(op.stack?.pin, '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests');
     assert.deepEqual(
-      steps.map((s) => [s.kind, s.phase, s.stack]),
-      [['record', 'commit', 'netops/manifests']],
+      op.stack?.meta?.chains.map((c) => c.chainName),
+      ['edge', 'more'],
     );
-    const op = steps[0]!.op as { op: string; meta: { revision?: string; chains: unknown[] } };
-    assert.equal(op.op, 'write-stack-meta');
-    assert.equal(op.meta.revision, 'abc1234');
-    assert.equal(planJson({ ...p, steps }).planned_steps[0]!.address, 'stack["netops/manifests"]');
+    assert.equal(op.stack?.meta?.revision, 'abc1234');
+    assert.deepEqual(attach.undo.at(-1), { op: 'writeMeta', pin: '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests', meta: { kind: 'stack', stack: 'netops/manifests', manifestDigest: 'd'.repeat(64), revision: 'old0000', appliedAt: NOW.toISOString(), chains: [{ netns: 'default', ifname: 'eth0', hook: 'xdp', chainName: 'edge' }] } });
+    const fresh = compileFor(more, liveState()).steps.filter((s) => s.kind === 'attach');
+    assert.deepEqual(fresh[0]!.undo.at(-1), { op: 'unpin', pin: '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests' }, 'a first record is removed by the undo');
   });
 
-  test('a stack left with no chains releases its record; destroy releases the records of the stacks it empties', () => {
-    const live = { ...liveState({ chains: [mine(), theirs()] }), stacks: [record(), record({ stack: 'observability/obs', chains: [{ attachment: at('eth1', 'tc-ingress'), chainName: 'flows' }] })] };
-    const own = compileFor(forStack(desired(), 'netops/manifests'), live).steps.filter((s) => s.stack !== undefined);
-    assert.deepEqual(
-      own.map((s) => [s.kind, s.phase, s.stack]),
-      [['release', 'release', 'netops/manifests']],
-    );
+  test('a stack left with no chains loses its record; destroy of one stack touches only its record', () => {
+    const obs = record({ stack: 'observability/obs', chains: [{ attachment: at('eth1', 'tc-ingress'), chainName: 'flows' }] });
+    const live = { ...liveState({ chains: [mine(), theirs()] }), stacks: [record(), obs] };
+    assert.deepEqual(writes(compileFor(forStack(desired(), 'netops/manifests'), live).steps), [['release', null]]);
     // destroy of one stack: the plan has no stack, and the live state it is given is scoped.
     const scoped = { ...live, chains: [mine()], stacks: [record()] };
-    const destroy = compileFor(desired(), scoped).steps.filter((s) => s.stack !== undefined);
+    const destroy = compileFor(desired(), scoped).steps;
+    assert.deepEqual(writes(destroy), [['release', null]]);
+    assert.ok(destroy.every((s) => (s.op as Op).stack?.pin !== '/sys/fs/bpf/kfn/stacks/observability%2Fobs'));
+  });
+
+  test('a recorded chain of which nothing is left, and that no manifest wants, is forgotten', () => {
+    const live = { ...liveState({ chains: [mine()] }), stacks: [record({ chains: [{ attachment: at('eth0'), chainName: 'edge' }, { attachment: at('veth-b', 'tc-egress'), chainName: 'gone' }] })] };
+    const p = run(d(), live);
     assert.deepEqual(
-      destroy.map((s) => s.stack),
-      ['netops/manifests'],
+      p.changes.map((c) => [c.chainName, c.action, c.reasons.map((r) => r.code)]),
+      [
+        ['edge', 'noop', []],
+        ['gone', 'delete', ['chain-gone']],
+      ],
     );
-    // a plan without a stack that leaves a stack's chain in place keeps its record
-    const keep = compileFor(desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist)])), scoped).steps.filter((s) => s.stack !== undefined);
-    assert.deepEqual(keep, []);
+    const { steps } = tailcallForm.compile(p, { pinRoot: '/sys/fs/bpf/kfn', live });
+    assert.deepEqual(writes(steps), [['release', ['eth0=edge']]]);
+    assert.ok(renderPlan({ ...p, steps }, { color: false }).includes('# chain "gone" on veth-b/tc-egress is already gone from the kernel and will be forgotten'));
+    // Another stack's chain at that attachment is never forgotten by this stack.
+    const taken = { ...live, chains: [mine(), owned(lChain('x', at('veth-b', 'tc-egress'), []), 'observability/obs')] };
+    assert.deepEqual(
+      run(d(), taken).changes.map((c) => [c.chainName, c.action]),
+      [['edge', 'noop']],
+    );
   });
 });
 

@@ -73,11 +73,7 @@ async function confirmAndRun(
   end: () => void,
 ): Promise<number> {
   process.stdout.write(renderPlan(p, { color: ctx.color }) + '\n');
-  if (!hasChanges(p)) {
-    // Only kfn's own bookkeeping (the stack's record of the revision) is left: no approval needed.
-    if (p.steps.length) tx.apply(p, opts);
-    return 0;
-  }
+  if (!hasChanges(p)) return 0;
   const question = verb === 'destroy' ? '\nDo you really want to destroy these kernel functions?' : '\nDo you want to perform these actions?';
   if (!(await confirm(question, Boolean(flags.autoApprove)))) {
     process.stdout.write(`\n${verb === 'destroy' ? 'Destroy' : 'Apply'} cancelled.\n`);

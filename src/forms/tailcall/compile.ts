@@ -21,7 +21,7 @@ import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChang
 import type { CompileContext, Compiled } from '../form.js';
 import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './layout.js';
 import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
-import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, TailcallOp } from './ops.js';
+import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, StackWrite, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
 
 interface Ctx {
@@ -29,13 +29,13 @@ interface Ctx {
   plan: PlannedChanges;
   instancesByDir: Map<string, LiveInstance>;
   chainMetaByDir: Map<string, ChainMeta>;
+  /** Per stack the chains change: its record after this plan, and how to put the old one back. */
+  stacks: Map<string, { write: StackWrite; undo: UndoOp[] }>;
+  /** Owning stack of each live chain, by attachment key. */
+  liveStacks: Map<string, string>;
   prepare: PlannedStep[];
   commit: PlannedStep[];
   release: PlannedStep[];
-}
-
-function pushStack(ctx: Ctx, phase: StepPhase, stack: string, description: string, op: TailcallOp, undo: UndoOp[]): void {
-  ctx[phase].push({ kind: phase === 'release' ? 'release' : 'record', phase, stack, description, op, undo });
 }
 
 function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, description: string, op: TailcallOp, undo: UndoOp[], instance?: string): void {
@@ -45,63 +45,75 @@ function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, descri
 }
 
 export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
+  const changes = planned.changes.map((c) => structuredClone(c));
+  const liveStacks = new Map(cc.live.chains.filter((c) => c.stack !== undefined).map((c) => [attachmentKey(c.attachment), c.stack!]));
   const ctx: Ctx = {
     pinRoot: cc.pinRoot,
     plan: planned,
     instancesByDir: indexInstances(cc.live),
     chainMetaByDir: new Map(cc.live.chains.filter((c) => c.formData).map((c) => [c.pinDir, c.formData as ChainMeta])),
+    stacks: stackWrites(cc.pinRoot, planned, changes, cc.live, liveStacks),
+    liveStacks,
     prepare: [],
     commit: [],
     release: [],
   };
-  const changes = planned.changes.map((c) => structuredClone(c));
   for (const c of changes) {
     if (c.action === 'create') compileCreate(ctx, c);
     else if (c.action === 'delete') compileDelete(ctx, c);
     else if (c.action === 'update') compileUpdate(ctx, c);
   }
-  compileStacks(ctx, changes, cc.live);
   return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
 }
 
-const recordKey = (c: { netns: string; ifname: string; hook: string; chainName: string }): string => `${c.netns}/${c.ifname}/${c.hook}=${c.chainName}`;
-
-function sameRecord(a: RecordedStackMeta, b: StackRecord): boolean {
-  const keys = (cs: RecordedStackMeta['chains']) => cs.map(recordKey).sort().join('\n');
-  const recorded = b.chains.map((c) => ({ ...c.attachment, chainName: c.chainName }));
-  return a.manifestDigest === b.manifestDigest && (a.revision ?? null) === (b.revision ?? null) && keys(a.chains) === keys(recorded);
+/** The stack whose record a change of this chain rewrites: the live owner of a deleted chain, else the plan's. */
+function stackOf(plan: PlannedChanges, liveStacks: Map<string, string>, c: ChainChange): string | undefined {
+  if (c.action !== 'delete') return plan.stack;
+  return liveStacks.get(attachmentKey(c.attachment)) ?? (c.reasons.some((r) => r.code === 'chain-gone') ? plan.stack : undefined);
 }
 
 /**
- * The stack's record of what kfn applied (its chains, digest, revision) is rewritten in
- * the commit phase whenever it would differ, and released once the stack owns nothing.
- * A plan without a stack (destroy) releases the records, among those of the live state
- * it was given, of the stacks it leaves without chains.
+ * A stack's record of what kfn applied (its chains, digest, revision), as it is after
+ * this plan, for every stack whose chains it changes: each chain's attach, re-attach,
+ * metadata write or release writes it (so a plan gains no step of its own), and a
+ * commit-phase write is undone by putting the old record back. A stack left without
+ * chains loses its record. Without a plan stack (destroy), the remaining chains keep
+ * their stack's digest and revision.
  */
-function compileStacks(ctx: Ctx, changes: ChainChange[], live: LiveState): void {
+function stackWrites(pinRoot: string, plan: PlannedChanges, changes: ChainChange[], live: LiveState, liveStacks: Map<string, string>): Map<string, { write: StackWrite; undo: UndoOp[] }> {
   const records = new Map((live.stacks ?? []).map((r) => [r.stack, r]));
-  const stack = ctx.plan.stack;
-  const release = (r: StackRecord): void => {
-    pushStack(ctx, 'release', r.stack, `release the record of stack "${r.stack}"`, { op: 'release-stack', pin: stackPin(ctx.pinRoot, r.stack) }, []);
-  };
-  if (stack === undefined) {
-    const deleted = new Set(changes.filter((c) => c.action === 'delete').map((c) => attachmentKey(c.attachment)));
-    const surviving = new Set(live.chains.filter((c) => c.stack !== undefined && !deleted.has(attachmentKey(c.attachment))).map((c) => c.stack));
-    for (const r of records.values()) if (!surviving.has(r.stack)) release(r);
-    return;
+  const changed = changes.filter((c) => c.action !== 'noop');
+  const touched = new Set<string>();
+  for (const c of changed) {
+    const s = stackOf(plan, liveStacks, c);
+    if (s !== undefined) touched.add(s);
   }
-  const chains = changes.filter((c) => c.action !== 'delete').map((c) => ({ ...c.attachment, chainName: c.chainName }));
-  const old = records.get(stack);
-  if (chains.length === 0) {
-    if (old) release(old);
-    return;
+  const deleted = new Set(changed.filter((c) => c.action === 'delete').map((c) => attachmentKey(c.attachment)));
+  const out = new Map<string, { write: StackWrite; undo: UndoOp[] }>();
+  for (const stack of touched) {
+    const pin = stackPin(pinRoot, stack);
+    const old = records.get(stack);
+    const chains =
+      stack === plan.stack
+        ? changes.filter((c) => c.action !== 'delete').map((c) => ({ ...c.attachment, chainName: c.chainName }))
+        : live.chains.filter((c) => c.stack === stack && !deleted.has(attachmentKey(c.attachment))).map((c) => ({ ...c.attachment, chainName: c.chainName }));
+    let meta: RecordedStackMeta | null = null;
+    if (chains.length) {
+      const own = stack === plan.stack;
+      meta = { kind: 'stack', stack, manifestDigest: own ? plan.manifestDigest : (old?.manifestDigest ?? ''), chains };
+      const revision = own ? plan.revision : old?.revision;
+      if (revision) meta.revision = revision;
+    }
+    out.set(stack, { write: { pin, meta }, undo: old ? [{ op: 'writeMeta', pin, meta: stackMeta(old) }] : [{ op: 'unpin', pin }] });
   }
-  const meta: RecordedStackMeta = { kind: 'stack', stack, manifestDigest: ctx.plan.manifestDigest, chains };
-  if (ctx.plan.revision) meta.revision = ctx.plan.revision;
-  if (old && sameRecord(meta, old)) return;
-  const pin = stackPin(ctx.pinRoot, stack);
-  const undo: UndoOp[] = old ? [{ op: 'writeMeta', pin, meta: stackMeta(old) }] : [{ op: 'unpin', pin }];
-  pushStack(ctx, 'commit', stack, `record what stack "${stack}" applied (${chains.length} chain${chains.length === 1 ? '' : 's'})`, { op: 'write-stack-meta', pin, meta }, undo);
+  return out;
+}
+
+/** The record write a chain's step carries, and the undo operations it adds. */
+function stackWrite(ctx: Ctx, c: ChainChange): { write?: StackWrite; undo: UndoOp[] } {
+  const s = stackOf(ctx.plan, ctx.liveStacks, c);
+  const w = s === undefined ? undefined : ctx.stacks.get(s);
+  return w ? { write: w.write, undo: w.undo } : { undo: [] };
 }
 
 function stackMeta(r: StackRecord): StackMeta {
@@ -211,14 +223,17 @@ function compileCreate(ctx: Ctx, c: ChainChange): void {
     // The whole new chain directory goes with the root's undo.
     push(ctx, 'prepare', c, 'swap', `point the root of ${label} at ${c.toOrder[0]}`, { op: 'set-slot', slot: chainPins(dir).rootNext, prog: first }, []);
   }
-  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta }, [
+  const sw = stackWrite(ctx, c);
+  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) }, [
     { op: 'detachRoot', chainDir: dir },
+    ...sw.undo,
   ]);
 }
 
 function compileDelete(ctx: Ctx, c: ChainChange): void {
   const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
-  push(ctx, 'release', c, 'detach-release', `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, { op: 'release', dir }, []);
+  const sw = stackWrite(ctx, c);
+  push(ctx, 'release', c, 'detach-release', `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, { op: 'release', dir, ...(sw.write ? { stack: sw.write } : {}) }, []);
 }
 
 const STAYS = new Set(['noop', 'update']);
@@ -258,7 +273,9 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const oldMeta = ctx.chainMetaByDir.get(dir);
   const restore: UndoOp[] = oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
   const meta = chainMeta(ctx, c);
-  const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta };
+  const sw = stackWrite(ctx, c);
+  const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) };
+  restore.push(...sw.undo);
   if (!c.live!.attached) {
     push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label}`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, ...restore]);
   } else if (c.reattach) {
@@ -269,7 +286,7 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
     const recorded: RecordedChainMeta = { ...meta };
     if (oldMeta?.attachedMode) recorded.attachedMode = oldMeta.attachedMode;
     if (oldMeta?.ifindex !== undefined) recorded.ifindex = oldMeta.ifindex;
-    push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded }, restore);
+    push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded, ...(sw.write ? { stack: sw.write } : {}) }, restore);
   }
   for (const name of oldMiddle) {
     const ic = instance(c, name);

@@ -16,6 +16,12 @@ import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta, type StackMeta
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
 export type RecordedStackMeta = Omit<StackMeta, 'appliedAt'>;
 
+/** A stack's record as it is after the plan (null: the stack has no chain left, the record goes). */
+export interface StackWrite {
+  pin: string;
+  meta: RecordedStackMeta | null;
+}
+
 export type LoadInstanceOp = { op: 'load-instance' } & LoadInstanceArgs;
 
 interface AttachFields {
@@ -24,6 +30,7 @@ interface AttachFields {
   mode: XdpMode;
   position: TcPosition;
   meta: RecordedChainMeta;
+  stack?: StackWrite;
 }
 
 export type TailcallOp =
@@ -32,14 +39,12 @@ export type TailcallOp =
   | { op: 'set-slot'; slot: string; prog: string | null }
   | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'patch-applied-maps'; pin: string; appliedMaps: Record<string, string> }
-  | { op: 'write-chain-meta'; pin: string; meta: RecordedChainMeta }
+  | { op: 'write-chain-meta'; pin: string; meta: RecordedChainMeta; stack?: StackWrite }
   | ({ op: 'attach' } & AttachFields)
   /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
   | ({ op: 'reattach' } & AttachFields)
-  | { op: 'release'; dir: string }
-  /** A stack's record of what kfn applied, stamped with the apply time. */
-  | { op: 'write-stack-meta'; pin: string; meta: RecordedStackMeta }
-  | { op: 'release-stack'; pin: string };
+  /** Release a chain (its root detached) or an instance directory. */
+  | { op: 'release'; dir: string; stack?: StackWrite };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
@@ -63,6 +68,13 @@ function stamped(meta: RecordedChainMeta, ctx: RunContext, attached?: Attached):
   return m;
 }
 
+/** A chain's step also leaves its stack's record as the plan says (stamped with the apply time). */
+function writeStack(w: StackWrite | undefined, ctx: RunContext): void {
+  if (!w) return;
+  if (w.meta === null) unpin(w.pin);
+  else putMeta(w.pin, { ...w.meta, appliedAt: ctx.now().toISOString() });
+}
+
 export function runOp(op: TailcallOp, ctx: RunContext): void {
   switch (op.op) {
     case 'load-root':
@@ -79,22 +91,22 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return writeMeta(op.pin, { ...meta, appliedMaps: op.appliedMaps });
     }
     case 'write-chain-meta':
-      return writeMeta(op.pin, stamped(op.meta, ctx));
+      putMeta(op.pin, stamped(op.meta, ctx));
+      return writeStack(op.stack, ctx);
     case 'attach': {
       const attached = attachRoot(op.dir, op.attachment, op.mode, op.position);
-      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
+      writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
+      return writeStack(op.stack, ctx);
     }
     case 'reattach': {
       detachRoot(op.dir);
       const attached = attachRoot(op.dir, op.attachment, op.mode, op.position);
-      return writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
+      putMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
+      return writeStack(op.stack, ctx);
     }
-    case 'write-stack-meta':
-      return putMeta(op.pin, { ...op.meta, appliedAt: ctx.now().toISOString() });
     case 'release':
-      return releaseDir(op.dir, ctx.pinRoot);
-    case 'release-stack':
-      return unpin(op.pin);
+      releaseDir(op.dir, ctx.pinRoot);
+      return writeStack(op.stack, ctx);
   }
 }
 
