@@ -125,7 +125,6 @@ export class ReconcileAgent {
     });
   }
 
-
   private freshStatus(): StackStatus {
     return { version: 1, stack: this.opts.stack, source: { repo: this.opts.source.repo, ref: this.opts.source.ref, path: this.opts.path }, history: [] };
   }

@@ -233,4 +233,19 @@ describe('reconcile --once: revisions from Git, failures held back, signatures',
     assert.deepEqual(blocked(), ['198.18.0.2']);
     assert.equal(stackStatus().agent.last_applied?.revision, signed);
   });
+
+  test('4. suspended, the agent changes nothing (status says so); resumed, it applies the newest revision', () => {
+    const before = show(env).chains;
+    const s = kfnExpect(env, ['suspend', '--stack', STACK, '--reason', 'change freeze'], 0);
+    assert.match(s.stdout, /Stack "netops\/manifests" suspended/);
+    const next = commitChain([drop('198.18.0.3/32')], 'during the freeze');
+    expectRound(reconcile(), 0, 'suspended');
+    assert.deepEqual(show(env).chains, before, 'nothing applied while suspended');
+    const text = kfnExpect(env, ['status'], 0).stdout;
+    assert.match(text, /SUSPENDED since .* change freeze/, text);
+    kfnExpect(env, ['resume'], 0); // one agent on this host: the stack may be left out
+    const l = expectRound(reconcile(), 0, 'applied');
+    assert.equal(l.revision, next);
+    assert.deepEqual(blocked(), ['198.18.0.3']);
+  });
 });
