@@ -13,6 +13,17 @@ export type XdpMode = 'native' | 'generic' | 'auto';
 /** Placement of the chain root among other programs on a tcx hook. */
 export type TcPosition = 'first' | 'last';
 
+/**
+ * Verdicts of a function instance that its proceed-on can name: a verdict in the set
+ * goes on to the next function of the chain; one outside it ends the chain there.
+ */
+export const PROCEED_VERDICTS = ['pass', 'drop'] as const;
+export type ProceedVerdict = (typeof PROCEED_VERDICTS)[number];
+/** Proceed on pass only: what every function did before proceed-on existed. */
+export const DEFAULT_PROCEED_ON: readonly ProceedVerdict[] = ['pass'];
+/** The map of a function object (bpf/include/kfn.h) through which its instance's proceed-on is set. */
+export const PROCEED_MAP = 'kfn_proceed';
+
 /** The netns name kfn itself runs in. */
 export const DEFAULT_NETNS = 'default';
 
@@ -78,6 +89,8 @@ export interface DesiredInstance {
   maps: Record<string, DesiredMap>;
   /** Layout digest of every map of the object but `kfn_next`, by name. */
   stateMaps?: Record<string, string>;
+  /** Verdicts that go on to the next function, in PROCEED_VERDICTS order; absent: DEFAULT_PROCEED_ON. */
+  proceedOn?: ProceedVerdict[];
   source?: SourceRef;
 }
 
@@ -117,6 +130,13 @@ export interface LiveInstance {
   appliedMaps: Record<string, string>;
   /** Layout digest of every map of the instance, by name. */
   stateMaps?: Record<string, string>;
+  /**
+   * Proceed-on as the kernel holds it (PROCEED_VERDICTS order); absent when the instance
+   * cannot change it (its object has no proceed-on control): then it is DEFAULT_PROCEED_ON.
+   */
+  proceedOn?: ProceedVerdict[];
+  /** Proceed-on as kfn last wrote it; differing from `proceedOn` is drift. */
+  appliedProceedOn?: ProceedVerdict[];
   /** The chain form's own record of the instance (its metadata); opaque to every other layer. */
   formData?: unknown;
 }
@@ -191,6 +211,9 @@ export type Reason =
   | { code: 'forces-replacement' }
   | { code: 'maps-differ' }
   | { code: 'map-drift'; map: string }
+  /** Proceed-on differs; written in place, nothing is reloaded. */
+  | { code: 'proceed-on-changed'; from: ProceedVerdict[]; to: ProceedVerdict[] }
+  | { code: 'proceed-on-drift' }
   | { code: 'moved'; from: number; to: number }
   /** Set by the chain form: the instance is reloaded as a copy sharing its maps... */
   | { code: 'copied' }
@@ -241,10 +264,15 @@ export interface InstanceChange {
   mapChanges: MapChange[];
   /** On replace: state maps the new instance cannot take over (their state starts empty). */
   stateReset?: string[];
+  /**
+   * Proceed-on before and after, when the instance's changes it (create: from the
+   * default); `drift`: the live value is not what kfn last wrote.
+   */
+  proceedOnChange?: { from: ProceedVerdict[]; to: ProceedVerdict[]; drift: boolean };
   /** Desired spec (absent for delete). */
   desired?: DesiredInstance;
-  /** Live instance (absent for create). */
-  live?: { progId: number; pinDir: string; identity: FunctionIdentity };
+  /** Live instance (absent for create); `proceedOn` as the kernel holds it, absent: the default. */
+  live?: { progId: number; pinDir: string; identity: FunctionIdentity; proceedOn?: ProceedVerdict[] };
 }
 
 export interface ChainChange {
@@ -308,6 +336,7 @@ export type StepKind =
   | 'load-copy'
   | 'swap'
   | 'update-maps'
+  | 'update-proceed-on'
   | 'attach'
   | 'reattach'
   | 'record'

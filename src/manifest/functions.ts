@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import type { Hook } from '../core/types.js';
+import { PROCEED_MAP, type Hook } from '../core/types.js';
 import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
 import type { Aggregator, KernelFunctionDocument } from './types.js';
@@ -319,7 +319,7 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 ]);
 
 export function isParameterCapable(name: string, type: string): boolean {
-  return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+  return name !== NEXT_MAP && name !== PROCEED_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function mapListing(maps: readonly MapInfo[]): string {

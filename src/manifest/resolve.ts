@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, type SourceRef } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { DEFAULT_NETNS, type DesiredChain, type DesiredInstance, type DesiredState } from '../core/types.js';
+import { DEFAULT_NETNS, PROCEED_MAP, PROCEED_VERDICTS, type DesiredChain, type DesiredInstance, type DesiredState, type ProceedVerdict } from '../core/types.js';
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
 import { compareSemver, hookKind, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
 import { throwIfAny } from './load.js';
@@ -182,18 +182,21 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
         }
       }
 
-      if (prevInst) return;
+      const proceedOn = resolveProceedOn(f.proceedOn, fn, info, prefix, doc.locate([...base, 'proceedOn']), errors);
+      if (prevInst || proceedOn === null) return;
       const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]),
+        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap && m.name !== PROCEED_MAP).map((m) => [m.name, mapLayoutDigest(m)]),
       );
-      instances.push({
+      const inst: DesiredInstance = {
         name: instName,
         identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
         objectPath: fn.objectPath,
         maps,
         stateMaps,
         source: doc.locate(base),
-      });
+      };
+      if (proceedOn) inst.proceedOn = proceedOn;
+      instances.push(inst);
     });
 
     chains.push({
@@ -211,6 +214,33 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
 
   throwIfAny(errors);
   return { chains, manifestDigest: manifestDigest(chains) };
+}
+
+/**
+ * An instance's proceed-on in canonical order; undefined for the default (so manifests
+ * that do not use it keep their digest), null when the function cannot have another one:
+ * its object has no kfn_proceed word (built before proceed-on, or not with kfn.h).
+ */
+function resolveProceedOn(
+  given: readonly ProceedVerdict[] | undefined,
+  fn: ResolvedFunction,
+  info: ObjectInfo,
+  prefix: string,
+  source: SourceRef,
+  errors: KfnError[],
+): ProceedVerdict[] | undefined | null {
+  if (given === undefined) return undefined;
+  const set = PROCEED_VERDICTS.filter((v) => given.includes(v));
+  if (set.length === 1 && set[0] === 'pass') return undefined;
+  const word = info.maps.find((m) => m.name === PROCEED_MAP);
+  if (word && word.type === 'array' && word.maxEntries === 1 && word.valueSize === 4 && fn.nextMap === NEXT_MAP) return set;
+  errors.push(
+    new KfnError('PROCEED_ON_UNSUPPORTED', `${prefix}: ${fn.name}@${fn.version} cannot take proceedOn [${set.join(', ')}]: its object has no ${PROCEED_MAP} word (it always proceeds on pass)`, {
+      source,
+      hint: 'rebuild the function with the current bpf/include/kfn.h (KFN_FUNCTION reads kfn_proceed), or remove proceedOn',
+    }),
+  );
+  return null;
 }
 
 /**

@@ -3,7 +3,7 @@
  * The shapes mirror schemas/*.schema.json, which are the definition of the format.
  */
 import type { SourceRef } from '../core/errors.js';
-import type { Hook, TcPosition, XdpMode } from '../core/types.js';
+import type { Hook, ProceedVerdict, TcPosition, XdpMode } from '../core/types.js';
 import type { LocateOptions, PathSegment } from './source.js';
 
 export const API_VERSION = 'kfn.dev/v1alpha1';
@@ -57,6 +57,8 @@ export interface ChainFunctionSpec {
   /** Maps (named under `maps`) managed in merge mode. */
   mergeMaps?: string[];
   globals?: Record<string, unknown>;
+  /** Verdicts that go on to the next function. */
+  proceedOn?: ProceedVerdict[];
 }
 
 export interface ChainSpec {

@@ -3,7 +3,8 @@
  * place) and the minimal set of instances that must move to reach a new order. Pure.
  */
 import { digestEntries } from '../core/digest.js';
-import type { FunctionIdentity, MapChange, MapEntry, MapEntryChange, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
+import { DEFAULT_PROCEED_ON, PROCEED_VERDICTS } from '../core/types.js';
+import type { DesiredInstance, FunctionIdentity, InstanceChange, MapChange, MapEntry, MapEntryChange, ProceedVerdict, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
 
 /** Every identity field that differs, in a fixed order; globals compared by bytes. */
 export function identityChanges(from: FunctionIdentity, to: FunctionIdentity): ValueChange[] {
@@ -22,6 +23,27 @@ export function identityChanges(from: FunctionIdentity, to: FunctionIdentity): V
     out.push(change);
   }
   return out;
+}
+
+/** A proceed-on set in canonical form: PROCEED_VERDICTS order, the default when absent. */
+export function proceedOnOf(set: readonly ProceedVerdict[] | undefined): ProceedVerdict[] {
+  const have = new Set(set ?? DEFAULT_PROCEED_ON);
+  return PROCEED_VERDICTS.filter((v) => have.has(v));
+}
+
+const sameSet = (a: readonly ProceedVerdict[], b: readonly ProceedVerdict[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+export const isDefaultProceedOn = (set: readonly ProceedVerdict[] | undefined): boolean => sameSet(proceedOnOf(set), proceedOnOf(undefined));
+
+/**
+ * The proceed-on change of an instance, if any: `live` absent = a fresh instance (it
+ * starts at the default). Drift = the kernel holds another value than kfn last wrote.
+ */
+export function proceedOnChange(desired: DesiredInstance, live: LiveInstance | undefined): InstanceChange['proceedOnChange'] {
+  const to = proceedOnOf(desired.proceedOn);
+  const from = proceedOnOf(live?.proceedOn);
+  const drift = live !== undefined && !sameSet(from, proceedOnOf(live.appliedProceedOn));
+  return sameSet(from, to) ? undefined : { from, to, drift };
 }
 
 function cmpStr(a: string, b: string): number {

@@ -15,7 +15,7 @@ function instanceView(i: LiveInstance) {
   for (const name of Object.keys(i.appliedMaps).sort()) {
     maps[name] = (i.maps[name] ?? []).map((e) => `${e.key}=${e.value}`).sort();
   }
-  return { name: i.name, progId: i.progId, identity: i.identity, maps };
+  return { name: i.name, progId: i.progId, identity: i.identity, maps, proceedOn: i.proceedOn ?? null };
 }
 
 export function liveFingerprint(live: LiveState): string {

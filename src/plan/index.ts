@@ -2,4 +2,4 @@ export { plan, hasChanges, summarize } from './plan.js';
 export type { PlanOptions } from './plan.js';
 export { liveFingerprint } from './fingerprint.js';
 export { compareAttachments, expandChains, globToRegExp, isGlob } from './expand.js';
-export { diffEntries, identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
+export { diffEntries, identityChanges, isDefaultProceedOn, mapChanges, movedNames, proceedOnChange, proceedOnOf, stateReset } from './diff.js';

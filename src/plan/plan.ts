@@ -18,7 +18,7 @@ import type {
   PlanSummary,
   Reason,
 } from '../core/types.js';
-import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
+import { identityChanges, mapChanges, movedNames, proceedOnChange, stateReset } from './diff.js';
 import { compareAttachments, expandChains } from './expand.js';
 import { liveFingerprint } from './fingerprint.js';
 
@@ -28,11 +28,16 @@ export interface PlanOptions {
 }
 
 function liveHandle(i: LiveInstance): NonNullable<InstanceChange['live']> {
-  return { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
+  const h: NonNullable<InstanceChange['live']> = { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
+  if (i.proceedOn) h.proceedOn = i.proceedOn;
+  return h;
 }
 
 function createInstance(d: DesiredInstance, reason: Reason): InstanceChange {
-  return { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
+  const change: InstanceChange = { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
+  const pc = proceedOnChange(d, undefined);
+  if (pc) change.proceedOnChange = pc;
+  return change;
 }
 
 function deleteInstance(l: LiveInstance, reason: Reason): InstanceChange {
@@ -99,21 +104,25 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
     }
     const idc = identityChanges(li.identity, d.identity);
     const mc = mapChanges(d.maps, li);
+    const pc = proceedOnChange(d, li);
     const reasons: Reason[] = [];
     let action: InstanceChange['action'] = 'noop';
     if (idc.length > 0) {
       action = 'replace';
       reasons.push({ code: 'forces-replacement' });
-    } else if (mc.length > 0) {
+    } else if (mc.length > 0 || pc) {
       action = 'update';
-      reasons.push({ code: 'maps-differ' });
+      if (mc.length > 0) reasons.push({ code: 'maps-differ' });
+      if (pc) reasons.push({ code: 'proceed-on-changed', from: pc.from, to: pc.to });
     }
     for (const m of mc) if (m.drift) reasons.push({ code: 'map-drift', map: m.map });
+    if (pc?.drift) reasons.push({ code: 'proceed-on-drift' });
     if (moved.has(d.name)) {
       if (action === 'noop') action = 'move';
       reasons.push({ code: 'moved', from: fromOrder.indexOf(d.name) + 1, to: toOrder.indexOf(d.name) + 1 });
     }
     const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
+    if (pc) change.proceedOnChange = pc;
     if (action === 'replace') {
       const reset = stateReset(d.stateMaps, li.stateMaps, d.maps);
       if (reset.length) change.stateReset = reset;

@@ -3,7 +3,7 @@ import type { ForeignProgram, LiveChain, LiveInstance, LiveState } from '../core
 import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import type { MapStats } from '../forms/form.js';
-import { compareAttachments } from '../plan/index.js';
+import { compareAttachments, proceedOnOf } from '../plan/index.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 
@@ -36,6 +36,7 @@ function instanceJson(c: LiveChain, i: LiveInstance, position: number | null, st
     program: i.identity.program,
     prog_id: i.progId,
     globals: Object.fromEntries(Object.entries(i.identity.globals).map(([k, g]) => [k, g.valueText])),
+    proceed_on: proceedOnOf(i.proceedOn),
     maps: Object.fromEntries(Object.entries(i.maps).map(([name, entries]) => [name, entries.map((e) => ({ key: e.keyText, value: e.valueText }))])),
     ...(stats ? { stats: statsJson(stats[i.pinDir] ?? []) } : {}),
   };

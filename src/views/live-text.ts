@@ -2,6 +2,8 @@
 import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
+import { isDefaultProceedOn, proceedOnOf } from '../plan/diff.js';
+import { proceedOnMeaning, setText } from './proceed.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 
@@ -19,6 +21,7 @@ function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s
     `${paintLabel(label)} ${c.bold(padEnd(i.name, widths.name))}  ${padEnd(fnText(i.identity), widths.fn)}  prog ${i.progId}  sha256 ${shortSha(i.identity.sha256)}`,
   ];
   const ind = ' '.repeat(label.length + 1);
+  if (!isDefaultProceedOn(i.proceedOn)) lines.push(`${ind}${c.dim('proceed-on:')} ${setText(proceedOnOf(i.proceedOn))} ${c.dim(`(${proceedOnMeaning(proceedOnOf(i.proceedOn))})`)}`);
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
   for (const name of Object.keys(i.maps).sort()) {

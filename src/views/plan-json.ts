@@ -6,7 +6,8 @@
 import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
-import { hasChanges } from '../plan/index.js';
+import { hasChanges, proceedOnOf } from '../plan/index.js';
+import { proceedOnEffect } from './proceed.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { reasonCode, reasonText } from './reasons.js';
@@ -44,8 +45,11 @@ function mapsAfter(i: InstanceChange): Record<string, Record<string, string>> {
 }
 
 function instanceJson(c: ChainChange, i: InstanceChange) {
-  const before = i.live ? { ...identityJson(i.live.identity), prog_id: i.live.progId, position: c.fromOrder.indexOf(i.name) + 1 || null } : null;
-  const after = i.desired ? { ...identityJson(i.desired.identity), position: c.toOrder.indexOf(i.name) + 1, maps: mapsAfter(i) } : null;
+  const before = i.live
+    ? { ...identityJson(i.live.identity), prog_id: i.live.progId, position: c.fromOrder.indexOf(i.name) + 1 || null, proceed_on: proceedOnOf(i.live.proceedOn) }
+    : null;
+  const after = i.desired ? { ...identityJson(i.desired.identity), position: c.toOrder.indexOf(i.name) + 1, maps: mapsAfter(i), proceed_on: proceedOnOf(i.desired.proceedOn) } : null;
+  const pc = i.proceedOnChange;
   return {
     address: instanceAddress(c.chainName, c.attachment, i.name),
     type: 'kfn_function_instance',
@@ -65,6 +69,7 @@ function instanceJson(c: ChainChange, i: InstanceChange) {
         entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
       })),
       state_reset: i.stateReset ?? [],
+      proceed_on_change: pc ? { before: pc.from, after: pc.to, drift: pc.drift, in_place: i.action === 'update' && !i.reasons.some((r) => r.code === 'copied'), effect: proceedOnEffect(pc.from, pc.to) } : null,
     },
   };
 }

@@ -6,6 +6,7 @@ import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, Map
 import { hasChanges } from '../plan/plan.js';
 import { reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import { proceedOnEffect, proceedOnMeaning, setText } from './proceed.js';
 import type { Colors } from './format.js';
 
 type Sym = '+' | '-' | '~' | '-/+' | '!';
@@ -76,6 +77,7 @@ function symbolsUsed(p: PlannedChanges): Set<Sym> {
         if (m.drift) used.add('!');
         for (const e of m.entries) used.add(e.op === 'add' ? '+' : e.op === 'remove' ? '-' : '~');
       }
+      if (i.proceedOnChange) used.add(i.proceedOnChange.drift ? '!' : i.action === 'create' ? '+' : '~');
     }
   }
   return used;
@@ -114,6 +116,17 @@ function identityLine(c: Colors, v: ValueChange): string {
   return `          ${paint(c, '~')} ${v.field}: ${show(v.from)} ${c.dim('->')} ${show(v.to)}${note}`;
 }
 
+/** The proceed-on line of an instance whose proceed-on is set or changes. */
+function proceedOnLine(c: Colors, i: InstanceChange): string | undefined {
+  const pc = i.proceedOnChange;
+  if (!pc) return undefined;
+  if (i.action === 'create') return `          ${paint(c, '+')} proceed_on = ${setText(pc.to)} ${c.dim(`# ${proceedOnMeaning(pc.to)}`)}`;
+  const inPlace = i.action === 'update' && !i.reasons.some((r) => r.code === 'copied');
+  const how = inPlace ? 'in place, nothing is reloaded: ' : '';
+  const line = `${paint(c, '~')} proceed_on: ${setText(pc.from)} ${c.dim('->')} ${setText(pc.to)} ${c.dim(`# ${how}${proceedOnEffect(pc.from, pc.to)}`)}`;
+  return pc.drift ? `        ${paint(c, '!')} ${line} ${c.dim('(changed outside kfn)')}` : `          ${line}`;
+}
+
 function instanceIdentity(i: InstanceChange): FunctionIdentity {
   // The planner always sets one of the two: desired for every action but delete.
   return (i.desired?.identity ?? i.live?.identity)!;
@@ -134,7 +147,8 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
     const ident = `${padEnd(fnText(id), fnW)}  ${shortSha(id.sha256)}`;
     // Reasons implied by the chain header, or shown by the diff lines below, are not repeated.
     const implied = (ch.action === 'create' && i.action === 'create') || (ch.action === 'delete' && i.reasons[0]?.code === 'chain-unwanted');
-    const reasons = implied ? [] : i.reasons.filter((r) => r.code !== 'maps-differ' && r.code !== 'map-drift');
+    const shownBelow = new Set(['maps-differ', 'map-drift', 'proceed-on-changed', 'proceed-on-drift']);
+    const reasons = implied ? [] : i.reasons.filter((r) => !shownBelow.has(r.code));
     const body = `${padEnd(i.name, nameW)}  ${ident}`.trimEnd();
     lines.push(`    ${symCol(c, sym)} ${i.action === 'noop' ? c.dim(body) : body}${comment(c, reasons)}`);
     for (const v of i.identityChanges) lines.push(identityLine(c, v));
@@ -142,6 +156,8 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
       lines.push(`          ${c.yellow('~')} ${name}: state will be reset ${c.dim('# map layout changed, the new version starts it empty')}`);
     }
     for (const m of i.mapChanges) lines.push(...mapLines(c, m));
+    const po = proceedOnLine(c, i);
+    if (po) lines.push(po);
   }
   if (ch.reordered) lines.push(`        order: [${ch.fromOrder.join(', ')}] ${c.dim('->')} [${ch.toOrder.join(', ')}]`);
   for (const d of ch.drift) lines.push(`      ${paint(c, '!')} ${d} ${c.dim('(changed outside kfn)')}`);

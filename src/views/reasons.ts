@@ -31,6 +31,10 @@ export function reasonText(r: Reason): string {
       return 'map entries differ';
     case 'map-drift':
       return `map ${r.map} changed outside kfn`;
+    case 'proceed-on-changed':
+      return `proceed-on [${r.from.join(', ')}] -> [${r.to.join(', ')}], in place (nothing is reloaded)`;
+    case 'proceed-on-drift':
+      return 'proceed-on changed outside kfn';
     case 'moved':
       return `moved: position ${r.from} -> ${r.to}`;
     case 'copied':

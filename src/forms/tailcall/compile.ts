@@ -180,7 +180,7 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const label = attachmentLabel(c.attachment);
   const from = c.fromOrder;
   const to = c.toOrder;
-  const stays = (name: string): boolean => STAYS.has(instance(c, name).action);
+  const stays = (name: string): boolean => STAYS.has(instance(c, name).action) && !proceedOnNeedsCopy(ctx, instance(c, name));
   let p = 0;
   while (p < from.length && p < to.length && from[p] === to[p] && stays(to[p]!)) p++;
   let s = 0;
@@ -193,8 +193,10 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const fresh = loadRun(ctx, c, dir, middle, suffixHead);
 
   for (const ic of c.instances) {
-    if (!ic.mapChanges.length || !ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
-    updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    if (!ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
+    if (ic.mapChanges.length) updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    // A copy is loaded with the desired proceed-on already.
+    if (ic.proceedOnChange && !fresh.has(ic.name)) updateProceedOnInPlace(ctx, c, ic);
   }
   if (middle.length || oldMiddle.length) {
     const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
@@ -248,6 +250,26 @@ function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, copyDir
   // A copy's metadata is created at its load with the live digests; undoing its load removes it.
   const undo: UndoOp[] = copyDir || !before ? [] : [{ op: 'writeMeta', pin: metaPin, meta: before }];
   push(ctx, 'commit', c, 'record', `record map digests of ${ic.name}`, { op: 'patch-applied-maps', pin: metaPin, appliedMaps }, undo, ic.name);
+}
+
+/**
+ * A proceed-on change is written in place into the live instance's word, unless its pin
+ * is gone (the word can no longer be reached): then the instance is reloaded as a copy.
+ */
+function proceedOnNeedsCopy(ctx: Ctx, ic: InstanceChange): boolean {
+  return ic.proceedOnChange !== undefined && ic.live !== undefined && liveInstance(ctx, ic).proceedOn === undefined;
+}
+
+/** Writes the instance's proceed-on word: the next packet it sees follows the new set. */
+function updateProceedOnInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange): void {
+  const li = liveInstance(ctx, ic);
+  const pins = instancePins(li.pinDir);
+  const { from, to } = ic.proceedOnChange!;
+  push(ctx, 'commit', c, 'update-proceed-on', `set proceed-on of ${ic.name} on ${attachmentLabel(c.attachment)} to [${to.join(', ')}] (in place)`, { op: 'write-proceed-on', pin: pins.proceed, proceedOn: to }, [
+    { op: 'writeProceedOn', pin: pins.proceed, proceedOn: from },
+  ], ic.name);
+  const before = li.formData as InstanceMeta | undefined;
+  push(ctx, 'commit', c, 'record', `record proceed-on of ${ic.name}`, { op: 'patch-proceed-on', pin: pins.meta, proceedOn: to }, before ? [{ op: 'writeMeta', pin: pins.meta, meta: before }] : [], ic.name);
 }
 
 function instance(c: ChainChange, name: string): InstanceChange {

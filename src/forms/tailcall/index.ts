@@ -6,7 +6,7 @@
 import type { LiveInstance, PlannedStep } from '../../core/types.js';
 import type { ChainForm } from '../form.js';
 import { compile } from './compile.js';
-import { NEXT_MAP } from './layout.js';
+import { FORM_MAPS } from './layout.js';
 import type { InstanceMeta } from './meta.js';
 import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
@@ -14,7 +14,7 @@ import { readInstanceStats } from './stats.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
-  ownedMaps: [NEXT_MAP],
+  ownedMaps: FORM_MAPS,
   read: readLiveState,
   compile,
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),

@@ -29,8 +29,10 @@ import {
   withFd,
   withNetns,
 } from '../../libbpf/index.js';
-import { NEXT_MAP, chainPins, instancePins } from './layout.js';
+import { FORM_MAPS, NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { writeProceedOn } from './proceed.js';
+import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
@@ -94,7 +96,14 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
     const pins = instancePins(dir);
     pinFd(loaded.progFd, pins.prog);
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== NEXT_MAP) pinFd(fd, pins.map(name));
+    // Objects built before proceed-on have no word: they proceed on pass only.
+    const proceedFd = loaded.mapFds[PROCEED_MAP];
+    const proceedOn = [...(desired.proceedOn ?? DEFAULT_PROCEED_ON)];
+    if (proceedFd !== undefined) {
+      pinFd(proceedFd, pins.proceed);
+      writeProceedOn(pins.proceed, proceedOn);
+    }
+    for (const [name, fd] of Object.entries(loaded.mapFds)) if (!FORM_MAPS.includes(name)) pinFd(fd, pins.map(name));
 
     const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
     if (!a.share) {
@@ -111,6 +120,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       objectPath: desired.objectPath,
       parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
+      ...(proceedFd !== undefined ? { proceedOn } : {}),
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);

@@ -4,14 +4,15 @@
  *   chains/<netns>/<ifname>/<hook>/       one chain instance
  *     link  root  root_next  meta         root link, root program, its slot, chain metadata
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
- *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
+ *       prog  kfn_next  kfn_proceed       program, its slot, its proceed-on word (kfn.h)
+ *       meta  maps/<map>                  metadata, its maps
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../../core/types.js';
-import { HOOKS } from '../../core/types.js';
+import { HOOKS, PROCEED_MAP } from '../../core/types.js';
 
 /** The one-slot program array through which every instance (and the root) chains. */
 export const NEXT_MAP = 'kfn_next';
@@ -54,9 +55,13 @@ export function isInstanceDirName(base: string): boolean {
   return /^.+@[0-9a-z]+$/.test(base);
 }
 
+/** Maps of a function object that the form owns: never parameters, never state. */
+export const FORM_MAPS: readonly string[] = [NEXT_MAP, PROCEED_MAP];
+
 export const instancePins = (dir: string) => ({
   prog: path.join(dir, 'prog'),
   next: path.join(dir, NEXT_MAP),
+  proceed: path.join(dir, PROCEED_MAP),
   meta: path.join(dir, 'meta'),
   maps: path.join(dir, 'maps'),
   map: (name: string) => path.join(dir, 'maps', enc(name)),

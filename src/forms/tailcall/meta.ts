@@ -4,7 +4,7 @@
  */
 import { createArrayMap, openPinned, pinFd, closeFd, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import { KfnError } from '../../core/errors.js';
-import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { FunctionIdentity, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 
 const META_VALUE_SIZE = 8192;
 const ZERO_KEY = new Uint8Array(4);
@@ -34,6 +34,8 @@ export interface InstanceMeta {
   parameters?: string[];
   /** Digest of the entries kfn last wrote, per managed map. */
   appliedMaps: Record<string, string>;
+  /** Proceed-on kfn last wrote into the instance's kfn_proceed; absent: the object has none. */
+  proceedOn?: ProceedVerdict[];
   createdAt: string;
 }
 

@@ -5,12 +5,13 @@
  */
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
-import type { Attachment, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 import { unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type LoadInstanceArgs } from './kernel.js';
 import { chainPins } from './layout.js';
-import { readMeta, writeMeta, type ChainMeta, type Meta } from './meta.js';
+import { readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta } from './meta.js';
+import { writeProceedOn } from './proceed.js';
 
 /** Chain metadata as compiled into a plan; apply stamps the time and the XDP mode in use. */
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
@@ -31,6 +32,10 @@ export type TailcallOp =
   | { op: 'set-slot'; slot: string; prog: string | null }
   | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'patch-applied-maps'; pin: string; appliedMaps: Record<string, string> }
+  /** Write an instance's proceed-on word (`pin`: its kfn_proceed). */
+  | { op: 'write-proceed-on'; pin: string; proceedOn: ProceedVerdict[] }
+  /** Record the proceed-on written in the instance's metadata (`pin`: its meta). */
+  | { op: 'patch-proceed-on'; pin: string; proceedOn: ProceedVerdict[] }
   | { op: 'write-chain-meta'; pin: string; meta: RecordedChainMeta }
   | ({ op: 'attach' } & AttachFields)
   /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
@@ -47,6 +52,7 @@ export type UndoOp =
   /** Restore map entries: value null deletes the key (hex strings). */
   | { op: 'writeEntries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'writeMeta'; pin: string; meta: Meta }
+  | { op: 'writeProceedOn'; pin: string; proceedOn: ProceedVerdict[] }
   /** Attach a chain's (still pinned) root again. */
   | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition };
 
@@ -54,6 +60,12 @@ function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'nativ
   const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
   if (attachedMode) m.attachedMode = attachedMode;
   return m;
+}
+
+function instanceMeta(pin: string): InstanceMeta {
+  const meta = readMeta(pin);
+  if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
+  return meta;
 }
 
 export function runOp(op: TailcallOp, ctx: RunContext): void {
@@ -66,11 +78,12 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return setSlot(op.slot, op.prog);
     case 'write-entries':
       return writeEntries(op.map, op.entries);
-    case 'patch-applied-maps': {
-      const meta = readMeta(op.pin);
-      if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
-      return writeMeta(op.pin, { ...meta, appliedMaps: op.appliedMaps });
-    }
+    case 'patch-applied-maps':
+      return writeMeta(op.pin, { ...instanceMeta(op.pin), appliedMaps: op.appliedMaps });
+    case 'write-proceed-on':
+      return writeProceedOn(op.pin, op.proceedOn);
+    case 'patch-proceed-on':
+      return writeMeta(op.pin, { ...instanceMeta(op.pin), proceedOn: op.proceedOn });
     case 'write-chain-meta':
       return writeMeta(op.pin, stamped(op.meta, ctx, (op.meta as ChainMeta).attachedMode));
     case 'attach': {
@@ -99,6 +112,8 @@ export function runUndo(op: UndoOp): void {
       return writeEntries(op.map, op.entries);
     case 'writeMeta':
       return writeMeta(op.pin, op.meta);
+    case 'writeProceedOn':
+      return writeProceedOn(op.pin, op.proceedOn);
     case 'attachRoot':
       // Idempotent: a root whose link is still pinned is still attached.
       if (!fs.existsSync(chainPins(op.chainDir).link)) attachRoot(op.chainDir, op.attachment, op.mode, op.position);
@@ -118,6 +133,8 @@ export function describeUndo(op: UndoOp): string {
       return `restore ${op.entries.length} entries of ${op.map}`;
     case 'writeMeta':
       return `restore ${op.pin}`;
+    case 'writeProceedOn':
+      return `set ${op.pin} to [${op.proceedOn.join(', ')}]`;
     case 'attachRoot':
       return `attach ${op.chainDir} again`;
   }

@@ -32,6 +32,7 @@ import type { Attachment, ForeignProgram, LiveChain, LiveInstance, LiveInterface
 import { attachmentLabel } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { readProceedOn } from './proceed.js';
 import type { ReadOptions } from '../form.js';
 
 /**
@@ -160,7 +161,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
     });
   }
 
-  const all = readInstances(dir);
+  const all = readInstances(dir, drift);
   const byProg = new Map(all.map((i) => [i.progId, i]));
   const instances: LiveInstance[] = [];
   const seen = new Set<number>();
@@ -201,7 +202,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   return chain;
 }
 
-function readInstances(chainDirPath: string): LiveInstance[] {
+function readInstances(chainDirPath: string, drift: string[]): LiveInstance[] {
   const fnDir = chainPins(chainDirPath).functions;
   const out: LiveInstance[] = [];
   for (const base of listPinDirs(fnDir)) {
@@ -212,7 +213,15 @@ function readInstances(chainDirPath: string): LiveInstance[] {
     const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
     if (!progId || !meta) continue;
     const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters);
-    out.push({ name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta });
+    const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
+    const proceedOn = readProceedOn(pins.proceed);
+    if (proceedOn) inst.proceedOn = proceedOn;
+    if (meta.proceedOn) {
+      inst.appliedProceedOn = meta.proceedOn;
+      // The program still holds the map, but kfn can no longer write it.
+      if (!proceedOn) drift.push(`the proceed-on map of ${meta.name} is no longer pinned`);
+    }
+    out.push(inst);
   }
   return out;
 }

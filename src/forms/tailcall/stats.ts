@@ -6,14 +6,14 @@ import { MapHandle, perCpuValues, isPerCpu, openPinned, withFd } from '../../lib
 import type { LiveInstance } from '../../core/types.js';
 import { decodeValue, formatValue, sumPerCpuValues } from '../../values/index.js';
 import type { MapStats } from '../form.js';
-import { NEXT_MAP } from './layout.js';
+import { FORM_MAPS } from './layout.js';
 import { listInstanceMaps, typedMapInfo } from './read.js';
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
 export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
   const out: MapStats[] = [];
   for (const m of listInstanceMaps(instance.pinDir)) {
-    if (m.name === NEXT_MAP || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
+    if (FORM_MAPS.includes(m.name) || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
     const typed = typedMapInfo(m.name, m.info);
     withFd(openPinned(m.pin), (fd) => {
       const entries = new MapHandle(fd, m.info, m.pin).entries();
