@@ -77,6 +77,7 @@ export const bpf = {
   xdp_query: libbpf.func('int bpf_xdp_query(int ifindex, int flags, void *opts)'),
   prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
   num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),
+  probe_prog_type: libbpf.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
   set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
 };
 

@@ -17,3 +17,6 @@ export { btfResolve, btfSizeOf } from './btf-types.js';
 export type * from './object-info.js';
 export { mapLayoutDigest, PARAMETER_TAG } from './object-info.js';
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE } from './constants.js';
+export { elfFunctionOffset } from './elf.js';
+export { programKindSupported, probePmu, pmuPath, type Pmu } from './features.js';
+export type { ProbeEventAttr } from './syscall.js';
