@@ -25,6 +25,10 @@
  * program that uses kfn_next fixes its owner program type, so loading the XDP and
  * the tc program of one object together fails with EINVAL on the second one.
  *
+ * A probe function (a tracepoint or uprobe program, see docs/functions.md) does not
+ * chain: it defines KFN_NO_CHAIN before including this header, which leaves out the
+ * chaining maps and KFN_FUNCTION (and keeps KFN_PARAM, the types and the helpers).
+ *
  * Types that userspace encodes from BTF by name:
  *   kfn_be16, __be16   port (or other 16-bit field) in network byte order
  *   __be32             32-bit field in network byte order
@@ -107,6 +111,7 @@ struct kfn_flow_key {
 };
 
 /* ------------------------------------------------------------------ chaining */
+#ifndef KFN_NO_CHAIN
 
 /* Verdicts of a function's packet logic. */
 enum kfn_verdict {
@@ -179,6 +184,8 @@ static __always_inline int kfn_continue_tc(struct __sk_buff *skb)
 		struct xdp_md *: kfn_continue_xdp,			\
 		struct __sk_buff *: kfn_continue_tc)(ctx)
 
+#endif /* KFN_NO_CHAIN */
+
 /* ------------------------------------------------------------ packet view */
 
 /* Hook-independent view of a packet, built by KFN_FUNCTION. */
@@ -212,6 +219,7 @@ static __always_inline void kfn_pkt_from_skb(struct kfn_pkt *p, struct __sk_buff
 	p->len = skb->len;
 }
 
+#ifndef KFN_NO_CHAIN
 /*
  * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC("tc") name_tc.
  * logic_fn is `static __always_inline int logic_fn(struct kfn_pkt *p)` returning
@@ -244,6 +252,7 @@ int name##_tc(struct __sk_buff *skb)					\
 		kfn_tail_next(skb);					\
 	return v == KFN_DROP ? TC_ACT_SHOT : TCX_NEXT;			\
 }
+#endif /* KFN_NO_CHAIN */
 
 /* ---------------------------------------------------------- parsing helpers */
 /*
