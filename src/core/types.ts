@@ -24,6 +24,23 @@ export const DEFAULT_PROCEED_ON: readonly ProceedVerdict[] = ['pass'];
 /** The map of a function object (bpf/include/kfn.h) through which its instance's proceed-on is set. */
 export const PROCEED_MAP = 'kfn_proceed';
 
+/**
+ * Where a Probe attaches (a KernelFunction lists the ones it supports in spec.hooks, next
+ * to the chain hooks). Retprobes are uprobes / kprobes with `retprobe: true`.
+ */
+export const PROBE_HOOKS = ['tracepoint', 'uprobe', 'kprobe', 'fentry', 'fexit', 'freplace'] as const;
+export type ProbeHook = (typeof PROBE_HOOKS)[number];
+
+/** What a probe attaches to, as its manifest says (host-independent). */
+export type ProbeTarget =
+  | { hook: 'tracepoint'; tracepoint: string }
+  /** `symbol` (resolved in the binary when planned) and/or `offset` (from the symbol, or in the file). */
+  | { hook: 'uprobe'; path: string; symbol?: string; offset: number; retprobe: boolean }
+  | { hook: 'kprobe'; function: string; offset: number; retprobe: boolean }
+  | { hook: 'fentry' | 'fexit'; function: string }
+  /** `target`: the pin of the program whose `function` is replaced. */
+  | { hook: 'freplace'; target: string; function: string };
+
 /** The netns name kfn itself runs in. */
 export const DEFAULT_NETNS = 'default';
 
@@ -108,8 +125,22 @@ export interface DesiredChain {
   source?: SourceRef;
 }
 
+export interface DesiredProbe {
+  name: string;
+  target: ProbeTarget;
+  identity: FunctionIdentity;
+  /** Absolute path of the object file. */
+  objectPath: string;
+  maps: Record<string, DesiredMap>;
+  /** Layout digest of every map of the object, by name. */
+  stateMaps?: Record<string, string>;
+  source?: SourceRef;
+}
+
 export interface DesiredState {
   chains: DesiredChain[];
+  /** Probes (tracepoints, uprobes, ...); absent: none. */
+  probes?: DesiredProbe[];
   /** sha256 over the canonical manifests, recorded in the kernel on apply. */
   manifestDigest: string;
   /** Git revision of the manifests, when known. */
@@ -181,8 +212,31 @@ export interface ForeignProgram {
   linkId?: number;
 }
 
+/** A probe kfn made: its program, maps and perf-event link, under the pin root. */
+export interface LiveProbe {
+  name: string;
+  target: ProbeTarget;
+  identity: FunctionIdentity;
+  progId: number;
+  /** 0 when the link is gone. */
+  linkId: number;
+  /** The link is pinned, alive and runs this probe's program. */
+  attached: boolean;
+  pinDir: string;
+  /** Contents of the probe's parameter maps, entries sorted by `key`. */
+  maps: Record<string, MapEntry[]>;
+  appliedMaps: Record<string, string>;
+  stateMaps?: Record<string, string>;
+  /** Changed behind kfn's back (link gone, binary replaced...). */
+  drift: string[];
+  /** The form's own record of the probe; opaque to every other layer. */
+  formData?: unknown;
+}
+
 export interface LiveState {
   chains: LiveChain[];
+  /** kfn's probes; absent: none read. */
+  probes?: LiveProbe[];
   /** Interfaces of every netns that a manifest or a live chain refers to. */
   interfaces: LiveInterface[];
   /** Network namespaces that were asked for but do not exist. */
@@ -218,7 +272,13 @@ export type Reason =
   /** Set by the chain form: the instance is reloaded as a copy sharing its maps... */
   | { code: 'copied' }
   /** ...only because its successor changes. */
-  | { code: 'successor-changed' };
+  | { code: 'successor-changed' }
+  | { code: 'probe-missing' }
+  | { code: 'probe-unwanted' }
+  /** A probe's attach point changed: a new link on the new target. */
+  | { code: 'target-changed'; from: string; to: string }
+  /** The probe's link is gone: attached again. */
+  | { code: 'detached' };
 
 export type ReasonCode = Reason['code'];
 
@@ -275,6 +335,26 @@ export interface InstanceChange {
   live?: { progId: number; pinDir: string; identity: FunctionIdentity; proceedOn?: ProceedVerdict[] };
 }
 
+export type ProbeAction = 'create' | 'delete' | 'replace' | 'update' | 'noop';
+
+export interface ProbeChange {
+  name: string;
+  action: ProbeAction;
+  reasons: Reason[];
+  identityChanges: ValueChange[];
+  /** Attach point before and after (their text), when it changes. */
+  targetChange?: { from: string; to: string };
+  mapChanges: MapChange[];
+  /** On replace: state maps the new program cannot take over. */
+  stateReset?: string[];
+  /** Live drift notes carried into the plan. */
+  drift: string[];
+  /** The link is gone and is made again (an update). */
+  reattach?: boolean;
+  desired?: DesiredProbe;
+  live?: { progId: number; linkId: number; pinDir: string; identity: FunctionIdentity; target: ProbeTarget };
+}
+
 export interface ChainChange {
   attachment: Attachment;
   chainName: string;
@@ -321,6 +401,8 @@ export interface PlannedChanges {
   manifestDigest: string;
   revision?: string;
   changes: ChainChange[];
+  /** Probe changes, sorted by name; absent: no probe desired or live. */
+  probes?: ProbeChange[];
   foreign: ForeignProgram[];
   warnings: string[];
   summary: PlanSummary;
@@ -341,7 +423,10 @@ export type StepKind =
   | 'reattach'
   | 'record'
   | 'release'
-  | 'detach-release';
+  | 'detach-release'
+  | 'load-probe'
+  | 'attach-probe'
+  | 'detach-probe';
 
 /**
  * One concrete kernel operation, compiled by the chain form at plan time. `op` and
@@ -351,10 +436,12 @@ export type StepKind =
 export interface PlannedStep {
   kind: StepKind;
   phase: StepPhase;
-  /** Address of the chain or instance the step acts on (see views: resource addresses). */
-  chain: Attachment;
-  chainName: string;
+  /** Address of the chain or instance the step acts on (see views: resource addresses); absent for a probe's. */
+  chain?: Attachment;
+  chainName?: string;
   instance?: string;
+  /** The probe the step acts on. */
+  probe?: string;
   description: string;
   op: unknown;
   undo: unknown[];

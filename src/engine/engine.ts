@@ -7,7 +7,7 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import type { DesiredState, LiveChain, LiveState, Plan } from '../core/types.js';
+import type { DesiredState, LiveChain, LiveProbe, LiveState, Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { hasChanges, liveFingerprint, plan as diff } from '../plan/index.js';
@@ -67,16 +67,20 @@ export class Engine {
     return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)] });
   }
 
-  /** The whole instruction: what differs and why, and every step apply will run. */
+  /**
+   * The whole instruction: what differs and why, and every step apply will run. What the
+   * kernel lacks for the desired state (a probe kind, tracefs...) fails here, first.
+   */
   plan(desired: DesiredState, live: LiveState): Plan {
+    this.form.preflight(desired);
     const planned = diff(desired, live, { now: this.now() });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
     return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
   }
 
-  /** A plan that removes the live chains `inScope` selects (all of them by default). */
-  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = ''): Plan {
-    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), foreign: [] };
+  /** A plan that removes the live chains and probes the filters select (all of them by default). */
+  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = '', probeInScope: (p: LiveProbe) => boolean = () => true): Plan {
+    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), probes: (live.probes ?? []).filter(probeInScope), foreign: [] };
     // Stale is judged on the whole host, not only on the chains in scope.
     return { ...this.plan({ chains: [], manifestDigest }, scoped), liveFingerprint: liveFingerprint(live) };
   }

@@ -7,7 +7,7 @@
  * -> concrete steps with their undo operations, at plan time), run and undo (execute one
  * step or one undo operation, both plain data), stats; see docs/architecture.md.
  */
-import type { ChainChange, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { ChainChange, DesiredState, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 
 export interface ReadOptions {
   pinRoot: string;
@@ -52,10 +52,17 @@ export interface ChainForm {
   /** Maps of every function object that the form owns: never parameters, never state. */
   readonly ownedMaps: readonly string[];
   read(opts: ReadOptions): LiveState;
+  /**
+   * Asks the kernel for what the desired state needs beyond chains (probe program types,
+   * tracefs, PMUs, uprobe files) and throws, naming what is missing, before any planning.
+   */
+  preflight(desired: DesiredState): void;
   compile(changes: PlannedChanges, ctx: CompileContext): Compiled;
   run(step: PlannedStep, ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
+  /** The same for a probe. */
+  probeStats(probe: LiveProbe, limit?: number): MapStats[];
 }

@@ -9,14 +9,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import { PROCEED_MAP, type Hook } from '../core/types.js';
-import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import { HOOKS, PROBE_HOOKS, PROCEED_MAP, type Hook, type ProbeHook } from '../core/types.js';
+import type { MapInfo, ObjectInfo, ProgramInfo, ProgramKind } from '../libbpf/object-info.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
 import type { Aggregator, KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
 export const hookKind = (h: Hook): ProgKind => (h === 'xdp' ? 'xdp' : 'tc');
+export const isChainHook = (h: string): h is Hook => (HOOKS as readonly string[]).includes(h);
+export const isProbeHook = (h: string): h is ProbeHook => (PROBE_HOOKS as readonly string[]).includes(h);
+
+/** The program type a probe hook needs, and the section prefixes libbpf gives such programs. */
+const PROBE_PROGRAMS: Record<ProbeHook, { kind: ProgramKind; sections: string[] }> = {
+  tracepoint: { kind: 'tracepoint', sections: ['tracepoint', 'tp'] },
+  uprobe: { kind: 'kprobe', sections: ['uprobe', 'uretprobe'] },
+  kprobe: { kind: 'kprobe', sections: ['kprobe', 'kretprobe'] },
+  fentry: { kind: 'tracing', sections: ['fentry'] },
+  fexit: { kind: 'tracing', sections: ['fexit'] },
+  freplace: { kind: 'ext', sections: ['freplace'] },
+};
 
 export interface ResolvedFunction {
   doc: KernelFunctionDocument;
@@ -26,6 +38,8 @@ export interface ResolvedFunction {
   info?: ObjectInfo;
   /** Program per hook kind, for the kinds the function declares and that resolved. */
   programs: Partial<Record<ProgKind, string>>;
+  /** Program per probe hook the function declares (and that resolved). */
+  probePrograms: Partial<Record<ProbeHook, ProgramInfo>>;
   /**
    * The function's parameter maps: those its C source tags KFN_PARAM plus those its
    * manifest lists under spec.parameters. The one definition validate, plan, apply,
@@ -81,7 +95,7 @@ export function resolveFunctions(
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? NEXT_MAP, companions: [], monitorMaps: [] };
+    const fn: ResolvedFunction = { doc, name, version, programs: {}, probePrograms: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? NEXT_MAP, companions: [], monitorMaps: [] };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
@@ -117,6 +131,51 @@ export function compareSemver(a: string, b: string): number {
 export function splitRef(ref: string): [string, string | undefined] {
   const at = ref.indexOf('@');
   return at < 0 ? [ref, undefined] : [ref.slice(0, at), ref.slice(at + 1)];
+}
+
+/** The KernelFunction a reference (`name` or `name@version`) names; undefined after reporting why not. */
+export function lookupFunction(
+  byName: ReadonlyMap<string, ReadonlyMap<string, ResolvedFunction>>,
+  ref: string,
+  prefix: string,
+  refSrc: SourceRef,
+  errors: KfnError[],
+): ResolvedFunction | undefined {
+  const [refName, refVersion] = splitRef(ref);
+  const versions = byName.get(refName);
+  if (!versions) {
+    const defined = [...byName.values()].flatMap((vs) => [...vs.values()].map((f) => `${f.name}@${f.version}`)).sort();
+    errors.push(
+      new KfnError('FUNCTION_NOT_FOUND', `${prefix}: no KernelFunction "${refName}" is defined`, {
+        source: refSrc,
+        hint: defined.length > 0 ? `defined functions: ${defined.join(', ')}` : 'no KernelFunction manifest was loaded',
+      }),
+    );
+    return undefined;
+  }
+  if (refVersion === undefined) {
+    if (versions.size > 1) {
+      const vs = [...versions.keys()].sort(compareSemver);
+      errors.push(
+        new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${vs.join(', ')})`, {
+          source: refSrc,
+          hint: `say which one, e.g. "${refName}@${vs[vs.length - 1]}"`,
+        }),
+      );
+      return undefined;
+    }
+    return [...versions.values()][0]!;
+  }
+  const fn = versions.get(refVersion);
+  if (!fn) {
+    errors.push(
+      new KfnError('FUNCTION_VERSION_NOT_FOUND', `${prefix}: "${refName}" has no version ${refVersion}`, {
+        source: refSrc,
+        hint: `defined versions of ${refName}: ${[...versions.keys()].sort(compareSemver).join(', ')}`,
+      }),
+    );
+  }
+  return fn;
 }
 
 function short(hex: string): string {
@@ -209,7 +268,7 @@ function resolveFunction(
   }
 
   // one program per declared hook kind
-  const kinds = [...new Set(spec.hooks.map(hookKind))];
+  const kinds = [...new Set(spec.hooks.filter(isChainHook).map(hookKind))];
   const progSrc = spec.program !== undefined ? doc.locate(['spec', 'program']) : doc.locate(['spec', 'hooks']);
   const listing = info.programs.length > 0 ? info.programs.map((p) => `${p.name} (${p.kind})`).join(', ') : 'none';
   for (const kind of kinds) {
@@ -223,7 +282,7 @@ function resolveFunction(
         ofKind.find((p) => p.name === `${wanted}_${kind}`) ??
         info.programs.find((p) => p.name === wanted && p.needsType);
       if (!chosen) {
-        const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const hooksOfKind = spec.hooks.filter((h) => isChainHook(h) && hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
         const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
         errors.push(
@@ -265,6 +324,10 @@ function resolveFunction(
     }
     fn.programs[kind] = chosen.name;
   }
+  for (const hook of spec.hooks.filter(isProbeHook)) {
+    const chosen = probeProgram(fn, info, hook, listing, progSrc, errors);
+    if (chosen) fn.probePrograms[hook] = chosen;
+  }
 
   const before = errors.length;
   resolveNextMap(fn, info, prefix, errors);
@@ -291,6 +354,45 @@ function resolveFunction(
   fn.parameters = parameters;
   fn.objectPath = real;
   fn.info = info;
+}
+
+/**
+ * The program a probe hook runs: spec.program (a name, or a base name B with program
+ * B_<hook>), else the one program of the hook's type, preferring those whose section
+ * says the hook (SEC("uprobe") for uprobe where a kprobe program would also load).
+ */
+function probeProgram(fn: ResolvedFunction, info: ObjectInfo, hook: ProbeHook, listing: string, source: SourceRef, errors: KfnError[]): ProgramInfo | undefined {
+  const prefix = `function "${fn.name}@${fn.version}"`;
+  const spec = fn.doc.data.spec;
+  const want = PROBE_PROGRAMS[hook];
+  const ofKind = info.programs.filter((p) => p.kind === want.kind);
+  if (spec.program !== undefined) {
+    const chosen = ofKind.find((p) => p.name === spec.program) ?? ofKind.find((p) => p.name === `${spec.program}_${hook}`);
+    if (!chosen) {
+      errors.push(
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${want.kind} program named "${spec.program}" or "${spec.program}_${hook}" for hook ${hook} in ${spec.object} (programs: ${listing})`, {
+          source,
+          hint: `hook ${hook} needs a program of section ${want.sections.map((s) => `"${s}"`).join(' or ')}; fix spec.program or remove the hook`,
+        }),
+      );
+    }
+    return chosen;
+  }
+  const bySection = ofKind.filter((p) => want.sections.includes(p.section.split('/')[0]!));
+  const candidates = bySection.length ? bySection : ofKind;
+  if (candidates.length === 1) return candidates[0];
+  errors.push(
+    candidates.length === 0
+      ? new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no program for hook ${hook} in ${spec.object} (programs: ${listing})`, {
+          source,
+          hint: `hook ${hook} needs a ${want.kind} program (SEC("${want.sections[0]}")); remove the hook or rebuild the object`,
+        })
+      : new KfnError('PROGRAM_AMBIGUOUS', `${prefix}: ${candidates.length} programs for hook ${hook} in ${spec.object} (${candidates.map((p) => p.name).join(', ')})`, {
+          source: fn.doc.source,
+          hint: 'set spec.program to the one to run (a name, or a base name B with a program B_<hook>)',
+        }),
+  );
+  return undefined;
 }
 
 /** The per-instance chaining map every function owns; kfn manages it. */

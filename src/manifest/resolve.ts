@@ -10,11 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, type SourceRef } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { DEFAULT_NETNS, PROCEED_MAP, PROCEED_VERDICTS, type DesiredChain, type DesiredInstance, type DesiredState, type ProceedVerdict } from '../core/types.js';
+import { DEFAULT_NETNS, PROCEED_MAP, PROCEED_VERDICTS, type DesiredChain, type DesiredInstance, type DesiredMap, type DesiredProbe, type DesiredState, type ProceedVerdict } from '../core/types.js';
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
-import { compareSemver, hookKind, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
+import { compareSemver, hookKind, lookupFunction, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
 import { throwIfAny } from './load.js';
 import { resolveGlobals, resolveMaps } from './parameters.js';
+import { resolveProbes } from './probes.js';
 import { NEXT_MAP } from './functions.js';
 import type { PathSegment } from './source.js';
 import type { ChainDocument, LoadedManifests } from './types.js';
@@ -54,7 +55,6 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
   }
 
   const byName = resolveFunctions(loaded.functions, root, deps, errors);
-  const defined = [...byName.values()].flatMap((vs) => [...vs.values()].map((f) => `${f.name}@${f.version}`)).sort();
 
   // ------------------------------------------------------------ chains
   const chains: DesiredChain[] = [];
@@ -96,7 +96,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     const instanceNames = new Map<string, SourceRef>();
     spec.functions.forEach((f, i) => {
       const base: PathSegment[] = ['spec', 'functions', i];
-      const [refName, refVersion] = splitRef(f.function);
+      const [refName] = splitRef(f.function);
       const instName = f.name ?? refName;
       const nameSrc = doc.locate(f.name !== undefined ? [...base, 'name'] : [...base, 'function']);
       const prevInst = instanceNames.get(instName);
@@ -113,41 +113,8 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const prefix = `chain "${chainName}" function "${instName}"`;
       const refSrc = doc.locate([...base, 'function']);
 
-      // function reference
-      const versions = byName.get(refName);
-      let fn: ResolvedFunction | undefined;
-      if (!versions) {
-        errors.push(
-          new KfnError('FUNCTION_NOT_FOUND', `${prefix}: no KernelFunction "${refName}" is defined`, {
-            source: refSrc,
-            hint: defined.length > 0 ? `defined functions: ${defined.join(', ')}` : 'no KernelFunction manifest was loaded',
-          }),
-        );
-        return;
-      } else if (refVersion === undefined) {
-        if (versions.size > 1) {
-          const vs = [...versions.keys()].sort(compareSemver);
-          errors.push(
-            new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${vs.join(', ')})`, {
-              source: refSrc,
-              hint: `say which one, e.g. "${refName}@${vs[vs.length - 1]}"`,
-            }),
-          );
-          return;
-        }
-        fn = [...versions.values()][0]!;
-      } else {
-        fn = versions.get(refVersion);
-        if (!fn) {
-          errors.push(
-            new KfnError('FUNCTION_VERSION_NOT_FOUND', `${prefix}: "${refName}" has no version ${refVersion}`, {
-              source: refSrc,
-              hint: `defined versions of ${refName}: ${[...versions.keys()].sort(compareSemver).join(', ')}`,
-            }),
-          );
-          return;
-        }
-      }
+      const fn = lookupFunction(byName, f.function, prefix, refSrc, errors);
+      if (!fn) return;
 
       // hook
       if (!fn.doc.data.spec.hooks.includes(spec.hook)) {
@@ -212,8 +179,9 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     });
   }
 
+  const probes = resolveProbes(loaded.probes, byName, errors);
   throwIfAny(errors);
-  return { chains, manifestDigest: manifestDigest(chains) };
+  return { chains, ...(probes.length ? { probes } : {}), manifestDigest: manifestDigest(chains, probes) };
 }
 
 /**
@@ -248,14 +216,14 @@ function resolveProceedOn(
  * positions and absolute object paths are left out so that moving a line or checking
  * the repository out elsewhere does not change it (the object's sha256 is in the identity).
  */
-export function manifestDigest(chains: readonly DesiredChain[]): string {
+export function manifestDigest(chains: readonly DesiredChain[], probes: readonly DesiredProbe[] = []): string {
+  const bare = (maps: Record<string, DesiredMap>) => Object.fromEntries(Object.entries(maps).map(([k, { source: _ms, ...m }]) => [k, m]));
   const stripped = chains.map(({ source: _s, interfaceSources: _is, instances, ...c }) => ({
     ...c,
-    instances: instances.map(({ source: _src, objectPath: _o, maps, ...inst }) => ({
-      ...inst,
-      maps: Object.fromEntries(Object.entries(maps).map(([k, { source: _ms, ...m }]) => [k, m])),
-    })),
+    instances: instances.map(({ source: _src, objectPath: _o, maps, ...inst }) => ({ ...inst, maps: bare(maps) })),
   }));
-  return sha256Hex(canonicalJson(stripped));
+  // Without probes, the digest of chains is what it was before probes existed.
+  if (probes.length === 0) return sha256Hex(canonicalJson(stripped));
+  return sha256Hex(canonicalJson({ chains: stripped, probes: probes.map(({ source: _s, objectPath: _o, maps, ...p }) => ({ ...p, maps: bare(maps) })) }));
 }
 

@@ -16,6 +16,7 @@ export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.ur
 export const SCHEMA_FILES: Record<ManifestKind, string> = {
   KernelFunction: 'kernelfunction.schema.json',
   Chain: 'chain.schema.json',
+  Probe: 'probe.schema.json',
 };
 
 let ajv: Ajv | undefined;

@@ -70,7 +70,7 @@ export function diffEntries(live: readonly MapEntry[], desired: readonly MapEntr
  * Map changes of an instance for every map the manifest manages (maps it does not
  * mention are left alone). `live` absent = a fresh instance with empty maps.
  */
-export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstance | undefined): MapChange[] {
+export function mapChanges(desired: Record<string, DesiredMap>, live: Pick<LiveInstance, 'maps' | 'appliedMaps'> | undefined): MapChange[] {
   const out: MapChange[] = [];
   for (const name of Object.keys(desired).sort()) {
     const want = desired[name]!;

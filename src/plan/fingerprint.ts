@@ -10,12 +10,17 @@ import { attachmentKey } from '../core/types.js';
 import type { LiveInstance, LiveState } from '../core/types.js';
 import { compareAttachments } from './expand.js';
 
-function instanceView(i: LiveInstance) {
+/** Entries of the maps kfn manages (wrote), as key=value, sorted. */
+function managedMaps(i: Pick<LiveInstance, 'maps' | 'appliedMaps'>): Record<string, string[]> {
   const maps: Record<string, string[]> = {};
   for (const name of Object.keys(i.appliedMaps).sort()) {
     maps[name] = (i.maps[name] ?? []).map((e) => `${e.key}=${e.value}`).sort();
   }
-  return { name: i.name, progId: i.progId, identity: i.identity, maps, proceedOn: i.proceedOn ?? null };
+  return maps;
+}
+
+function instanceView(i: LiveInstance) {
+  return { name: i.name, progId: i.progId, identity: i.identity, maps: managedMaps(i), proceedOn: i.proceedOn ?? null };
 }
 
 export function liveFingerprint(live: LiveState): string {
@@ -36,5 +41,9 @@ export function liveFingerprint(live: LiveState): string {
   const foreign = live.foreign
     .map((f) => ({ attachment: attachmentKey(f.attachment), progId: f.progId, progName: f.progName, linkId: f.linkId ?? null }))
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
-  return sha256Hex(canonicalJson({ v: 1, chains, foreign }));
+  const probes = [...(live.probes ?? [])]
+    .sort((a, b) => (a.pinDir < b.pinDir ? -1 : a.pinDir > b.pinDir ? 1 : 0))
+    .map((p) => ({ name: p.name, progId: p.progId, linkId: p.linkId, attached: p.attached, identity: p.identity, target: p.target, maps: managedMaps(p), drift: p.drift }));
+  // Without probes the fingerprint is what it was before probes existed.
+  return sha256Hex(canonicalJson(probes.length ? { v: 1, chains, foreign, probes } : { v: 1, chains, foreign }));
 }

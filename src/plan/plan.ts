@@ -16,11 +16,13 @@ import type {
   LiveState,
   PlannedChanges,
   PlanSummary,
+  ProbeChange,
   Reason,
 } from '../core/types.js';
 import { identityChanges, mapChanges, movedNames, proceedOnChange, stateReset } from './diff.js';
 import { compareAttachments, expandChains } from './expand.js';
 import { liveFingerprint } from './fingerprint.js';
+import { planProbes } from './probes.js';
 
 export interface PlanOptions {
   /** Clock for `createdAt` (tests pin it). */
@@ -166,8 +168,14 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   };
 }
 
-export function summarize(changes: readonly ChainChange[]): PlanSummary {
+export function summarize(changes: readonly ChainChange[], probes: readonly ProbeChange[] = []): PlanSummary {
   const s: PlanSummary = { add: 0, change: 0, replace: 0, destroy: 0 };
+  for (const p of probes) {
+    if (p.action === 'create') s.add++;
+    else if (p.action === 'update') s.change++;
+    else if (p.action === 'replace') s.replace++;
+    else if (p.action === 'delete') s.destroy++;
+  }
   for (const c of changes) {
     if (c.action === 'create') s.add++;
     if (c.action === 'delete') s.destroy++;
@@ -229,19 +237,21 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
     }
   }
 
+  const probes = desired.probes?.length || live.probes?.length ? planProbes(desired.probes ?? [], live.probes ?? []) : undefined;
   const result: PlannedChanges = {
     createdAt: (opts.now ?? new Date()).toISOString(),
     liveFingerprint: liveFingerprint(live),
     manifestDigest: desired.manifestDigest,
     changes,
+    ...(probes ? { probes } : {}),
     foreign: live.foreign.map((f) => ({ ...f, attachment: { ...f.attachment } })),
     warnings,
-    summary: summarize(changes),
+    summary: summarize(changes, probes),
   };
   if (desired.revision !== undefined) result.revision = desired.revision;
   return result;
 }
 
-export function hasChanges(p: Pick<PlannedChanges, 'changes'>): boolean {
-  return p.changes.some((c) => c.action !== 'noop');
+export function hasChanges(p: Pick<PlannedChanges, 'changes' | 'probes'>): boolean {
+  return p.changes.some((c) => c.action !== 'noop') || (p.probes ?? []).some((c) => c.action !== 'noop');
 }

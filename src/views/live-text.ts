@@ -1,5 +1,6 @@
 /** `kfn show`: what kfn finds in the kernel, chain by chain, in packet order. */
-import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
+import type { LiveChain, LiveInstance, LiveProbe, LiveState } from '../core/types.js';
+import { targetText } from '../plan/probes.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
 import { isDefaultProceedOn, proceedOnOf } from '../plan/diff.js';
@@ -15,6 +16,36 @@ export interface RenderLiveOptions {
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
 
+function mapAndStatLines(c: Colors, ind: string, maps: LiveInstance['maps'], stats: MapStats[]): string[] {
+  const lines: string[] = [];
+  for (const name of Object.keys(maps).sort()) {
+    const entries = maps[name]!;
+    if (entries.length === 0) {
+      lines.push(`${ind}${name} ${c.dim('(empty)')}`);
+      continue;
+    }
+    for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
+  }
+  for (const s of stats) {
+    for (const text of statTexts(s)) {
+      const [first = '', ...rest] = text.split('\n');
+      lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
+      for (const r of rest) lines.push(`${ind}  ${r}`);
+    }
+  }
+  return lines;
+}
+
+function probeLines(c: Colors, p: LiveProbe, opts: RenderLiveOptions): string[] {
+  const lines = [c.bold(`probe ${quote(p.name)} on ${targetText(p.target)}`)];
+  lines.push(`  ${fnText(p.identity)}  ${p.identity.program}  prog ${p.progId}  ${p.attached ? `link ${p.linkId}` : c.red('not attached')}  sha256 ${shortSha(p.identity.sha256)}`);
+  const globals = Object.keys(p.identity.globals).sort();
+  if (globals.length) lines.push(`  ${c.dim('globals:')} ${globals.map((g) => `${g} = ${p.identity.globals[g]!.valueText}`).join(', ')}`);
+  lines.push(...mapAndStatLines(c, '  ', p.maps, opts.stats?.[p.pinDir] ?? []));
+  for (const d of p.drift) lines.push(`  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`);
+  return lines;
+}
+
 /** `label` is plain text; `paintLabel` colors it without changing its width. */
 function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s: string) => string, widths: { name: number; fn: number }, opts: RenderLiveOptions): string[] {
   const lines = [
@@ -24,21 +55,7 @@ function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s
   if (!isDefaultProceedOn(i.proceedOn)) lines.push(`${ind}${c.dim('proceed-on:')} ${setText(proceedOnOf(i.proceedOn))} ${c.dim(`(${proceedOnMeaning(proceedOnOf(i.proceedOn))})`)}`);
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
-  for (const name of Object.keys(i.maps).sort()) {
-    const entries = i.maps[name]!;
-    if (entries.length === 0) {
-      lines.push(`${ind}${name} ${c.dim('(empty)')}`);
-      continue;
-    }
-    for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
-  }
-  for (const s of opts.stats?.[i.pinDir] ?? []) {
-    for (const text of statTexts(s)) {
-      const [first = '', ...rest] = text.split('\n');
-      lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
-      for (const r of rest) lines.push(`${ind}  ${r}`);
-    }
-  }
+  lines.push(...mapAndStatLines(c, ind, i.maps, opts.stats?.[i.pinDir] ?? []));
   return lines;
 }
 
@@ -79,8 +96,10 @@ export function renderLive(live: LiveState, opts: RenderLiveOptions): string {
   const c = colors(opts.color);
   const sections: string[][] = [];
   const chains = [...live.chains].sort((a, b) => compareAttachments(a.attachment, b.attachment));
-  if (chains.length === 0) sections.push([NOTHING_MANAGED]);
+  const probes = [...(live.probes ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (chains.length === 0 && probes.length === 0) sections.push([NOTHING_MANAGED]);
   for (const ch of chains) sections.push(chainLines(c, ch, opts));
+  for (const p of probes) sections.push(probeLines(c, p, opts));
   if (live.foreign.length) {
     sections.push([
       c.bold('Foreign programs (not managed by kfn):'),

@@ -3,12 +3,12 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
 import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
-import { hasChanges, proceedOnOf } from '../plan/index.js';
+import { hasChanges, proceedOnOf, targetText } from '../plan/index.js';
 import { proceedOnEffect } from './proceed.js';
-import { chainAddress, instanceAddress } from './address.js';
+import { chainAddress, instanceAddress, probeAddress, stepAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { reasonCode, reasonText } from './reasons.js';
 
@@ -63,11 +63,7 @@ function instanceJson(c: ChainChange, i: InstanceChange) {
       reasons: i.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
       replace_paths: i.identityChanges.map((v: ValueChange) => v.field),
       identity_changes: i.identityChanges.map((v: ValueChange) => ({ field: v.field, before: v.from ?? null, after: v.to ?? null })),
-      map_changes: i.mapChanges.map((m) => ({
-        map: m.map,
-        drift: m.drift,
-        entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
-      })),
+      map_changes: mapChangesJson(i.mapChanges),
       state_reset: i.stateReset ?? [],
       proceed_on_change: pc ? { before: pc.from, after: pc.to, drift: pc.drift, in_place: i.action === 'update' && !i.reasons.some((r) => r.code === 'copied'), effect: proceedOnEffect(pc.from, pc.to) } : null,
     },
@@ -92,12 +88,55 @@ function chainJson(c: ChainChange) {
   };
 }
 
+const PROBE_ACTIONS: Record<ProbeAction, Actions> = { create: ['create'], delete: ['delete'], replace: ['create', 'delete'], update: ['update'], noop: ['no-op'] };
+
+/** A probe's attach point as data, and as text. */
+export function targetJson(t: ProbeTarget) {
+  return { ...t, text: targetText(t) };
+}
+
+function mapChangesJson(mcs: InstanceChange['mapChanges']) {
+  return mcs.map((m) => ({
+    map: m.map,
+    drift: m.drift,
+    entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
+  }));
+}
+
+function probeJson(pc: ProbeChange) {
+  const before = pc.live ? { ...identityJson(pc.live.identity), target: targetJson(pc.live.target), prog_id: pc.live.progId, link_id: pc.live.linkId || null } : null;
+  const after = pc.desired
+    ? {
+        ...identityJson(pc.desired.identity),
+        target: targetJson(pc.desired.target),
+        maps: Object.fromEntries(Object.values(pc.desired.maps).map((m) => [m.name, Object.fromEntries(m.entries.map((e) => [e.keyText, e.valueText]))])),
+      }
+    : null;
+  return {
+    address: probeAddress(pc.name),
+    type: 'kfn_probe',
+    name: pc.name,
+    change: {
+      actions: PROBE_ACTIONS[pc.action],
+      before,
+      after,
+      action_reason: pc.reasons[0] ? reasonCode(pc.reasons[0]) : null,
+      reasons: pc.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
+      replace_paths: [...pc.identityChanges.map((v: ValueChange) => v.field), ...(pc.targetChange ? ['target'] : [])],
+      identity_changes: pc.identityChanges.map((v: ValueChange) => ({ field: v.field, before: v.from ?? null, after: v.to ?? null })),
+      map_changes: mapChangesJson(pc.mapChanges),
+      state_reset: pc.stateReset ?? [],
+      reattach: pc.reattach === true,
+    },
+  };
+}
+
 function stepJson(s: PlannedStep, index: number) {
   return {
     index: index + 1,
     kind: s.kind,
     phase: s.phase,
-    address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
+    address: stepAddress(s),
     description: s.description,
   };
 }
@@ -112,15 +151,25 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
     live_fingerprint: p.liveFingerprint,
     has_changes: hasChanges(p),
     summary: p.summary,
-    resource_changes: p.changes.flatMap((c) => [chainJson(c), ...c.instances.map((i) => instanceJson(c, i))]),
-    resource_drift: p.changes
-      .filter((c) => c.drift.length > 0 || c.instances.some((i) => i.mapChanges.some((m) => m.drift)))
-      .map((c) => ({
-        address: chainAddress(c.chainName, c.attachment),
-        ...where(c),
-        drift: c.drift,
-        maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
-      })),
+    resource_changes: [...p.changes.flatMap((c) => [chainJson(c), ...c.instances.map((i) => instanceJson(c, i))]), ...(p.probes ?? []).map(probeJson)],
+    resource_drift: [
+      ...p.changes
+        .filter((c) => c.drift.length > 0 || c.instances.some((i) => i.mapChanges.some((m) => m.drift)))
+        .map((c) => ({
+          address: chainAddress(c.chainName, c.attachment),
+          ...where(c),
+          drift: c.drift,
+          maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
+        })),
+      ...(p.probes ?? [])
+        .filter((pc) => pc.drift.length > 0 || pc.mapChanges.some((m) => m.drift))
+        .map((pc) => ({
+          address: probeAddress(pc.name),
+          hook: (pc.desired ?? pc.live)!.target.hook,
+          drift: pc.drift,
+          maps: pc.mapChanges.filter((m) => m.drift).map((m) => ({ address: probeAddress(pc.name), map: m.map })),
+        })),
+    ],
     planned_steps: (p.steps ?? []).map(stepJson),
     foreign_programs: p.foreign.map((f) => ({
       netns: f.attachment.netns,

@@ -2,8 +2,9 @@
  * Human rendering of a plan, after Terraform's habits: a legend of the symbols used,
  * one commented block per chain that changes, per-entry map diffs, then the summary.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, Reason, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, Reason, ValueChange } from '../core/types.js';
 import { hasChanges } from '../plan/plan.js';
+import { targetText } from '../plan/probes.js';
 import { reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import { proceedOnEffect, proceedOnMeaning, setText } from './proceed.js';
@@ -47,6 +48,7 @@ const INSTANCE_SYM: Record<InstanceAction, Sym | ''> = {
 };
 
 const CHAIN_SYM: Record<ChainChange['action'], Sym | ''> = { create: '+', delete: '-', update: '~', noop: '' };
+const PROBE_SYM: Record<ProbeAction, Sym | ''> = { create: '+', delete: '-', replace: '-/+', update: '~', noop: '' };
 
 function chainVerb(ch: ChainChange): string {
   switch (ch.action) {
@@ -79,6 +81,13 @@ function symbolsUsed(p: PlannedChanges): Set<Sym> {
       }
       if (i.proceedOnChange) used.add(i.proceedOnChange.drift ? '!' : i.action === 'create' ? '+' : '~');
     }
+  }
+  for (const pc of p.probes ?? []) {
+    const s = PROBE_SYM[pc.action];
+    if (s) used.add(s);
+    if (pc.drift.length || pc.mapChanges.some((m) => m.drift)) used.add('!');
+    for (const m of pc.mapChanges) for (const e of m.entries) used.add(e.op === 'add' ? '+' : e.op === 'remove' ? '-' : '~');
+    if (pc.targetChange || pc.identityChanges.length) used.add('~');
   }
   return used;
 }
@@ -165,6 +174,32 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
   return lines;
 }
 
+const PROBE_VERB: Record<ProbeAction, string> = {
+  create: 'will be created',
+  delete: 'will be destroyed',
+  replace: 'must be replaced',
+  update: 'will be updated in place',
+  noop: 'is up to date',
+};
+
+function probeBlock(c: Colors, pc: ProbeChange): string[] {
+  const id = (pc.desired?.identity ?? pc.live?.identity)!;
+  const target = pc.desired?.target ?? pc.live!.target;
+  const lines = [c.bold(`  # probe ${quote(pc.name)} on ${targetText(target)} ${PROBE_VERB[pc.action]}`)];
+  const shown = new Set(['maps-differ', 'map-drift', 'probe-missing', 'probe-unwanted', 'target-changed', 'drift']);
+  lines.push(`${symCol(c, PROBE_SYM[pc.action])} probe ${quote(pc.name)} {${comment(c, pc.reasons.filter((r) => !shown.has(r.code)))}`);
+  lines.push(`        ${fnText(id)}  ${shortSha(id.sha256)}  ${id.program}`);
+  for (const v of pc.identityChanges) lines.push(identityLine(c, v));
+  if (pc.targetChange) lines.push(`          ${paint(c, '~')} attach: ${pc.targetChange.from} ${c.dim('->')} ${pc.targetChange.to} ${c.dim('# forces replacement')}`);
+  for (const name of pc.stateReset ?? []) {
+    lines.push(`          ${c.yellow('~')} ${name}: state will be reset ${c.dim('# map layout changed, the new version starts it empty')}`);
+  }
+  for (const m of pc.mapChanges) lines.push(...mapLines(c, m));
+  for (const d of pc.drift) lines.push(`      ${paint(c, '!')} ${d} ${c.dim('(changed outside kfn)')}`);
+  lines.push('    }');
+  return lines;
+}
+
 export function summaryLine(p: Pick<PlannedChanges, 'summary'>): string {
   const s = p.summary;
   return `Plan: ${s.add} to add, ${s.change} to change, ${s.replace} to replace, ${s.destroy} to destroy.`;
@@ -191,6 +226,7 @@ export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] 
     ]);
     sections.push(['kfn will perform the following actions:']);
     for (const ch of p.changes) if (ch.action !== 'noop') sections.push(chainBlock(c, ch));
+    for (const pc of p.probes ?? []) if (pc.action !== 'noop') sections.push(probeBlock(c, pc));
     if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
   if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));

@@ -41,6 +41,14 @@ export function reasonText(r: Reason): string {
       return 'reloaded as a copy sharing its maps';
     case 'successor-changed':
       return 'reloaded as a copy sharing its maps: its successor changes';
+    case 'probe-missing':
+      return 'not present in the kernel';
+    case 'probe-unwanted':
+      return 'no longer in the manifests';
+    case 'target-changed':
+      return `attach point ${r.from} -> ${r.to}`;
+    case 'detached':
+      return 'its link is gone: attached again';
   }
 }
 

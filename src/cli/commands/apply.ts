@@ -43,10 +43,11 @@ export async function destroyCommand(ctx: Context, target: string | undefined, f
   let desired: DesiredState | undefined;
   if (!flags.all) desired = loadDesired(manifestTarget(target));
   const scope = desired ? new Set(desired.chains.map((c) => c.name)) : undefined;
+  const probeScope = desired ? new Set((desired.probes ?? []).map((p) => p.name)) : undefined;
   const { engine, end } = engineWithProgress(ctx);
   return engine.transaction('kfn destroy', lockTimeoutMs(flags), async (tx) => {
     const live = tx.readLive(netnsOf(desired));
-    const p = engine.planDestroy(live, (c) => !scope || scope.has(c.chainName), desired?.manifestDigest);
+    const p = engine.planDestroy(live, (c) => !scope || scope.has(c.chainName), desired?.manifestDigest, (pr) => !probeScope || probeScope.has(pr.name));
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);
   });
 }

@@ -23,6 +23,7 @@ import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
 import type { ChainMeta, InstanceMeta } from './meta.js';
 import type { LoadInstanceOp, RecordedChainMeta, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
+import { compileProbes } from './probe-compile.js';
 
 interface Ctx {
   pinRoot: string;
@@ -56,7 +57,11 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
     else if (c.action === 'delete') compileDelete(ctx, c);
     else if (c.action === 'update') compileUpdate(ctx, c);
   }
-  return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
+  const probes = compileProbes(planned.probes ?? [], cc.pinRoot, cc.live);
+  return {
+    changes,
+    steps: [...ctx.prepare, ...probes.prepare, ...ctx.commit, ...probes.commit, ...ctx.release, ...probes.release],
+  };
 }
 
 function indexInstances(live: LiveState): Map<string, LiveInstance> {

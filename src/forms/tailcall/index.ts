@@ -11,6 +11,8 @@ import type { InstanceMeta } from './meta.js';
 import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceStats } from './stats.js';
+import { preflightProbes } from './probe-preflight.js';
+import { readProbeStats } from './probe-read.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
@@ -21,4 +23,6 @@ export const tailcallForm: ChainForm = {
   undo: (op: unknown) => runUndo(op as UndoOp),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
+  preflight: (desired) => preflightProbes(desired.probes ?? []),
+  probeStats: readProbeStats,
 };

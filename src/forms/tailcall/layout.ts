@@ -6,6 +6,8 @@
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  kfn_proceed       program, its slot, its proceed-on word (kfn.h)
  *       meta  maps/<map>                  metadata, its maps
+ *   probes/<name>@<token>/                one probe (token: unique per load)
+ *     prog  link  meta  maps/<map>        program, its perf-event link, metadata, its maps
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
@@ -50,6 +52,24 @@ export function newInstanceDir(chainDirPath: string, name: string): string {
   const token = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   return path.join(chainPins(chainDirPath).functions, `${enc(name)}@${token}`);
 }
+
+export function probesRoot(pinRoot: string): string {
+  return path.join(pinRoot, 'probes');
+}
+
+/** A fresh directory for one load of a probe, chosen before the load (see newInstanceDir). */
+export function newProbeDir(pinRoot: string, name: string): string {
+  const token = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  return path.join(probesRoot(pinRoot), `${enc(name)}@${token}`);
+}
+
+export const probePins = (dir: string) => ({
+  prog: path.join(dir, 'prog'),
+  link: path.join(dir, 'link'),
+  meta: path.join(dir, 'meta'),
+  maps: path.join(dir, 'maps'),
+  map: (name: string) => path.join(dir, 'maps', enc(name)),
+});
 
 export function isInstanceDirName(base: string): boolean {
   return /^.+@[0-9a-z]+$/.test(base);

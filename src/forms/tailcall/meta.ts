@@ -4,7 +4,7 @@
  */
 import { createArrayMap, openPinned, pinFd, closeFd, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import { KfnError } from '../../core/errors.js';
-import type { FunctionIdentity, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
+import type { FunctionIdentity, Hook, ProbeTarget, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 
 const META_VALUE_SIZE = 8192;
 const ZERO_KEY = new Uint8Array(4);
@@ -39,7 +39,22 @@ export interface InstanceMeta {
   createdAt: string;
 }
 
-export type Meta = ChainMeta | InstanceMeta;
+export interface ProbeMeta {
+  kind: 'probe';
+  name: string;
+  identity: FunctionIdentity;
+  objectPath: string;
+  target: ProbeTarget;
+  /** The function's parameter maps. */
+  parameters: string[];
+  appliedMaps: Record<string, string>;
+  createdAt: string;
+  /** When the link was made; a uprobe's file as it was then (a new inode is another file to the kernel). */
+  attachedAt?: string;
+  binary?: { dev: number; ino: number; offset: number };
+}
+
+export type Meta = ChainMeta | InstanceMeta | ProbeMeta;
 
 function encodeMeta(meta: Meta): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');

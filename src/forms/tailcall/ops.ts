@@ -9,8 +9,9 @@ import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../.
 import { unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type LoadInstanceArgs } from './kernel.js';
-import { chainPins } from './layout.js';
-import { readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta } from './meta.js';
+import { chainPins, probePins } from './layout.js';
+import { readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta } from './meta.js';
+import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
 import { writeProceedOn } from './proceed.js';
 
 /** Chain metadata as compiled into a plan; apply stamps the time and the XDP mode in use. */
@@ -40,7 +41,14 @@ export type TailcallOp =
   | ({ op: 'attach' } & AttachFields)
   /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
   | ({ op: 'reattach' } & AttachFields)
-  | { op: 'release'; dir: string };
+  | { op: 'release'; dir: string }
+  /** Load a probe's program and maps (nothing attached). */
+  | ({ op: 'probe-load' } & LoadProbeArgs)
+  /** Make a probe's perf-event link and pin it. */
+  | ({ op: 'probe-attach' } & AttachProbeArgs)
+  | { op: 'probe-detach'; dir: string }
+  /** Detach a probe and remove its directory (release phase). */
+  | { op: 'probe-release'; dir: string };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
@@ -54,7 +62,11 @@ export type UndoOp =
   | { op: 'writeMeta'; pin: string; meta: Meta }
   | { op: 'writeProceedOn'; pin: string; proceedOn: ProceedVerdict[] }
   /** Attach a chain's (still pinned) root again. */
-  | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition };
+  | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition }
+  /** Remove a probe's link (it is released with its pin). */
+  | { op: 'probeDetach'; dir: string }
+  /** Attach a (still pinned) probe again. */
+  | ({ op: 'probeAttach' } & AttachProbeArgs);
 
 function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'native' | 'generic'): ChainMeta {
   const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
@@ -62,9 +74,9 @@ function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'nativ
   return m;
 }
 
-function instanceMeta(pin: string): InstanceMeta {
+function instanceMeta(pin: string): InstanceMeta | ProbeMeta {
   const meta = readMeta(pin);
-  if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
+  if (!meta || meta.kind === 'chain') throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
   return meta;
 }
 
@@ -82,8 +94,11 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return writeMeta(op.pin, { ...instanceMeta(op.pin), appliedMaps: op.appliedMaps });
     case 'write-proceed-on':
       return writeProceedOn(op.pin, op.proceedOn);
-    case 'patch-proceed-on':
-      return writeMeta(op.pin, { ...instanceMeta(op.pin), proceedOn: op.proceedOn });
+    case 'patch-proceed-on': {
+      const meta = instanceMeta(op.pin);
+      if (meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is not a function instance's`, { hint: 'run kfn plan: it reports the damage' });
+      return writeMeta(op.pin, { ...meta, proceedOn: op.proceedOn });
+    }
     case 'write-chain-meta':
       return writeMeta(op.pin, stamped(op.meta, ctx, (op.meta as ChainMeta).attachedMode));
     case 'attach': {
@@ -97,6 +112,14 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
     }
     case 'release':
       return releaseDir(op.dir, ctx.pinRoot);
+    case 'probe-load':
+      return loadProbe(op, ctx.now());
+    case 'probe-attach':
+      return attachProbe(op, ctx.now());
+    case 'probe-detach':
+      return detachProbe(op.dir);
+    case 'probe-release':
+      return releaseProbe(op.dir, ctx.pinRoot);
   }
 }
 
@@ -118,6 +141,12 @@ export function runUndo(op: UndoOp): void {
       // Idempotent: a root whose link is still pinned is still attached.
       if (!fs.existsSync(chainPins(op.chainDir).link)) attachRoot(op.chainDir, op.attachment, op.mode, op.position);
       return;
+    case 'probeDetach':
+      return detachProbe(op.dir);
+    case 'probeAttach':
+      // Idempotent as attachRoot: a probe whose link is pinned is attached.
+      if (!fs.existsSync(probePins(op.dir).link)) attachProbe(op, new Date());
+      return;
   }
 }
 
@@ -137,5 +166,9 @@ export function describeUndo(op: UndoOp): string {
       return `set ${op.pin} to [${op.proceedOn.join(', ')}]`;
     case 'attachRoot':
       return `attach ${op.chainDir} again`;
+    case 'probeDetach':
+      return `detach probe ${op.dir}`;
+    case 'probeAttach':
+      return `attach probe ${op.dir} again`;
   }
 }

@@ -33,6 +33,7 @@ import { attachmentLabel } from '../../core/types.js';
 import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
 import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { readProceedOn } from './proceed.js';
+import { readProbes } from './probe-read.js';
 import type { ReadOptions } from '../form.js';
 
 /**
@@ -62,7 +63,7 @@ export function readLiveState(opts: ReadOptions): LiveState {
       }
     });
   }
-  return { chains, interfaces, missingNetns, foreign };
+  return { chains, probes: readProbes(opts.pinRoot), interfaces, missingNetns, foreign };
 }
 
 export function listChainAttachments(pinRoot: string): Attachment[] {
@@ -111,7 +112,7 @@ function progName(id: number): string {
   }
 }
 
-function pinnedProgId(pin: string): number {
+export function pinnedProgId(pin: string): number {
   const fd = tryOpenPinned(pin);
   return fd === undefined ? 0 : withFd(fd, (f) => progInfoByFd(f).id);
 }
@@ -230,7 +231,7 @@ function readInstances(chainDirPath: string, drift: string[]): LiveInstance[] {
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+export function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));

@@ -10,7 +10,7 @@ import { FORM_MAPS } from './layout.js';
 import { listInstanceMaps, typedMapInfo } from './read.js';
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
-export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
+export function readInstanceStats(instance: Pick<LiveInstance, 'pinDir'>, parameters: readonly string[], limit = 8): MapStats[] {
   const out: MapStats[] = [];
   for (const m of listInstanceMaps(instance.pinDir)) {
     if (FORM_MAPS.includes(m.name) || parameters.includes(m.name) || m.info.typeName === 'prog_array') continue;
