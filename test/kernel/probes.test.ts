@@ -1,0 +1,269 @@
+/**
+ * Probes with real events, through manifests and `kfn apply`:
+ *
+ *   - kprobe and fentry requests fail at plan time with one error naming what the kernel
+ *     lacks, and neither plan nor apply changes anything (bpftool ids and pins compared);
+ *     a valid probe next to them is not applied either.
+ *   - A tracepoint probe (tcpretrans on tcp/tcp_retransmit_skb) counts the SYN
+ *     retransmissions of a real connection attempt from namespace b, whose SYNs a kfn
+ *     blocklist chain drops on a's veth: its count for the port equals the kernel's own
+ *     RetransSegs counter of namespace b (the only TCP there).
+ *   - A uprobe and a uretprobe (probecount) count the calls of a function in a binary
+ *     the test builds: 3 runs of 25 calls are 75 each.
+ *   - Drift: the binary replaced (a new inode is not probed), a link pin removed by hand:
+ *     plan shows it with `!`, apply attaches again, events count again.
+ *   - A map change is written in place (same program), a new version replaces the probe
+ *     and carries its counter over, destroy removes every probe object.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { kernelGate } from '../helpers/kernel-gate.js';
+import { NetPeer } from '../helpers/net-peer.js';
+import { KfnHarness, kernelFunction, sandboxPrefix, sandboxUp, type Sandbox } from '../helpers/traffic-env.js';
+import { isEmptyDiff, snapshot, waitSameKernel, progExists } from '../helpers/bpftool.js';
+
+const skip = kernelGate({ objects: ['root.bpf.o', 'blocklist.bpf.o', 'tcpretrans.bpf.o', 'probecount.bpf.o'], tools: ['gcc'] });
+const NET = '198.18.22';
+const PORT = 47211;
+const PORT2 = 47212;
+
+interface ProbeJson {
+  name: string;
+  prog_id: number;
+  link_id: number | null;
+  attached: boolean;
+  target: { hook: string; text: string };
+  drift: string[];
+  stats?: Record<string, { count: number; entries: { key_text?: string; value_text: string }[] }>;
+}
+interface PlanJson {
+  has_changes: boolean;
+  resource_changes: { type: string; name: string; change: { actions: string[]; reattach?: boolean; reasons: { code: string }[] } }[];
+  resource_drift: { address: string; drift: string[] }[];
+  planned_steps: { kind: string; address: string }[];
+}
+
+const TARGET_C = `#include <stdlib.h>
+__attribute__((noinline)) int kfn_probe_target(int x)
+{
+	__asm__ volatile("");
+	return x + 1;
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 1, s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += kfn_probe_target(i);
+	return s < 0;
+}
+`;
+
+describe('probes: tracepoint and uprobe through kfn apply', { skip, timeout: 240_000 }, () => {
+  let sb: Sandbox | undefined;
+  let h: KfnHarness | undefined;
+  let client: NetPeer | undefined;
+  let binary = '';
+
+  const functions = (probecountVersion = '1.0.0'): string =>
+    [
+      kernelFunction(h!, 'blocklist', '1.0.0', 'blocklist.bpf.o', 'blocklist'),
+      `apiVersion: kfn.dev/v1alpha1\nkind: KernelFunction\nmetadata: { name: tcpretrans }\nspec:\n  version: 1.0.0\n  object: ${h!.object('tcpretrans.bpf.o')}\n  hooks: [tracepoint]\n`,
+      `apiVersion: kfn.dev/v1alpha1\nkind: KernelFunction\nmetadata: { name: probecount }\nspec:\n  version: ${probecountVersion}\n  object: ${h!.object('probecount.bpf.o')}\n  hooks: [tracepoint, uprobe, kprobe, fentry, fexit]\n`,
+    ].join('---\n');
+  const probe = (name: string, fn: string, attach: string, maps?: string): string =>
+    `apiVersion: kfn.dev/v1alpha1\nkind: Probe\nmetadata: { name: ${name} }\nspec:\n  function: ${fn}\n  ${attach}\n${maps ? `  maps: ${maps}\n` : ''}`;
+  const chain = (): string =>
+    `apiVersion: kfn.dev/v1alpha1\nkind: Chain\nmetadata: { name: drop-client }\nspec:\n  hook: xdp\n  netns: ${sb!.a}\n  interfaces: [${sb!.a0}]\n  functions:\n    - { name: drop, function: blocklist, maps: { blocked_v4: { "${NET}.2/32": 1 } } }\n`;
+  const write = (docs: string[], probecountVersion?: string): void => {
+    h!.write('functions.yaml', functions(probecountVersion));
+    h!.write('probes.yaml', docs.join('---\n'));
+  };
+  const probes = (): ProbeJson[] => (JSON.parse(h!.ok(['show', '--stats', '--json']).stdout) as { probes: ProbeJson[] }).probes;
+  const probeOf = (name: string): ProbeJson => {
+    const p = probes().find((x) => x.name === name);
+    assert.ok(p, `probe ${name} in kfn show`);
+    return p;
+  };
+  /** A one-value state map's number, or an entry's, from `kfn show --stats --json`. */
+  const statNumber = (p: ProbeJson, map: string, key?: string, field?: string): number => {
+    const e = p.stats?.[map]?.entries.find((x) => x.key_text === key);
+    if (!e) return 0;
+    const m = field ? new RegExp(`\\b${field}: (\\d+)`).exec(e.value_text) : /^(\d+)$/.exec(e.value_text);
+    assert.ok(m, `${map}${key ? `[${key}]` : ''} = ${e.value_text}`);
+    return Number(m[1]);
+  };
+  const runTarget = (n: number): void => {
+    const r = spawnSync(binary, [String(n)], { timeout: 10_000 });
+    assert.equal(r.status, 0, `target ${n}`);
+  };
+  const build = (): void => {
+    // Through a new file renamed over the old one: another inode, as a package upgrade does.
+    const src = path.join(h!.dir, 'target.c');
+    fs.writeFileSync(src, TARGET_C);
+    const tmp = `${binary}.new`;
+    const r = spawnSync('gcc', ['-O0', '-o', tmp, src], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    fs.renameSync(tmp, binary);
+  };
+  const retransSegs = (): number => {
+    const snmp = spawnSync('ip', ['netns', 'exec', sb!.b, 'cat', '/proc/net/snmp'], { encoding: 'utf8', timeout: 10_000 }).stdout;
+    const [head, values] = snmp.split('\n').filter((l) => l.startsWith('Tcp:'));
+    const i = head!.split(/\s+/).indexOf('RetransSegs');
+    return Number(values!.split(/\s+/)[i]);
+  };
+
+  before(async () => {
+    sb = sandboxUp(sandboxPrefix('kt-pr'), NET, { quiet: true });
+    h = new KfnHarness('probes');
+    binary = path.join(h.dir, 'target');
+    build();
+    client = await NetPeer.start(sb.b);
+  });
+
+  after(async () => {
+    try {
+      await client?.stop();
+      h?.cleanup();
+    } finally {
+      sb?.down();
+    }
+  });
+
+  test('kprobe and fentry requests fail at plan time, naming what the kernel lacks, and change nothing', async () => {
+    const hasKprobes = fs.existsSync('/sys/bus/event_source/devices/kprobe/type');
+    write([probe('retrans', 'tcpretrans', 'tracepoint: tcp/tcp_retransmit_skb'), probe('kp', 'probecount', 'kprobe: { function: tcp_retransmit_skb }')]);
+    const world = snapshot();
+    for (const args of [['plan', h!.dir], ['apply', h!.dir, '--auto-approve']]) {
+      const r = h!.kfn(args);
+      assert.equal(r.code, 1, `kfn ${args[0]} fails:\n${r.stdout}\n${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 2, `one error line and its hint:\n${r.stderr}`);
+      if (hasKprobes) assert.match(lines[0]!, /^error\[PROBE_KIND_UNSUPPORTED\]: .*probes\.yaml:\d+:\d+: probe "kp": this kernel has kprobes, but kfn does not attach kprobe probes yet$/);
+      else assert.match(lines[0]!, /^error\[KERNEL_FEATURE_MISSING\]: .*probes\.yaml:\d+:\d+: probe "kp": kprobe needs kprobes, which this kernel lacks \(\/sys\/bus\/event_source\/devices\/kprobe does not exist: CONFIG_KPROBES is off\)$/);
+      assert.doesNotMatch(r.stdout, /will be created|Apply complete/, 'nothing was planned');
+    }
+    write([probe('fe', 'probecount', 'fentry: { function: tcp_retransmit_skb }')]);
+    const r = h!.kfn(['plan', h!.dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error\[(KERNEL_FEATURE_MISSING|PROBE_KIND_UNSUPPORTED)\]: .*probe "fe": (fentry needs BPF trampolines \(BPF_PROG_TYPE_TRACING: fentry\/fexit\), which this kernel lacks|this kernel has)/);
+    const d = await waitSameKernel(world, h!.pinRoot);
+    assert.ok(isEmptyDiff(d), `the kernel is unchanged: ${JSON.stringify(d)}`);
+    assert.ok(!fs.existsSync(path.join(h!.pinRoot, 'probes')), 'no probe was pinned');
+  });
+
+  test('a tracepoint probe counts the real retransmissions of a connection attempt', async (t) => {
+    write([probe('retrans', 'tcpretrans', 'tracepoint: tcp/tcp_retransmit_skb', `{ ports: { "${PORT}": 1 } }`), chain()]);
+    const plan = h!.json<PlanJson>(['plan', h!.dir]);
+    const rc = plan.resource_changes.find((x) => x.type === 'kfn_probe' && x.name === 'retrans');
+    assert.deepEqual(rc?.change.actions, ['create']);
+    assert.deepEqual(
+      plan.planned_steps.filter((s) => s.address === 'probe.retrans').map((s) => s.kind),
+      ['load-probe', 'attach-probe'],
+    );
+    h!.apply();
+    const p0 = probeOf('retrans');
+    assert.equal(p0.attached, true);
+    assert.equal(p0.target.text, 'tracepoint tcp/tcp_retransmit_skb');
+    const before = { segs: retransSegs(), port: statNumber(p0, 'by_port', String(PORT)), all: statNumber(p0, 'totals', undefined, 'segments') };
+    // The chain drops the client's SYNs: its TCP retransmits them until it gives up at 3.5 s.
+    const r = await client!.cmd(`open ${sb!.ipA} ${PORT} 3500`, 15_000);
+    assert.equal(r.ok, false, 'the connection cannot be made');
+    const p1 = probeOf('retrans');
+    const segs = retransSegs() - before.segs;
+    assert.ok(segs >= 1, `the client retransmitted its SYN (RetransSegs +${segs})`);
+    assert.equal(statNumber(p1, 'by_port', String(PORT)) - before.port, segs, 'the probe counted exactly the retransmissions of namespace b (RetransSegs)');
+    assert.ok(statNumber(p1, 'totals', undefined, 'segments') - before.all >= segs, 'and at least as many host-wide');
+    t.diagnostic(`RetransSegs of namespace b +${segs}; probe by_port[${PORT}] +${statNumber(p1, 'by_port', String(PORT)) - before.port}; host-wide +${statNumber(p1, 'totals', undefined, 'segments') - before.all}`);
+    assert.equal(h!.kfn(['plan', h!.dir, '--detailed-exitcode']).code, 0, 'converged');
+  });
+
+  test('a uprobe and a uretprobe count the calls of a function in a binary', () => {
+    write([
+      probe('retrans', 'tcpretrans', 'tracepoint: tcp/tcp_retransmit_skb', `{ ports: { "${PORT}": 1 } }`),
+      chain(),
+      probe('calls', 'probecount', `uprobe: { path: ${binary}, symbol: kfn_probe_target }`),
+      probe('returns', 'probecount', `uprobe: { path: ${binary}, symbol: kfn_probe_target, retprobe: true }`),
+    ]);
+    h!.apply();
+    assert.equal(probeOf('calls').target.text, `uprobe ${binary}:kfn_probe_target`);
+    assert.equal(probeOf('returns').target.text, `uretprobe ${binary}:kfn_probe_target`);
+    for (let i = 0; i < 3; i++) runTarget(25);
+    assert.equal(statNumber(probeOf('calls'), 'counts'), 75);
+    assert.equal(statNumber(probeOf('returns'), 'counts'), 75);
+  });
+
+  test('drift: a replaced binary and a removed link pin are shown and attached again', () => {
+    build();
+    runTarget(10);
+    assert.equal(statNumber(probeOf('calls'), 'counts'), 75, 'the new file is not probed');
+    fs.rmSync(path.join(h!.pinRoot, 'probes', fs.readdirSync(path.join(h!.pinRoot, 'probes')).find((d) => d.startsWith('retrans@'))!, 'link'));
+    const plan = h!.json<PlanJson>(['plan', h!.dir]);
+    const drifted = Object.fromEntries(plan.resource_drift.map((d) => [d.address, d.drift]));
+    assert.match(drifted['probe.calls']?.[0] ?? '', /was replaced since the probe was attached: it fires only for the old file/);
+    assert.deepEqual(drifted['probe.retrans'], ['its link is gone: the probe is detached']);
+    for (const name of ['calls', 'returns', 'retrans']) {
+      const rc = plan.resource_changes.find((x) => x.type === 'kfn_probe' && x.name === name)!;
+      assert.deepEqual(rc.change.actions, ['update'], name);
+      assert.equal(rc.change.reattach, true, name);
+    }
+    assert.match(h!.ok(['plan', h!.dir]).stdout, /! its link is gone: the probe is detached \(changed outside kfn\)/);
+    const ids = Object.fromEntries(probes().map((p) => [p.name, p.prog_id]));
+    h!.apply();
+    assert.deepEqual(Object.fromEntries(probes().map((p) => [p.name, p.prog_id])), ids, 'the same programs, attached again');
+    assert.ok(probes().every((p) => p.attached && p.drift.length === 0));
+    runTarget(10);
+    assert.equal(statNumber(probeOf('calls'), 'counts'), 85, 'the new file is probed');
+    assert.equal(h!.kfn(['plan', h!.dir, '--detailed-exitcode']).code, 0, 'converged');
+  });
+
+  test('a map change is in place; a new version replaces the probe and carries its counter over', () => {
+    const docs = (ports: string): string[] => [
+      probe('retrans', 'tcpretrans', 'tracepoint: tcp/tcp_retransmit_skb', ports),
+      chain(),
+      probe('calls', 'probecount', `uprobe: { path: ${binary}, symbol: kfn_probe_target }`),
+    ];
+    write(docs(`{ ports: { "${PORT2}": 1 } }`));
+    const plan = h!.json<PlanJson>(['plan', h!.dir]);
+    const kinds = plan.planned_steps.filter((s) => s.address === 'probe.retrans').map((s) => s.kind);
+    assert.deepEqual(kinds, ['update-maps', 'record'], 'written in place');
+    const before = probeOf('retrans').prog_id;
+    h!.apply();
+    const after1 = probeOf('retrans');
+    assert.equal(after1.prog_id, before);
+    const j = JSON.parse(h!.ok(['show', '--json']).stdout) as { probes: { name: string; maps: Record<string, { key: string }[]> }[] };
+    assert.deepEqual(j.probes.find((p) => p.name === 'retrans')!.maps.ports!.map((e) => e.key), [String(PORT2)]);
+    assert.ok(!probes().some((p) => p.name === 'returns'), 'the uretprobe left the manifests and was destroyed');
+
+    const old = probeOf('calls');
+    write(docs(`{ ports: { "${PORT2}": 1 } }`), '1.1.0');
+    const p2 = h!.json<PlanJson>(['plan', h!.dir]);
+    const rc = p2.resource_changes.find((x) => x.type === 'kfn_probe' && x.name === 'calls')!;
+    assert.deepEqual(rc.change.actions, ['create', 'delete']);
+    assert.deepEqual(
+      p2.planned_steps.filter((s) => s.address === 'probe.calls').map((s) => s.kind),
+      ['load-probe', 'attach-probe', 'detach-probe', 'release'],
+    );
+    h!.apply();
+    const now = probeOf('calls');
+    assert.notEqual(now.prog_id, old.prog_id, 'a new program');
+    assert.ok(!progExists(old.prog_id), 'the old program is gone');
+    runTarget(5);
+    assert.equal(statNumber(probeOf('calls'), 'counts'), 90, 'the counter carried over: 85 + 5');
+  });
+
+  test('destroy removes every probe object', async () => {
+    const ids = probes().map((p) => p.prog_id);
+    h!.ok(['destroy', h!.dir, '--auto-approve']);
+    assert.deepEqual(probes(), []);
+    assert.ok(!fs.existsSync(path.join(h!.pinRoot, 'probes')), 'no probe pins are left');
+    const deadline = Date.now() + 3000;
+    while (ids.some(progExists) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(ids.filter(progExists), [], 'the probe programs are unloaded (their links released)');
+    runTarget(3);
+  });
+});
