@@ -43,7 +43,8 @@ export function liveFingerprint(live: LiveState): string {
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
   const probes = [...(live.probes ?? [])]
     .sort((a, b) => (a.pinDir < b.pinDir ? -1 : a.pinDir > b.pinDir ? 1 : 0))
-    .map((p) => ({ name: p.name, progId: p.progId, linkId: p.linkId, attached: p.attached, identity: p.identity, target: p.target, maps: managedMaps(p), drift: p.drift }));
+    // The link id is left out, as for chains: the same program attached again is the same state.
+    .map((p) => ({ name: p.name, progId: p.progId, attached: p.attached, identity: p.identity, target: p.target, maps: managedMaps(p), drift: p.drift }));
   // Without probes the fingerprint is what it was before probes existed.
   return sha256Hex(canonicalJson(probes.length ? { v: 1, chains, foreign, probes } : { v: 1, chains, foreign }));
 }

@@ -13,7 +13,11 @@
  *   - Drift: the binary replaced (a new inode is not probed), a link pin removed by hand:
  *     plan shows it with `!`, apply attaches again, events count again.
  *   - A map change is written in place (same program), a new version replaces the probe
- *     and carries its counter over, destroy removes every probe object.
+ *     and carries its counter over.
+ *   - An apply that replaces one probe and creates another, failed before each of its
+ *     steps or killed after each (SIGKILL), leaves the kernel as it was once the next
+ *     command has recovered: same programs, same pins, every probe attached and counting.
+ *   - Destroy removes every probe object.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,8 +26,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { NetPeer } from '../helpers/net-peer.js';
-import { KfnHarness, kernelFunction, sandboxPrefix, sandboxUp, type Sandbox } from '../helpers/traffic-env.js';
-import { isEmptyDiff, snapshot, waitSameKernel, progExists } from '../helpers/bpftool.js';
+import { CLI, KfnHarness, kernelFunction, sandboxPrefix, sandboxUp, type Sandbox } from '../helpers/traffic-env.js';
+import { snapshot, waitSameKernel, progExists } from '../helpers/bpftool.js';
+
+/**
+ * The kernel as our pin root sees it is unchanged: nothing of ours removed, the same pins,
+ * no program or link added. Maps alone are not compared as added: other test files on
+ * the host create maps all the time, and a map kfn left behind unpinned and unreferenced
+ * is freed with its last fd (a program or link would have to hold it, and those count).
+ */
+async function assertKernelUnchanged(world: ReturnType<typeof snapshot>, pinRoot: string, what: string): Promise<void> {
+  const d = await waitSameKernel(world, pinRoot);
+  const changed = d.pins !== null || Object.values(d.removed).some((ids) => ids.length > 0) || d.added.progs.length > 0 || d.added.links.length > 0;
+  assert.ok(!changed, `${what}: the kernel changed: ${JSON.stringify(d)}`);
+}
 
 const skip = kernelGate({ objects: ['root.bpf.o', 'blocklist.bpf.o', 'tcpretrans.bpf.o', 'probecount.bpf.o'], tools: ['gcc'] });
 const NET = '198.18.22';
@@ -151,8 +167,7 @@ describe('probes: tracepoint and uprobe through kfn apply', { skip, timeout: 240
     const r = h!.kfn(['plan', h!.dir]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /error\[(KERNEL_FEATURE_MISSING|PROBE_KIND_UNSUPPORTED)\]: .*probe "fe": (fentry needs BPF trampolines \(BPF_PROG_TYPE_TRACING: fentry\/fexit\), which this kernel lacks|this kernel has)/);
-    const d = await waitSameKernel(world, h!.pinRoot);
-    assert.ok(isEmptyDiff(d), `the kernel is unchanged: ${JSON.stringify(d)}`);
+    await assertKernelUnchanged(world, h!.pinRoot, 'kprobe and fentry refused');
     assert.ok(!fs.existsSync(path.join(h!.pinRoot, 'probes')), 'no probe was pinned');
   });
 
@@ -246,7 +261,7 @@ describe('probes: tracepoint and uprobe through kfn apply', { skip, timeout: 240
     assert.deepEqual(rc.change.actions, ['create', 'delete']);
     assert.deepEqual(
       p2.planned_steps.filter((s) => s.address === 'probe.calls').map((s) => s.kind),
-      ['load-probe', 'attach-probe', 'detach-probe', 'release'],
+      ['load-probe', 'attach-probe', 'detach-probe'],
     );
     h!.apply();
     const now = probeOf('calls');
@@ -254,6 +269,49 @@ describe('probes: tracepoint and uprobe through kfn apply', { skip, timeout: 240
     assert.ok(!progExists(old.prog_id), 'the old program is gone');
     runTarget(5);
     assert.equal(statNumber(probeOf('calls'), 'counts'), 90, 'the counter carried over: 85 + 5');
+  });
+
+  test('an apply failing before any step, or killed after any step, leaves the probes as they were (or finished)', async () => {
+    const s0 = [
+      probe('retrans', 'tcpretrans', 'tracepoint: tcp/tcp_retransmit_skb', `{ ports: { "${PORT2}": 1 } }`),
+      chain(),
+      probe('calls', 'probecount', `uprobe: { path: ${binary}, symbol: kfn_probe_target }`),
+    ];
+    const s1 = [...s0, probe('returns', 'probecount', `uprobe: { path: ${binary}, symbol: kfn_probe_target, retprobe: true }`)];
+    const kfnWith = (env: Record<string, string>, args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...h!.env, ...env }, encoding: 'utf8', timeout: 60_000, cwd: h!.dir });
+    const idsNow = () => Object.fromEntries(probes().map((p) => [p.name, p.prog_id]));
+    // S0 is what the previous test left (calls@1.1.0); S1 replaces calls back to 1.0.0 and adds a uretprobe.
+    write(s0, '1.1.0');
+    assert.equal(h!.kfn(['plan', h!.dir, '--detailed-exitcode']).code, 0, 'S0 is live');
+    const ids0 = idsNow();
+    write(s1, '1.0.0');
+    const steps = h!.json<{ planned_steps: { phase: string }[] }>(['plan', h!.dir]).planned_steps;
+    const transactional = steps.filter((x) => x.phase !== 'release').length;
+    assert.ok(transactional >= 4 && steps.length > transactional, `steps: ${JSON.stringify(steps)}`);
+    for (let n = 1; n <= transactional; n++) {
+      const world = snapshot();
+      const r = kfnWith({ KFN_TEST_FAIL_AT_STEP: String(n) }, ['apply', h!.dir, '--auto-approve']);
+      assert.equal(r.status, 1, `fail at step ${n}: ${r.stderr}`);
+      assert.match(r.stderr, /The kernel is back to the state before apply\./, `step ${n}`);
+      await assertKernelUnchanged(world, h!.pinRoot, `fail at step ${n}`);
+      assert.deepEqual(idsNow(), ids0, `fail at step ${n}`);
+    }
+    for (let n = 1; n <= transactional; n++) {
+      const world = snapshot();
+      const r = kfnWith({ KFN_TEST_KILL_AFTER_STEP: String(n) }, ['apply', h!.dir, '--auto-approve']);
+      assert.equal(r.signal, 'SIGKILL', `killed after step ${n}`);
+      // The next command recovers the interrupted apply: undone, back to S0.
+      const recovered = h!.kfn(['show']);
+      assert.match(recovered.stderr, /recovered an interrupted apply/, `killed after step ${n}: ${recovered.stderr}`);
+      await assertKernelUnchanged(world, h!.pinRoot, `killed after step ${n}`);
+      assert.deepEqual(idsNow(), ids0, `killed after step ${n}: the same programs run`);
+      assert.ok(probes().every((p) => p.attached && p.drift.length === 0), `killed after step ${n}: every probe attached`);
+    }
+    const counted = statNumber(probeOf('calls'), 'counts');
+    runTarget(2);
+    assert.equal(statNumber(probeOf('calls'), 'counts'), counted + 2, 'the probe still counts');
+    h!.apply();
+    assert.ok(probes().some((p) => p.name === 'returns'), 'S1 applies in the end');
   });
 
   test('destroy removes every probe object', async () => {

@@ -119,12 +119,12 @@ describe('probes: tail-call form compile', () => {
     assert.equal(steps[0]!.chain, undefined);
   });
 
-  test('replace: the new link first, then the old one goes (re-attached on rollback); state maps carried', () => {
+  test('replace: the new link in commit, the old probe detached after the commit point; state maps carried', () => {
     const v2 = { ...FN, version: '2.0.0', sha256: 'e'.repeat(64) };
     const steps = compiled([dProbe('r', { identity: v2 })], [lProbe('r')]);
-    assert.deepEqual(steps.map((s) => `${s.phase}:${s.kind}`), ['prepare:load-probe', 'commit:attach-probe', 'commit:detach-probe', 'release:release']);
+    assert.deepEqual(steps.map((s) => `${s.phase}:${s.kind}`), ['prepare:load-probe', 'commit:attach-probe', 'release:detach-probe']);
     assert.deepEqual((steps[0]!.op as { carry: { maps: { name: string }[] } }).carry.maps.map((m) => m.name), ['by_port', 'ports']);
-    assert.equal((steps[2]!.undo[0] as { op: string }).op, 'probeAttach');
+    assert.deepEqual(steps[2]!.op, { op: 'probe-release', dir: '/sys/fs/bpf/kfn/probes/r@a' });
   });
 
   test('update: map entries written in place and recorded; a reattach; delete in release', () => {

@@ -9,7 +9,7 @@ import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../.
 import { unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type LoadInstanceArgs } from './kernel.js';
-import { chainPins, probePins } from './layout.js';
+import { chainPins } from './layout.js';
 import { readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta } from './meta.js';
 import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
 import { writeProceedOn } from './proceed.js';
@@ -46,7 +46,6 @@ export type TailcallOp =
   | ({ op: 'probe-load' } & LoadProbeArgs)
   /** Make a probe's perf-event link and pin it. */
   | ({ op: 'probe-attach' } & AttachProbeArgs)
-  | { op: 'probe-detach'; dir: string }
   /** Detach a probe and remove its directory (release phase). */
   | { op: 'probe-release'; dir: string };
 
@@ -64,9 +63,7 @@ export type UndoOp =
   /** Attach a chain's (still pinned) root again. */
   | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition }
   /** Remove a probe's link (it is released with its pin). */
-  | { op: 'probeDetach'; dir: string }
-  /** Attach a (still pinned) probe again. */
-  | ({ op: 'probeAttach' } & AttachProbeArgs);
+  | { op: 'probeDetach'; dir: string };
 
 function stamped(meta: RecordedChainMeta, ctx: RunContext, attachedMode?: 'native' | 'generic'): ChainMeta {
   const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
@@ -116,8 +113,6 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return loadProbe(op, ctx.now());
     case 'probe-attach':
       return attachProbe(op, ctx.now());
-    case 'probe-detach':
-      return detachProbe(op.dir);
     case 'probe-release':
       return releaseProbe(op.dir, ctx.pinRoot);
   }
@@ -143,10 +138,6 @@ export function runUndo(op: UndoOp): void {
       return;
     case 'probeDetach':
       return detachProbe(op.dir);
-    case 'probeAttach':
-      // Idempotent as attachRoot: a probe whose link is pinned is attached.
-      if (!fs.existsSync(probePins(op.dir).link)) attachProbe(op, new Date());
-      return;
   }
 }
 
@@ -168,7 +159,5 @@ export function describeUndo(op: UndoOp): string {
       return `attach ${op.chainDir} again`;
     case 'probeDetach':
       return `detach probe ${op.dir}`;
-    case 'probeAttach':
-      return `attach probe ${op.dir} again`;
   }
 }

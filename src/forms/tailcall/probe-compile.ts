@@ -1,9 +1,10 @@
 /**
  * Probe changes compiled into steps of the tail-call form's three phases: a probe is a
  * program with its maps and one perf-event BPF link; it does not chain, so there is no
- * slot to swap. Load in prepare; attach, detach and map writes in commit (each with its
- * undo); release after the commit point. A replacement makes the new link, then removes
- * the old one: events in between reach both programs.
+ * slot to swap. Load in prepare; attach and map writes in commit (each with its undo);
+ * detach and release after the commit point. A replacement attaches the new program in
+ * commit and detaches the old one in release, so a rollback never has to attach a link
+ * again (that would be a new link); events in between reach both programs.
  */
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
@@ -61,10 +62,7 @@ export function compileProbes(changes: readonly ProbeChange[], pinRoot: string, 
       push('prepare', pc.name, 'load-probe', `load probe "${pc.name}" (${d!.identity.function}@${d!.identity.version})`, op, [{ op: 'unpinTree', dir }]);
       push('commit', pc.name, 'attach-probe', `attach probe "${pc.name}" to ${what(d!.target)}`, { op: 'probe-attach', ...attachArgs(dir, pc.name, d!.target) }, [{ op: 'probeDetach', dir }]);
       if (pc.action === 'replace') {
-        // The old link goes right after the new one is made: events in between count twice at most.
-        const undo: UndoOp[] = l!.attached ? [{ op: 'probeAttach', ...attachArgs(l!.pinDir, pc.name, l!.target) }] : [];
-        push('commit', pc.name, 'detach-probe', `detach the replaced probe "${pc.name}" (prog ${l!.progId})`, { op: 'probe-detach', dir: l!.pinDir }, undo);
-        push('release', pc.name, 'release', `release the replaced probe "${pc.name}"`, { op: 'probe-release', dir: l!.pinDir }, []);
+        push('release', pc.name, 'detach-probe', `detach and release the replaced probe "${pc.name}" (prog ${l!.progId})`, { op: 'probe-release', dir: l!.pinDir }, []);
       }
     } else if (pc.action === 'delete') {
       push('release', pc.name, 'detach-probe', `detach and release probe "${pc.name}" (prog ${pc.live!.progId})`, { op: 'probe-release', dir: pc.live!.pinDir }, []);
