@@ -2,9 +2,10 @@
 /*
  * percpu_test.bpf.c - a test function for per-CPU maps: per-CPU packet and byte counts,
  * in total and per IP protocol, scaled by a per-CPU parameter. Never drops.
- * test/kernel/percpu.test.ts proves per-CPU writes, reads and sums with it.
+ * test/kernel/percpu.test.ts proves per-CPU writes, reads and sums with it;
+ * test/kernel/percpu-cli.test.ts does the same through the CLI on a live chain.
  *
- * Parameter map:
+ * Parameter map (KFN_PARAM):
  *   config    per-CPU array, 1 entry, struct percpu_test_config; each packet counts
  *             `weight` times (0: once). Userspace writes the same value to every CPU.
  * Maps (state):
@@ -31,7 +32,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct percpu_test_config);
-} config SEC(".maps");
+} config SEC(".maps") KFN_PARAM;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

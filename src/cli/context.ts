@@ -55,8 +55,8 @@ function faultInjection(): FaultInjection | undefined {
 }
 
 /** The engine for a kernel command, after the access checks; `extra` sees every event too (progress). */
-export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): Engine {
-  requireKernelAccess(ctx.paths);
+export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void, access: Parameters<typeof requireKernelAccess>[1] = {}): Engine {
+  requireKernelAccess(ctx.paths, access);
   const faults = faultInjection();
   return new Engine({
     paths: ctx.paths,
@@ -92,7 +92,8 @@ export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void): En
 /** `30s`, `2m`, `1h`, `500ms`, or a bare number of seconds. */
 export function parseDuration(text: string): number {
   const t = text.trim();
-  const value = /^\d+(\.\d+)?$/.test(t) ? Number(t) * 1000 : ms(t as ms.StringValue);
+  // ms() throws on an empty string instead of returning NaN.
+  const value = /^\d+(\.\d+)?$/.test(t) ? Number(t) * 1000 : t ? ms(t as ms.StringValue) : NaN;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new KfnError('USAGE', `invalid duration "${text}" (examples: 500ms, 30s, 2m, 1h)`, { hint: 'a number with a unit: ms, s, m, h' });
   }

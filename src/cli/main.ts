@@ -9,6 +9,8 @@ import { validateCommand } from './commands/validate.js';
 import { planCommand } from './commands/plan.js';
 import { applyCommand, destroyCommand } from './commands/apply.js';
 import { showCommand } from './commands/show.js';
+import { testCommand } from './commands/test.js';
+import { exportCommand } from './commands/export.js';
 
 function printError(e: KfnError): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
@@ -40,7 +42,15 @@ async function run(argv: string[]): Promise<number> {
     .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
     .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
+  program
+    .command('test [path]')
+    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
+    .requiredOption('--packets <file>', 'PacketTest file or directory')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
+    .action((path: string | undefined, flags) => void (exitCode = testCommand(ctx(), path, flags)));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
@@ -60,6 +70,19 @@ async function run(argv: string[]): Promise<number> {
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
+
+  program
+    .command('export')
+    .description('send IPFIX flow records (RFC 7011) from the flow tables of kfn\'s chains to a collector over UDP')
+    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
+    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
+    .option('--interval <duration>', 'how often to read the flow tables', '10s')
+    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
+    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
+    .option('--domain <id>', 'IPFIX observation domain id', '1')
+    .option('--chain <name...>', 'only these chains')
+    .option('--once', 'read once, export every flow as it stands, and exit')
+    .action(async (flags) => void (exitCode = await exportCommand(ctx(), flags)));
 
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);

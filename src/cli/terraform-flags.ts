@@ -1,12 +1,16 @@
 /**
  * Terraform's single-dash spellings (`-out=FILE`, `-json`, `-auto-approve`, ...) work as
  * they do there; any other single-dash word is refused, never misparsed as a bundle of
- * short flags (commander would read `-out=plan.out` as `-o ut=plan.out`).
+ * short flags (commander would read `-out=plan.out` as `-o ut=plan.out`, and `-outfile` as
+ * `-o utfile`): a short flag stands alone, its value in the next word.
  */
 import { KfnError } from '../core/errors.js';
+import { closest } from '../manifest/schema.js';
 
-const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help']);
+const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help', 'packets', 'junit']);
 const SHORT = new Set(['o', 'h', 'V']);
+/** The spellings Terraform users type, named in the hint. */
+const TERRAFORM = ['out=FILE', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout=DURATION'];
 
 export function normalizeArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
@@ -20,13 +24,19 @@ export function normalizeArgs(argv: readonly string[]): string[] {
     const m = /^-([A-Za-z][A-Za-z-]*)(=.*)?$/s.exec(arg);
     const name = m?.[1];
     if (name !== undefined && LONG.has(name)) out.push(`--${name}${m![2] ?? ''}`);
-    else if (name !== undefined && SHORT.has(name[0]!) && m![2] === undefined) out.push(arg);
-    else {
-      const guess = name ? name.replace(/=.*$/, '') : arg.slice(1);
-      throw new KfnError('USAGE', `unknown option ${JSON.stringify(arg.split('=')[0]!)}`, {
-        hint: LONG.has(guess) ? `write --${guess}` : `long options take two dashes (--${guess}); see kfn --help`,
-      });
-    }
+    else if (SHORT.has(arg.slice(1))) out.push(arg);
+    else throw unknownOption(arg, name);
   }
   return out;
+}
+
+function unknownOption(arg: string, name: string | undefined): KfnError {
+  const word = name ?? arg.slice(1).replace(/=.*$/s, '');
+  const short = SHORT.has(arg[1] ?? '') ? arg[1] : undefined;
+  const guess = closest(word, [...LONG]);
+  let hint: string;
+  if (guess) hint = `did you mean -${guess}? see kfn --help`;
+  else if (short === 'o') hint = 'write -o FILE (the value in the next word) or -out=FILE';
+  else hint = `kfn takes ${TERRAFORM.map((o) => `-${o}`).join(', ')} as Terraform does; other options take two dashes (see kfn --help)`;
+  return new KfnError('USAGE', `unknown option ${JSON.stringify(arg.split('=')[0]!)}`, { hint });
 }

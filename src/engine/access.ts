@@ -27,7 +27,8 @@ export function missingCapabilities(status?: string): string[] {
   return REQUIRED_CAPS.filter(([bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([, name]) => name);
 }
 
-export function requireKernelAccess(paths: KfnPaths): void {
+/** With `pins: false` (shadow-only commands such as `kfn test`) no bpffs is needed. */
+export function requireKernelAccess(paths: KfnPaths, opts: { pins?: boolean } = {}): void {
   if (!isRoot()) {
     throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
   }
@@ -37,6 +38,7 @@ export function requireKernelAccess(paths: KfnPaths): void {
       hint: 'run it as root with its full capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN; not under a capability-dropping wrapper)',
     });
   }
+  if (opts.pins === false) return;
   const bpffs = path.dirname(paths.pinRoot);
   if (!bpffsMounted(bpffs)) {
     throw new KfnError('BPFFS_NOT_MOUNTED', `${bpffs} is not a bpf filesystem`, { hint: `mount it: mount -t bpf bpf ${bpffs}` });

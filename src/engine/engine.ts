@@ -16,6 +16,8 @@ import type { EngineEvent, EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
 import { Journal, journalPath, recover } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
+import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
+import type { LoadedPacketTests } from '../packets/index.js';
 import fs from 'node:fs';
 
 export interface EngineOptions {
@@ -76,6 +78,19 @@ export class Engine {
     const planned = diff(desired, live, { now: this.now() });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
     return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+  }
+
+  /**
+   * Every case through a private shadow of the desired chain it names (`kfn test`).
+   * Touches no live chain, map or counter, and needs no interface.
+   */
+  testPackets(desired: DesiredState, tests: LoadedPacketTests): PacketTestReport {
+    return runPacketTests(this.form, desired, tests);
+  }
+
+  /** The cases through shadows of the live and of the planned chains: which packets change verdict (`kfn plan --packets`). */
+  previewPackets(p: Pick<Plan, 'changes'>, live: LiveState, desired: DesiredState, tests: LoadedPacketTests): PacketPreview {
+    return previewPackets(this.form, p, live, desired, tests);
   }
 
   /** A plan that removes the live chains and probes the filters select (all of them by default). */

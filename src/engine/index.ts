@@ -6,3 +6,4 @@ export type { RecoveryReport } from './journal.js';
 export { requireKernelAccess, missingCapabilities } from './access.js';
 export { loadDesired, netnsOf } from './desired.js';
 export { savePlan, loadPlan, isPlanFile } from './plan-file.js';
+export { reportPassed, type CaseResult, type PacketChange, type PacketPreview, type PacketTestReport, type ShadowedChain, type StepResult } from './packets.js';

@@ -13,7 +13,14 @@ interface PlanFile {
 
 export function savePlan(file: string, plan: Plan): void {
   const doc: PlanFile = { kind: 'kfn-plan', checksum: sha256Hex(canonicalJson(plan)), plan };
-  writeFileAtomic.sync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
+  try {
+    writeFileAtomic.sync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
+  } catch (e) {
+    throw new KfnError('PLAN_FILE_WRITE', `cannot save the plan to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      hint: 'give -out a path in a directory that exists and that kfn can write',
+      cause: e,
+    });
+  }
 }
 
 export function isPlanFile(file: string): boolean {

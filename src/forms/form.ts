@@ -5,9 +5,12 @@
  *
  * To add a form: implement read (live chains from the kernel), compile (planned changes
  * -> concrete steps with their undo operations, at plan time), run and undo (execute one
- * step or one undo operation, both plain data), stats; see docs/architecture.md.
+ * step or one undo operation, both plain data), stats, shadow (a private copy of a chain
+ * to run test packets through); see docs/architecture.md.
  */
-import type { ChainChange, DesiredState, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { ChainChange, DesiredInstance, DesiredState, Hook, LiveChain, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { PrivateNetns } from '../libbpf/netns.js';
+import type { Outcome } from '../packets/expect.js';
 
 export interface ReadOptions {
   pinRoot: string;
@@ -47,6 +50,43 @@ export interface MapStats {
   entries: StatEntry[];
 }
 
+/**
+ * What a shadow is built from: a desired chain (its instances as the manifests describe
+ * them), or a live one (its instances' objects and parameter map contents as read from
+ * the kernel; its maps and counters are never touched).
+ */
+export type ShadowSource = { kind: 'desired'; chainName: string; hook: Hook; instances: DesiredInstance[] } | { kind: 'live'; chain: LiveChain };
+
+export interface ShadowOptions {
+  /** Where test runs happen; the shadow makes (and removes) its own when absent. */
+  netns?: PrivateNetns;
+  /** Another copy of an object by sha256, for a live instance whose recorded object file is gone or changed. */
+  findObject?: (sha256: string) => string | undefined;
+}
+
+/**
+ * A private, fully built copy of a chain: programs loaded with fresh maps (parameters
+ * filled, state empty), wired in order, attached nowhere and pinned nowhere under the
+ * pin root. State carries from one run to the next, as on a live hook.
+ */
+export interface ShadowChain {
+  readonly hook: Hook;
+  /** Instance names in packet order. */
+  readonly instances: readonly string[];
+  /** False when the shadow cannot say which instance decided (decidedBy is then never set). */
+  readonly knowsDecider: boolean;
+  /**
+   * One frame (from its Ethernet header) through the chain with BPF_PROG_TEST_RUN: its
+   * verdict and the instance that returned it (none when the packet ran off the end of
+   * the chain, or when the shadow cannot tell).
+   */
+  run(frame: Uint8Array): Outcome;
+  /** Frames one after another, in order; equal outcomes are the same (frozen) object. */
+  runAll(frames: Iterable<Uint8Array>): Outcome[];
+  /** Frees every program and map of the shadow. Idempotent. */
+  release(): void;
+}
+
 export interface ChainForm {
   readonly name: string;
   /** Maps of every function object that the form owns: never parameters, never state. */
@@ -65,4 +105,6 @@ export interface ChainForm {
   stats(instance: LiveInstance, limit?: number): MapStats[];
   /** The same for a probe. */
   probeStats(probe: LiveProbe, limit?: number): MapStats[];
+  /** A private shadow of a desired or live chain; the caller releases it. */
+  shadow(source: ShadowSource, opts?: ShadowOptions): ShadowChain;
 }

@@ -85,12 +85,16 @@ export const libcFns = {
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
   setns: libc.func('int setns(int fd, int nstype)'),
+  unshare: libc.func('int unshare(int flags)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *ap)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   if_nameindex: libc.func('void *if_nameindex(void)'),
   if_freenameindex: libc.func('void if_freenameindex(void *ptr)'),
   geteuid: libc.func('uint32_t geteuid(void)'),
   flock: libc.func('int flock(int fd, int op)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, void *addr, uint32_t len)'),
+  send: libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)'),
 };
 
 export { koffi, PrintFn };

@@ -20,3 +20,4 @@ export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE } from './constants.js';
 export { elfFunctionOffset } from './elf.js';
 export { programKindSupported, probePmu, pmuPath, type Pmu } from './features.js';
 export type { ProbeEventAttr } from './syscall.js';
+export { UdpSender } from './udp.js';

@@ -74,3 +74,53 @@ export function ifindexHere(ifname: string): number | undefined {
   const idx = libcFns.if_nametoindex(ifname) as number;
   return idx > 0 ? idx : undefined;
 }
+
+/**
+ * A new, empty network namespace (only a loopback device that is down) that belongs to
+ * this process alone: no name under /var/run/netns, gone once closed. Code run inside it
+ * cannot reach any interface of the host: what a program under test redirects or clones
+ * (bpf_clone_redirect to an ifindex) has nowhere to go.
+ */
+export class PrivateNetns {
+  private constructor(private fd: number | undefined) {}
+
+  static create(): PrivateNetns {
+    const home = fs.openSync('/proc/thread-self/ns/net', 'r');
+    try {
+      if (libcFns.unshare(CLONE_NEWNET) !== 0) throw new BpfError('unshare', 'a private network namespace', lastErrno());
+      let fd: number;
+      try {
+        fd = fs.openSync('/proc/thread-self/ns/net', 'r');
+      } finally {
+        setns(home, 'original netns');
+      }
+      return new PrivateNetns(fd);
+    } finally {
+      fs.closeSync(home);
+    }
+  }
+
+  /** Runs the synchronous `fn` inside the namespace. */
+  run<T>(fn: () => T): T {
+    if (this.fd === undefined) throw new Error('PrivateNetns used after close');
+    const home = fs.openSync('/proc/thread-self/ns/net', 'r');
+    try {
+      setns(this.fd, 'private netns');
+      try {
+        const result = fn();
+        if (result instanceof Promise) throw new Error('PrivateNetns.run needs a synchronous function');
+        return result;
+      } finally {
+        setns(home, 'original netns');
+      }
+    } finally {
+      fs.closeSync(home);
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

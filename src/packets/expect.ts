@@ -45,8 +45,18 @@ function show(verdict: Verdict, decidedBy: string | undefined): string {
   return decidedBy === undefined ? verdict : `${verdict} by ${decidedBy}`;
 }
 
+export interface JudgeOptions {
+  /**
+   * What an outcome without a decider means, for a packet whose decider is expected:
+   * `end-of-chain` when the runner always knows (the packet ran off the end), `unknown`
+   * (the default) when it may not.
+   */
+  undecided?: 'unknown' | 'end-of-chain';
+}
+
 /** Every way `outcomes` (one per packet, in send order) differ from `expect`; [] when they match. */
-export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismatch[] {
+export function judge(expect: Expectation, outcomes: readonly Outcome[], opts: JudgeOptions = {}): Mismatch[] {
+  const undecided = (verdict: Verdict): string => (opts.undecided === 'end-of-chain' ? `${verdict} at the end of the chain` : show(verdict, 'an unknown instance'));
   if (expect.form === 'totals') {
     const got = new Map<Verdict, number>();
     for (const o of outcomes) got.set(o.verdict, (got.get(o.verdict) ?? 0) + 1);
@@ -66,14 +76,48 @@ export function judge(expect: Expectation, outcomes: readonly Outcome[]): Mismat
     }
     const deciderWrong = want.decidedBy !== undefined && o.decidedBy !== want.decidedBy;
     if (o.verdict !== want.verdict || deciderWrong) {
-      const gotDecider = want.decidedBy !== undefined ? (o.decidedBy ?? 'an unknown instance') : undefined;
-      out.push({ index, expected: show(want.verdict, want.decidedBy), got: show(o.verdict, gotDecider) });
+      const got = want.decidedBy === undefined ? o.verdict : o.decidedBy === undefined ? undecided(o.verdict) : show(o.verdict, o.decidedBy);
+      out.push({ index, expected: show(want.verdict, want.decidedBy), got });
     }
   });
   const wanted = expect.form === 'each' ? outcomes.length : expect.runs.reduce((n, r) => n + r.count, 0);
   for (let index = outcomes.length; index < wanted; index++) {
     const w = expectedAt(expect, index)!;
     out.push({ index, expected: show(w.verdict, w.decidedBy), got: 'no packet' });
+  }
+  return out;
+}
+
+/** `count` consecutive packets with the same outcome. */
+export interface OutcomeRun extends Outcome {
+  count: number;
+}
+
+/** Outcomes in send order, consecutive equal ones as one run. */
+export function outcomeRuns(outcomes: Iterable<Outcome>): OutcomeRun[] {
+  const runs: OutcomeRun[] = [];
+  for (const o of outcomes) {
+    const last = runs.at(-1);
+    if (last && sameOutcome(last, o)) last.count++;
+    else runs.push(o.decidedBy === undefined ? { verdict: o.verdict, count: 1 } : { verdict: o.verdict, decidedBy: o.decidedBy, count: 1 });
+  }
+  return runs;
+}
+
+export const sameOutcome = (x: Outcome | undefined, y: Outcome | undefined): boolean => x?.verdict === y?.verdict && x?.decidedBy === y?.decidedBy;
+
+/**
+ * Where two runs of the same packets differ: runs of consecutive packets (0-based
+ * `index`) that differ in the same way (one outcome before, one after). A packet only
+ * one side has differs too.
+ */
+export function differences(before: readonly Outcome[], after: readonly Outcome[]): { index: number; count: number }[] {
+  const out: { index: number; count: number }[] = [];
+  for (let i = 0; i < Math.max(before.length, after.length); i++) {
+    if (sameOutcome(before[i], after[i])) continue;
+    const last = out.at(-1);
+    if (last && last.index + last.count === i && sameOutcome(before[last.index], before[i]) && sameOutcome(after[last.index], after[i])) last.count++;
+    else out.push({ index: i, count: 1 });
   }
   return out;
 }

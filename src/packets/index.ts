@@ -6,4 +6,4 @@ export * from './types.js';
 export { buildFrame, describePacket, frameLength, internetChecksum } from './frame.js';
 export { readPcap, writePcap, LINKTYPE_ETHERNET, type PcapFile, type PcapPacket } from './pcap.js';
 export { loadPacketTests, MAX_PCAP_BYTES, type LoadPacketTestsOptions } from './load.js';
-export { expectedAt, judge, packetCount, sendOrder, type Mismatch, type Outcome } from './expect.js';
+export { differences, expectedAt, judge, outcomeRuns, packetCount, sameOutcome, sendOrder, type JudgeOptions, type Mismatch, type Outcome, type OutcomeRun } from './expect.js';

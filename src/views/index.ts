@@ -7,3 +7,7 @@ export { renderLive, statTexts, NOTHING_MANAGED } from './live-text.js';
 export type { RenderLiveOptions } from './live-text.js';
 export { reasonText, reasonCode } from './reasons.js';
 export { shortSha, whereText } from './format.js';
+export { renderTestReport } from './test-text.js';
+export { renderTestJson, testJson } from './test-json.js';
+export { renderJunit } from './junit.js';
+export { groupPacketChanges, changeText, type PacketChangeGroup } from './packets-format.js';

@@ -1,11 +1,15 @@
-/** `kfn show`: what kfn finds in the kernel, chain by chain, in packet order. */
+/**
+ * `kfn show`: what kfn finds in the kernel, chain by chain: a table of the instances in
+ * packet order (then the orphans), each row followed by its globals, maps and stats.
+ */
 import type { LiveChain, LiveInstance, LiveProbe, LiveState } from '../core/types.js';
-import { targetText } from '../plan/probes.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
 import { isDefaultProceedOn, proceedOnOf } from '../plan/diff.js';
+import { targetText } from '../plan/probes.js';
 import { proceedOnMeaning, setText } from './proceed.js';
-import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import { colors, fnText, quote, shortSha, whereText } from './format.js';
+import { tableLines } from './table.js';
 import type { Colors } from './format.js';
 
 export interface RenderLiveOptions {
@@ -16,46 +20,27 @@ export interface RenderLiveOptions {
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
 
-function mapAndStatLines(c: Colors, ind: string, maps: LiveInstance['maps'], stats: MapStats[]): string[] {
+/** Proceed-on (when not the default), globals, parameter maps and stats of an instance or probe, each line starting with `ind`. */
+function detailLines(c: Colors, i: Pick<LiveInstance, 'identity' | 'maps' | 'pinDir' | 'proceedOn'>, ind: string, opts: RenderLiveOptions): string[] {
   const lines: string[] = [];
-  for (const name of Object.keys(maps).sort()) {
-    const entries = maps[name]!;
+  if (!isDefaultProceedOn(i.proceedOn)) lines.push(`${ind}${c.dim('proceed-on:')} ${setText(proceedOnOf(i.proceedOn))} ${c.dim(`(${proceedOnMeaning(proceedOnOf(i.proceedOn))})`)}`);
+  const globals = Object.keys(i.identity.globals).sort();
+  if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
+  for (const name of Object.keys(i.maps).sort()) {
+    const entries = i.maps[name]!;
     if (entries.length === 0) {
       lines.push(`${ind}${name} ${c.dim('(empty)')}`);
       continue;
     }
     for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
   }
-  for (const s of stats) {
+  for (const s of opts.stats?.[i.pinDir] ?? []) {
     for (const text of statTexts(s)) {
       const [first = '', ...rest] = text.split('\n');
       lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
       for (const r of rest) lines.push(`${ind}  ${r}`);
     }
   }
-  return lines;
-}
-
-function probeLines(c: Colors, p: LiveProbe, opts: RenderLiveOptions): string[] {
-  const lines = [c.bold(`probe ${quote(p.name)} on ${targetText(p.target)}`)];
-  lines.push(`  ${fnText(p.identity)}  ${p.identity.program}  prog ${p.progId}  ${p.attached ? `link ${p.linkId}` : c.red('not attached')}  sha256 ${shortSha(p.identity.sha256)}`);
-  const globals = Object.keys(p.identity.globals).sort();
-  if (globals.length) lines.push(`  ${c.dim('globals:')} ${globals.map((g) => `${g} = ${p.identity.globals[g]!.valueText}`).join(', ')}`);
-  lines.push(...mapAndStatLines(c, '  ', p.maps, opts.stats?.[p.pinDir] ?? []));
-  for (const d of p.drift) lines.push(`  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`);
-  return lines;
-}
-
-/** `label` is plain text; `paintLabel` colors it without changing its width. */
-function instanceLines(c: Colors, i: LiveInstance, label: string, paintLabel: (s: string) => string, widths: { name: number; fn: number }, opts: RenderLiveOptions): string[] {
-  const lines = [
-    `${paintLabel(label)} ${c.bold(padEnd(i.name, widths.name))}  ${padEnd(fnText(i.identity), widths.fn)}  prog ${i.progId}  sha256 ${shortSha(i.identity.sha256)}`,
-  ];
-  const ind = ' '.repeat(label.length + 1);
-  if (!isDefaultProceedOn(i.proceedOn)) lines.push(`${ind}${c.dim('proceed-on:')} ${setText(proceedOnOf(i.proceedOn))} ${c.dim(`(${proceedOnMeaning(proceedOnOf(i.proceedOn))})`)}`);
-  const globals = Object.keys(i.identity.globals).sort();
-  if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
-  lines.push(...mapAndStatLines(c, ind, i.maps, opts.stats?.[i.pinDir] ?? []));
   return lines;
 }
 
@@ -66,6 +51,12 @@ export function statTexts(s: MapStats): string[] {
   return out;
 }
 
+const INSTANCE_HEAD = ['#', 'name', 'function', 'prog', 'sha256'];
+
+function instanceRow(c: Colors, i: LiveInstance, num: string, paint: (s: string) => string): string[] {
+  return [paint(num), paint(c.bold(i.name)), fnText(i.identity), String(i.progId), shortSha(i.identity.sha256)];
+}
+
 function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[] {
   const lines = [c.bold(`chain ${quote(ch.chainName)} on ${whereText(ch.attachment)}`)];
   const facts = [`ifindex ${ch.ifindex}`];
@@ -74,22 +65,34 @@ function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[]
   facts.push(`revision ${ch.revision ?? 'unknown'}`);
   if (ch.manifestDigest) facts.push(`manifests ${shortSha(ch.manifestDigest)}`);
   lines.push(`  ${c.dim(facts.join(', '))}`);
-  const all = [...ch.instances, ...ch.orphans];
-  const widths = {
-    name: Math.max(0, ...all.map((i) => i.name.length)),
-    fn: Math.max(0, ...all.map((i) => fnText(i.identity).length)),
-  };
   if (ch.instances.length === 0) lines.push(`  ${c.dim('(no functions: packets pass straight through)')}`);
+  const orphan = (s: string): string => c.yellow(s);
+  // One table for instances and orphans, so that both line up; each row is followed by
+  // that instance's details, indented to the name column.
   const numW = String(ch.instances.length).length;
-  ch.instances.forEach((i, n) => {
-    lines.push(...instanceLines(c, i, `  ${String(n + 1).padStart(numW)}.`, (s) => s, widths, opts));
-  });
+  const ind = ' '.repeat(2 + numW + 2);
+  const [head = '', ...rows] = tableLines(
+    INSTANCE_HEAD.map((h) => c.dim(h)),
+    [...ch.instances.map((i, n) => instanceRow(c, i, String(n + 1), (s) => s)), ...ch.orphans.map((o) => instanceRow(c, o, '?', orphan))],
+    { align: ['right', 'left', 'left', 'right', 'left'], indent: '  ' },
+  );
+  if (ch.instances.length || ch.orphans.length) lines.push(head);
+  ch.instances.forEach((i, n) => lines.push(rows[n]!, ...detailLines(c, i, ind, opts)));
   if (ch.orphans.length) {
     lines.push(`  ${c.yellow('orphans')} ${c.dim('(pinned by kfn, not reachable from the root; the next apply deletes them):')}`);
-    for (const o of ch.orphans) lines.push(...instanceLines(c, o, `  ${'?'.padStart(numW)} `, (s) => c.yellow(s), widths, opts));
+    ch.orphans.forEach((o, n) => lines.push(rows[ch.instances.length + n]!, ...detailLines(c, o, ind, opts)));
   }
   for (const d of ch.drift) lines.push(`  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`);
   return lines;
+}
+
+function probeLines(c: Colors, p: LiveProbe, opts: RenderLiveOptions): string[] {
+  return [
+    c.bold(`probe ${quote(p.name)} on ${targetText(p.target)}`),
+    `  ${fnText(p.identity)}  ${p.identity.program}  prog ${p.progId}  ${p.attached ? `link ${p.linkId}` : c.red('not attached')}  sha256 ${shortSha(p.identity.sha256)}`,
+    ...detailLines(c, p, '  ', opts),
+    ...p.drift.map((d) => `  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`),
+  ];
 }
 
 export function renderLive(live: LiveState, opts: RenderLiveOptions): string {

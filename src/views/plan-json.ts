@@ -4,13 +4,16 @@
  * kernel's own and stay.
  */
 import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges, proceedOnOf, targetText } from '../plan/index.js';
 import { proceedOnEffect } from './proceed.js';
 import { chainAddress, instanceAddress, probeAddress, stepAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
+import { foreignJson } from './live-json.js';
 import { reasonCode, reasonText } from './reasons.js';
+import type { PacketPreview } from '../engine/packets.js';
+import type { Outcome } from '../packets/expect.js';
+import { groupPacketChanges } from './packets-format.js';
 
 type Actions = ['create'] | ['update'] | ['delete'] | ['create', 'delete'] | ['no-op'];
 
@@ -71,7 +74,17 @@ function instanceJson(c: ChainChange, i: InstanceChange) {
 }
 
 function chainJson(c: ChainChange) {
-  const side = (order: string[]) => ({ ...where(c), name: c.chainName, order, mode: c.attachment.hook === 'xdp' ? c.mode : null, position: c.attachment.hook === 'xdp' ? null : c.position });
+  const xdp = c.attachment.hook === 'xdp';
+  const side = (name: string, order: string[], mode: string | null | undefined, position: string | null | undefined) => ({
+    ...where(c),
+    name,
+    order,
+    mode: xdp ? (mode ?? null) : null,
+    position: xdp ? null : (position ?? null),
+  });
+  // Before is the live chain: its recorded name, and the mode and position it runs with.
+  const renamed = c.reasons.find((r) => r.code === 'chain-renamed');
+  const liveName = renamed?.code === 'chain-renamed' ? renamed.from : c.chainName;
   return {
     address: chainAddress(c.chainName, c.attachment),
     type: 'kfn_chain',
@@ -79,8 +92,8 @@ function chainJson(c: ChainChange) {
     ...where(c),
     change: {
       actions: CHAIN_ACTIONS[c.action],
-      before: c.action === 'create' ? null : { ...side(c.fromOrder), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
-      after: c.action === 'delete' ? null : side(c.toOrder),
+      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
+      after: c.action === 'delete' ? null : side(c.chainName, c.toOrder, c.mode, c.position),
       action_reason: c.reasons[0] ? reasonCode(c.reasons[0]) : null,
       reasons: c.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
       reattach: c.reattach === true,
@@ -141,7 +154,34 @@ function stepJson(s: PlannedStep, index: number) {
   };
 }
 
-export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
+const outcomeJson = (o: Outcome) => ({ verdict: o.verdict, decided_by: o.decidedBy ?? null });
+
+/** `packet_changes` (format 1.0, additive): null unless the plan ran packet cases. */
+function packetChangesJson(pp: PacketPreview | undefined) {
+  if (!pp) return null;
+  return {
+    cases: pp.cases,
+    packets: pp.packets,
+    changed: pp.changes.reduce((n, c) => n + c.count, 0),
+    summary: groupPacketChanges(pp.changes).map((g) => ({ address: g.address, before: outcomeJson(g.before), after: outcomeJson(g.after), count: g.count, text: g.text })),
+    changes: pp.changes.map((c) => ({
+      address: chainAddress(c.chainName, c.attachment),
+      chain: c.chainName,
+      test: c.test,
+      case: c.case,
+      packet: c.packet,
+      count: c.count,
+      label: c.label,
+      file: c.source.file,
+      line: c.source.line ?? null,
+      before: outcomeJson(c.before),
+      after: outcomeJson(c.after),
+    })),
+    notes: pp.notes,
+  };
+}
+
+export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packets?: PacketPreview) {
   return {
     format_version: JSON_FORMAT_VERSION,
     kfn_version: kfnVersion(),
@@ -171,19 +211,12 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>) {
         })),
     ],
     planned_steps: (p.steps ?? []).map(stepJson),
-    foreign_programs: p.foreign.map((f) => ({
-      netns: f.attachment.netns,
-      interface: f.attachment.ifname,
-      hook: f.attachment.hook,
-      label: attachmentLabel(f.attachment),
-      prog_id: f.progId,
-      prog_name: f.progName,
-      link_id: f.linkId ?? null,
-    })),
+    foreign_programs: p.foreign.map(foreignJson),
+    packet_changes: packetChangesJson(packets),
     output: { warnings: p.warnings },
   };
 }
 
-export function renderPlanJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>): string {
-  return renderJson(planJson(p));
+export function renderPlanJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packets?: PacketPreview): string {
+  return renderJson(planJson(p, packets));
 }

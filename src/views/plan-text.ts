@@ -9,6 +9,9 @@ import { reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import { proceedOnEffect, proceedOnMeaning, setText } from './proceed.js';
 import type { Colors } from './format.js';
+import type { PacketPreview } from '../engine/packets.js';
+import { oneLine } from '../core/errors.js';
+import { groupPacketChanges, packetRange } from './packets-format.js';
 
 type Sym = '+' | '-' | '~' | '-/+' | '!';
 
@@ -16,7 +19,7 @@ const LEGEND: [Sym, string][] = [
   ['+', 'create'],
   ['-', 'destroy'],
   ['~', 'update in place'],
-  ['-/+', 'replace (destroy, then create)'],
+  ['-/+', 'replace (the new instance is built before the old one is released)'],
   ['!', 'drift (changed outside kfn)'],
 ];
 
@@ -213,8 +216,24 @@ function stepLines(c: Colors, steps: readonly PlannedStep[]): string[] {
   return [`Apply will run ${steps.length} step${steps.length === 1 ? '' : 's'}:`, ...steps.map((s, i) => `  ${String(i + 1).padStart(w)}. ${c.dim(s.description)}`)];
 }
 
-/** The text of `kfn plan`, without a trailing newline; `steps` are listed when given. */
-export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] }, opts: { color: boolean }): string {
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** What the packet cases do before and after the change (`kfn plan --packets`). */
+function packetLines(c: Colors, pp: PacketPreview): string[] {
+  const ran = `${plural(pp.cases, 'case')}, ${plural(pp.packets, 'packet')} through shadows of the live and the planned chains`;
+  const groups = groupPacketChanges(pp.changes);
+  const lines = [groups.length ? `Packet tests (${ran}):` : `Packet tests: no packet changes verdict (${ran}).`];
+  for (const g of groups) {
+    const sym = g.after.verdict === 'drop' ? c.red('!') : g.before.verdict === 'drop' ? c.green('!') : c.yellow('!');
+    lines.push(`  ${sym} ${c.bold(g.text)} on ${whereText(g.attachment)}:`);
+    for (const ch of g.changes) lines.push(`      ${oneLine(ch.test)} / ${oneLine(ch.case)}: ${packetRange(ch)} ${c.dim(`(${oneLine(ch.label)})`)}`);
+  }
+  for (const n of pp.notes) lines.push(c.dim(`  # ${n}`));
+  return lines;
+}
+
+/** The text of `kfn plan`, without a trailing newline; `steps` are listed when given, the packet preview when given. */
+export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] }, opts: { color: boolean; packets?: PacketPreview }): string {
   const c = colors(opts.color);
   const sections: string[][] = [];
   const changing = hasChanges(p);
@@ -229,6 +248,7 @@ export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] 
     for (const pc of p.probes ?? []) if (pc.action !== 'noop') sections.push(probeBlock(c, pc));
     if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
+  if (opts.packets) sections.push(packetLines(c, opts.packets));
   if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));
   if (p.foreign.length) {
     sections.push(

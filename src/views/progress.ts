@@ -8,6 +8,8 @@ import type { EngineEvent } from '../engine/events.js';
 export interface ProgressOptions {
   write: (text: string) => void;
   tty: boolean;
+  /** Terminal width: a status line longer than this would wrap, and `\r` only rewrites its last row. */
+  columns?: number;
   now?: () => number;
 }
 
@@ -26,7 +28,10 @@ export function progressView(opts: ProgressOptions): { onEvent: (e: EngineEvent)
       const secs = ((now() - started) / 1000).toFixed(1);
       const text = e.type === 'step' ? `[${e.n}/${e.total}] ${e.step.description}` : `undo: ${e.step.description}`;
       if (opts.tty) {
-        opts.write(`\r\x1b[K${text} (${secs}s)`);
+        const time = ` (${secs}s)`;
+        // The step is cut, not the time; one column is left free so that the cursor never wraps.
+        const room = opts.columns ? Math.max(1, opts.columns - 1 - time.length) : Infinity;
+        opts.write(`\r\x1b[K${text.length > room ? `${text.slice(0, room - 1)}…` : text}${time}`);
         live = true;
       } else opts.write(`${text}\n`);
     },

@@ -13,11 +13,11 @@ export interface ApplyFlags {
   lockTimeout?: string;
 }
 
-const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout ? parseDuration(flags.lockTimeout) : 0);
+const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout === undefined ? 0 : parseDuration(flags.lockTimeout));
 
 function engineWithProgress(ctx: Context): { engine: Engine; end: () => void } {
   // Under --log-format json the step log lines are the record; a second copy on stdout would only be noise.
-  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY) });
+  const progress = ctx.logFormat === 'json' ? undefined : progressView({ write: (t) => void process.stdout.write(t), tty: Boolean(process.stdout.isTTY), columns: process.stdout.columns });
   return { engine: kernelEngine(ctx, progress?.onEvent), end: () => progress?.end() };
 }
 
@@ -40,12 +40,13 @@ export async function applyCommand(ctx: Context, target: string | undefined, fla
 }
 
 export async function destroyCommand(ctx: Context, target: string | undefined, flags: ApplyFlags & { all?: boolean }): Promise<number> {
+  const timeout = lockTimeoutMs(flags);
   let desired: DesiredState | undefined;
   if (!flags.all) desired = loadDesired(manifestTarget(target));
   const scope = desired ? new Set(desired.chains.map((c) => c.name)) : undefined;
   const probeScope = desired ? new Set((desired.probes ?? []).map((p) => p.name)) : undefined;
   const { engine, end } = engineWithProgress(ctx);
-  return engine.transaction('kfn destroy', lockTimeoutMs(flags), async (tx) => {
+  return engine.transaction('kfn destroy', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
     const p = engine.planDestroy(live, (c) => !scope || scope.has(c.chainName), desired?.manifestDigest, (pr) => !probeScope || probeScope.has(pr.name));
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);

@@ -1,6 +1,7 @@
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget } from '../context.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
+import { loadPacketTests } from '../../packets/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';
 
@@ -8,15 +9,19 @@ export interface PlanFlags {
   detailedExitcode?: boolean;
   json?: boolean;
   out?: string;
+  packets?: string;
 }
 
 export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target));
+  const tests = flags.packets ? loadPacketTests(flags.packets) : undefined;
   const engine = kernelEngine(ctx);
   await engine.recover();
-  const p = engine.plan(desired, engine.readLive(netnsOf(desired)));
+  const live = engine.readLive(netnsOf(desired));
+  const p = engine.plan(desired, live);
+  const packets = tests ? engine.previewPackets(p, live, desired, tests) : undefined;
   if (flags.out) savePlan(flags.out, p);
-  process.stdout.write(flags.json ? renderPlanJson(p) + '\n' : renderPlan(p, { color: ctx.color }) + '\n');
+  process.stdout.write(flags.json ? renderPlanJson(p, packets) + '\n' : renderPlan(p, { color: ctx.color, ...(packets ? { packets } : {}) }) + '\n');
   if (flags.out && !flags.json) process.stdout.write(`\nSaved the plan to: ${flags.out}\nTo perform exactly these actions, run: kfn apply ${flags.out}\n`);
   return flags.detailedExitcode && hasChanges(p) ? 2 : 0;
 }

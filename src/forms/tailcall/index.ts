@@ -13,6 +13,7 @@ import { readLiveState } from './read.js';
 import { readInstanceStats } from './stats.js';
 import { preflightProbes } from './probe-preflight.js';
 import { readProbeStats } from './probe-read.js';
+import { buildShadow } from './shadow.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
@@ -25,4 +26,5 @@ export const tailcallForm: ChainForm = {
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
   preflight: (desired) => preflightProbes(desired.probes ?? []),
   probeStats: readProbeStats,
+  shadow: buildShadow,
 };

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, DesiredInstance, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
@@ -28,6 +28,7 @@ import {
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
+  type ObjectInfo,
 } from '../../libbpf/index.js';
 import { FORM_MAPS, NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
@@ -37,7 +38,7 @@ import { isUnsetSlot } from '../../values/index.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
 
-const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
+export const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
 
 /** Loads a chain's root program and pins it with its slot and the chain metadata. */
 export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
@@ -68,6 +69,15 @@ export interface LoadInstanceArgs {
   carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
 }
 
+/** The `.rodata` bytes an identity's globals patch, at their offsets in `info`'s object. */
+export function globalPatches(identity: FunctionIdentity, info: ObjectInfo, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
+  return Object.entries(identity.globals).map(([name, g]) => {
+    const gi = info.globals.find((x) => x.name === name);
+    if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${objectPath}`);
+    return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
+  });
+}
+
 /**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it.
@@ -84,12 +94,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
-    const info = obj.info(sha);
-    const globals = Object.entries(desired.identity.globals).map(([name, g]) => {
-      const gi = info.globals.find((x) => x.name === name);
-      if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${desired.objectPath}`);
-      return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
-    });
+    const globals = globalPatches(desired.identity, obj.info(sha), desired.objectPath);
     for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
     const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
     const progId = progInfoByFd(loaded.progFd).id;
@@ -178,32 +183,39 @@ export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: 
 
 export function setSlot(slot: string, prog: string | null): void {
   withFd(openPinned(slot), (slotFd) => {
-    const h = new MapHandle(slotFd, mapInfoByFd(slotFd), slot);
-    const key = new Uint8Array(4);
-    if (prog === null) {
-      h.delete(key);
-      return;
-    }
-    withFd(openPinned(prog), (progFd) => {
-      const v = Buffer.alloc(4);
-      v.writeUInt32LE(progFd);
-      h.update(key, v);
-    });
+    if (prog === null) return setSlotFd(slotFd, slot, null);
+    withFd(openPinned(prog), (progFd) => setSlotFd(slotFd, slot, progFd));
   });
 }
 
+/** Points the one-slot program array `slotFd` (named `label` in errors) at `progFd`, or empties it. */
+export function setSlotFd(slotFd: number, label: string, progFd: number | null): void {
+  const h = new MapHandle(slotFd, mapInfoByFd(slotFd), label);
+  const key = new Uint8Array(4);
+  if (progFd === null) {
+    h.delete(key);
+    return;
+  }
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(progFd);
+  h.update(key, v);
+}
+
 export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {
-  withFd(openPinned(map), (fd) => {
-    const info = mapInfoByFd(fd);
-    const h = new MapHandle(fd, info, map);
-    for (const e of entries) {
-      const key = Buffer.from(e.key, 'hex');
-      if (e.value !== null) h.update(key, Buffer.from(e.value, 'hex'));
-      // An array slot cannot be deleted: unset means all zeros (values/map.ts isUnsetSlot).
-      else if (isUnsetSlot(info.typeName, '')) h.update(key, Buffer.alloc(info.valueSize));
-      else h.delete(key);
-    }
-  });
+  withFd(openPinned(map), (fd) => writeEntriesFd(fd, map, entries));
+}
+
+/** Writes entries (hex bytes; value null unsets the key) into the map `fd`, named `label` in errors. */
+export function writeEntriesFd(fd: number, label: string, entries: { key: string; value: string | null }[]): void {
+  const info = mapInfoByFd(fd);
+  const h = new MapHandle(fd, info, label);
+  for (const e of entries) {
+    const key = Buffer.from(e.key, 'hex');
+    if (e.value !== null) h.update(key, Buffer.from(e.value, 'hex'));
+    // An array slot cannot be deleted: unset means all zeros (values/map.ts isUnsetSlot).
+    else if (isUnsetSlot(info.typeName, '')) h.update(key, Buffer.alloc(info.valueSize));
+    else h.delete(key);
+  }
 }
 
 export function detachRoot(chainDir: string): void {

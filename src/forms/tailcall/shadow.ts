@@ -1,0 +1,211 @@
+/**
+ * Shadow chains: a private copy of a chain to run test packets through. Every program
+ * is loaded afresh from its object with fresh maps (parameters written from the
+ * manifests, or copied from what was read of a live chain; state maps empty), wired
+ * through its own `kfn_next` slot, attached nowhere and pinned nowhere: the shadow
+ * holds file descriptors only, and releasing it frees everything.
+ *
+ * To tell which instance decided a packet, a marker program (bpf/shadow_mark.bpf.c)
+ * sits before each instance and after the last one; the last marker a packet went
+ * through names the instance that returned its verdict. Live chains carry no markers,
+ * so their data path is unchanged. A packet through a marked shadow of n instances makes
+ * 2n + 1 tail calls; the kernel allows 33, so longer chains are shadowed without
+ * markers and cannot say who decided.
+ */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { KfnError } from '../../core/errors.js';
+import { attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance } from '../../core/types.js';
+import {
+  BpfError,
+  BpfObject,
+  MapHandle,
+  PrivateNetns,
+  fileSha256,
+  mapInfoByFd,
+  testRun,
+  verdictOf,
+  type LoadedProgram,
+  type Verdict,
+  type VerdictHook,
+} from '../../libbpf/index.js';
+import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
+import type { Outcome } from '../../packets/expect.js';
+import { ROOT_OBJECT, globalPatches, rootProgram, setSlotFd, writeEntriesFd } from './kernel.js';
+import { NEXT_MAP } from './layout.js';
+import type { InstanceMeta } from './meta.js';
+
+export const MARK_OBJECT = fileURLToPath(new URL('../../../bpf/build/shadow_mark.bpf.o', import.meta.url));
+const MARK_MAP = 'reached';
+const MARK_POSITION = 'position';
+/** MAX_TAIL_CALL_CNT of the kernel. */
+const MAX_TAIL_CALLS = 33;
+/** The longest chain a shadow can mark: 2n + 1 tail calls per packet. */
+export const MAX_MARKED_INSTANCES = (MAX_TAIL_CALLS - 1) / 2;
+
+const ZERO_KEY = new Uint8Array(4);
+
+/** One instance to load: its program, globals and the parameter entries to write. */
+interface InstanceSpec {
+  name: string;
+  identity: FunctionIdentity;
+  objectPath: string;
+  entries: Record<string, { key: string; value: string }[]>;
+}
+
+function desiredSpec(d: DesiredInstance): InstanceSpec {
+  const entries = Object.fromEntries(Object.values(d.maps).map((m) => [m.name, m.entries.map((e) => ({ key: e.key, value: e.value }))]));
+  return { name: d.name, identity: d.identity, objectPath: d.objectPath, entries };
+}
+
+/** A live instance's object (as recorded at its load, or another copy with its sha256) and parameter contents. */
+function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): InstanceSpec {
+  const recorded = (li.formData as InstanceMeta | undefined)?.objectPath;
+  const sha = li.identity.sha256;
+  const matches = (p: string | undefined): p is string => p !== undefined && fs.existsSync(p) && fileSha256(p) === sha;
+  const objectPath = matches(recorded) ? recorded : [opts.findObject?.(sha)].find(matches);
+  if (!objectPath) {
+    throw new KfnError(
+      'SHADOW_OBJECT_MISSING',
+      `live instance "${li.name}" on ${where} was loaded from ${recorded ?? 'an unrecorded object'} (sha256 ${sha.slice(0, 12)}), which is gone or has changed: its shadow cannot be built`,
+      { hint: 'keep the object file the live chain was applied from, or have the manifests name an object with that sha256' },
+    );
+  }
+  const entries = Object.fromEntries(Object.entries(li.maps).map(([name, es]) => [name, es.map((e) => ({ key: e.key, value: e.value }))]));
+  return { name: li.name, identity: li.identity, objectPath, entries };
+}
+
+function specsOf(source: ShadowSource, opts: ShadowOptions): { hook: Hook; label: string; specs: InstanceSpec[] } {
+  if (source.kind === 'desired') return { hook: source.hook, label: `the shadow of chain "${source.chainName}" (${source.hook})`, specs: source.instances.map(desiredSpec) };
+  const where = attachmentLabel(source.chain.attachment);
+  return { hook: source.chain.attachment.hook, label: `the shadow of chain "${source.chain.chainName}" on ${where}`, specs: source.chain.instances.map((i) => liveSpec(i, where, opts)) };
+}
+
+/** Builds the shadow; on any failure everything loaded so far is freed. */
+export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): ShadowChain {
+  const { hook, label, specs } = specsOf(source, opts);
+  const kind: VerdictHook = hook === 'xdp' ? 'xdp' : 'tc';
+  const objects: BpfObject[] = [];
+  const ownNetns = opts.netns ? undefined : PrivateNetns.create();
+  const netns = opts.netns ?? ownNetns!;
+  const release = (): void => {
+    for (const o of objects.splice(0).reverse()) o.close();
+    ownNetns?.close();
+  };
+  const open = (path: string): BpfObject => {
+    const obj = BpfObject.open(path);
+    objects.push(obj);
+    return obj;
+  };
+
+  try {
+    const root = open(ROOT_OBJECT).load(rootProgram(hook));
+    const marked = specs.length <= MAX_MARKED_INSTANCES;
+    const markProgram = kind === 'xdp' ? 'kfn_mark_xdp' : 'kfn_mark_tc';
+    let reached: MapHandle | undefined;
+    const marker = (position: number): LoadedProgram => {
+      const obj = open(MARK_OBJECT);
+      const g = obj.info('').globals.find((x) => x.name === MARK_POSITION);
+      if (!g) throw new KfnError('GLOBAL_NOT_FOUND', `global ${MARK_POSITION} not found in ${MARK_OBJECT}`, { hint: 'rebuild the BPF objects (npm run build:bpf)' });
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt32LE(position);
+      const loaded = obj.load(markProgram, { globals: [{ section: g.section, offset: g.offset, bytes }], ...(reached ? { reuseMapFds: { [MARK_MAP]: reached.fd } } : {}) });
+      if (!reached) {
+        const fd = loaded.mapFds[MARK_MAP]!;
+        reached = new MapHandle(fd, mapInfoByFd(fd), `${MARK_MAP} of ${label}`);
+      }
+      return loaded;
+    };
+
+    // Entry points in packet order: [mark 1,] instance 1, [mark 2,] ... instance n[, mark n+1].
+    const hops: { loaded: LoadedProgram; what: string }[] = [];
+    specs.forEach((s, i) => {
+      if (marked) hops.push({ loaded: marker(i + 1), what: `marker ${i + 1}` });
+      hops.push({ loaded: loadInstance(s, open(s.objectPath)), what: `instance "${s.name}"` });
+    });
+    if (marked) hops.push({ loaded: marker(specs.length + 1), what: 'the end marker' });
+
+    let slot = { fd: root.mapFds[NEXT_MAP]!, what: 'the root' };
+    for (const h of hops) {
+      setSlotFd(slot.fd, `${NEXT_MAP} of ${slot.what} in ${label}`, h.loaded.progFd);
+      slot = { fd: h.loaded.mapFds[NEXT_MAP]!, what: h.what };
+    }
+
+    const names = specs.map((s) => s.name);
+    const entry = root.progFd;
+    const reachedMap = marked ? reached : undefined;
+    let released = false;
+    const interned = new Map<string, Outcome>();
+    const outcome = (verdict: Verdict, decidedBy: string | undefined): Outcome => {
+      const key = `${verdict} ${decidedBy ?? ''}`;
+      let o = interned.get(key);
+      if (!o) {
+        o = Object.freeze(decidedBy === undefined ? { verdict } : { verdict, decidedBy });
+        interned.set(key, o);
+      }
+      return o;
+    };
+    const runAll = (frames: Iterable<Uint8Array>): Outcome[] => {
+      if (released) throw new Error(`${label} was released`);
+      return netns.run(() => {
+        const out: Outcome[] = [];
+        for (const frame of frames) {
+          reachedMap?.update(ZERO_KEY, ZERO_KEY);
+          const { retval } = runOne(entry, frame, hook, label);
+          const position = reachedMap?.lookup(ZERO_KEY)?.readUInt32LE(0) ?? 0;
+          out.push(outcome(verdictOf(kind, retval), position >= 1 ? names[position - 1] : undefined));
+        }
+        return out;
+      });
+    };
+    return {
+      hook,
+      instances: names,
+      knowsDecider: reachedMap !== undefined,
+      run: (frame) => runAll([frame])[0]!,
+      runAll,
+      release(): void {
+        released = true;
+        release();
+      },
+    };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/**
+ * One test run. The kernel refuses frames shorter than an Ethernet header, and for tc
+ * frames longer than one page less the skb's head- and tailroom (3712 bytes on x86_64).
+ */
+function runOne(progFd: number, frame: Uint8Array, hook: Hook, label: string): { retval: number } {
+  try {
+    return testRun(progFd, { data: frame }, `root of ${label}`);
+  } catch (e) {
+    if (!(e instanceof BpfError)) throw e;
+    throw new KfnError('SHADOW_RUN_FAILED', `${label}: the kernel refused to run a ${frame.length}-byte frame (${e.message.replace(/^.*: /, '')})`, {
+      hint:
+        hook === 'xdp'
+          ? 'a frame needs at least its 14-byte Ethernet header'
+          : 'a tc test run takes frames of 14 to about 3700 bytes (one page less the socket buffer overhead): make the payload smaller',
+    });
+  }
+}
+
+/** Loads one instance from its (opened) object and writes its parameter entries. */
+function loadInstance(s: InstanceSpec, obj: BpfObject): LoadedProgram {
+  const sha = fileSha256(s.objectPath);
+  if (sha !== s.identity.sha256) {
+    throw new KfnError('OBJECT_CHANGED', `object ${s.objectPath} changed since the manifests were read (sha256 ${sha.slice(0, 12)}, expected ${s.identity.sha256.slice(0, 12)})`, {
+      hint: 'run the command again',
+    });
+  }
+  const loaded = obj.load(s.identity.program, { globals: globalPatches(s.identity, obj.info(sha), s.objectPath) });
+  for (const [map, entries] of Object.entries(s.entries)) {
+    const fd = loaded.mapFds[map];
+    if (fd === undefined) throw new KfnError('MAP_NOT_FOUND', `map ${map} not found in ${s.objectPath}`, { hint: 'the object no longer has the parameter map the chain sets' });
+    writeEntriesFd(fd, `${map} of shadow instance "${s.name}"`, entries);
+  }
+  return loaded;
+}

@@ -1,0 +1,28 @@
+/**
+ * Borderless text tables (cli-table3): columns padded to their widest cell, two spaces
+ * apart, no trailing blanks. cli-table3 measures cells without their escape codes, so
+ * colored cells line up; its own coloring of heads and borders is off, so a table has
+ * escape codes only where a cell was colored by the caller.
+ */
+import Table from 'cli-table3';
+
+const NO_BORDER = Object.fromEntries(
+  ['top', 'top-mid', 'top-left', 'top-right', 'bottom', 'bottom-mid', 'bottom-left', 'bottom-right', 'left', 'left-mid', 'mid', 'mid-mid', 'right', 'right-mid', 'middle'].map((c) => [c, '']),
+);
+
+export type Align = 'left' | 'right';
+
+/** One line per row (the head first); `indent` is put before each line. */
+export function tableLines(head: string[], rows: string[][], opts: { align?: Align[]; indent?: string } = {}): string[] {
+  const t = new Table({
+    head,
+    chars: NO_BORDER,
+    colAligns: opts.align ?? [],
+    style: { 'padding-left': 0, 'padding-right': 2, head: [], border: [], compact: true },
+  });
+  t.push(...rows);
+  return t
+    .toString()
+    .split('\n')
+    .map((l) => `${opts.indent ?? ''}${l.trimEnd()}`);
+}
