@@ -14,6 +14,8 @@
  *   4. The word changed behind kfn's back: plan shows drift, apply repairs it in place.
  *   5. [allow: allowlist(.2) proceedOn [], filter: blocklist(.2, .3), count]: the
  *      allowlist's accept ends the chain, so .2 passes although the blocklist lists it.
+ *   6. `kfn test` (packet cases through shadows of the chains) gives the same verdicts
+ *      and names the instance that decided, for each of these chains.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,5 +187,28 @@ describe('proceed-on: real traffic through kfn apply', { skip, timeout: 180_000 
     assert.deepEqual(r.received, { [good]: N_GOOD, [bad]: 0 }, 'the accept ended the chain with pass; the unlisted source was dropped by the allowlist');
     assert.equal(r.dropped, 0, 'the blocklist never saw a packet');
     assert.equal(r.counted, 0n, 'nor did the counter');
+  });
+
+  test('kfn test: shadows follow proceed-on, and name the instance whose verdict stands', () => {
+    const packet = (src: string) => `packet: { ip: { src: ${src}, dst: ${sb!.ipA} }, udp: { dst: ${PORT} } }`;
+    // decidedBy '' : the packet ran off the end of the chain (no instance named).
+    const cases = (list: [string, string, string, string][]): string =>
+      `apiVersion: kfn.dev/v1alpha1\nkind: PacketTest\nmetadata: { name: proceed }\nspec:\n  chain: po\n  cases:\n${list
+        .map(([name, src, expect, by]) => `    - name: ${name}\n      ${packet(src)}\n      expect: ${expect}\n${by ? `      decidedBy: ${by}\n` : ''}`)
+        .join('')}`;
+    const run = (list: [string, string, string, string][]): void => {
+      const file = h!.write('cases.yaml.txt', cases(list));
+      const r = h!.kfn(['test', h!.dir, '--packets', file]);
+      assert.equal(r.code, 0, `every case as expected:\n${r.stdout}\n${r.stderr}`);
+    };
+    const allow = (proceedOn?: string[]): Fn => ({ name: 'allow', function: 'allowlist', maps: { allowed_v4: { [`${good}/32`]: 1 } }, ...(proceedOn ? { proceedOn } : {}) });
+    manifests([filter(['pass', 'drop']), count]);
+    run([['a dropped packet goes on and the counter passes it', bad, 'pass', '']]);
+    manifests([count, filter(['pass', 'drop'])]);
+    run([['a drop proceeding from the last instance stands', bad, 'drop', 'filter'], ['a pass runs off the end', good, 'pass', '']]);
+    manifests([allow([]), filter(undefined, [good, bad]), count]);
+    run([['the allowlist ends the chain on accept', good, 'pass', 'allow'], ['and drops the others', bad, 'drop', 'allow']]);
+    manifests([filter(), count]);
+    run([['by default the drop ends the chain', bad, 'drop', 'filter']]);
   });
 });
