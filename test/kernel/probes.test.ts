@@ -36,9 +36,13 @@ import { snapshot, waitSameKernel, progExists } from '../helpers/bpftool.js';
  * is freed with its last fd (a program or link would have to hold it, and those count).
  */
 async function assertKernelUnchanged(world: ReturnType<typeof snapshot>, pinRoot: string, what: string): Promise<void> {
-  const d = await waitSameKernel(world, pinRoot);
+  // Polls longer than the default: the host may be busy with other test files' objects.
+  const d = await waitSameKernel(world, pinRoot, 10_000);
   const changed = d.pins !== null || Object.values(d.removed).some((ids) => ids.length > 0) || d.added.progs.length > 0 || d.added.links.length > 0;
-  assert.ok(!changed, `${what}: the kernel changed: ${JSON.stringify(d)}`);
+  if (!changed) return;
+  const now = snapshot();
+  const names = [...d.added.progs.map((id) => `prog ${id} ${now.progs.get(id)?.name ?? '(gone)'}`), ...d.added.links.map((id) => `link ${id} ${now.links.get(id)?.type ?? '(gone)'}`)];
+  assert.fail(`${what}: the kernel changed: ${JSON.stringify(d)}; added: ${names.join(', ')}`);
 }
 
 const skip = kernelGate({ objects: ['root.bpf.o', 'blocklist.bpf.o', 'tcpretrans.bpf.o', 'probecount.bpf.o'], tools: ['gcc'] });
