@@ -17,7 +17,7 @@ int kfn_root_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-SEC("tc")
+SEC(KFN_TC_SEC)
 int kfn_root_tc(struct __sk_buff *skb)
 {
 	kfn_tail_next(skb);

@@ -1,102 +1,84 @@
 #!/usr/bin/env node
-/** kfn command line: flags -> engine -> view. */
-import { Command, Option } from 'commander';
+/** kfn command line: flags -> engine -> view. Each command's module loads only when it runs. */
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
-import { kfnVersion } from '../core/version.js';
-import { createContext, type Context, type GlobalOptions } from './context.js';
+import { buildProgram, VERSION_REQUESTED, type GlobalOptions, type Invocation } from './program.js';
 import { normalizeArgs } from './terraform-flags.js';
-import { validateCommand } from './commands/validate.js';
-import { planCommand } from './commands/plan.js';
-import { applyCommand, destroyCommand } from './commands/apply.js';
-import { showCommand } from './commands/show.js';
-import { testCommand } from './commands/test.js';
-import { exportCommand } from './commands/export.js';
+import type { Context } from './context.js';
 
-function printError(e: KfnError): void {
+type Flags<T> = T & Record<string, unknown>;
+
+async function dispatch(inv: Invocation): Promise<number> {
+  // version and completion load neither the engine nor koffi: they answer on any host.
+  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(inv.global);
+  const [arg] = inv.args;
+  const f = inv.flags;
+  switch (inv.name) {
+    case 'validate':
+      return (await import('./commands/validate.js')).validateCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'plan':
+      return (await import('./commands/plan.js')).planCommand(await ctx(), arg, f);
+    case 'test':
+      return (await import('./commands/test.js')).testCommand(await ctx(), arg, f as Flags<{ packets: string }>);
+    case 'apply':
+      return (await import('./commands/apply.js')).applyCommand(await ctx(), arg, f);
+    case 'destroy':
+      return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
+    case 'show':
+      return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
+    case 'export':
+      return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
+    case 'import':
+      return (await import('./commands/import.js')).importL3afCommand(await ctx(), inv.args[1]!, f as Flags<{ objects: string; out: string }>);
+    case 'functions':
+      return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'serve':
+      return (await import('./commands/serve.js')).serveCommand(await ctx(), f as Flags<{ metricsAddr: string }>);
+    case 'version':
+      return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
+    case 'completion':
+      return (await import('./commands/completion.js')).completionCommand(arg!);
+  }
+}
+
+/** `error[CODE]: message` and its hint for people; under --log-format json one structured record per error. */
+function printError(e: KfnError, json: boolean): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
   for (const err of all) {
+    if (json) {
+      const record = {
+        level: 'error',
+        time: new Date().toISOString(),
+        pid: process.pid,
+        code: err.code,
+        msg: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+        ...(err.source ? { file: err.source.file, line: err.source.line ?? null, column: err.source.column ?? null } : {}),
+      };
+      process.stderr.write(JSON.stringify(record) + '\n');
+      continue;
+    }
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
   }
 }
 
 async function run(argv: string[]): Promise<number> {
-  let exitCode = 0;
-  const program = new Command('kfn')
-    .description('Declarative, GitOps-driven eBPF kernel functions')
-    .version(kfnVersion())
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
-    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
-    .showHelpAfterError()
-    .exitOverride();
-  const ctx = (): Context => createContext(program.opts<GlobalOptions>());
-
-  program
-    .command('validate [path]')
-    .description('check manifests, objects and typed values without touching the kernel')
-    .option('--json', 'machine-readable result on stdout (errors included)')
-    .action((path: string | undefined, flags) => void (exitCode = validateCommand(ctx(), path, flags)));
-  program
-    .command('plan [path]')
-    .description('show what apply would change in the kernel')
-    .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
-    .option('--json', 'machine-readable plan on stdout')
-    .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
-    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
-    .action(async (path: string | undefined, flags) => void (exitCode = await planCommand(ctx(), path, flags)));
-  program
-    .command('test [path]')
-    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
-    .requiredOption('--packets <file>', 'PacketTest file or directory')
-    .option('--json', 'machine-readable report on stdout')
-    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
-    .action((path: string | undefined, flags) => void (exitCode = testCommand(ctx(), path, flags)));
-  program
-    .command('apply [path]')
-    .description('make the kernel match the manifests (or apply a saved plan file)')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await applyCommand(ctx(), path, flags)));
-  program
-    .command('show [planfile]')
-    .description('what kfn runs now, per interface and hook; or a saved plan')
-    .option('--json', 'machine-readable live state (or plan)')
-    .option('--stats', 'include what each function counted')
-    .action(async (planFile: string | undefined, flags) => void (exitCode = await showCommand(ctx(), planFile, flags)));
-  program
-    .command('destroy [path]')
-    .description('detach and unload the chains the manifests declare')
-    .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
-    .option('--auto-approve', 'do not ask for confirmation')
-    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
-    .action(async (path: string | undefined, flags) => void (exitCode = await destroyCommand(ctx(), path, flags)));
-
-  program
-    .command('export')
-    .description('send IPFIX flow records (RFC 7011) from the flow tables of kfn\'s chains to a collector over UDP')
-    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
-    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
-    .option('--interval <duration>', 'how often to read the flow tables', '10s')
-    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
-    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
-    .option('--domain <id>', 'IPFIX observation domain id', '1')
-    .option('--chain <name...>', 'only these chains')
-    .option('--once', 'read once, export every flow as it stands, and exit')
-    .action(async (flags) => void (exitCode = await exportCommand(ctx(), flags)));
-
+  const { program, exitCode } = buildProgram(dispatch);
+  const json = (): boolean => program.opts<GlobalOptions>().logFormat === 'json';
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
   } catch (e) {
     const code = (e as { code?: string }).code;
+    if (code === VERSION_REQUESTED) return dispatch({ name: 'version', args: [], flags: {}, global: program.opts<GlobalOptions>() });
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (typeof code === 'string' && code.startsWith('commander.')) return 1;
     if (isKfnError(e)) {
-      printError(e);
+      printError(e, json());
       return 1;
     }
     throw e;
   }
-  return exitCode;
+  return exitCode();
 }
 
 /** Exits only once stdout and stderr are drained: a pipe reader must get every byte. */

@@ -55,6 +55,11 @@ export function attachmentKey(a: Attachment): string {
   return `${a.netns}/${a.ifname}/${a.hook}`;
 }
 
+/** A probe's key among attachment keys (a scope of what a plan touches). */
+export function probeKey(name: string): string {
+  return `probe:${name}`;
+}
+
 export function attachmentLabel(a: Attachment): string {
   return a.netns === DEFAULT_NETNS ? `${a.ifname}/${a.hook}` : `${a.netns}:${a.ifname}/${a.hook}`;
 }
@@ -77,6 +82,25 @@ export interface GlobalValue {
   valueText: string;
 }
 
+/** The one-slot program array every kfn function chains through; objects built for other loaders name theirs. */
+export const DEFAULT_NEXT_MAP = 'kfn_next';
+
+/** Where a companion program attaches. */
+export type CompanionAttach = { kind: 'tracepoint'; tracepoint: string };
+
+/**
+ * Another program of a function's object, loaded with the chained one into the same
+ * instance (sharing its maps) and attached beside the chain; released with the instance.
+ */
+export interface Companion {
+  program: string;
+  attach: CompanionAttach;
+}
+
+export function companionText(c: Companion): string {
+  return `${c.program} (${c.attach.kind} ${c.attach.tracepoint})`;
+}
+
 /** What makes two loaded instances interchangeable; any difference forces replacement. */
 export interface FunctionIdentity {
   function: string;
@@ -84,6 +108,22 @@ export interface FunctionIdentity {
   sha256: string;
   program: string;
   globals: Record<string, GlobalValue>;
+  /** The object's chain slot map; absent for kfn's own `kfn_next`. */
+  nextMap?: string;
+  /** In manifest order; absent when the function has none. */
+  companions?: Companion[];
+}
+
+export const AGGREGATORS = ['scalar', 'max-rate', 'avg'] as const;
+export type Aggregator = (typeof AGGREGATORS)[number];
+
+/** One map entry that metrics expose. */
+export interface MonitorMap {
+  map: string;
+  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
+  key: string;
+  keyText: string;
+  aggregator: Aggregator;
 }
 
 // ---------------------------------------------------------------- desired
@@ -103,11 +143,15 @@ export interface DesiredInstance {
   identity: FunctionIdentity;
   /** Absolute path of the object file. */
   objectPath: string;
+  /** The type to load the program with, when its section names none (`SEC("xdp_ratelimiting")`): the hook's. */
+  programType?: 'xdp' | 'tc';
   maps: Record<string, DesiredMap>;
-  /** Layout digest of every map of the object but `kfn_next`, by name. */
+  /** Layout digest of every map of the object but its chain slot, by name. */
   stateMaps?: Record<string, string>;
   /** Verdicts that go on to the next function, in PROCEED_VERDICTS order; absent: DEFAULT_PROCEED_ON. */
   proceedOn?: ProceedVerdict[];
+  /** Map entries that metrics expose (absent when none). */
+  monitorMaps?: MonitorMap[];
   source?: SourceRef;
 }
 
@@ -168,8 +212,24 @@ export interface LiveInstance {
   proceedOn?: ProceedVerdict[];
   /** Proceed-on as kfn last wrote it; differing from `proceedOn` is drift. */
   appliedProceedOn?: ProceedVerdict[];
+  /** The instance's companions as the kernel holds them (absent when it has none). */
+  companions?: LiveCompanion[];
+  /**
+   * Damage to the instance itself that only a reload repairs (a companion link removed
+   * by hand...); also listed in the chain's drift. The planner replaces such an instance.
+   */
+  drift?: string[];
   /** The chain form's own record of the instance (its metadata); opaque to every other layer. */
   formData?: unknown;
+}
+
+export interface LiveCompanion extends Companion {
+  /** 0 when its program is gone. */
+  progId: number;
+  /** 0 when its link is gone. */
+  linkId: number;
+  /** Its link runs its program. */
+  attached: boolean;
 }
 
 export interface LiveChain {
@@ -194,6 +254,8 @@ export interface LiveChain {
   drift: string[];
   manifestDigest?: string;
   revision?: string;
+  /** The stack that owns the chain (DESIGN.md "Ownership: stacks"), when it was applied with one. */
+  stack?: string;
   /** The chain form's own record of the chain (its metadata); opaque to every other layer. */
   formData?: unknown;
 }
@@ -259,6 +321,8 @@ export type Reason =
   | { code: 'tc-position-changed'; from: string; to: string }
   | { code: 'reordered' }
   | { code: 'drift' }
+  /** The instance was damaged outside kfn (e.g. a companion link removed): reloaded, state carried over. */
+  | { code: 'instance-drift' }
   | { code: 'instance-added' }
   | { code: 'instance-removed' }
   | { code: 'orphaned' }

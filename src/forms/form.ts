@@ -8,14 +8,20 @@
  * step or one undo operation, both plain data), stats, shadow (a private copy of a chain
  * to run test packets through); see docs/architecture.md.
  */
-import type { ChainChange, DesiredInstance, DesiredState, Hook, LiveChain, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { Attachment, ChainChange, DesiredInstance, DesiredState, Hook, LiveChain, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
+import type { CounterKind } from '../libbpf/object-info.js';
 import type { Outcome } from '../packets/expect.js';
 
 export interface ReadOptions {
   pinRoot: string;
   /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
   netns: string[];
+  /**
+   * Read only the chains on these attachments, and foreign programs only on these
+   * hooks (every interface of the namespaces is still listed). Absent: everything.
+   */
+  only?: readonly Attachment[];
 }
 
 export interface CompileContext {
@@ -49,6 +55,13 @@ export interface MapStats {
   count: number;
   entries: StatEntry[];
 }
+
+/**
+ * What an instance counted, for metrics: per kind, the sum of the state-map fields its
+ * function tags with that kind (KFN_PACKETS, KFN_BYTES, KFN_DROPS in bpf/include/kfn.h)
+ * over every entry and CPU. A kind the function does not count is absent.
+ */
+export type InstanceCounters = Partial<Record<CounterKind, bigint>>;
 
 /**
  * What a shadow is built from: a desired chain (its instances as the manifests describe
@@ -95,16 +108,19 @@ export interface ChainForm {
   /**
    * Asks the kernel for what the desired state needs beyond chains (probe program types,
    * tracefs, PMUs, uprobe files) and throws, naming what is missing, before any planning.
+   * A form without it builds no probes.
    */
-  preflight(desired: DesiredState): void;
+  preflight?(desired: DesiredState): void;
   compile(changes: PlannedChanges, ctx: CompileContext): Compiled;
   run(step: PlannedStep, ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
-  /** The same for a probe. */
-  probeStats(probe: LiveProbe, limit?: number): MapStats[];
+  /** The same for a probe (a form that builds probes has it). */
+  probeStats?(probe: LiveProbe, limit?: number): MapStats[];
+  /** The instance's metric counters, read from the kernel now (only the maps that carry counters). */
+  counters(instance: LiveInstance): InstanceCounters;
   /** A private shadow of a desired or live chain; the caller releases it. */
   shadow(source: ShadowSource, opts?: ShadowOptions): ShadowChain;
 }

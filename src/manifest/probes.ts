@@ -6,7 +6,7 @@
 import { KfnError } from '../core/errors.js';
 import { PROCEED_MAP, type DesiredProbe, type ProbeHook, type ProbeTarget } from '../core/types.js';
 import { mapLayoutDigest } from '../libbpf/object-info.js';
-import { NEXT_MAP, lookupFunction, type ResolvedFunction } from './functions.js';
+import { NEXT_MAP, type FunctionSet } from './functions.js';
 import { PROBE_ATTACH_FIELDS } from './load.js';
 import { resolveGlobals, resolveMaps } from './parameters.js';
 import type { ProbeDocument, ProbeSpec } from './types.js';
@@ -30,7 +30,7 @@ function targetOf(spec: ProbeSpec, hook: ProbeHook): ProbeTarget {
   }
 }
 
-export function resolveProbes(docs: readonly ProbeDocument[], byName: ReadonlyMap<string, ReadonlyMap<string, ResolvedFunction>>, errors: KfnError[]): DesiredProbe[] {
+export function resolveProbes(docs: readonly ProbeDocument[], functions: FunctionSet, errors: KfnError[]): DesiredProbe[] {
   const out: DesiredProbe[] = [];
   const seen = new Map<string, ProbeDocument>();
   for (const doc of docs) {
@@ -46,15 +46,19 @@ export function resolveProbes(docs: readonly ProbeDocument[], byName: ReadonlyMa
     seen.set(name, doc);
     const prefix = `probe "${name}"`;
     const refSrc = doc.locate(['spec', 'function']);
-    const fn = lookupFunction(byName, spec.function, prefix, refSrc, errors);
+    const fn = functions.lookup(spec.function, prefix, refSrc);
     // The loader checked that there is exactly one attach field.
     const hook = PROBE_ATTACH_FIELDS.find((f) => spec[f] !== undefined);
     if (!fn || !hook) continue;
-    if (!fn.doc.data.spec.hooks.includes(hook)) {
+    if (!fn.hooks.includes(hook)) {
+      const origin = fn.origin;
       errors.push(
-        new KfnError('HOOK_NOT_SUPPORTED_BY_FUNCTION', `${prefix}: ${fn.name}@${fn.version} does not support hook ${hook} (hooks: ${fn.doc.data.spec.hooks.join(', ')})`, {
+        new KfnError('HOOK_NOT_SUPPORTED_BY_FUNCTION', `${prefix}: ${origin.kind === 'builtin' ? 'the built-in ' : ''}${fn.name}@${fn.version} does not support hook ${hook} (hooks: ${fn.hooks.join(', ')})`, {
           source: refSrc,
-          hint: `use a function whose spec.hooks has ${hook}, or add it at ${where(fn.doc.locate(['spec', 'hooks']))} if its object has such a program`,
+          hint:
+            origin.kind === 'repository'
+              ? `use a function whose spec.hooks has ${hook}, or add it at ${where(origin.doc.locate(['spec', 'hooks']))} if its object has such a program`
+              : `use a function whose hooks have ${hook}`,
         }),
       );
       continue;

@@ -12,10 +12,10 @@ import { KfnError, type SourceRef } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 import { DEFAULT_NETNS, PROCEED_MAP, PROCEED_VERDICTS, type DesiredChain, type DesiredInstance, type DesiredMap, type DesiredProbe, type DesiredState, type ProceedVerdict } from '../core/types.js';
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
-import { compareSemver, hookKind, lookupFunction, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
+import { compareSemver, FunctionSet, hookKind, splitRef, type ObjectReader, type ResolvedFunction } from './functions.js';
+import { resolveProbes } from './probes.js';
 import { throwIfAny } from './load.js';
 import { resolveGlobals, resolveMaps } from './parameters.js';
-import { resolveProbes } from './probes.js';
 import { NEXT_MAP } from './functions.js';
 import type { PathSegment } from './source.js';
 import type { ChainDocument, LoadedManifests } from './types.js';
@@ -23,10 +23,10 @@ import { where } from './util.js';
 
 export { compareSemver, NEXT_MAP };
 
-export interface ResolveDeps {
+export interface ResolveDeps extends ObjectReader {
   /** Reads an object file's programs, maps and globals (ELF + BTF, no kernel). */
   readObjectInfo: (path: string) => ObjectInfo;
-  /** Objects must live below this directory (after symlinks). Default: see {@link defaultRoot}. */
+  /** Objects of repository functions must live below this directory (after symlinks). Default: see {@link defaultRoot}. */
   root?: string;
 }
 
@@ -54,7 +54,9 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     /* a missing root contains nothing: every object will be outside it */
   }
 
-  const byName = resolveFunctions(loaded.functions, root, deps, errors);
+  const functions = new FunctionSet(loaded.functions, root, deps, errors);
+  // Layout digests per function, not per instance (every instance of a function has its layouts).
+  const layouts = new Map<ResolvedFunction, Record<string, string>>();
 
   // ------------------------------------------------------------ chains
   const chains: DesiredChain[] = [];
@@ -113,16 +115,23 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const prefix = `chain "${chainName}" function "${instName}"`;
       const refSrc = doc.locate([...base, 'function']);
 
-      const fn = lookupFunction(byName, f.function, prefix, refSrc, errors);
+      const fn = functions.lookup(f.function, prefix, refSrc);
       if (!fn) return;
 
       // hook
-      if (!fn.doc.data.spec.hooks.includes(spec.hook)) {
+      if (!fn.hooks.includes(spec.hook)) {
+        const origin = fn.origin;
         errors.push(
           new KfnError(
             'HOOK_NOT_SUPPORTED_BY_FUNCTION',
-            `${prefix}: ${fn.name}@${fn.version} does not support hook ${spec.hook} (hooks: ${fn.doc.data.spec.hooks.join(', ')})`,
-            { source: refSrc, hint: `use it on a chain with one of its hooks, or add ${spec.hook} to its spec.hooks at ${where(fn.doc.locate(['spec', 'hooks']))}` },
+            `${prefix}: ${origin.kind === 'builtin' ? 'the built-in ' : ''}${fn.name}@${fn.version} does not support hook ${spec.hook} (hooks: ${fn.hooks.join(', ')})`,
+            {
+              source: refSrc,
+              hint:
+                origin.kind === 'repository'
+                  ? `use it on a chain with one of its hooks, or add ${spec.hook} to its spec.hooks at ${where(origin.doc.locate(['spec', 'hooks']))}`
+                  : `use it on a chain with one of its hooks`,
+            },
           ),
         );
         return;
@@ -130,6 +139,22 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const info = fn.info;
       const program = fn.programs[hookKind(spec.hook)];
       if (!info || !fn.objectPath || !program) return; // the function's own error is already reported
+      if (f.sha256 !== undefined && f.sha256.toLowerCase() !== info.sha256.toLowerCase()) {
+        errors.push(
+          new KfnError(
+            'OBJECT_SHA256_MISMATCH',
+            `${prefix}: ${fn.origin.kind === 'builtin' ? 'the built-in ' : ''}${fn.name}@${fn.version} has sha256 ${info.sha256.slice(0, 12)}…, the chain pins ${f.sha256.toLowerCase().slice(0, 12)}…`,
+            {
+              source: doc.locate([...base, 'sha256']),
+              hint:
+                fn.origin.kind === 'builtin'
+                  ? `this kfn ships another build of ${fn.name}@${fn.version}: run the kfn whose library has the pinned object, or, if this build is intended, pin sha256: ${info.sha256}`
+                  : `refusing an object that differs from the pin; rebuild the pinned source, or if this build is intended pin sha256: ${info.sha256}`,
+            },
+          ),
+        );
+        return;
+      }
 
       const maps = resolveMaps(doc, base, prefix, f.maps ?? {}, info, fn.parameters, `${fn.name}@${fn.version}`, errors);
       const globals = resolveGlobals(doc, base, prefix, f.globals ?? {}, info, `${fn.name}@${fn.version}`, errors);
@@ -151,17 +176,17 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
 
       const proceedOn = resolveProceedOn(f.proceedOn, fn, info, prefix, doc.locate([...base, 'proceedOn']), errors);
       if (prevInst || proceedOn === null) return;
-      const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap && m.name !== PROCEED_MAP).map((m) => [m.name, mapLayoutDigest(m)]),
-      );
-      const inst: DesiredInstance = {
-        name: instName,
-        identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
-        objectPath: fn.objectPath,
-        maps,
-        stateMaps,
-        source: doc.locate(base),
-      };
+      let stateMaps = layouts.get(fn);
+      if (!stateMaps) {
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap && m.name !== PROCEED_MAP).map((m) => [m.name, mapLayoutDigest(m)]));
+        layouts.set(fn, stateMaps);
+      }
+      const identity: DesiredInstance['identity'] = { function: fn.name, version: fn.version, sha256: info.sha256, program, globals };
+      if (fn.nextMap !== NEXT_MAP) identity.nextMap = fn.nextMap;
+      if (fn.companions.length) identity.companions = fn.companions.map((c) => ({ program: c.program, attach: { ...c.attach } }));
+      const inst: DesiredInstance = { name: instName, identity, objectPath: fn.objectPath, maps, stateMaps, source: doc.locate(base) };
+      if (info.programs.find((p) => p.name === program)?.needsType) inst.programType = hookKind(spec.hook);
+      if (fn.monitorMaps.length) inst.monitorMaps = fn.monitorMaps.map((m) => ({ ...m }));
       if (proceedOn) inst.proceedOn = proceedOn;
       instances.push(inst);
     });
@@ -179,7 +204,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     });
   }
 
-  const probes = resolveProbes(loaded.probes, byName, errors);
+  const probes = resolveProbes(loaded.probes, functions, errors);
   throwIfAny(errors);
   return { chains, ...(probes.length ? { probes } : {}), manifestDigest: manifestDigest(chains, probes) };
 }

@@ -6,7 +6,7 @@
  * a packet went by.
  */
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { attachmentKey } from '../core/types.js';
+import { attachmentKey, probeKey } from '../core/types.js';
 import type { LiveInstance, LiveState } from '../core/types.js';
 import { compareAttachments } from './expand.js';
 
@@ -20,11 +20,16 @@ function managedMaps(i: Pick<LiveInstance, 'maps' | 'appliedMaps'>): Record<stri
 }
 
 function instanceView(i: LiveInstance) {
-  return { name: i.name, progId: i.progId, identity: i.identity, maps: managedMaps(i), proceedOn: i.proceedOn ?? null };
+  const view = { name: i.name, progId: i.progId, identity: i.identity, maps: managedMaps(i), proceedOn: i.proceedOn ?? null };
+  // Only instances with companions carry the field, so fingerprints of others do not change.
+  return i.companions?.length ? { ...view, companions: i.companions.map((c) => [c.program, c.progId, c.linkId, c.attached]) } : view;
 }
 
-export function liveFingerprint(live: LiveState): string {
-  const chains = [...live.chains]
+/** With `only` (attachment keys, and probeKey of probes), of the chains, foreign programs and probes named alone. */
+export function liveFingerprint(live: LiveState, only?: ReadonlySet<string>): string {
+  const inScope = (a: LiveState['chains'][number]['attachment']): boolean => !only || only.has(attachmentKey(a));
+  const chains = live.chains
+    .filter((c) => inScope(c.attachment))
     .sort((a, b) => compareAttachments(a.attachment, b.attachment))
     .map((c) => ({
       attachment: attachmentKey(c.attachment),
@@ -39,9 +44,11 @@ export function liveFingerprint(live: LiveState): string {
       drift: c.drift,
     }));
   const foreign = live.foreign
+    .filter((f) => inScope(f.attachment))
     .map((f) => ({ attachment: attachmentKey(f.attachment), progId: f.progId, progName: f.progName, linkId: f.linkId ?? null }))
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
-  const probes = [...(live.probes ?? [])]
+  const probes = (live.probes ?? [])
+    .filter((p) => !only || only.has(probeKey(p.name)))
     .sort((a, b) => (a.pinDir < b.pinDir ? -1 : a.pinDir > b.pinDir ? 1 : 0))
     // The link id is left out, as for chains: the same program attached again is the same state.
     .map((p) => ({ name: p.name, progId: p.progId, attached: p.attached, identity: p.identity, target: p.target, maps: managedMaps(p), drift: p.drift }));

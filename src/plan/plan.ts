@@ -117,6 +117,11 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
       if (mc.length > 0) reasons.push({ code: 'maps-differ' });
       if (pc) reasons.push({ code: 'proceed-on-changed', from: pc.from, to: pc.to });
     }
+    // Damage only a reload repairs; the replacement takes the state maps over.
+    if (li.drift?.length && action !== 'replace') {
+      action = 'replace';
+      reasons.push({ code: 'instance-drift' });
+    }
     for (const m of mc) if (m.drift) reasons.push({ code: 'map-drift', map: m.map });
     if (pc?.drift) reasons.push({ code: 'proceed-on-drift' });
     if (moved.has(d.name)) {

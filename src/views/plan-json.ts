@@ -3,13 +3,14 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
+import { DEFAULT_NEXT_MAP } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges, proceedOnOf, targetText } from '../plan/index.js';
 import { proceedOnEffect } from './proceed.js';
 import { chainAddress, instanceAddress, probeAddress, stepAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
-import { foreignJson } from './live-json.js';
+import { companionJson, foreignJson } from './live-json.js';
 import { reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
 import type { Outcome } from '../packets/expect.js';
@@ -33,13 +34,15 @@ function where(c: ChainChange | LiveChain) {
   return { netns: c.attachment.netns, interface: c.attachment.ifname, hook: c.attachment.hook };
 }
 
-function identityJson(id: { function: string; version: string; sha256: string; program: string; globals: Record<string, { valueText: string }> }) {
+function identityJson(id: FunctionIdentity) {
   return {
     function: id.function,
     version: id.version,
     sha256: id.sha256,
     program: id.program,
     globals: Object.fromEntries(Object.entries(id.globals).map(([k, g]) => [k, g.valueText])),
+    next_map: id.nextMap ?? DEFAULT_NEXT_MAP,
+    companions: (id.companions ?? []).map(companionJson),
   };
 }
 
@@ -116,11 +119,17 @@ function mapChangesJson(mcs: InstanceChange['mapChanges']) {
   }));
 }
 
+/** A probe's identity: it has no chain slot and no companions. */
+function probeIdentityJson(id: FunctionIdentity) {
+  const { next_map: _n, companions: _c, ...rest } = identityJson(id);
+  return rest;
+}
+
 function probeJson(pc: ProbeChange) {
-  const before = pc.live ? { ...identityJson(pc.live.identity), target: targetJson(pc.live.target), prog_id: pc.live.progId, link_id: pc.live.linkId || null } : null;
+  const before = pc.live ? { ...probeIdentityJson(pc.live.identity), target: targetJson(pc.live.target), prog_id: pc.live.progId, link_id: pc.live.linkId || null } : null;
   const after = pc.desired
     ? {
-        ...identityJson(pc.desired.identity),
+        ...probeIdentityJson(pc.desired.identity),
         target: targetJson(pc.desired.target),
         maps: Object.fromEntries(Object.values(pc.desired.maps).map((m) => [m.name, Object.fromEntries(m.entries.map((e) => [e.keyText, e.valueText]))])),
       }

@@ -94,17 +94,6 @@ describe('proceed-on: tail-call form compile', () => {
     assert.deepEqual(write.undo, [{ op: 'writeProceedOn', pin: '/sys/fs/bpf/kfn/x/filter/kfn_proceed', proceedOn: ['pass'] }]);
     assert.ok(steps.some((s) => s.kind === 'record' && (s.op as { op: string }).op === 'patch-proceed-on'), 'the metadata records it');
   });
-
-  test('when the word is no longer pinned the instance is reloaded as a copy carrying the new set', () => {
-    const noPin = { ...lInst('filter', FN.blocklist, 11), appliedProceedOn: ['pass', 'drop'] as ProceedVerdict[] };
-    const { live, p } = chainPlan([withProceed(dInst('filter', FN.blocklist), ['pass', 'drop'])], [noPin]);
-    const { steps, changes } = compile(p, { pinRoot: PIN_ROOT, live });
-    const load = steps.find((s) => s.kind === 'load-copy');
-    assert.ok(load, `a load-copy step: ${steps.map((s) => s.kind).join(', ')}`);
-    assert.deepEqual((load.op as { desired: { proceedOn?: string[] } }).desired.proceedOn, ['pass', 'drop']);
-    assert.ok(!steps.some((s) => s.kind === 'update-proceed-on'));
-    assert.ok(inst(changes[0]!, 'filter').reasons.some((r) => r.code === 'copied'));
-  });
 });
 
 describe('proceed-on: the kernel word', () => {

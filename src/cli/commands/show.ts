@@ -17,7 +17,7 @@ export async function showCommand(ctx: Context, planFile: string | undefined, fl
   const stats: Record<string, MapStats[]> = {};
   if (flags.stats) {
     for (const c of live.chains) for (const i of [...c.instances, ...c.orphans]) stats[i.pinDir] = engine.form.stats(i);
-    for (const p of live.probes ?? []) stats[p.pinDir] = engine.form.probeStats(p);
+    for (const p of live.probes ?? []) stats[p.pinDir] = engine.form.probeStats?.(p) ?? [];
   }
   if (flags.json) process.stdout.write(renderLiveJson(live, flags.stats ? stats : undefined) + '\n');
   else process.stdout.write(renderLive(live, { color: ctx.color, stats }) + '\n');

@@ -1,7 +1,8 @@
 /** `kfn test`: packet cases through private shadows of the desired chains; exit 0 when every case passes. */
 import writeFileAtomic from 'write-file-atomic';
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget } from '../context.js';
+import { manifestTarget } from '../context.js';
+import { kernelEngine } from '../context.js';
 import { KfnError } from '../../core/errors.js';
 import { loadDesired, reportPassed } from '../../engine/index.js';
 import { loadPacketTests } from '../../packets/index.js';

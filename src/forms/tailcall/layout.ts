@@ -6,8 +6,13 @@
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  kfn_proceed       program, its slot, its proceed-on word (kfn.h)
  *       meta  maps/<map>                  metadata, its maps
+ *       companions/<program>/prog  link   a companion program and the link attaching it
  *   probes/<name>@<token>/                one probe (token: unique per load)
  *     prog  link  meta  maps/<map>        program, its perf-event link, metadata, its maps
+ *
+ * `kfn_next` is the instance's chain slot whatever the object calls that map (its
+ * identity records the name, see FunctionIdentity.nextMap); `maps/` holds every other
+ * map of the object under its name in the object (the kernel keeps only 15 characters).
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
@@ -16,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../../core/types.js';
 import { HOOKS, PROCEED_MAP } from '../../core/types.js';
 
-/** The one-slot program array through which every instance (and the root) chains. */
+/** Pin name of the one-slot program array through which every instance (and the root) chains. */
 export const NEXT_MAP = 'kfn_next';
 
 const enc = (s: string): string => encodeURIComponent(s).replace(/\./g, '%2E');
@@ -85,4 +90,8 @@ export const instancePins = (dir: string) => ({
   meta: path.join(dir, 'meta'),
   maps: path.join(dir, 'maps'),
   map: (name: string) => path.join(dir, 'maps', enc(name)),
+  companion: (program: string) => ({
+    prog: path.join(dir, 'companions', enc(program), 'prog'),
+    link: path.join(dir, 'companions', enc(program), 'link'),
+  }),
 });

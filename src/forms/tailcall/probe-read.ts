@@ -3,25 +3,24 @@
  * happened to them behind kfn's back: the link gone, the program gone, a uprobe's file
  * replaced (the probe then fires for the old file only).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { LiveProbe } from '../../core/types.js';
 import { linkInfoByFd, listPinDirs, tryOpenPinned, withFd } from '../../libbpf/index.js';
 import type { MapStats } from '../form.js';
 import { isInstanceDirName, probePins, probesRoot } from './layout.js';
-import { readMeta, type ProbeMeta } from './meta.js';
+import { readMetaIfPinned, type ProbeMeta } from './meta.js';
 import { fileIdentity } from './probe-place.js';
-import { pinnedProgId, readInstanceMaps } from './read.js';
+import { pinnedProgId, readInstanceMaps, type ReadScope } from './read.js';
 import { readInstanceStats } from './stats.js';
 
-export function readProbes(pinRoot: string): LiveProbe[] {
+export function readProbes(pinRoot: string, scope: ReadScope): LiveProbe[] {
   const root = probesRoot(pinRoot);
   const out: LiveProbe[] = [];
   for (const base of listPinDirs(root)) {
     if (!isInstanceDirName(base)) continue;
     const pinDir = path.join(root, base);
     const pins = probePins(pinDir);
-    const meta = fs.existsSync(pins.meta) ? readMeta(pins.meta) : undefined;
+    const meta = readMetaIfPinned(pins.meta);
     if (meta?.kind !== 'probe') continue;
     const progId = pinnedProgId(pins.prog);
     const linkFd = tryOpenPinned(pins.link);
@@ -39,7 +38,7 @@ export function readProbes(pinRoot: string): LiveProbe[] {
       else if (now.dev !== meta.binary.dev || now.ino !== meta.binary.ino) drift.push(`${t.path} was replaced since the probe was attached: it fires only for the old file`);
       if (drift.length) attached = false;
     }
-    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters);
+    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     out.push({ name: meta.name, target: t, identity: meta.identity, progId, linkId: link?.id ?? 0, attached, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, drift, formData: meta });
   }
   return out;

@@ -1,0 +1,164 @@
+/**
+ * The command tree: every command, argument and flag of kfn, and nothing else. The
+ * actions only name the command; what runs is the caller's (the CLI loads the command's
+ * module on demand, tests record what was parsed, completion walks the tree).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
+import { SHELLS } from '../views/completion.js';
+
+export interface GlobalOptions {
+  logLevel: string;
+  logFormat: LogFormat;
+  /** false with --no-color (which works like NO_COLOR). */
+  color: boolean;
+}
+
+export type CommandName = 'validate' | 'plan' | 'test' | 'apply' | 'show' | 'destroy' | 'export' | 'import' | 'functions' | 'serve' | 'version' | 'completion';
+
+/** Configurations `kfn import` reads. */
+export const IMPORT_FORMATS = ['l3af'] as const;
+
+/** One parsed command line: the command, its positional arguments and its flags. */
+export interface Invocation {
+  name: CommandName;
+  args: (string | undefined)[];
+  flags: Record<string, unknown>;
+  global: GlobalOptions;
+}
+
+export type Dispatch = (inv: Invocation) => Promise<number>;
+
+/** commander's error code for `-V` / `--version`, which runs the version command. */
+export const VERSION_REQUESTED = 'kfn.version';
+
+export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: () => number } {
+  let exitCode = 0;
+  const program = new Command('kfn')
+    .description('Declarative, GitOps-driven eBPF kernel functions')
+    .option('-V, --version', "kfn's version, libbpf's version and the kernel features kfn uses")
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('warn'))
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(LOG_FORMATS).default('pretty'))
+    .option('--no-color', 'no colors (as with NO_COLOR=1)')
+    .showHelpAfterError()
+    .exitOverride();
+  // Handled like commander's own --version (stops parsing), but the report is kfn's.
+  program.on('option:version', () => {
+    throw new CommanderError(0, VERSION_REQUESTED, '');
+  });
+  const act =
+    (name: CommandName) =>
+    async (...a: unknown[]): Promise<void> => {
+      a.pop(); // the Command
+      const flags = (a.pop() ?? {}) as Record<string, unknown>;
+      exitCode = await dispatch({ name, args: a as (string | undefined)[], flags, global: program.opts<GlobalOptions>() });
+    };
+
+  program
+    .command('validate [path]')
+    .description('check manifests, objects and typed values without touching the kernel')
+    .option('--json', 'machine-readable result on stdout (errors included)')
+    .action(act('validate'));
+  program
+    .command('plan [path]')
+    .description('show what apply would change in the kernel')
+    .option('--detailed-exitcode', 'exit 2 when there are changes, 0 when none')
+    .option('--json', 'machine-readable plan on stdout')
+    .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
+    .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
+    .action(act('plan'));
+  program
+    .command('test [path]')
+    .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
+    .requiredOption('--packets <file>', 'PacketTest file or directory')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
+    .action(act('test'));
+  program
+    .command('apply [path]')
+    .description('make the kernel match the manifests (or apply a saved plan file)')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .action(act('apply'));
+  program
+    .command('show [planfile]')
+    .description('what kfn runs now, per interface and hook; or a saved plan')
+    .option('--json', 'machine-readable live state (or plan)')
+    .option('--stats', 'include what each function counted')
+    .action(act('show'));
+  program
+    .command('destroy [path]')
+    .description('detach and unload the chains the manifests declare')
+    .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .action(act('destroy'));
+  program
+    .command('export')
+    .description("send IPFIX flow records (RFC 7011) from the flow tables of kfn's chains to a collector over UDP")
+    .requiredOption('--collector <host:port>', 'where to send, e.g. 198.18.0.1:4739')
+    .option('--netns <name>', 'network namespace to send from (where the collector is reachable)')
+    .option('--interval <duration>', 'how often to read the flow tables', '10s')
+    .option('--active-timeout <duration>', 'export a long-lived flow at least this often', '60s')
+    .option('--idle-timeout <duration>', 'a flow idle this long has ended', '15s')
+    .option('--domain <id>', 'IPFIX observation domain id', '1')
+    .option('--chain <name...>', 'only these chains')
+    .option('--once', 'read once, export every flow as it stands, and exit')
+    .action(act('export'));
+  program
+    .command('import')
+    .description("turn an l3afd configuration (the /l3af/configs/v1/update payload or l3af-config.json) into manifests")
+    .addArgument(program.createArgument('<format>', 'the configuration\'s tool: l3af').choices(IMPORT_FORMATS))
+    .argument('<payload>', 'the configuration file')
+    .requiredOption('--objects <dir>', 'where the objects are (as l3afd extracts artifacts, or the artifact tarballs)')
+    .requiredOption('-o, --out <dir>', 'new (or empty) directory to write the manifests, objects and report to')
+    .option('--iface <old=new>', 'rename an interface (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--host <name>', 'the host to import when the configuration has several')
+    .option('--netns <name>', "network namespace of the interfaces on this host (default: kfn's own)")
+    .action(act('import'));
+  program
+    .command('functions [path]')
+    .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")
+    .option('--json', 'machine-readable list on stdout')
+    .action(act('functions'));
+  program
+    .command('serve')
+    .description('expose Prometheus metrics of what kfn runs on this host, read from the kernel at every scrape')
+    .requiredOption('--metrics-addr <host:port>', 'listen address of /metrics, /healthz and /ready (e.g. 127.0.0.1:9477)')
+    .action(act('serve'));
+  program
+    .command('version')
+    .description("kfn's version, libbpf's version and the kernel features kfn uses")
+    .option('--json', 'machine-readable report on stdout')
+    .action(act('version'));
+  program
+    .command('completion')
+    .description('a completion script for your shell, from this command tree')
+    .addArgument(program.createArgument('<shell>', 'bash or zsh').choices(SHELLS))
+    .action(act('completion'));
+  return { program, exitCode: () => exitCode };
+}
+
+/**
+ * Parses a kfn command line (without the leading `kfn`) exactly as the CLI does, without
+ * running anything: the invocation, or the parse error commander reports.
+ */
+export async function parseCommandLine(args: readonly string[]): Promise<{ ok: true; invocation: Invocation } | { ok: false; error: string }> {
+  const { normalizeArgs } = await import('./terraform-flags.js');
+  let seen: Invocation | undefined;
+  const { program } = buildProgram(async (inv) => {
+    seen = inv;
+    return 0;
+  });
+  let error = '';
+  program.configureOutput({ writeOut: () => {}, writeErr: (t) => void (error += t), outputError: (t) => void (error += t) });
+  for (const c of program.commands) c.configureOutput({ writeOut: () => {}, writeErr: (t) => void (error += t), outputError: (t) => void (error += t) }).exitOverride();
+  try {
+    await program.parseAsync(normalizeArgs(args), { from: 'user' });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === VERSION_REQUESTED) return { ok: true, invocation: { name: 'version', args: [], flags: {}, global: program.opts<GlobalOptions>() } };
+    return { ok: false, error: error.trim() || (e instanceof Error ? e.message : String(e)) };
+  }
+  return seen ? { ok: true, invocation: seen } : { ok: false, error: 'no command' };
+}
