@@ -252,10 +252,13 @@ spec:
       const r = runRaw(args, { KFN_TEST_KILL_AFTER_STEP: String(n) });
       if (r.status === 0) {
         killSteps = n - 1; // the kill point lies past the last step: apply completed
+        // The engine's step records (they carry `step`); other info lines (the plan's size) are not steps.
         stepLog = r.stderr
           .split('\n')
           .filter((l) => l.startsWith('{'))
-          .map((l) => (JSON.parse(l) as { msg: string }).msg);
+          .map((l) => JSON.parse(l) as { msg: string; step?: number })
+          .filter((rec) => rec.step !== undefined)
+          .map((rec) => rec.msg);
         break;
       }
       assert.equal(r.signal, 'SIGKILL', `${what}: apply should die by SIGKILL\n${describeRun(args, { code: r.status, stdout: r.stdout, stderr: r.stderr })}`);
