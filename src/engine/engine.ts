@@ -198,7 +198,7 @@ export class Engine {
       if (!(e instanceof ApplyFailedError)) throw e;
       if (e.rollbackErrors.length) journal.close();
       else journal.finish();
-      e.restored = liveFingerprint(this.readLive(planNetns(p), touched)) === beforeTouched;
+      e.restored = liveFingerprint(this.readLive(planNetns(p), touched), scope) === beforeTouched;
       if (e.restored) this.emit({ type: 'verified', what: 'restored' });
       throw e;
     }

@@ -47,8 +47,9 @@ async function assertKernelUnchanged(world: ReturnType<typeof snapshot>, pinRoot
 
 const skip = kernelGate({ objects: ['root.bpf.o', 'blocklist.bpf.o', 'tcpretrans.bpf.o', 'probecount.bpf.o'], tools: ['gcc'] });
 const NET = '198.18.22';
-const PORT = 47211;
-const PORT2 = 47212;
+// Below the ephemeral range (32768-60999): no other connection of the host has these as its local port.
+const PORT = 29511;
+const PORT2 = 29512;
 
 interface ProbeJson {
   name: string;
