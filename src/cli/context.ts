@@ -1,20 +1,19 @@
 /** What every command needs: paths, logger, colors, and an engine wired to them. */
 import path from 'node:path';
-import type { Logger } from 'pino';
 import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
 import { Engine, requireKernelAccess, type EngineEvent, type FaultInjection, type RecoveryReport } from '../engine/index.js';
 import { setLibbpfSink, type LibbpfLevel } from '../libbpf/index.js';
 import type { Plan, PlannedStep } from '../core/types.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { createLogger, type Log, type LogFormat } from './logger.js';
 import type { GlobalOptions } from './program.js';
 
 export type { GlobalOptions };
 
 export interface Context {
   paths: KfnPaths;
-  log: Logger;
+  log: Log;
   color: boolean;
   logFormat: LogFormat;
 }

@@ -20,6 +20,8 @@ export interface BuiltinFunction {
   /** Base name of its programs (`<program>_xdp`, `<program>_tc`). */
   program: string;
   hooks: Hook[];
+  /** Other programs of the object loaded and attached with it, as a KernelFunction's spec.companions. */
+  companions?: { program: string; tracepoint?: string }[];
   summary: string;
 }
 
@@ -32,7 +34,7 @@ const CATALOG: readonly Omit<BuiltinFunction, 'objectPath'>[] = [
   { name: 'blocklist', version: '1.0.0', program: 'blocklist', hooks: ALL_HOOKS, summary: 'drops IPv4/IPv6 packets whose source is in a listed prefix' },
   { name: 'allowlist', version: '1.0.0', program: 'allowlist', hooks: ALL_HOOKS, summary: 'default deny: drops IP packets whose source is not in a listed prefix' },
   { name: 'ratelimit', version: '1.0.0', program: 'ratelimit', hooks: ALL_HOOKS, summary: 'token buckets: a global rate and per-prefix rules; drops what is over' },
-  { name: 'connlimit', version: '1.0.0', program: 'connlimit', hooks: ['xdp', 'tc-ingress'], summary: "caps a local server port's concurrent TCP connections (drops new SYNs at the limit)" },
+  { name: 'connlimit', version: '1.0.0', program: 'connlimit', hooks: ['xdp', 'tc-ingress'], companions: [{ program: 'connlimit_sock' }], summary: "caps a local server port's concurrent TCP connections (drops new SYNs at the limit)" },
   { name: 'mirror', version: '1.0.0', program: 'mirror', hooks: ['tc-ingress', 'tc-egress'], summary: 'copies matching packets out of another interface' },
   { name: 'flowstats', version: '1.0.0', program: 'flowstats', hooks: ALL_HOOKS, summary: 'counts packets and bytes per protocol and per flow; never drops' },
   { name: 'counter', version: '1.0.0', program: 'counter', hooks: ALL_HOOKS, summary: 'counts every packet and passes it on' },
@@ -40,5 +42,5 @@ const CATALOG: readonly Omit<BuiltinFunction, 'objectPath'>[] = [
 
 /** The built-in functions, their objects in `dir` (this installation's bpf/build by default). */
 export function builtinFunctions(dir: string = LIBRARY_DIR): BuiltinFunction[] {
-  return CATALOG.map((f) => ({ ...f, hooks: [...f.hooks], objectPath: path.join(dir, `${f.program}.bpf.o`) }));
+  return CATALOG.map((f) => ({ ...f, hooks: [...f.hooks], ...(f.companions ? { companions: f.companions.map((c) => ({ ...c })) } : {}), objectPath: path.join(dir, `${f.program}.bpf.o`) }));
 }

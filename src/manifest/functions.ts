@@ -20,7 +20,7 @@ import { DEFAULT_NEXT_MAP, HOOKS, PROBE_HOOKS, PROCEED_MAP, type Companion, type
 import type { MapInfo, ObjectInfo, ProgramInfo, ProgramKind } from '../libbpf/object-info.js';
 import type { BuiltinFunction } from '../library/index.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
-import type { KernelFunctionDocument } from './types.js';
+import type { CompanionSpec, KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
@@ -185,7 +185,12 @@ export class FunctionSet {
           }),
         );
       } else {
-        describeObject(fn, b.objectPath, { label: b.objectPath, program: b.program, parameters: [], at: () => at }, this.deps, this.cache, this.errors, prefix);
+        const checkObject = (info: ObjectInfo): boolean => {
+          const before = this.errors.length;
+          resolveCompanions(fn!, { wanted: b.companions ?? [], label: b.objectPath, at: () => at }, info, prefix, this.errors);
+          return this.errors.length === before;
+        };
+        describeObject(fn, b.objectPath, { label: b.objectPath, program: b.program, parameters: [], at: () => at, checkObject }, this.deps, this.cache, this.errors, prefix);
       }
     }
     return fn;
@@ -379,7 +384,7 @@ function resolveFunction(fn: ResolvedFunction, root: string, deps: ObjectReader,
       checkObject: (info) => {
         const before = errors.length;
         resolveNextMap(doc, info, prefix, errors);
-        resolveCompanions(fn, doc, info, prefix, errors);
+        resolveCompanions(fn, { wanted: spec.companions ?? [], label: spec.object, at: (i, field) => doc.locate(['spec', 'companions', i, field]) }, info, prefix, errors);
         resolveMonitorMaps(fn, doc, info, prefix, errors);
         return errors.length === before;
       },
@@ -630,16 +635,24 @@ function sectionTracepoint(section: string): string | undefined {
   return m?.[1];
 }
 
-function resolveCompanions(fn: ResolvedFunction, doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+/** A function's companions as written (a KernelFunction's spec, or the library's catalog), and where each field is. */
+interface CompanionsSpec {
+  wanted: readonly CompanionSpec[];
+  /** The object as the definition names it. */
+  label: string;
+  at: (index: number, field: 'program' | 'tracepoint') => SourceRef;
+}
+
+function resolveCompanions(fn: ResolvedFunction, spec: CompanionsSpec, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
   const chained = new Set(Object.values(fn.programs));
   const seen = new Map<string, number>();
-  for (const [i, c] of (doc.data.spec.companions ?? []).entries()) {
-    const source = doc.locate(['spec', 'companions', i, 'program']);
+  for (const [i, c] of spec.wanted.entries()) {
+    const source = spec.at(i, 'program');
     const p = info.programs.find((x) => x.name === c.program);
     if (!p) {
       const listing = info.programs.filter((x) => !chained.has(x.name)).map((x) => `${x.name} (${x.section})`).join(', ') || 'none';
       errors.push(
-        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${doc.data.spec.object} (other programs: ${listing})`, {
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${spec.label} (other programs: ${listing})`, {
           source,
           hint: 'a companion names another program of the same object',
         }),
@@ -652,7 +665,7 @@ function resolveCompanions(fn: ResolvedFunction, doc: KernelFunctionDocument, in
         new KfnError(
           'COMPANION_INVALID',
           first !== undefined
-            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(doc.locate(['spec', 'companions', first, 'program']))})`
+            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(spec.at(first, 'program'))})`
             : `${prefix}: "${c.program}" is the chained program and cannot also be a companion`,
           { source, hint: 'list each other program of the object once' },
         ),
@@ -669,7 +682,7 @@ function resolveCompanions(fn: ResolvedFunction, doc: KernelFunctionDocument, in
           p.kind !== 'tracepoint' && !p.needsType
             ? `${prefix}: companion "${c.program}" is ${p.kind === 'other' ? `a program of section "${p.section}"` : `an ${p.kind} program`}; kfn attaches tracepoint companions only`
             : `${prefix}: companion "${c.program}" (section "${p.section}") does not say which tracepoint it attaches to`,
-          { source: c.tracepoint === undefined ? source : doc.locate(['spec', 'companions', i, 'tracepoint']), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
+          { source: c.tracepoint === undefined ? source : spec.at(i, 'tracepoint'), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
         ),
       );
       continue;
@@ -677,7 +690,7 @@ function resolveCompanions(fn: ResolvedFunction, doc: KernelFunctionDocument, in
     if (c.tracepoint !== undefined && fromSection !== undefined && c.tracepoint !== fromSection) {
       errors.push(
         new KfnError('COMPANION_INVALID', `${prefix}: companion "${c.program}" is built for tracepoint ${fromSection} (section "${p.section}"), not ${c.tracepoint}`, {
-          source: doc.locate(['spec', 'companions', i, 'tracepoint']),
+          source: spec.at(i, 'tracepoint'),
           hint: `remove tracepoint: (the section says ${fromSection}), or rebuild the program for ${c.tracepoint}`,
         }),
       );

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
-import { BPF_BUILD, OBJECTS, REPO_ROOT } from '../helpers/paths.js';
+import { BPF_BUILD, OBJECTS } from '../helpers/paths.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { NetPeer } from '../helpers/net-peer.js';
 import { eventually } from '../helpers/poll.js';
@@ -192,11 +192,7 @@ describe('L3AF-style functions in kfn chains, and kfn import l3af', { skip, time
     const objs = path.join(env.manifestDir, 'objects');
     fs.mkdirSync(path.join(objs, 'l3af'));
     for (const o of L3AF_OBJECTS) fs.copyFileSync(path.join(BPF_BUILD, o), path.join(objs, 'l3af', path.basename(o)));
-    fs.copyFileSync(path.join(BPF_BUILD, KFN_CONNLIMIT), path.join(objs, KFN_CONNLIMIT));
     fs.writeFileSync(path.join(env.manifestDir, 'functions-l3af.yaml'), FOREIGN_FUNCTIONS);
-    const example = fs.readFileSync(path.join(REPO_ROOT, 'examples', 'functions', 'connlimit.yaml'), 'utf8');
-    assert.ok(example.includes('../../bpf/build/connlimit.bpf.o'), 'the example names the built object');
-    fs.writeFileSync(path.join(env.manifestDir, 'functions-connlimit.yaml'), example.replace('../../bpf/build/', 'objects/'));
 
     pinnedByName = L3AF_OBJECTS.flatMap((o) => readObjectInfo(path.join(BPF_BUILD, o)).maps.filter((m) => m.pinning === 'by-name').map((m) => m.name));
     assert.ok(pinnedByName.length >= 6, 'the objects ask for their maps to be pinned by name');
@@ -355,7 +351,7 @@ spec:
     assert.equal(stat(moved, 'l3t_conn_count')['0'], '7', 'the copy shares the maps');
   });
 
-  test('6. kfn connlimit through manifests: N connections accepted, the N+1th refused, accepted again after one closes', async () => {
+  test('6. the built-in connlimit through manifests: N connections accepted, the N+1th refused, accepted again after one closes', async () => {
     const N = 2;
     writeChain(env, { name: 'limit-b', hook: 'tc-ingress', netns: sb.nsB, interfaces: [sb.ifB], functions: [{ name: 'limit', function: 'connlimit', maps: { limits: { [KFN_PORT]: N } } }] }, 'limit-b.yaml');
     apply();

@@ -99,6 +99,16 @@ describe('built-in function library', { skip }, () => {
     assert.equal(blk!.maps.blocked_v4!.entries[0]!.keyText, '198.18.0.3/32');
   });
 
+  test("the built-in connlimit carries its tracepoint program as a companion; examples/functions/connlimit.yaml is the same function", { skip: fs.existsSync(path.join(BPF_BUILD, 'connlimit.bpf.o')) ? false : 'connlimit.bpf.o not built' }, () => {
+    const use = chain('    - function: connlimit\n      maps: { limits: { "443": 100 } }\n');
+    const builtin = loadDesiredState(repo({ 'chain.yaml': use }), deps()).chains[0]!.instances[0]!;
+    const companions = [{ program: 'connlimit_sock', attach: { kind: 'tracepoint', tracepoint: 'sock/inet_sock_set_state' } }];
+    assert.deepEqual([builtin.identity.program, builtin.identity.companions], ['connlimit_xdp', companions]);
+    const example = fs.readFileSync(new URL('../../examples/functions/connlimit.yaml', import.meta.url), 'utf8').replace('../../bpf/build/', 'objects/');
+    const vendored = loadDesiredState(repo({ 'chain.yaml': use, 'connlimit.yaml': example }, { 'connlimit.bpf.o': 'connlimit.bpf.o' }), deps()).chains[0]!.instances[0]!;
+    assert.deepEqual(vendored.identity, builtin.identity, 'the example and the built-in are one identity');
+  });
+
   test('without builtins in the deps nothing is built in (the old resolution, unchanged)', () => {
     const dir = repo({ 'chain.yaml': chain('    - function: counter\n') });
     const errs = errorsOf(() => loadDesiredState(dir, { readObjectInfo }));
