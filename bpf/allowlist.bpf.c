@@ -15,9 +15,9 @@
 #include "kfn.h"
 
 struct allowlist_stats {
-	__u64 passed;		/* IP packets from a listed source */
-	__u64 dropped;		/* IP packets from any other source, or truncated */
-	__u64 not_ip;		/* other EtherTypes, passed unchecked */
+	__u64 passed KFN_PACKETS;		/* IP packets from a listed source */
+	__u64 dropped KFN_PACKETS KFN_DROPS;	/* IP packets from any other source, or truncated */
+	__u64 not_ip KFN_PACKETS;		/* other EtherTypes, passed unchecked */
 };
 
 struct {

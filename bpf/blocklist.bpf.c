@@ -11,9 +11,9 @@
 #include "kfn.h"
 
 struct blocklist_stats {
-	__u64 seen;		/* packets inspected */
-	__u64 dropped_v4;
-	__u64 dropped_v6;
+	__u64 seen KFN_PACKETS;		/* packets inspected */
+	__u64 dropped_v4 KFN_DROPS;
+	__u64 dropped_v6 KFN_DROPS;
 };
 
 struct {

@@ -50,7 +50,7 @@ struct inet_sock_set_state_args {
 
 struct connlimit_stats {
 	__u64 syn_passed;	/* SYNs to a listed port below its limit */
-	__u64 syn_dropped;	/* SYNs to a listed port at its limit */
+	__u64 syn_dropped KFN_DROPS;	/* SYNs to a listed port at its limit */
 	__u64 untracked;	/* connections not counted: socks was full */
 };
 

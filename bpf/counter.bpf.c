@@ -12,7 +12,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} counts SEC(".maps");
+} counts SEC(".maps") KFN_PACKETS;
 
 static __always_inline int counter_logic(struct kfn_pkt *p)
 {

@@ -47,8 +47,8 @@ struct ratelimit_config {
 };
 
 struct ratelimit_stats {
-	__u64 passed;
-	__u64 dropped;
+	__u64 passed KFN_PACKETS;
+	__u64 dropped KFN_PACKETS KFN_DROPS;
 };
 
 struct {

@@ -15,7 +15,7 @@ int kfn_root_xdp(struct xdp_md *ctx)
 	return kfn_continue(ctx);
 }
 
-SEC("tc")
+SEC(KFN_TC_SEC)
 int kfn_root_tc(struct __sk_buff *skb)
 {
 	return kfn_continue(skb);

@@ -74,6 +74,28 @@ typedef __u16 kfn_be16;
  */
 #define KFN_PARAM __attribute__((btf_decl_tag("kfn:param")))
 
+/*
+ * Marks what a STATE map counts, for kfn's metrics (kfn serve, kfn reconcile
+ * --metrics-addr): put it on a member of the map's value struct, or on the map
+ * itself when its value is one integer:
+ *
+ *     struct stats { __u64 seen KFN_PACKETS; __u64 dropped KFN_PACKETS KFN_DROPS; };
+ *     struct {...} counts SEC(".maps") KFN_PACKETS;      // value: one __u64
+ *
+ *   KFN_PACKETS  packets the function handled     -> kfn_function_packets_total
+ *   KFN_BYTES    bytes of those packets            -> kfn_function_bytes_total
+ *   KFN_DROPS    packets the function dropped      -> kfn_function_drops_total
+ *
+ * kfn sums a tagged field over every entry of the map and every CPU, at each scrape.
+ * Members with the same tag add up (dropped_v4 + dropped_v6); one member may carry
+ * two tags. Count each packet once: tag one map's fields only, and a small map (an
+ * array), never a flow table. The tags are BTF decl tags (`kfn:counter:<kind>`), read
+ * back from the object's BTF; they do not change the map's layout.
+ */
+#define KFN_PACKETS __attribute__((btf_decl_tag("kfn:counter:packets")))
+#define KFN_BYTES __attribute__((btf_decl_tag("kfn:counter:bytes")))
+#define KFN_DROPS __attribute__((btf_decl_tag("kfn:counter:drops")))
+
 /* LPM-trie keys. Userspace recognises {prefixlen, addr} as a CIDR prefix. */
 struct kfn_lpm_v4 {
 	__u32 prefixlen;	/* host byte order, 0..32 */
@@ -85,10 +107,10 @@ struct kfn_lpm_v6 {
 	__u8 addr[16];		/* network byte order */
 };
 
-/* Packet and byte counters, the common value of statistics maps. */
+/* Packet and byte counters, the common value of statistics maps (tagged for metrics). */
 struct kfn_counters {
-	__u64 packets;
-	__u64 bytes;
+	__u64 packets KFN_PACKETS;
+	__u64 bytes KFN_BYTES;
 };
 
 /*
@@ -174,7 +196,7 @@ static __always_inline void kfn_pkt_from_skb(struct kfn_pkt *p, struct __sk_buff
 }
 
 /*
- * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC("tc") name_tc.
+ * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC(KFN_TC_SEC) name_tc.
  * logic_fn is `static __always_inline int logic_fn(struct kfn_pkt *p)` returning
  * KFN_PASS or KFN_DROP.
  */
@@ -190,7 +212,7 @@ int name##_xdp(struct xdp_md *ctx)					\
 	return kfn_continue(ctx);					\
 }									\
 									\
-SEC("tc")								\
+SEC(KFN_TC_SEC)								\
 int name##_tc(struct __sk_buff *skb)					\
 {									\
 	struct kfn_pkt p;						\
@@ -306,5 +328,15 @@ static __always_inline int kfn_parse_ports(const struct kfn_pkt *p, void *l4, __
 	}
 	return -1;
 }
+
+/*
+ * Section of the tc programs (at the end of this header so that changing it moves no
+ * line of the objects' BTF line info). bench/ compiles the same sources with
+ * -DKFN_TC_SEC='"?tc"' (autoload off) for bpftool, which loads every program of an
+ * object: its baseline then loads exactly the XDP program kfn loads.
+ */
+#ifndef KFN_TC_SEC
+#define KFN_TC_SEC "tc"
+#endif
 
 #endif /* KFN_H */

@@ -8,13 +8,20 @@
  * apply finish (it runs to its end or rolls back inside the engine) and starts no other.
  */
 import path from 'node:path';
-import type { Logger } from 'pino';
 import { KfnError, isKfnError } from '../core/errors.js';
 import type { FailingRevision, HostIdentity, RoundError, RoundRecord, RoundStage, RoundTrigger, StackStatus } from '../core/types.js';
 import { ApplyFailedError, loadDesired, netnsOf, type Engine } from '../engine/index.js';
 import type { GitSource } from '../git/source.js';
 import { detectDrift, hasChanges } from '../plan/index.js';
 import { readStatus, readSuspension, withRound, writeStatus } from './status.js';
+
+/** What the agent logs to: structured records (pino's Logger and the CLI's logger both are one). */
+export interface AgentLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+  child(fields: Record<string, unknown>): AgentLog;
+}
 
 export interface AgentOptions {
   engine: Engine;
@@ -30,7 +37,9 @@ export interface AgentOptions {
   allowedSigners?: string;
   lockTimeoutMs: number;
   /** Each round is one record on it, with the stack as a field. */
-  log: Logger;
+  log: AgentLog;
+  /** Called after each recorded round (metrics). */
+  onRound?: (round: RoundRecord, status: StackStatus) => void;
   /** One round per process (`--once`): recorded as such in the status. */
   once?: boolean;
   now?: () => Date;
@@ -67,7 +76,7 @@ const errorOf = (e: unknown): RoundError => {
 
 export class ReconcileAgent {
   private readonly opts: AgentOptions;
-  private readonly log: Logger;
+  private readonly log: AgentLog;
   private readonly now: () => Date;
   private readonly startedAt: string;
   private stopping = false;
@@ -150,6 +159,7 @@ export class ReconcileAgent {
       const recorded = heldBack ? { ...next, lastRound: round } : withRound(next, round);
       writeStatus(o.engine.paths.stateDir, recorded);
       this.logRound(round, recorded);
+      o.onRound?.(round, recorded);
       return round;
     };
 

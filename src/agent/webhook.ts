@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
+import type { AgentLog } from './agent.js';
 import { KfnError } from '../core/errors.js';
 
 /** Push payloads are small; anything bigger is not one. */
@@ -26,7 +26,7 @@ export interface WebhookOptions {
   /** Full ref names whose pushes start a round. */
   refs: string[];
   onPush: (e: PushEvent) => void;
-  log: Logger;
+  log: AgentLog;
 }
 
 export interface WebhookServer {
@@ -34,14 +34,6 @@ export interface WebhookServer {
   host: string;
   port: number;
   close(): Promise<void>;
-}
-
-/** `127.0.0.1:9000`, `[::1]:9000`, `:9000` (every address). */
-export function parseAddr(text: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new KfnError('USAGE', `${flag} ${JSON.stringify(text)} is not HOST:PORT`, { hint: 'for example 127.0.0.1:9292, [::1]:9292 or :9292' });
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 /** Refs a push must name to start a round for `ref` (a branch or a tag; a commit id never moves). */

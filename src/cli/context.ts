@@ -1,31 +1,39 @@
 /** What every command needs: paths, logger, colors, and an engine wired to them. */
 import path from 'node:path';
-import type { Logger } from 'pino';
 import ms from 'ms';
 import { kfnPaths, type KfnPaths } from '../core/config.js';
 import { KfnError } from '../core/errors.js';
 import { Engine, requireKernelAccess, type EngineEvent, type FaultInjection, type RecoveryReport } from '../engine/index.js';
-import { setLibbpfSink } from '../libbpf/index.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { setLibbpfSink, type LibbpfLevel } from '../libbpf/index.js';
+import type { Plan, PlannedStep } from '../core/types.js';
+import { createLogger, type Log, type LogFormat } from './logger.js';
+import type { GlobalOptions } from './program.js';
 
-export interface GlobalOptions {
-  logLevel: string;
-  logFormat: LogFormat;
-  /** --log-level was on the command line (else a command may pick its own default). */
-  logLevelGiven?: boolean;
-}
+export type { GlobalOptions };
 
 export interface Context {
   paths: KfnPaths;
-  log: Logger;
+  log: Log;
   color: boolean;
   logFormat: LogFormat;
 }
 
+/** Colors only on a terminal, never with NO_COLOR (set and not empty, as no-color.org says) or --no-color. */
+export function colorWanted(opts: Pick<GlobalOptions, 'color'>, stream: { isTTY?: boolean } = process.stdout): boolean {
+  return opts.color !== false && !process.env.NO_COLOR && Boolean(stream.isTTY);
+}
+
+/** `defaultLevel`: the command's own log level when --log-level is not given (reconcile logs its rounds at info). */
 export function createContext(opts: GlobalOptions, defaultLevel?: string): Context {
-  const log = createLogger(opts.logLevelGiven || !defaultLevel ? opts.logLevel : defaultLevel, opts.logFormat);
-  setLibbpfSink((level, msg) => log[level === 'warn' ? 'debug' : 'trace']({ libbpf: true }, msg));
-  return { paths: kfnPaths(), log, color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, logFormat: opts.logFormat };
+  // --no-color is NO_COLOR for everything this process starts or loads too.
+  if (opts.color === false) process.env.NO_COLOR = '1';
+  const log = createLogger(opts.logLevelGiven || !defaultLevel ? opts.logLevel : defaultLevel, opts.logFormat, colorWanted(opts, process.stderr));
+  const levelOf = (l: LibbpfLevel): 'debug' | 'trace' => (l === 'warn' ? 'debug' : 'trace');
+  setLibbpfSink(
+    (level, msg) => log[levelOf(level)]({ libbpf: true }, msg),
+    (level) => log.isLevelEnabled(levelOf(level)),
+  );
+  return { paths: kfnPaths(), log, color: colorWanted(opts), logFormat: opts.logFormat };
 }
 
 export const DEFAULT_MANIFESTS = 'manifests';
@@ -56,6 +64,28 @@ function faultInjection(): FaultInjection | undefined {
   };
 }
 
+/** What a step acts on, as log fields: the chain (name and attachment) and the instance. */
+export function stepFields(s: PlannedStep): Record<string, string> {
+  return { chain: s.chainName, netns: s.chain.netns, interface: s.chain.ifname, hook: s.chain.hook, ...(s.instance ? { instance: s.instance } : {}) };
+}
+
+/** The same context, its log lines carrying `fields` (revision, manifest digest, ...) from now on. */
+export function withLogFields(ctx: Context, fields: Record<string, string | undefined>): Context {
+  const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  return { ...ctx, log: ctx.log.child(set) };
+}
+
+/** The log fields of a desired state or plan: where its manifests come from. */
+export function sourceFields(x: { revision?: string; manifestDigest: string }): Record<string, string | undefined> {
+  return { revision: x.revision, manifest_digest: x.manifestDigest || undefined };
+}
+
+/** A plan's size as log fields. */
+export function planFields(p: Plan): Record<string, number | boolean> {
+  const s = p.summary;
+  return { steps: p.steps.length, add: s.add, change: s.change, replace: s.replace, destroy: s.destroy, drift: p.changes.some((c) => c.drift.length > 0) };
+}
+
 /** The engine for a kernel command, after the access checks; `extra` sees every event too (progress). */
 export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void, access: Parameters<typeof requireKernelAccess>[1] = {}): Engine {
   requireKernelAccess(ctx.paths, access);
@@ -66,13 +96,14 @@ export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void, acc
     onEvent: (e) => {
       switch (e.type) {
         case 'step':
-          ctx.log.info({ step: e.n, of: e.total, kind: e.step.kind }, e.step.description);
+          ctx.log.info({ step: e.n, of: e.total, kind: e.step.kind, ...stepFields(e.step) }, e.step.description);
           break;
         case 'undo':
-          ctx.log.info({ undo: true }, `undo: ${e.step.description}`);
+          ctx.log.info({ undo: true, kind: e.step.kind, ...stepFields(e.step) }, `undo: ${e.step.description}`);
           break;
         case 'recovered':
-          process.stderr.write(recoveredText(e.report));
+          if (ctx.logFormat === 'json') ctx.log.warn({ recovered: e.report }, recoveredText(e.report).trim());
+          else process.stderr.write(recoveredText(e.report));
           break;
         case 'apply-in-progress':
           ctx.log.warn('an apply is in progress; the live state may be changing');

@@ -1,60 +1,90 @@
 #!/usr/bin/env node
-/** kfn command line: flags -> engine -> view. */
+/** kfn command line: flags -> engine -> view. Each command's module loads only when it runs. */
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
-import { createContext } from './context.js';
-import { buildProgram, type Dispatch } from './program.js';
+import { buildProgram, VERSION_REQUESTED, type GlobalOptions, type Invocation } from './program.js';
 import { normalizeArgs } from './terraform-flags.js';
+import type { Context } from './context.js';
 
-function printError(e: KfnError): void {
+type Flags<T> = T & Record<string, unknown>;
+
+async function dispatch(inv: Invocation): Promise<number> {
+  // version and completion load neither the engine nor koffi: they answer on any host.
+  // The reconcile agent logs each round: info unless --log-level says otherwise.
+  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(inv.global, inv.name === 'reconcile' ? 'info' : undefined);
+  const [arg] = inv.args;
+  const f = inv.flags;
+  switch (inv.name) {
+    case 'validate':
+      return (await import('./commands/validate.js')).validateCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'plan':
+      return (await import('./commands/plan.js')).planCommand(await ctx(), arg, f);
+    case 'test':
+      return (await import('./commands/test.js')).testCommand(await ctx(), arg, f as Flags<{ packets: string }>);
+    case 'apply':
+      return (await import('./commands/apply.js')).applyCommand(await ctx(), arg, f);
+    case 'destroy':
+      return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
+    case 'show':
+      return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
+    case 'export':
+      return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
+    case 'import':
+      return (await import('./commands/import.js')).importL3afCommand(await ctx(), inv.args[1]!, f as Flags<{ objects: string; out: string }>);
+    case 'functions':
+      return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
+    case 'serve':
+      return (await import('./commands/serve.js')).serveCommand(await ctx(), f as Flags<{ metricsAddr: string }>);
+    case 'reconcile':
+      return (await import('./commands/reconcile.js')).reconcileCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/reconcile.js').reconcileCommand>[1]);
+    case 'drift':
+      return (await import('./commands/drift.js')).driftCommand(await ctx(), f as Flags<{ json?: boolean; stack?: string }>);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(await ctx(), f as Flags<{ json?: boolean; stack?: string }>);
+    case 'suspend':
+      return (await import('./commands/suspend.js')).suspendCommand(await ctx(), f as Flags<{ stack?: string; reason?: string }>);
+    case 'resume':
+      return (await import('./commands/suspend.js')).resumeCommand(await ctx(), f as Flags<{ stack?: string }>);
+    case 'version':
+      return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
+    case 'completion':
+      return (await import('./commands/completion.js')).completionCommand(arg!);
+  }
+}
+
+/** `error[CODE]: message` and its hint for people; under --log-format json one structured record per error. */
+function printError(e: KfnError, json: boolean): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
   for (const err of all) {
+    if (json) {
+      const record = {
+        level: 'error',
+        time: new Date().toISOString(),
+        pid: process.pid,
+        code: err.code,
+        msg: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+        ...(err.source ? { file: err.source.file, line: err.source.line ?? null, column: err.source.column ?? null } : {}),
+      };
+      process.stderr.write(JSON.stringify(record) + '\n');
+      continue;
+    }
     process.stderr.write(`error[${err.code}]: ${err.message}\n`);
     if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
   }
 }
 
-/** Runs one parsed command; each command's module is loaded only when it runs. */
-const dispatch: Dispatch = async (name, globals, args) => {
-  const ctx = createContext(globals, name === 'reconcile' ? 'info' : undefined);
-  const [a, b] = args as [never, never];
-  switch (name) {
-    case 'validate':
-      return (await import('./commands/validate.js')).validateCommand(ctx, a, b);
-    case 'plan':
-      return (await import('./commands/plan.js')).planCommand(ctx, a, b);
-    case 'apply':
-      return (await import('./commands/apply.js')).applyCommand(ctx, a, b);
-    case 'destroy':
-      return (await import('./commands/apply.js')).destroyCommand(ctx, a, b);
-    case 'show':
-      return (await import('./commands/show.js')).showCommand(ctx, a, b);
-    case 'test':
-      return (await import('./commands/test.js')).testCommand(ctx, a, b);
-    case 'export':
-      return (await import('./commands/export.js')).exportCommand(ctx, a);
-    case 'drift':
-      return (await import('./commands/drift.js')).driftCommand(ctx, a);
-    case 'status':
-      return (await import('./commands/status.js')).statusCommand(ctx, a);
-    case 'reconcile':
-      return (await import('./commands/reconcile.js')).reconcileCommand(ctx, a);
-    case 'suspend':
-      return (await import('./commands/suspend.js')).suspendCommand(ctx, a);
-    case 'resume':
-      return (await import('./commands/suspend.js')).resumeCommand(ctx, a);
-  }
-};
-
 async function run(argv: string[]): Promise<number> {
   const { program, exitCode } = buildProgram(dispatch);
+  const json = (): boolean => program.opts<GlobalOptions>().logFormat === 'json';
   try {
     await program.parseAsync([...argv.slice(0, 2), ...normalizeArgs(argv.slice(2))]);
   } catch (e) {
     const code = (e as { code?: string }).code;
+    if (code === VERSION_REQUESTED) return dispatch({ name: 'version', args: [], flags: {}, global: program.opts<GlobalOptions>() });
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (typeof code === 'string' && code.startsWith('commander.')) return 1;
     if (isKfnError(e)) {
-      printError(e);
+      printError(e, json());
       return 1;
     }
     throw e;

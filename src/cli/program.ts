@@ -1,45 +1,88 @@
 /**
- * The command tree: every command and flag, wired to one dispatcher. main.ts gives it
- * the dispatcher that runs commands; tests give it one that only records what was
- * parsed, so that every `kfn` command line in examples/ is checked by the real parser.
+ * The command tree: every command, argument and flag of kfn, and nothing else. The
+ * actions only name the command; what runs is the caller's (the CLI loads the command's
+ * module on demand, tests record what was parsed, completion walks the tree).
  */
-import { Command, Option } from 'commander';
-import { kfnVersion } from '../core/version.js';
-import type { GlobalOptions } from './context.js';
+import { Command, CommanderError, Option } from 'commander';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
+import { SHELLS } from '../views/completion.js';
 
-export const COMMANDS = ['validate', 'plan', 'test', 'apply', 'show', 'destroy', 'export', 'drift', 'status', 'reconcile', 'suspend', 'resume'] as const;
-export type CommandName = (typeof COMMANDS)[number];
+export interface GlobalOptions {
+  logLevel: string;
+  logFormat: LogFormat;
+  /** false with --no-color (which works like NO_COLOR). */
+  color: boolean;
+  /** --log-level was on the command line (else a command may pick its own default). */
+  logLevelGiven?: boolean;
+}
 
-/** Runs (or records) one parsed command: its positional arguments, then its options. */
-export type Dispatch = (name: CommandName, globals: GlobalOptions, args: unknown[]) => number | Promise<number>;
+export type CommandName =
+  | 'validate'
+  | 'plan'
+  | 'test'
+  | 'apply'
+  | 'show'
+  | 'destroy'
+  | 'export'
+  | 'import'
+  | 'functions'
+  | 'serve'
+  | 'reconcile'
+  | 'drift'
+  | 'status'
+  | 'suspend'
+  | 'resume'
+  | 'version'
+  | 'completion';
+
+/** Configurations `kfn import` reads. */
+export const IMPORT_FORMATS = ['l3af'] as const;
+
+/** One parsed command line: the command, its positional arguments and its flags. */
+export interface Invocation {
+  name: CommandName;
+  args: (string | undefined)[];
+  flags: Record<string, unknown>;
+  global: GlobalOptions;
+}
+
+export type Dispatch = (inv: Invocation) => Promise<number>;
+
+/** commander's error code for `-V` / `--version`, which runs the version command. */
+export const VERSION_REQUESTED = 'kfn.version';
 
 const stackOption = (): Option => new Option('--stack <name>', 'the stack (default: derived from the manifests path; docs/gitops.md)').env('KFN_STACK');
 const hostLabels = (): Option => new Option('--host-labels <k=v,...>', "this host's labels, for the chains' host selectors");
 const hostLabelsFile = (): Option => new Option('--host-labels-file <file>', "this host's labels, one key=value per line");
-const lockTimeout = (): Option => new Option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)');
 
 export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: () => number } {
   let exitCode = 0;
   const program = new Command('kfn')
     .description('Declarative, GitOps-driven eBPF kernel functions')
-    .version(kfnVersion())
-    .addOption(new Option('--log-level <level>', 'log level (default warn; info for reconcile)').choices(['trace', 'debug', 'info', 'warn', 'error']).default('warn'))
-    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
+    .option('-V, --version', "kfn's version, libbpf's version and the kernel features kfn uses")
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('warn'))
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(LOG_FORMATS).default('pretty'))
+    .option('--no-color', 'no colors (as with NO_COLOR=1)')
     .showHelpAfterError()
     .exitOverride();
-  const globals = (): GlobalOptions => ({ ...program.opts<GlobalOptions>(), logLevelGiven: program.getOptionValueSource('logLevel') === 'cli' });
-  const run =
+  // Handled like commander's own --version (stops parsing), but the report is kfn's.
+  program.on('option:version', () => {
+    throw new CommanderError(0, VERSION_REQUESTED, '');
+  });
+  const act =
     (name: CommandName) =>
-    async (...args: unknown[]): Promise<void> => {
-      // commander passes the positional arguments, the options, then the Command itself.
-      exitCode = await dispatch(name, globals(), args.slice(0, -1));
+    async (...a: unknown[]): Promise<void> => {
+      a.pop(); // the Command
+      const flags = (a.pop() ?? {}) as Record<string, unknown>;
+      const global = { ...program.opts<GlobalOptions>(), logLevelGiven: program.getOptionValueSource('logLevel') === 'cli' };
+      exitCode = await dispatch({ name, args: a as (string | undefined)[], flags, global });
     };
 
   program
     .command('validate [path]')
     .description('check manifests, objects and typed values without touching the kernel')
     .option('--json', 'machine-readable result on stdout (errors included)')
-    .action(run('validate'));
+    .action(act('validate'));
   program
     .command('plan [path]')
     .description('show what apply would change in the kernel')
@@ -50,37 +93,37 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .addOption(stackOption())
     .addOption(hostLabels())
     .addOption(hostLabelsFile())
-    .action(run('plan'));
+    .action(act('plan'));
   program
     .command('test [path]')
     .description('run packet cases through private shadows of the chains (needs root, no interfaces; live chains untouched)')
     .requiredOption('--packets <file>', 'PacketTest file or directory')
     .option('--json', 'machine-readable report on stdout')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI)')
-    .action(run('test'));
+    .action(act('test'));
   program
     .command('apply [path]')
     .description('make the kernel match the manifests (or apply a saved plan file)')
     .option('--auto-approve', 'do not ask for confirmation')
-    .addOption(lockTimeout())
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .addOption(stackOption())
     .addOption(hostLabels())
     .addOption(hostLabelsFile())
-    .action(run('apply'));
+    .action(act('apply'));
   program
     .command('show [planfile]')
     .description('what kfn runs now, per interface and hook; or a saved plan')
     .option('--json', 'machine-readable live state (or plan)')
     .option('--stats', 'include what each function counted')
-    .action(run('show'));
+    .action(act('show'));
   program
     .command('destroy [path]')
     .description("detach and unload the chains of the manifests' stack")
     .option('--all', 'every chain kfn manages on this host, of every stack, whatever the manifests say')
     .option('--auto-approve', 'do not ask for confirmation')
-    .addOption(lockTimeout())
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
     .addOption(stackOption())
-    .action(run('destroy'));
+    .action(act('destroy'));
   program
     .command('export')
     .description("send IPFIX flow records (RFC 7011) from the flow tables of kfn's chains to a collector over UDP")
@@ -92,19 +135,28 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--domain <id>', 'IPFIX observation domain id', '1')
     .option('--chain <name...>', 'only these chains')
     .option('--once', 'read once, export every flow as it stands, and exit')
-    .action(run('export'));
+    .action(act('export'));
   program
-    .command('drift')
-    .description('compare the kernel with what kfn last applied (no manifests needed); exit 2 on drift')
-    .option('--json', 'machine-readable report on stdout')
-    .addOption(new Option('--stack <name>', 'only the chains of this stack'))
-    .action(run('drift'));
+    .command('import')
+    .description("turn an l3afd configuration (the /l3af/configs/v1/update payload or l3af-config.json) into manifests")
+    .addArgument(program.createArgument('<format>', 'the configuration\'s tool: l3af').choices(IMPORT_FORMATS))
+    .argument('<payload>', 'the configuration file')
+    .requiredOption('--objects <dir>', 'where the objects are (as l3afd extracts artifacts, or the artifact tarballs)')
+    .requiredOption('-o, --out <dir>', 'new (or empty) directory to write the manifests, objects and report to')
+    .option('--iface <old=new>', 'rename an interface (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--host <name>', 'the host to import when the configuration has several')
+    .option('--netns <name>', "network namespace of the interfaces on this host (default: kfn's own)")
+    .action(act('import'));
   program
-    .command('status')
-    .description('per chain: stack, revision, apply time, drift; per stack: the reconcile agent’s last round')
-    .option('--json', 'machine-readable status on stdout')
-    .addOption(new Option('--stack <name>', 'only this stack'))
-    .action(run('status'));
+    .command('functions [path]')
+    .description("the built-in function library (and with PATH, the repository's own KernelFunctions too)")
+    .option('--json', 'machine-readable list on stdout')
+    .action(act('functions'));
+  program
+    .command('serve')
+    .description('expose Prometheus metrics of what kfn runs on this host, read from the kernel at every scrape')
+    .requiredOption('--metrics-addr <host:port>', 'listen address of /metrics, /healthz and /ready (e.g. 127.0.0.1:9477)')
+    .action(act('serve'));
   program
     .command('reconcile')
     .description('pull a Git repository and keep the kernel matching it (the GitOps agent)')
@@ -119,21 +171,68 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--allowed-signers <file>', "git's allowed-signers file of the keys that may sign (ssh signatures)")
     .option('--webhook-addr <host:port>', 'accept push events here (GitHub and GitLab style)')
     .option('--webhook-secret-file <file>', 'the shared secret of the push events')
+    .option('--metrics-addr <host:port>', 'also expose Prometheus metrics (of what kfn runs, and of the rounds) on /metrics, /healthz and /ready')
     .addOption(hostLabels())
     .addOption(hostLabelsFile())
     .addOption(new Option('--lock-timeout <duration>', 'wait this long for another apply to finish').default('60s'))
     .option('--cache-dir <dir>', 'where kfn keeps its clones (default: <state dir>/git)')
-    .action(run('reconcile'));
+    .action(act('reconcile'));
+  program
+    .command('drift')
+    .description('compare the kernel with what kfn last applied (no manifests needed); exit 2 on drift')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--stack <name>', 'only the chains of this stack')
+    .action(act('drift'));
+  program
+    .command('status')
+    .description("per chain: stack, revision, apply time, drift; per stack: the reconcile agent's last round")
+    .option('--json', 'machine-readable status on stdout')
+    .option('--stack <name>', 'only this stack')
+    .action(act('status'));
   program
     .command('suspend')
     .description("stop a stack's reconcile agent from changing anything until resume")
-    .addOption(new Option('--stack <name>', 'the stack (may be left out when one agent runs on this host)'))
+    .option('--stack <name>', 'the stack (may be left out when one agent runs on this host)')
     .option('--reason <text>', 'why, shown by kfn status')
-    .action(run('suspend'));
+    .action(act('suspend'));
   program
     .command('resume')
     .description("let a suspended stack's reconcile agent work again")
-    .addOption(new Option('--stack <name>', 'the stack (may be left out when one agent runs on this host)'))
-    .action(run('resume'));
+    .option('--stack <name>', 'the stack (may be left out when one agent runs on this host)')
+    .action(act('resume'));
+  program
+    .command('version')
+    .description("kfn's version, libbpf's version and the kernel features kfn uses")
+    .option('--json', 'machine-readable report on stdout')
+    .action(act('version'));
+  program
+    .command('completion')
+    .description('a completion script for your shell, from this command tree')
+    .addArgument(program.createArgument('<shell>', 'bash or zsh').choices(SHELLS))
+    .action(act('completion'));
   return { program, exitCode: () => exitCode };
+}
+
+/**
+ * Parses a kfn command line (without the leading `kfn`) exactly as the CLI does, without
+ * running anything: the invocation, or the parse error commander reports.
+ */
+export async function parseCommandLine(args: readonly string[]): Promise<{ ok: true; invocation: Invocation } | { ok: false; error: string }> {
+  const { normalizeArgs } = await import('./terraform-flags.js');
+  let seen: Invocation | undefined;
+  const { program } = buildProgram(async (inv) => {
+    seen = inv;
+    return 0;
+  });
+  let error = '';
+  program.configureOutput({ writeOut: () => {}, writeErr: (t) => void (error += t), outputError: (t) => void (error += t) });
+  for (const c of program.commands) c.configureOutput({ writeOut: () => {}, writeErr: (t) => void (error += t), outputError: (t) => void (error += t) }).exitOverride();
+  try {
+    await program.parseAsync(normalizeArgs(args), { from: 'user' });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === VERSION_REQUESTED) return { ok: true, invocation: { name: 'version', args: [], flags: {}, global: program.opts<GlobalOptions>() } };
+    return { ok: false, error: error.trim() || (e instanceof Error ? e.message : String(e)) };
+  }
+  return seen ? { ok: true, invocation: seen } : { ok: false, error: 'no command' };
 }

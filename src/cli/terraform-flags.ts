@@ -5,7 +5,7 @@
  * `-o utfile`): a short flag stands alone, its value in the next word.
  */
 import { KfnError } from '../core/errors.js';
-import { closest } from '../manifest/schema.js';
+import { closest } from '../core/closest.js';
 
 const LONG = new Set(['out', 'json', 'detailed-exitcode', 'auto-approve', 'lock-timeout', 'stats', 'all', 'log-level', 'log-format', 'version', 'help', 'packets', 'junit']);
 const SHORT = new Set(['o', 'h', 'V']);

@@ -37,6 +37,8 @@ export function driftText(d: DriftKind): string {
       return `foreign program ${d.progId} (${d.progName}) holds kfn's hook`;
     case 'chain-removed':
       return "the chain is gone: kfn applied it, but none of its pins are left";
+    case 'instance-drift':
+      return `${d.instance}: ${d.text}`;
     case 'other':
       return d.text;
   }

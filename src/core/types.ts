@@ -49,6 +49,25 @@ export interface GlobalValue {
   valueText: string;
 }
 
+/** The one-slot program array every kfn function chains through; objects built for other loaders name theirs. */
+export const DEFAULT_NEXT_MAP = 'kfn_next';
+
+/** Where a companion program attaches. */
+export type CompanionAttach = { kind: 'tracepoint'; tracepoint: string };
+
+/**
+ * Another program of a function's object, loaded with the chained one into the same
+ * instance (sharing its maps) and attached beside the chain; released with the instance.
+ */
+export interface Companion {
+  program: string;
+  attach: CompanionAttach;
+}
+
+export function companionText(c: Companion): string {
+  return `${c.program} (${c.attach.kind} ${c.attach.tracepoint})`;
+}
+
 /** What makes two loaded instances interchangeable; any difference forces replacement. */
 export interface FunctionIdentity {
   function: string;
@@ -56,6 +75,22 @@ export interface FunctionIdentity {
   sha256: string;
   program: string;
   globals: Record<string, GlobalValue>;
+  /** The object's chain slot map; absent for kfn's own `kfn_next`. */
+  nextMap?: string;
+  /** In manifest order; absent when the function has none. */
+  companions?: Companion[];
+}
+
+export const AGGREGATORS = ['scalar', 'max-rate', 'avg'] as const;
+export type Aggregator = (typeof AGGREGATORS)[number];
+
+/** One map entry that metrics expose. */
+export interface MonitorMap {
+  map: string;
+  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
+  key: string;
+  keyText: string;
+  aggregator: Aggregator;
 }
 
 // ---------------------------------------------------------------- desired
@@ -75,9 +110,13 @@ export interface DesiredInstance {
   identity: FunctionIdentity;
   /** Absolute path of the object file. */
   objectPath: string;
+  /** The type to load the program with, when its section names none (`SEC("xdp_ratelimiting")`): the hook's. */
+  programType?: 'xdp' | 'tc';
   maps: Record<string, DesiredMap>;
-  /** Layout digest of every map of the object but `kfn_next`, by name. */
+  /** Layout digest of every map of the object but its chain slot, by name. */
   stateMaps?: Record<string, string>;
+  /** Map entries that metrics expose (absent when none). */
+  monitorMaps?: MonitorMap[];
   source?: SourceRef;
 }
 
@@ -157,6 +196,8 @@ export type DriftKind =
   | { code: 'map-edited'; instance: string; map: string }
   | { code: 'foreign-on-hook'; progId: number; progName: string }
   | { code: 'chain-removed' }
+  /** Damage to one instance that only reloading it repairs (a companion's link removed...). */
+  | { code: 'instance-drift'; instance: string; text: string }
   /** Drift a reader reported as words only. */
   | { code: 'other'; text: string };
 
@@ -176,8 +217,24 @@ export interface LiveInstance {
   stateMaps?: Record<string, string>;
   /** Parameter maps managed in merge mode (only their listed keys are kfn's). */
   mergeMaps?: string[];
+  /** The instance's companions as the kernel holds them (absent when it has none). */
+  companions?: LiveCompanion[];
+  /**
+   * Damage to the instance itself that only a reload repairs (a companion link removed
+   * by hand...); also listed in the chain's drift. The planner replaces such an instance.
+   */
+  drift?: string[];
   /** The chain form's own record of the instance (its metadata); opaque to every other layer. */
   formData?: unknown;
+}
+
+export interface LiveCompanion extends Companion {
+  /** 0 when its program is gone. */
+  progId: number;
+  /** 0 when its link is gone. */
+  linkId: number;
+  /** Its link runs its program. */
+  attached: boolean;
 }
 
 export interface LiveChain {
@@ -204,7 +261,7 @@ export interface LiveChain {
   driftKinds?: DriftKind[];
   manifestDigest?: string;
   revision?: string;
-  /** The stack that owns the chain; absent for chains applied before stacks existed. */
+  /** The stack that owns the chain (DESIGN.md "Ownership: stacks"); absent for chains applied before stacks existed. */
   stack?: string;
   /** When kfn last changed the chain. */
   appliedAt?: string;
@@ -265,6 +322,8 @@ export type Reason =
   | { code: 'tc-position-changed'; from: string; to: string }
   | { code: 'reordered' }
   | { code: 'drift' }
+  /** The instance was damaged outside kfn (e.g. a companion link removed): reloaded, state carried over. */
+  | { code: 'instance-drift' }
   | { code: 'instance-added' }
   | { code: 'instance-removed' }
   | { code: 'orphaned' }

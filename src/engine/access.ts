@@ -3,13 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import { bpffsMounted, isRoot } from '../libbpf/index.js';
+import { bpffsMounted, isRoot, requireLibbpf } from '../libbpf/index.js';
 
 /** Capabilities kfn needs: bpf(2) object lookups by id and setns(2) (SYS_ADMIN, which covers CAP_BPF), links on interfaces (NET_ADMIN). */
 const REQUIRED_CAPS: [bit: number, name: string][] = [
   [21, 'CAP_SYS_ADMIN'],
   [12, 'CAP_NET_ADMIN'],
 ];
+
+/** The capabilities kfn checks for (what a container running kfn must be given). */
+export const REQUIRED_CAPABILITIES: readonly string[] = REQUIRED_CAPS.map(([, name]) => name);
 
 /** Required capabilities missing from this process's effective set (none when /proc cannot tell). */
 export function missingCapabilities(status?: string): string[] {
@@ -29,6 +32,7 @@ export function missingCapabilities(status?: string): string[] {
 
 /** With `pins: false` (shadow-only commands such as `kfn test`) no bpffs is needed. */
 export function requireKernelAccess(paths: KfnPaths, opts: { pins?: boolean } = {}): void {
+  requireLibbpf();
   if (!isRoot()) {
     throw new KfnError('NOT_ROOT', 'kfn must run as root to read and change eBPF state', { hint: 'run it with sudo or as root' });
   }

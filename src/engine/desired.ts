@@ -7,21 +7,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import type { DesiredState } from '../core/types.js';
-import { readObjectInfo } from '../libbpf/index.js';
-import { loadDesiredState } from '../manifest/index.js';
+import { readObjectInfo, requireLibbpf } from '../libbpf/index.js';
+import { listFunctions, loadDesiredState, type ResolvedFunction } from '../manifest/index.js';
+import { builtinFunctions } from '../library/index.js';
 
 export interface DesiredOptions {
-  /** The stack, when given (`--stack`); else derived from the manifests' path. */
-  stack?: string;
-  /** The revision, when the caller knows it (the reconcile agent's checkout). */
-  revision?: string;
+  /** The stack, when given (`--stack`); else derived from the manifests' path; false: none (commands that plan nothing). */
+  stack?: string | false;
+  /** The revision, when the caller knows it (the reconcile agent's checkout); false: do not ask git (validate records nothing). */
+  revision?: string | false;
 }
 
 export function loadDesired(target: string, opts: DesiredOptions = {}): DesiredState {
-  const desired = loadDesiredState(target, { readObjectInfo });
-  const revision = opts.revision ?? gitRevision(target);
-  const stack = opts.stack === undefined ? defaultStack(target) : checkStackName(opts.stack, '--stack');
-  return revision ? { ...desired, stack, revision } : { ...desired, stack };
+  // One LIBBPF_UNAVAILABLE error up front, not one per object that could not be read.
+  requireLibbpf();
+  const desired = loadDesiredState(target, { readObjectInfo, builtins: builtinFunctions() });
+  const revision = opts.revision === false ? undefined : (opts.revision ?? gitRevision(target));
+  const out: DesiredState = revision ? { ...desired, revision } : { ...desired };
+  if (opts.stack !== false) out.stack = opts.stack === undefined ? defaultStack(target) : checkStackName(opts.stack, '--stack');
+  return out;
 }
 
 /** Letters, digits and . _ - / @ : +, 1-200 of them; no empty, `.` or `..` path step, no trailing `/`. */
@@ -130,3 +134,9 @@ export function defaultStack(target: string): string {
 }
 
 export const netnsOf = (d: { chains: { netns: string }[] } | undefined): string[] => [...new Set((d?.chains ?? []).map((c) => c.netns))];
+
+/** The functions chains can use here: this kfn's built-ins, plus the KernelFunctions under `target`. */
+export function listFunctionsHere(target: string | undefined): ResolvedFunction[] {
+  requireLibbpf();
+  return listFunctions(target, { readObjectInfo, builtins: builtinFunctions() });
+}

@@ -7,12 +7,12 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import type { DesiredState, HostIdentity, LiveChain, LiveState, Plan } from '../core/types.js';
+import { attachmentKey, type Attachment, type DesiredState, type HostIdentity, type LiveChain, type LiveState, type Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
-import { hasChanges, liveFingerprint, plan as diff } from '../plan/index.js';
+import { liveFingerprint, plan as diff } from '../plan/index.js';
 import { netnsOf } from './desired.js';
-import type { EngineEvent, EventSink } from './events.js';
+import { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
 import { Journal, journalPath, recover } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
@@ -58,6 +58,13 @@ export interface Transaction {
 
 export const planNetns = (p: Pick<Plan, 'changes'>): string[] => [...new Set(p.changes.map((c) => c.attachment.netns))];
 
+/** The attachments whose chains the plan's steps change. */
+function touchedAttachments(p: Pick<Plan, 'steps'>): Attachment[] {
+  const out = new Map<string, Attachment>();
+  for (const s of p.steps) out.set(attachmentKey(s.chain), s.chain);
+  return [...out.values()];
+}
+
 export class Engine {
   readonly paths: KfnPaths;
   readonly form: ChainForm;
@@ -71,16 +78,19 @@ export class Engine {
     this.now = opts.now ?? (() => new Date());
   }
 
-  /** kfn's chains plus the interfaces and hooks of the given namespaces. */
-  readLive(netns: Iterable<string> = []): LiveState {
-    return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)] });
+  /** kfn's chains plus the interfaces and hooks of the given namespaces; with `only`, just those chains (ReadOptions). */
+  readLive(netns: Iterable<string> = [], only?: readonly Attachment[]): LiveState {
+    return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)], ...(only ? { only } : {}) });
   }
 
   /** The whole instruction: what differs and why, and every step apply will run. */
   plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
+    const t0 = performance.now();
     const planned = diff(desired, live, { now: this.now(), ...(opts.host ? { host: opts.host } : {}) });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
-    return { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+    const p: Plan = { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+    this.emit({ type: 'planned', seconds: (performance.now() - t0) / 1000, summary: p.summary, steps: steps.length });
+    return p;
   }
 
   /**
@@ -134,10 +144,24 @@ export class Engine {
     const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs, signal);
     try {
       await this.recover(lock);
-      return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyLocked(p, o ?? {}) });
+      return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyTimed(p, o ?? {}) });
     } finally {
       lock.release();
     }
+  }
+
+  private applyTimed(p: Plan, opts: ApplyOptions): ApplyResult {
+    const t0 = performance.now();
+    const done = (outcome: ApplyOutcome): void => this.emit({ type: 'applied', seconds: (performance.now() - t0) / 1000, outcome, steps: p.steps.length });
+    let result: ApplyResult;
+    try {
+      result = this.applyLocked(p, opts);
+    } catch (e) {
+      done(e instanceof ApplyFailedError && e.restored ? ApplyOutcome.RolledBack : ApplyOutcome.Failed);
+      throw e;
+    }
+    done(p.steps.length === 0 ? ApplyOutcome.NoOp : ApplyOutcome.Applied);
+    return result;
   }
 
   private applyLocked(p: Plan, opts: ApplyOptions): ApplyResult {
@@ -152,6 +176,12 @@ export class Engine {
       throw new KfnError('PLAN_STALE', 'the plan is stale: the live kernel state changed since it was made', { hint: 'run kfn plan again' });
     }
     if (p.steps.length === 0) return { executed: [], warnings: [] };
+    // The checks after the steps read again only what the steps change: every other chain
+    // was just found as planned (the fingerprint), the lock keeps every other kfn out, and
+    // no step touches it.
+    const touched = touchedAttachments(p);
+    const scope = new Set(touched.map(attachmentKey));
+    const beforeTouched = liveFingerprint(live, scope);
     const journal = Journal.begin(this.paths.stateDir, this.opts.command ?? process.argv.slice(1).join(' '), this.paths.pinRoot, this.form.name);
     let result;
     try {
@@ -165,20 +195,22 @@ export class Engine {
       journal.finish();
     } catch (e) {
       if (!(e instanceof ApplyFailedError)) throw e;
-      if (!e.rollbackErrors.length) journal.finish();
-      e.restored = liveFingerprint(this.readLive(planNetns(p))) === before;
+      if (e.rollbackErrors.length) journal.close();
+      else journal.finish();
+      e.restored = liveFingerprint(this.readLive(planNetns(p), touched)) === beforeTouched;
       if (e.restored) this.emit({ type: 'verified', what: 'restored' });
       throw e;
     }
     for (const w of result.warnings) this.emit({ type: 'warning', message: w });
-    if (opts.converge) this.verifyConverged(opts.converge, opts.host);
+    if (opts.converge) this.verifyConverged(opts.converge, touched, scope, opts.host);
     return result;
   }
 
-  /** After apply the plan must be empty; anything else is a bug worth reporting loudly. */
-  private verifyConverged(desired: DesiredState, host: HostIdentity | undefined): void {
-    const again = diff(desired, this.readLive(netnsOf(desired)), { now: this.now(), ...(host ? { host } : {}) });
-    if (hasChanges(again)) {
+  /** After apply the plan of the chains it changed must be empty; anything else is a bug worth reporting loudly. */
+  private verifyConverged(desired: DesiredState, touched: readonly Attachment[], scope: ReadonlySet<string>, host: HostIdentity | undefined): void {
+    const again = diff(desired, this.readLive(netnsOf(desired), touched), { now: this.now(), ...(host ? { host } : {}) });
+    // The chains outside `touched` were not read again (the diff sees them missing): only the touched ones count.
+    if (again.changes.some((c) => scope.has(attachmentKey(c.attachment)) && c.action !== 'noop')) {
       throw new KfnError('APPLY_NOT_CONVERGED', 'apply finished but the live state still differs from the manifests', {
         hint: 'run kfn plan to see the difference; please report it',
       });

@@ -1,8 +1,23 @@
 /** What the engine reports while it works; views turn these into progress and logs. */
-import type { PlannedStep } from '../core/types.js';
+import type { PlanSummary, PlannedStep } from '../core/types.js';
 import type { RecoveryReport } from './journal.js';
 
+/** How an apply ended, for metrics and logs. */
+export enum ApplyOutcome {
+  Applied = 'applied',
+  /** The plan had no steps. */
+  NoOp = 'no-op',
+  /** A step failed; every completed step was undone and the kernel is as before. */
+  RolledBack = 'rolled-back',
+  /** A step failed and the kernel could not be verified as restored, or apply failed before its steps. */
+  Failed = 'failed',
+}
+
 export type EngineEvent =
+  /** A plan was made (diff + compile), in `seconds`. */
+  | { type: 'planned'; seconds: number; summary: PlanSummary; steps: number }
+  /** An apply ended, in `seconds` from the lock being held to the verification. */
+  | { type: 'applied'; seconds: number; outcome: ApplyOutcome; steps: number }
   | { type: 'recovered'; report: RecoveryReport }
   /** A read-only command found a journal while an apply holds the lock. */
   | { type: 'apply-in-progress' }

@@ -1,17 +1,32 @@
 /**
- * The apply journal: <stateDir>/journal.json, rewritten atomically and fsynced before
- * every kernel change. Each step is recorded with its undo operations BEFORE it runs
+ * The apply journal: <stateDir>/journal.json, an append-only log with one record per
+ * line, each line `<checksum> <json>` where the checksum is the sha256 of the previous
+ * line's checksum and this line's JSON (a chain: an edited, removed or reordered line
+ * fails it). Each step is appended with its undo operations BEFORE it runs
  * (write-ahead), so a process killed at any instant leaves enough to restore the
  * pre-apply state. Undo operations are idempotent; replaying one that never took
- * effect is harmless.
+ * effect is harmless. Appending costs the same for every step, however long the plan.
+ *
+ * The records a recovery depends on (the beginning, each step's undo operations before
+ * the step runs, the commit point) are fdatasync'ed before the caller goes on, so the
+ * journal is write-ahead on disk as well as in the page cache; a step's `done` is
+ * only written (undoing a step that completed is the same as undoing one that did not
+ * finish). That is one fdatasync per step, the same for every step however long the
+ * plan; on the default state dir (/run, tmpfs) it costs next to nothing.
+ *
+ * A last line without its newline is an append the process did not finish: the call
+ * that wrote it never returned, so the step it announces never ran, and it is ignored.
+ * Any other damage makes the journal invalid.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
-import { canonicalJson, sha256Hex } from '../core/digest.js';
+import { sha256Hex } from '../core/digest.js';
 import type { PlannedStep } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { ensureStateDir } from './lock.js';
+
+export const JOURNAL_VERSION = 3;
 
 export interface JournalStep {
   description: string;
@@ -20,8 +35,9 @@ export interface JournalStep {
   done: boolean;
 }
 
+/** What the log says, replayed: the header, the steps so far and, after the commit point, what is left to release. */
 interface JournalBody {
-  version: 2;
+  version: number;
   /** The chain form whose operations the journal holds. */
   form: string;
   pid: number;
@@ -35,72 +51,85 @@ interface JournalBody {
   release: PlannedStep[];
 }
 
-interface JournalFile {
-  checksum: string;
-  body: JournalBody;
-}
+type Header = Omit<JournalBody, 'phase' | 'steps' | 'release'>;
+
+type JournalRecord =
+  | ({ t: 'begin' } & Header)
+  | { t: 'intend'; description: string; undo: unknown[] }
+  | { t: 'done' }
+  /** The commit point. */
+  | { t: 'release'; steps: PlannedStep[] };
 
 export const journalPath = (stateDir: string): string => path.join(stateDir, 'journal.json');
 
-function writeDurably(file: string, body: JournalBody): void {
-  const doc: JournalFile = { checksum: sha256Hex(canonicalJson(body)), body };
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(doc));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dirFd = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
-}
+const CHECKSUM_LENGTH = 64;
+const nextChecksum = (previous: string, json: string): string => sha256Hex(`${previous}\n${json}`);
 
 export class Journal {
+  private checksum = '';
+  private closed = false;
+
   private constructor(
     private readonly file: string,
-    private readonly body: JournalBody,
+    private readonly fd: number,
   ) {}
 
   static begin(stateDir: string, command: string, pinRoot: string, form: string): Journal {
     ensureStateDir(stateDir);
     const file = journalPath(stateDir);
-    if (fs.existsSync(file)) throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
-    const j = new Journal(file, { version: 2, form, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot, phase: 'apply', steps: [], release: [] });
-    j.flush();
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'wx', 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
+    }
+    const j = new Journal(file, fd);
+    j.append({ t: 'begin', version: JOURNAL_VERSION, form, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot });
+    // The new file's name is durable too: a journal that vanished on disk could not be recovered.
+    const dirFd = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
     return j;
   }
 
-  private flush(): void {
-    writeDurably(this.file, this.body);
+  /** One line, written whole before the caller goes on; `durable`: on disk too. */
+  private append(record: JournalRecord, durable = true): void {
+    const json = JSON.stringify(record);
+    this.checksum = nextChecksum(this.checksum, json);
+    const line = Buffer.from(`${this.checksum} ${json}\n`, 'utf8');
+    for (let off = 0; off < line.length; ) off += fs.writeSync(this.fd, line, off);
+    if (durable) fs.fdatasyncSync(this.fd);
   }
 
   /** Records a step and how to undo it, before it touches the kernel. */
   intend(description: string, undo: unknown[]): void {
-    this.body.steps.push({ description, undo, done: false });
-    this.flush();
+    this.append({ t: 'intend', description, undo });
   }
 
   done(): void {
-    const last = this.body.steps.at(-1);
-    if (last) last.done = true;
-    this.flush();
+    this.append({ t: 'done' }, false);
   }
 
   /** The commit point: from here on only cleanup remains. */
   releasing(steps: PlannedStep[]): void {
-    this.body.phase = 'release';
-    this.body.release = steps;
-    this.flush();
+    this.append({ t: 'release', steps });
   }
 
+  /** The apply is over (done, or rolled back completely): nothing is left to recover. */
   finish(): void {
+    this.close();
     fs.rmSync(this.file, { force: true });
+  }
+
+  /** Stops writing and leaves the journal for recovery (a rollback that did not complete). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
   }
 }
 
@@ -114,17 +143,59 @@ export interface RecoveryReport {
   errors: string[];
 }
 
-function readJournal(file: string): JournalBody {
-  let doc: JournalFile;
+const INVALID_HINT = 'inspect it, then remove it by hand once the kernel state is checked';
+
+function invalid(file: string, why: string): KfnError {
+  return new KfnError('JOURNAL_INVALID', `journal ${file} ${why}`, { hint: INVALID_HINT });
+}
+
+/** The records of a journal file, checksums verified; a last line cut short is dropped. */
+function readRecords(file: string): JournalRecord[] {
+  let text: string;
   try {
-    doc = JSON.parse(fs.readFileSync(file, 'utf8')) as JournalFile;
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new KfnError('JOURNAL_INVALID', `journal ${file} is unreadable: ${(e as Error).message}`, { hint: 'inspect it, then remove it by hand once the kernel state is checked' });
+    throw invalid(file, `is unreadable: ${(e as Error).message}`);
   }
-  if (!doc.body || doc.checksum !== sha256Hex(canonicalJson(doc.body))) {
-    throw new KfnError('JOURNAL_INVALID', `journal ${file} failed its checksum (modified or truncated)`, { hint: 'inspect it, then remove it by hand once the kernel state is checked' });
+  if (text.startsWith('{')) throw invalid(file, 'was written by an older kfn (one JSON document, not a log): recover it with that kfn');
+  const lines = text.split('\n');
+  lines.pop(); // after the last newline: empty, or an append that never finished
+  let checksum = '';
+  return lines.map((line, i) => {
+    const json = line.slice(CHECKSUM_LENGTH + 1);
+    checksum = nextChecksum(checksum, json);
+    if (line.slice(0, CHECKSUM_LENGTH) !== checksum || line[CHECKSUM_LENGTH] !== ' ') {
+      throw invalid(file, `failed its checksum at line ${i + 1} (modified or truncated)`);
+    }
+    try {
+      return JSON.parse(json) as JournalRecord;
+    } catch (e) {
+      throw invalid(file, `line ${i + 1} is not JSON: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** Replays the log into the state it describes. */
+function readJournal(file: string): JournalBody {
+  const records = readRecords(file);
+  const head = records[0];
+  if (!head || head.t !== 'begin') throw invalid(file, 'has no complete header (modified or truncated)');
+  const { t: _t, ...header } = head;
+  const body: JournalBody = { ...header, phase: 'apply', steps: [], release: [] };
+  for (const [i, r] of records.slice(1).entries()) {
+    const where = `line ${i + 2}`;
+    if (body.phase === 'release') throw invalid(file, `has a record after its commit point (${where})`);
+    if (r.t === 'intend') body.steps.push({ description: r.description, undo: r.undo, done: false });
+    else if (r.t === 'done') {
+      const last = body.steps.at(-1);
+      if (!last || last.done) throw invalid(file, `marks a step done that was not started (${where})`);
+      last.done = true;
+    } else if (r.t === 'release') {
+      body.phase = 'release';
+      body.release = r.steps;
+    } else throw invalid(file, `has an unknown record (${where})`);
   }
-  return doc.body;
+  return body;
 }
 
 /**
@@ -135,7 +206,7 @@ export function recover(stateDir: string, form: ChainForm): RecoveryReport | und
   const file = journalPath(stateDir);
   if (!fs.existsSync(file)) return undefined;
   const body = readJournal(file);
-  if (body.version !== 2 || body.form !== form.name) {
+  if (body.version !== JOURNAL_VERSION || body.form !== form.name) {
     throw new KfnError('JOURNAL_INVALID', `journal ${file} was written by another kfn (version ${String(body.version)}, form ${String(body.form)})`, {
       hint: 'recover it with the kfn that wrote it, or inspect it and remove it by hand once the kernel state is checked',
     });

@@ -1,6 +1,6 @@
 /** Saved plans (`kfn plan -out=FILE`, `kfn apply FILE`): the whole plan as JSON with a checksum, mode 0600. */
 import fs from 'node:fs';
-import writeFileAtomic from 'write-file-atomic';
+import { createRequire } from 'node:module';
 import { KfnError } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 import type { Plan } from '../core/types.js';
@@ -11,8 +11,12 @@ interface PlanFile {
   plan: Plan;
 }
 
+const require = createRequire(import.meta.url);
+
 export function savePlan(file: string, plan: Plan): void {
   const doc: PlanFile = { kind: 'kfn-plan', checksum: sha256Hex(canonicalJson(plan)), plan };
+  // Loaded here: only `plan -o` needs it.
+  const writeFileAtomic = require('write-file-atomic') as typeof import('write-file-atomic');
   try {
     writeFileAtomic.sync(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
   } catch (e) {

@@ -8,14 +8,20 @@
  * step or one undo operation, both plain data), stats, shadow (a private copy of a chain
  * to run test packets through); see docs/architecture.md.
  */
-import type { ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { Attachment, ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
+import type { CounterKind } from '../libbpf/object-info.js';
 import type { Outcome } from '../packets/expect.js';
 
 export interface ReadOptions {
   pinRoot: string;
   /** Namespaces whose interfaces and hooks must be read (those the manifests name). */
   netns: string[];
+  /**
+   * Read only the chains on these attachments, and foreign programs only on these
+   * hooks (every interface of the namespaces is still listed). Absent: everything.
+   */
+  only?: readonly Attachment[];
 }
 
 export interface CompileContext {
@@ -49,6 +55,13 @@ export interface MapStats {
   count: number;
   entries: StatEntry[];
 }
+
+/**
+ * What an instance counted, for metrics: per kind, the sum of the state-map fields its
+ * function tags with that kind (KFN_PACKETS, KFN_BYTES, KFN_DROPS in bpf/include/kfn.h)
+ * over every entry and CPU. A kind the function does not count is absent.
+ */
+export type InstanceCounters = Partial<Record<CounterKind, bigint>>;
 
 /**
  * What a shadow is built from: a desired chain (its instances as the manifests describe
@@ -98,6 +111,8 @@ export interface ChainForm {
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
+  /** The instance's metric counters, read from the kernel now (only the maps that carry counters). */
+  counters(instance: LiveInstance): InstanceCounters;
   /** A private shadow of a desired or live chain; the caller releases it. */
   shadow(source: ShadowSource, opts?: ShadowOptions): ShadowChain;
 }

@@ -45,6 +45,8 @@ export interface L3afConvertOptions {
   ifaceRenames?: Record<string, string>;
   /** The host to import when the configuration holds several. */
   host?: string;
+  /** The network namespace of the interfaces on the kfn host (default: kfn's own). */
+  netns?: string;
 }
 
 // ------------------------------------------------------------------ outputs
@@ -249,6 +251,7 @@ export function convertL3af(cfg: ParsedL3afConfig, opts: L3afConvertOptions): Im
     }
   }
   for (const [old, neu] of Object.entries(renames)) report.notes.push(`interface ${old} is ${neu} here (--iface ${old}=${neu})`);
+  if (opts.netns !== undefined) report.notes.push(`the interfaces are in network namespace ${opts.netns} (--netns ${opts.netns})`);
 
   const entries: Entry[] = [];
   for (const [h, i] of hostIdx) {
@@ -402,7 +405,7 @@ export function convertL3af(cfg: ParsedL3afConfig, opts: L3afConvertOptions): Im
       if (Object.keys(c.maps).length) inst.maps = c.maps;
       return inst;
     });
-    const spec: Record<string, unknown> = { hook, interfaces: [iface] };
+    const spec: Record<string, unknown> = { hook, ...(opts.netns !== undefined ? { netns: opts.netns } : {}), interfaces: [iface] };
     if (hook === 'xdp') spec.mode = 'auto';
     spec.functions = instances;
     const doc = new Document({ apiVersion: API_VERSION, kind: 'Chain', metadata: { name }, spec });
@@ -793,6 +796,7 @@ export interface L3afImportOptions {
   objectsDir: string;
   ifaceRenames?: Record<string, string>;
   host?: string;
+  netns?: string;
   /** Default: readObjectInfoFromBytes from src/libbpf (ELF and BTF, no kernel). */
   inspect?: InspectObject;
 }
@@ -820,6 +824,7 @@ export async function importL3af(configFile: string, opts: L3afImportOptions): P
     inspect,
     ...(opts.ifaceRenames ? { ifaceRenames: opts.ifaceRenames } : {}),
     ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
   });
 }
 

@@ -2,8 +2,12 @@
  * Reads libbpf's `struct btf` into the plain BtfType model (btf-types.ts), following
  * the layout of include/uapi/linux/btf.h.
  */
-import { bpf, koffi, type Ptr } from './ffi.js';
+import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
+import { BpfError, check } from './errors.js';
+import { withFd } from './fd.js';
+import { bpfAddress } from './info.js';
 import type { BtfMember, BtfType } from './btf-types.js';
+import { COUNTER_TAG_PREFIX, CounterKind, type MapCounter } from './object-info.js';
 
 const KIND = {
   INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
@@ -22,8 +26,19 @@ interface RawType {
   sizeOrType: number;
 }
 
+interface DeclTag {
+  tag: string;
+  /** The tagged type or variable. */
+  target: number;
+  /** Member index for a tag on a struct member, -1 on the whole type or variable. */
+  component: number;
+}
+
+const COUNTER_KINDS = new Set<string>(Object.values(CounterKind));
+
 export class Btf {
   private readonly cache = new Map<number, BtfType>();
+  private tags: DeclTag[] | undefined;
 
   constructor(private readonly handle: Ptr) {}
 
@@ -114,14 +129,76 @@ export class Btf {
     }
   }
 
+  /** The enum (32 or 64 bit) of this name, e.g. `bpf_link_type` in the kernel's BTF. */
+  findEnum(name: string): Extract<BtfType, { kind: 'enum' }> | undefined {
+    for (const kind of [KIND.ENUM, KIND.ENUM64]) {
+      const id = bpf.btf_find_by_name_kind(this.handle, name, kind) as number;
+      if (id > 0) {
+        const t = this.type(id);
+        if (t.kind === 'enum') return t;
+      }
+    }
+    return undefined;
+  }
+
+  private declTags(): DeclTag[] {
+    if (!this.tags) {
+      this.tags = [];
+      for (let id = 1; id < this.typeCount; id++) {
+        const r = this.raw(id);
+        if (r.kind === KIND.DECL_TAG) this.tags.push({ tag: r.name, target: r.sizeOrType, component: s32(r.p, 12) });
+      }
+    }
+    return this.tags;
+  }
+
   /** Names of the variables carrying `__attribute__((btf_decl_tag(tag)))` (on the whole variable). */
   taggedVars(tag: string): Set<string> {
-    const out = new Set<string>();
-    for (let id = 1; id < this.typeCount; id++) {
-      const r = this.raw(id);
-      if (r.kind !== KIND.DECL_TAG || r.name !== tag || s32(r.p, 12) !== -1) continue;
-      const target = this.raw(r.sizeOrType);
-      if (target.kind === KIND.VAR) out.add(target.name);
+    return new Set(this.varTags().filter((t) => t.tag === tag).map((t) => t.name));
+  }
+
+  private varTags(): { name: string; tag: string }[] {
+    return this.declTags().flatMap((t) => {
+      if (t.component !== -1) return [];
+      const target = this.raw(t.target);
+      return target.kind === KIND.VAR ? [{ name: target.name, tag: t.tag }] : [];
+    });
+  }
+
+  /** Tags on the members of struct or union `typeId` (through typedefs and qualifiers), by member name. */
+  memberTags(typeId: number): { member: string; tag: string }[] {
+    let r = this.raw(typeId);
+    let id = typeId;
+    for (let hops = 0; hops < 32 && [KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG].includes(r.kind as never); hops++) {
+      id = r.sizeOrType;
+      r = this.raw(id);
+    }
+    if (r.kind !== KIND.STRUCT && r.kind !== KIND.UNION) return [];
+    return this.declTags()
+      .filter((t) => t.target === id && t.component >= 0 && t.component < r.vlen)
+      .map((t) => ({ member: this.name(u32(r.p, 12 + t.component * 12)), tag: t.tag }));
+  }
+
+  /**
+   * What map `mapName` (value type `valueTypeId`) counts for metrics (bpf/include/kfn.h,
+   * KFN_PACKETS / KFN_BYTES / KFN_DROPS): tags on the map variable name the whole value,
+   * tags on members of the value struct name those members.
+   */
+  counters(mapName: string, valueTypeId: number): MapCounter[] {
+    const kind = (tag: string): CounterKind | undefined => {
+      const k = tag.startsWith(COUNTER_TAG_PREFIX) ? tag.slice(COUNTER_TAG_PREFIX.length) : undefined;
+      return k !== undefined && COUNTER_KINDS.has(k) ? (k as CounterKind) : undefined;
+    };
+    const out: MapCounter[] = [];
+    for (const t of this.varTags()) {
+      const k = t.name === mapName ? kind(t.tag) : undefined;
+      if (k) out.push({ kind: k });
+    }
+    if (valueTypeId) {
+      for (const t of this.memberTags(valueTypeId)) {
+        const k = kind(t.tag);
+        if (k) out.push({ kind: k, field: t.member });
+      }
     }
     return out;
   }
@@ -145,14 +222,73 @@ export class Btf {
   }
 }
 
-/** BTF of a kernel object by id (map or program BTF); freed after `fn`. */
-export function withKernelBtf<T>(btfId: number, fn: (btf: Btf) => T): T | undefined {
-  if (!btfId) return undefined;
-  const h = bpf.btf_load_from_kernel_by_id(btfId);
-  if (!h) return undefined;
-  try {
-    return fn(new Btf(h));
-  } finally {
-    bpf.btf_free(h);
+/** struct bpf_btf_info: btf (u64 pointer), btf_size (u32), id, name (u64), name_len, kernel_btf. */
+const BTF_INFO_SIZE = 32;
+const FIRST_READ = 1 << 16;
+const ENOENT = 2;
+
+/**
+ * The raw bytes of kernel BTF object `id`, in `into` when they fit (a view of it, valid
+ * until its next use) or in a buffer of their own; undefined when the object is gone.
+ */
+export function kernelBtfBytes(id: number, into: Buffer = Buffer.alloc(FIRST_READ)): Buffer | undefined {
+  const fd = bpf.btf_get_fd_by_id(id) as number;
+  if (fd === -ENOENT) return undefined;
+  check(fd, 'open BTF by id', `BTF ${id}`);
+  return withFd(fd, (f) => {
+    for (let data = into; ; ) {
+      const info = Buffer.alloc(BTF_INFO_SIZE);
+      info.writeBigUInt64LE(bpfAddress(data), 0);
+      info.writeUInt32LE(data.length, 8);
+      check(bpf.obj_get_info_by_fd(f, info, [BTF_INFO_SIZE]), 'get info of', `BTF ${id}`);
+      const actual = info.readUInt32LE(8);
+      if (actual <= data.length) return data.subarray(0, actual);
+      data = Buffer.alloc(actual);
+    }
+  });
+}
+
+/**
+ * Kernel BTF, typed once per distinct content for as long as one cache lives (one read
+ * of the live state): every load of an object file creates its own BTF object, byte for
+ * byte the same, so a thousand instances of five objects are parsed five times. What a
+ * cache holds was read from the kernel during its own life; the next one reads afresh.
+ */
+export class KernelBtfCache {
+  private readonly byId = new Map<number, { btf: Btf; content: number } | undefined>();
+  /** The contents parsed so far, by byte length: equal BTF is found with one compare. */
+  private readonly byLength = new Map<number, { bytes: Buffer; btf: Btf; content: number }[]>();
+  private readonly handles: Ptr[] = [];
+  /** Most BTF fits: one buffer read into again and again (btf__new copies what it parses). */
+  private readonly scratch = Buffer.alloc(FIRST_READ);
+
+  /** The BTF of kernel object `btfId` and a number that names its content in this cache; undefined when it is gone. */
+  get(btfId: number): { btf: Btf; content: number } | undefined {
+    if (!btfId) return undefined;
+    if (this.byId.has(btfId)) return this.byId.get(btfId);
+    const bytes = kernelBtfBytes(btfId, this.scratch);
+    let hit: { btf: Btf; content: number } | undefined;
+    if (bytes) {
+      const same = this.byLength.get(bytes.length) ?? [];
+      hit = same.find((c) => c.bytes.equals(bytes));
+      if (!hit) {
+        const h = bpf.btf_new(bytes, bytes.length);
+        if (!h) throw new BpfError('parse', `BTF ${btfId}`, lastErrno());
+        this.handles.push(h);
+        const parsed = { bytes: Buffer.from(bytes), btf: new Btf(h), content: this.handles.length };
+        this.byLength.set(bytes.length, [...same, parsed]);
+        hit = parsed;
+      }
+      hit = { btf: hit.btf, content: hit.content };
+    }
+    this.byId.set(btfId, hit);
+    return hit;
+  }
+
+  /** Frees the parsed BTF; the types already built stay valid (plain data). */
+  close(): void {
+    for (const h of this.handles.splice(0)) bpf.btf_free(h);
+    this.byLength.clear();
+    this.byId.clear();
   }
 }

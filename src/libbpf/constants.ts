@@ -8,6 +8,9 @@ export const BPF_CMD = {
 
 export const ATTACH_TYPE = { XDP: 37, PERF_EVENT: 41, TCX_INGRESS: 46, TCX_EGRESS: 47 } as const;
 
+/** enum bpf_link_type. */
+export const LINK_TYPE = { XDP: 6, PERF_EVENT: 7, TCX: 11 } as const;
+
 export const PROG_TYPE = { UNSPEC: 0, SCHED_CLS: 3, TRACEPOINT: 5, XDP: 6 } as const;
 
 export const MAP_TYPE_NAMES: Record<number, string> = {

@@ -36,11 +36,15 @@ export interface LinkInfo {
   attachType: number;
 }
 
+/** One zeroed buffer per struct size, read by the caller before the next call (all calls are synchronous). */
+const scratch = new Map<number, Buffer>();
+
 function getInfo(fd: number, size: number, what: string, prepare?: (buf: Buffer) => void): Buffer {
-  const buf = Buffer.alloc(size);
+  let buf = scratch.get(size);
+  if (!buf) scratch.set(size, (buf = Buffer.alloc(size)));
+  buf.fill(0);
   prepare?.(buf);
-  const len = [size];
-  check(bpf.obj_get_info_by_fd(fd, buf, len), 'get info of', what);
+  check(bpf.obj_get_info_by_fd(fd, buf, [size]), 'get info of', what);
   return buf;
 }
 
@@ -48,6 +52,11 @@ function cstr(buf: Buffer, off: number, len: number): string {
   const s = buf.subarray(off, off + len);
   const z = s.indexOf(0);
   return s.subarray(0, z < 0 ? len : z).toString('utf8');
+}
+
+/** The id alone: one syscall (progInfoByFd makes two, for the map ids). */
+export function progIdByFd(fd: number): number {
+  return getInfo(fd, 256, 'program').readUInt32LE(4);
 }
 
 export function progInfoByFd(fd: number): ProgInfo {

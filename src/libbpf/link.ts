@@ -1,12 +1,12 @@
-/** Attaching programs to hooks through BPF links, and asking a hook what runs there. */
+/** Attaching programs to hooks through BPF links, and asking a tcx hook what runs there (XDP: netlink.ts). */
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import { bpf } from './ffi.js';
 import { closeFd } from './fd.js';
-import { check, BpfError } from './errors.js';
+import { check } from './errors.js';
 import { linkCreate, perfEventOpenTracepoint, progQuery, type MprogQuery } from './syscall.js';
-import { ATTACH_TYPE, MPROG_FLAGS, XDP_ATTACHED, XDP_FLAGS } from './constants.js';
+import { ATTACH_TYPE, MPROG_FLAGS, XDP_FLAGS } from './constants.js';
 
 export type TcxDirection = 'ingress' | 'egress';
 
@@ -75,29 +75,6 @@ export function attachTracepointLink(progFd: number, tracepoint: string, label: 
 
 export function detachLink(linkFd: number, label: string): void {
   check(bpf.link_detach(linkFd), 'detach link', label);
-}
-
-export interface XdpQuery {
-  /** The program attached (0 if none). */
-  progId: number;
-  mode: 'none' | 'native' | 'generic' | 'offload' | 'multi';
-}
-
-/** What XDP program runs on an interface of the current netns. */
-export function queryXdp(ifindex: number, label: string): XdpQuery {
-  // struct bpf_xdp_query_opts (libbpf 1.1): sz, prog_id, drv_prog_id, hw_prog_id, skb_prog_id, attach_mode
-  const opts = Buffer.alloc(32);
-  opts.writeBigUInt64LE(32n, 0);
-  const ret = bpf.xdp_query(ifindex, 0, opts) as number;
-  if (ret < 0) throw new BpfError('query XDP on', label, -ret);
-  const modes: Record<number, XdpQuery['mode']> = {
-    [XDP_ATTACHED.NONE]: 'none',
-    [XDP_ATTACHED.DRV]: 'native',
-    [XDP_ATTACHED.SKB]: 'generic',
-    [XDP_ATTACHED.HW]: 'offload',
-    [XDP_ATTACHED.MULTI]: 'multi',
-  };
-  return { progId: opts.readUInt32LE(8), mode: modes[opts.readUInt8(24)] ?? 'none' };
 }
 
 /** Programs on a tcx hook, in execution order, with the hook revision. */

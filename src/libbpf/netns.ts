@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { DEFAULT_NETNS } from '../core/types.js';
 import { KfnError } from '../core/errors.js';
-import { koffi, lastErrno, libcFns } from './ffi.js';
+import { lastErrno, libcFns } from './ffi.js';
 import { BpfError } from './errors.js';
 import { CLONE_NEWNET } from './constants.js';
 
@@ -45,28 +45,6 @@ export function withNetns<T>(name: string, fn: () => T): T {
     fs.closeSync(target);
     fs.closeSync(home);
   }
-}
-
-export interface NetInterface {
-  ifindex: number;
-  ifname: string;
-}
-
-/** Interfaces of the current thread's netns. */
-export function listInterfacesHere(): NetInterface[] {
-  const head = libcFns.if_nameindex();
-  if (!head) throw new BpfError('list interfaces', 'if_nameindex', lastErrno());
-  const out: NetInterface[] = [];
-  try {
-    for (let off = 0; ; off += 16) {
-      const ifindex = koffi.decode(head, off, 'uint32_t') as number;
-      if (ifindex === 0) break;
-      out.push({ ifindex, ifname: koffi.decode(head, off + 8, 'const char *') as string });
-    }
-  } finally {
-    libcFns.if_freenameindex(head);
-  }
-  return out.sort((a, b) => a.ifindex - b.ifindex);
 }
 
 /** ifindex of `ifname` in the current thread's netns, or undefined. */

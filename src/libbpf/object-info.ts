@@ -37,6 +37,24 @@ export interface MapInfo {
    * kfn never honours it: a load pins nothing (see BpfObject.loadPrograms).
    */
   pinning?: 'by-name';
+  /** What the map counts for metrics (`KFN_PACKETS` / `KFN_BYTES` / `KFN_DROPS`); absent: nothing. */
+  counters?: MapCounter[];
+}
+
+/** What a counter counts: the metrics kfn_function_{packets,bytes,drops}_total. */
+export enum CounterKind {
+  Packets = 'packets',
+  Bytes = 'bytes',
+  Drops = 'drops',
+}
+
+/** BTF decl tags `kfn:counter:<kind>` (bpf/include/kfn.h). */
+export const COUNTER_TAG_PREFIX = 'kfn:counter:';
+
+export interface MapCounter {
+  kind: CounterKind;
+  /** Member of the map's value struct; absent: the value itself (an integer). */
+  field?: string;
 }
 
 /** The BTF decl tag by which a function's C source declares a map a parameter (bpf/include/kfn.h). */
@@ -55,7 +73,7 @@ export interface GlobalInfo {
  * Identity of a map's layout: kernel type, sizes and BTF key/value types. Two maps
  * with the same digest can be handed from one program to another as they are.
  */
-export function mapLayoutDigest(m: Omit<MapInfo, 'parameter'>): string {
+export function mapLayoutDigest(m: Omit<MapInfo, 'parameter' | 'pinning' | 'counters'>): string {
   return sha256Hex(canonicalJson([m.type, m.keySize, m.valueSize, m.maxEntries, m.key ?? null, m.value ?? null]));
 }
 

@@ -15,12 +15,28 @@ import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, check, errnoText } from './errors.js';
 import { Btf } from './btf.js';
 import { ATTACH_TYPE, MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
-import { installLibbpfPrint } from './log.js';
+// libbpf's messages (the verifier's among them) reach kfn's logger from the first load on.
+import './log.js';
 import { PARAMETER_TAG, type GlobalInfo, type MapInfo, type ObjectInfo, type ProgramInfo, type ProgramKind } from './object-info.js';
 
 const LOG_BUF_SIZE = 1 << 20;
 /** Sections holding global variables, in the order kfn prefers them. */
 const GLOBAL_SECTIONS = ['.rodata', '.data', '.bss'];
+
+const logBuffers: Buffer[] = [];
+
+/**
+ * The verifier logs of the load under way, one per program: the same buffers for every
+ * load (1 MiB zeroed per program and load was most of an apply's garbage), emptied
+ * first so that a failure that writes no log never shows an earlier one. Loads are
+ * synchronous: one at a time uses them.
+ */
+function verifierLogBuffers(n: number): Buffer[] {
+  while (logBuffers.length < n) logBuffers.push(Buffer.alloc(LOG_BUF_SIZE));
+  const out = logBuffers.slice(0, n);
+  for (const b of out) b[0] = 0;
+  return out;
+}
 
 function programKind(type: number): ProgramKind {
   switch (type) {
@@ -91,7 +107,6 @@ export class BpfObject {
 
   /** Opens an object from its bytes (e.g. a tar member); `label` names it in messages. */
   static openBytes(bytes: Uint8Array, label: string): BpfObject {
-    installLibbpfPrint();
     const image = Buffer.from(bytes);
     const h = bpf.object_open_mem(image, image.length, null);
     if (!h) {
@@ -104,7 +119,6 @@ export class BpfObject {
   }
 
   static open(path: string): BpfObject {
-    installLibbpfPrint();
     if (!fs.existsSync(path)) {
       throw new KfnError('OBJECT_NOT_FOUND', `object file ${path} does not exist`, { hint: 'build it (npm run build:bpf) or fix spec.object' });
     }
@@ -184,12 +198,20 @@ export class BpfObject {
         if (parameters.has(name)) m.parameter = true;
         // libbpf turns LIBBPF_PIN_BY_NAME into a pin path when it opens the object.
         if (bpf.map_pin_path(ptr)) m.pinning = 'by-name';
+        const counters = btf?.counters(name, valueId) ?? [];
+        if (counters.length) m.counters = counters;
         return m;
       });
-    const globals: GlobalInfo[] = btf
-      ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section })))
-      : [];
-    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals };
+    return { path: this.path, sha256, programs: this.programsRaw().map((p) => p.info), maps, globals: this.globalsOf(btf) };
+  }
+
+  /** The object's global variables (what info() lists as globals), alone. */
+  globals(): GlobalInfo[] {
+    return this.globalsOf(this.btf());
+  }
+
+  private globalsOf(btf: Btf | undefined): GlobalInfo[] {
+    return btf ? GLOBAL_SECTIONS.flatMap((section) => btf.datasecVars(section).map((v) => ({ ...v, section }))) : [];
   }
 
   /**
@@ -237,11 +259,8 @@ export class BpfObject {
     this.applyGlobals(maps, opts.globals ?? []);
 
     // One log buffer per program: libbpf fills only the failing program's (on its retry).
-    const logs = targets.map((t) => {
-      const buf = Buffer.alloc(LOG_BUF_SIZE);
-      bpf.program_set_log_buf(t.ptr, buf, buf.length);
-      return buf;
-    });
+    const logs = verifierLogBuffers(targets.length);
+    targets.forEach((t, k) => bpf.program_set_log_buf(t.ptr, logs[k]!, logs[k]!.length));
     const ret = bpf.object_load(this.handle) as number;
     if (ret < 0) {
       const failed = logs.findIndex((b) => b[0] !== 0);

@@ -1,27 +1,41 @@
 /**
- * KernelFunction documents: each name@version defined once, its object found relative to
- * the manifest and inside the root (after symlinks), read once per file through the
- * injected readObjectInfo, checked against its sha256 pin, one program chosen per hook
- * kind it declares, and its chain slot, companions and monitored maps checked against the
- * object. Problems are collected into the caller's error list; a function that did not
- * resolve is left without info/objectPath/programs so chains that use it stay quiet.
+ * The functions chains can use: the built-in library (src/library) and the repository's
+ * KernelFunction documents, which add to it. A repository document is defined once per
+ * name@version, its object found relative to the manifest and inside the root (after
+ * symlinks); a built-in's object is in the installation, outside the root by design.
+ * Each object is read once through the injected readObjectInfo, checked against its
+ * sha256 pin, one program chosen per hook kind, and (for repository functions) its chain
+ * slot, companions and monitored maps checked against the object. Problems are collected into the
+ * caller's error list; a function that did not resolve is left without
+ * info/objectPath/programs so chains that use it stay quiet.
+ *
+ * A repository document with a built-in's name@version is the built-in when its object
+ * is byte-identical (a repository that vendors the library); otherwise it shadows the
+ * built-in, which needs `spec.shadowsBuiltin: true` (docs/library.md).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import type { Hook } from '../core/types.js';
+import { DEFAULT_NEXT_MAP, type Companion, type Hook, type MonitorMap } from '../core/types.js';
 import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import type { BuiltinFunction } from '../library/index.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
-import type { Aggregator, KernelFunctionDocument } from './types.js';
+import type { CompanionSpec, KernelFunctionDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
 export const hookKind = (h: Hook): ProgKind => (h === 'xdp' ? 'xdp' : 'tc');
 
+/** Where a function comes from. */
+export type FunctionOrigin =
+  | { kind: 'repository'; doc: KernelFunctionDocument; /** It replaces the built-in of its name@version. */ shadowsBuiltin: boolean }
+  | { kind: 'builtin'; builtin: BuiltinFunction };
+
 export interface ResolvedFunction {
-  doc: KernelFunctionDocument;
+  origin: FunctionOrigin;
   name: string;
   version: string;
+  hooks: Hook[];
   objectPath?: string;
   info?: ObjectInfo;
   /** Program per hook kind, for the kinds the function declares and that resolved. */
@@ -34,28 +48,119 @@ export interface ResolvedFunction {
   parameters: Set<string>;
   /** The chain slot the programs tail-call: spec.nextMap, else kfn_next. */
   nextMap: string;
-  companions: ResolvedCompanion[];
-  monitorMaps: ResolvedMonitorMap[];
-}
-
-/** A program loaded with the chained one, sharing its maps, and where it attaches. */
-export interface ResolvedCompanion {
-  program: string;
-  attach: { kind: 'tracepoint'; tracepoint: string };
-}
-
-export interface ResolvedMonitorMap {
-  map: string;
-  /** The key's bytes (lower-case hex) and text, as the values layer encodes them. */
-  key: string;
-  keyText: string;
-  aggregator: Aggregator;
+  companions: Companion[];
+  monitorMaps: MonitorMap[];
 }
 
 /** The part of ResolveDeps that function resolution uses. */
 export interface ObjectReader {
   /** Reads an object file's programs, maps and globals (ELF + BTF, no kernel). */
   readObjectInfo: (path: string) => ObjectInfo;
+  /** The built-in function library (none when absent: only the repository's functions exist). */
+  builtins?: readonly BuiltinFunction[];
+}
+
+type InfoCache = Map<string, ObjectInfo | KfnError[]>;
+
+/**
+ * Every function a chain of these manifests can reference, by name then version: the
+ * repository's documents (resolved now, each error reported once) merged over the
+ * built-ins (resolved when first referenced, errors reported at that reference).
+ */
+export class FunctionSet {
+  private readonly repo: Map<string, Map<string, ResolvedFunction>>;
+  private readonly builtins = new Map<string, Map<string, BuiltinFunction>>();
+  private readonly resolvedBuiltins = new Map<BuiltinFunction, ResolvedFunction>();
+  private readonly cache: InfoCache = new Map();
+
+  constructor(
+    docs: readonly KernelFunctionDocument[],
+    root: string,
+    private readonly deps: ObjectReader,
+    private readonly errors: KfnError[],
+  ) {
+    for (const b of deps.builtins ?? []) this.builtins.set(b.name, new Map([...(this.builtins.get(b.name) ?? []), [b.version, b]]));
+    this.repo = resolveFunctions(docs, root, deps, errors, this.cache);
+    for (const fn of [...this.repo.values()].flatMap((vs) => [...vs.values()])) this.checkShadow(fn);
+  }
+
+  /** The versions of `name` with where each comes from; the repository's document wins a shared name@version. */
+  versions(name: string): Map<string, { origin: FunctionOrigin['kind']; resolve: (at: SourceRef) => ResolvedFunction }> {
+    const out = new Map<string, { origin: FunctionOrigin['kind']; resolve: (at: SourceRef) => ResolvedFunction }>();
+    for (const [v, b] of this.builtins.get(name) ?? []) out.set(v, { origin: 'builtin', resolve: (at) => this.builtin(b, at) });
+    for (const [v, fn] of this.repo.get(name) ?? []) out.set(v, { origin: 'repository', resolve: () => fn });
+    return new Map([...out].sort(([a], [b]) => compareSemver(a, b)));
+  }
+
+  /** What every reference can resolve to, by name then version (a built-in's errors point at its object). */
+  all(): ResolvedFunction[] {
+    const names = [...new Set([...this.builtins.keys(), ...this.repo.keys()])].sort();
+    return names.flatMap((n) => [...this.versions(n).values()].map((e) => e.resolve({ file: '' })));
+  }
+
+  /** `name@version` of every repository function, then of every built-in. */
+  names(): { repository: string[]; builtin: string[] } {
+    const list = (m: Map<string, Map<string, unknown>>) => [...m].flatMap(([n, vs]) => [...vs.keys()].map((v) => `${n}@${v}`)).sort();
+    return { repository: list(this.repo), builtin: list(this.builtins) };
+  }
+
+  private builtin(b: BuiltinFunction, at: SourceRef): ResolvedFunction {
+    let fn = this.resolvedBuiltins.get(b);
+    if (!fn) {
+      if (!at.file) at = { file: b.objectPath };
+      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set(), nextMap: DEFAULT_NEXT_MAP, companions: [], monitorMaps: [] };
+      this.resolvedBuiltins.set(b, fn);
+      const prefix = `built-in function "${b.name}@${b.version}"`;
+      let isFile = false;
+      try {
+        isFile = fs.statSync(b.objectPath).isFile();
+      } catch {
+        /* reported below */
+      }
+      if (!isFile) {
+        this.errors.push(
+          new KfnError('OBJECT_NOT_FOUND', `${prefix}: its object ${b.objectPath} is missing from this kfn installation`, {
+            source: at,
+            hint: 'in a clone, build it (npm run build:bpf); an installed kfn is incomplete: reinstall it',
+          }),
+        );
+      } else {
+        const checkObject = (info: ObjectInfo): boolean => {
+          const before = this.errors.length;
+          resolveCompanions(fn!, { wanted: b.companions ?? [], label: b.objectPath, at: () => at }, info, prefix, this.errors);
+          return this.errors.length === before;
+        };
+        describeObject(fn, b.objectPath, { label: b.objectPath, program: b.program, parameters: [], at: () => at, checkObject }, this.deps, this.cache, this.errors, prefix);
+      }
+    }
+    return fn;
+  }
+
+  /** A repository document with a built-in's name@version: the same object, or an explicit shadow. */
+  private checkShadow(fn: ResolvedFunction): void {
+    if (fn.origin.kind !== 'repository') return;
+    const b = this.builtins.get(fn.name)?.get(fn.version);
+    const doc = fn.origin.doc;
+    if (!b || !fn.info || fn.origin.shadowsBuiltin) return;
+    let cached = this.cache.get(b.objectPath);
+    if (!cached) {
+      try {
+        cached = this.deps.readObjectInfo(b.objectPath);
+      } catch (e) {
+        // A missing or broken built-in cannot be the same object; its error is reported where it is referenced.
+        cached = objectErrors(e, doc.source, `built-in function "${b.name}@${b.version}"`, b.objectPath);
+      }
+      this.cache.set(b.objectPath, cached);
+    }
+    const builtinSha = Array.isArray(cached) ? undefined : cached.sha256;
+    if (builtinSha !== undefined && builtinSha.toLowerCase() === fn.info.sha256.toLowerCase()) return;
+    this.errors.push(
+      new KfnError('FUNCTION_SHADOWS_BUILTIN', `KernelFunction "${fn.name}@${fn.version}" has the name and version of a built-in function with another object (${short(fn.info.sha256)}, the built-in's is ${builtinSha ? short(builtinSha) : 'missing'})`, {
+        source: doc.source,
+        hint: `to replace the built-in in this repository set spec.shadowsBuiltin: true; to add your build beside it, give it another version (the built-in stays "${fn.name}@${fn.version}")`,
+      }),
+    );
+  }
 }
 
 /** Resolves every KernelFunction document; returns them by name, then by version. */
@@ -64,9 +169,9 @@ export function resolveFunctions(
   root: string,
   deps: ObjectReader,
   errors: KfnError[],
+  infoCache: InfoCache = new Map(),
 ): Map<string, Map<string, ResolvedFunction>> {
   const byName = new Map<string, Map<string, ResolvedFunction>>();
-  const infoCache = new Map<string, ObjectInfo | KfnError[]>();
   for (const doc of docs) {
     const name = doc.data.metadata.name;
     const version = doc.data.spec.version;
@@ -74,19 +179,34 @@ export function resolveFunctions(
     const prev = versions.get(version);
     if (prev) {
       errors.push(
-        new KfnError('MANIFEST_DUPLICATE', `KernelFunction "${name}@${version}" is defined twice (first at ${where(prev.doc.source)})`, {
+        new KfnError('MANIFEST_DUPLICATE', `KernelFunction "${name}@${version}" is defined twice (first at ${where(definedAt(prev))})`, {
           source: doc.source,
           hint: 'each name@version may be defined once; bump spec.version for a new build',
         }),
       );
       continue;
     }
-    const fn: ResolvedFunction = { doc, name, version, programs: {}, parameters: new Set(), nextMap: doc.data.spec.nextMap ?? NEXT_MAP, companions: [], monitorMaps: [] };
+    const fn: ResolvedFunction = {
+      origin: { kind: 'repository', doc, shadowsBuiltin: doc.data.spec.shadowsBuiltin === true },
+      name,
+      version,
+      hooks: [...doc.data.spec.hooks],
+      programs: {},
+      parameters: new Set(),
+      nextMap: doc.data.spec.nextMap ?? DEFAULT_NEXT_MAP,
+      companions: [],
+      monitorMaps: [],
+    };
     versions.set(version, fn);
     byName.set(name, versions);
     resolveFunction(fn, root, deps, infoCache, errors);
   }
   return byName;
+}
+
+/** Where a repository function's document is; undefined for a built-in. */
+export function definedAt(fn: ResolvedFunction): SourceRef | undefined {
+  return fn.origin.kind === 'repository' ? fn.origin.doc.source : undefined;
 }
 
 /** Semantic-version order (build metadata ignored, pre-releases before their release). */
@@ -128,14 +248,9 @@ function isInside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function resolveFunction(
-  fn: ResolvedFunction,
-  root: string,
-  deps: ObjectReader,
-  cache: Map<string, ObjectInfo | KfnError[]>,
-  errors: KfnError[],
-): void {
-  const { doc } = fn;
+function resolveFunction(fn: ResolvedFunction, root: string, deps: ObjectReader, cache: InfoCache, errors: KfnError[]): void {
+  if (fn.origin.kind !== 'repository') return;
+  const { doc } = fn.origin;
   const spec = doc.data.spec;
   const prefix = `function "${fn.name}@${fn.version}"`;
   const objSrc = doc.locate(['spec', 'object']);
@@ -178,13 +293,66 @@ function resolveFunction(
     return;
   }
 
-  // object info (once per file)
+  describeObject(
+    fn,
+    real,
+    {
+      label: spec.object,
+      ...(spec.program !== undefined ? { program: spec.program } : {}),
+      parameters: spec.parameters ?? [],
+      ...(spec.sha256 !== undefined ? { sha256: spec.sha256 } : {}),
+      at: (field, i) =>
+        field === 'object'
+          ? objSrc
+          : field === 'sha256'
+            ? doc.locate(['spec', 'sha256'])
+            : field === 'program'
+              ? spec.program !== undefined
+                ? doc.locate(['spec', 'program'])
+                : doc.locate(['spec', 'hooks'])
+              : field === 'parameter'
+                ? doc.locate(['spec', 'parameters', i ?? 0])
+                : doc.source,
+      checkObject: (info) => {
+        const before = errors.length;
+        resolveNextMap(doc, info, prefix, errors);
+        resolveCompanions(fn, { wanted: spec.companions ?? [], label: spec.object, at: (i, field) => doc.locate(['spec', 'companions', i, field]) }, info, prefix, errors);
+        resolveMonitorMaps(fn, doc, info, prefix, errors);
+        return errors.length === before;
+      },
+    },
+    deps,
+    cache,
+    errors,
+    prefix,
+  );
+}
+
+/** What describeObject needs of a function's definition, and where each part is written. */
+interface ObjectSpec {
+  /** The object as its definition names it (for messages). */
+  label: string;
+  program?: string;
+  /** Parameter maps beyond the object's KFN_PARAM tags. */
+  parameters: readonly string[];
+  sha256?: string;
+  at: (field: 'object' | 'sha256' | 'program' | 'parameter' | 'definition', index?: number) => SourceRef;
+  /** Checks of the definition against the object once its programs are chosen (false: refused). */
+  checkObject?: (info: ObjectInfo) => boolean;
+}
+
+/**
+ * Reads the object at `real` (once per file), checks the pin, chooses one program per hook
+ * kind and collects the parameter maps; on success fills fn.info/objectPath/programs/parameters.
+ */
+function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, deps: ObjectReader, cache: InfoCache, errors: KfnError[], prefix: string): void {
+  const objSrc = spec.at('object');
   let cached = cache.get(real);
   if (!cached) {
     try {
       cached = deps.readObjectInfo(real);
     } catch (e) {
-      cached = objectErrors(e, objSrc, prefix, spec.object);
+      cached = objectErrors(e, objSrc, prefix, spec.label);
     }
     cache.set(real, cached);
   }
@@ -198,9 +366,9 @@ function resolveFunction(
     errors.push(
       new KfnError(
         'OBJECT_SHA256_MISMATCH',
-        `${prefix}: object ${spec.object} has sha256 ${short(info.sha256)}, the manifest pins ${short(spec.sha256.toLowerCase())}`,
+        `${prefix}: object ${spec.label} has sha256 ${short(info.sha256)}, the manifest pins ${short(spec.sha256.toLowerCase())}`,
         {
-          source: doc.locate(['spec', 'sha256']),
+          source: spec.at('sha256'),
           hint: `refusing an object that differs from the pin; rebuild the pinned source, or if this build is intended set spec.sha256: ${info.sha256}`,
         },
       ),
@@ -209,8 +377,8 @@ function resolveFunction(
   }
 
   // one program per declared hook kind
-  const kinds = [...new Set(spec.hooks.map(hookKind))];
-  const progSrc = spec.program !== undefined ? doc.locate(['spec', 'program']) : doc.locate(['spec', 'hooks']);
+  const kinds = [...new Set(fn.hooks.map(hookKind))];
+  const progSrc = spec.at('program');
   const listing = info.programs.length > 0 ? info.programs.map((p) => `${p.name} (${p.kind})`).join(', ') : 'none';
   for (const kind of kinds) {
     const ofKind = info.programs.filter((p) => p.kind === kind);
@@ -223,15 +391,15 @@ function resolveFunction(
         ofKind.find((p) => p.name === `${wanted}_${kind}`) ??
         info.programs.find((p) => p.name === wanted && p.needsType);
       if (!chosen) {
-        const hooksOfKind = spec.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const hooksOfKind = fn.hooks.filter((h) => hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
         const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
         errors.push(
           new KfnError(
             'PROGRAM_NOT_FOUND',
             other
-              ? `${prefix}: ${wanted} is ${other.kind === 'other' ? `a program of section "${other.section}"` : `${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program`}; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.object}: ${listing})`
-              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.object} (programs: ${listing})`,
+              ? `${prefix}: ${wanted} is ${other.kind === 'other' ? `a program of section "${other.section}"` : `${other.kind === 'xdp' ? 'an' : 'a'} ${other.kind} program`}; hook ${hooksOfKind} needs ${a} ${kind} program (programs in ${spec.label}: ${listing})`
+              : `${prefix}: no ${kind} program named "${wanted}" or "${wanted}_${kind}" in ${spec.label} (programs: ${listing})`,
             {
               source: progSrc,
               hint:
@@ -247,7 +415,7 @@ function resolveFunction(
       chosen = ofKind[0]!;
     } else if (ofKind.length === 0) {
       errors.push(
-        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${kind} program in ${spec.object} (programs: ${listing})`, {
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${kind} program in ${spec.label} (programs: ${listing})`, {
           source: progSrc,
           hint: `spec.hooks needs an ${kind} program (SEC("${kind}")); remove the hook or rebuild the object`,
         }),
@@ -257,8 +425,8 @@ function resolveFunction(
       errors.push(
         new KfnError(
           'PROGRAM_AMBIGUOUS',
-          `${prefix}: ${ofKind.length} ${kind} programs in ${spec.object} (${ofKind.map((p) => p.name).join(', ')})`,
-          { source: doc.source, hint: `set spec.program to the one to run (a name, or a base name B with programs B_xdp / B_tc)` },
+          `${prefix}: ${ofKind.length} ${kind} programs in ${spec.label} (${ofKind.map((p) => p.name).join(', ')})`,
+          { source: spec.at('definition'), hint: `set spec.program to the one to run (a name, or a base name B with programs B_xdp / B_tc)` },
         ),
       );
       continue;
@@ -266,22 +434,18 @@ function resolveFunction(
     fn.programs[kind] = chosen.name;
   }
 
-  const before = errors.length;
-  resolveNextMap(fn, info, prefix, errors);
-  resolveCompanions(fn, info, prefix, errors);
-  resolveMonitorMaps(fn, info, prefix, errors);
-  if (errors.length > before) return;
+  if (spec.checkObject && !spec.checkObject(info)) return;
   const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
   let paramsOk = true;
-  (spec.parameters ?? []).forEach((name, i) => {
+  spec.parameters.forEach((name, i) => {
     const m = info.maps.find((x) => x.name === name);
-    const problem = !m ? `declares parameter map "${name}", which ${spec.object} does not have` : !isParameterCapable(m.name, m.type) ? `declares "${name}" a parameter, but it is a ${m.type} map` : undefined;
+    const problem = !m ? `declares parameter map "${name}", which ${spec.label} does not have` : !isParameterCapable(m.name, m.type) ? `declares "${name}" a parameter, but it is a ${m.type} map` : undefined;
     if (problem) {
       paramsOk = false;
       const maps = info.maps.filter((x) => isParameterCapable(x.name, x.type)).map((x) => x.name);
       errors.push(
         new KfnError('MAP_NOT_FOUND', `${prefix}: ${problem}`, {
-          source: doc.locate(['spec', 'parameters', i]),
+          source: spec.at('parameter', i),
           hint: `maps that can be parameters: ${maps.length ? maps.join(', ') : 'none'}`,
         }),
       );
@@ -294,7 +458,7 @@ function resolveFunction(
 }
 
 /** The per-instance chaining map every function owns; kfn manages it. */
-export const NEXT_MAP = 'kfn_next';
+export { DEFAULT_NEXT_MAP as NEXT_MAP };
 
 /** Map types that hold no entries a manifest could set. */
 const NON_PARAMETER_MAP_TYPES = new Set([
@@ -319,7 +483,7 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 ]);
 
 export function isParameterCapable(name: string, type: string): boolean {
-  return name !== NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+  return name !== DEFAULT_NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function mapListing(maps: readonly MapInfo[]): string {
@@ -327,15 +491,15 @@ function mapListing(maps: readonly MapInfo[]): string {
 }
 
 /** spec.nextMap names a one-slot program array of the object (kfn_next is kfn's own and not checked here). */
-function resolveNextMap(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
-  const wanted = fn.doc.data.spec.nextMap;
+function resolveNextMap(doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+  const wanted = doc.data.spec.nextMap;
   if (wanted === undefined) return;
-  const source = fn.doc.locate(['spec', 'nextMap']);
+  const source = doc.locate(['spec', 'nextMap']);
   const m = info.maps.find((x) => x.name === wanted);
   const slots = info.maps.filter((x) => x.type === 'prog_array' && x.maxEntries === 1);
   if (!m) {
     errors.push(
-      new KfnError('MAP_NOT_FOUND', `${prefix}: nextMap "${wanted}" is not a map of ${fn.doc.data.spec.object} (maps: ${mapListing(info.maps)})`, {
+      new KfnError('MAP_NOT_FOUND', `${prefix}: nextMap "${wanted}" is not a map of ${doc.data.spec.object} (maps: ${mapListing(info.maps)})`, {
         source,
         hint: slots.length > 0 ? `one-slot program arrays of the object: ${slots.map((x) => x.name).join(', ')}` : 'the object has no one-slot program array to chain through',
       }),
@@ -362,16 +526,24 @@ function sectionTracepoint(section: string): string | undefined {
   return m?.[1];
 }
 
-function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+/** A function's companions as written (a KernelFunction's spec, or the library's catalog), and where each field is. */
+interface CompanionsSpec {
+  wanted: readonly CompanionSpec[];
+  /** The object as the definition names it. */
+  label: string;
+  at: (index: number, field: 'program' | 'tracepoint') => SourceRef;
+}
+
+function resolveCompanions(fn: ResolvedFunction, spec: CompanionsSpec, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
   const chained = new Set(Object.values(fn.programs));
   const seen = new Map<string, number>();
-  for (const [i, c] of (fn.doc.data.spec.companions ?? []).entries()) {
-    const source = fn.doc.locate(['spec', 'companions', i, 'program']);
+  for (const [i, c] of spec.wanted.entries()) {
+    const source = spec.at(i, 'program');
     const p = info.programs.find((x) => x.name === c.program);
     if (!p) {
       const listing = info.programs.filter((x) => !chained.has(x.name)).map((x) => `${x.name} (${x.section})`).join(', ') || 'none';
       errors.push(
-        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${fn.doc.data.spec.object} (other programs: ${listing})`, {
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: companion "${c.program}" is not a program of ${spec.label} (other programs: ${listing})`, {
           source,
           hint: 'a companion names another program of the same object',
         }),
@@ -384,7 +556,7 @@ function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: strin
         new KfnError(
           'COMPANION_INVALID',
           first !== undefined
-            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(fn.doc.locate(['spec', 'companions', first, 'program']))})`
+            ? `${prefix}: companion "${c.program}" is listed twice (first at ${where(spec.at(first, 'program'))})`
             : `${prefix}: "${c.program}" is the chained program and cannot also be a companion`,
           { source, hint: 'list each other program of the object once' },
         ),
@@ -401,7 +573,7 @@ function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: strin
           p.kind !== 'tracepoint' && !p.needsType
             ? `${prefix}: companion "${c.program}" is ${p.kind === 'other' ? `a program of section "${p.section}"` : `an ${p.kind} program`}; kfn attaches tracepoint companions only`
             : `${prefix}: companion "${c.program}" (section "${p.section}") does not say which tracepoint it attaches to`,
-          { source: c.tracepoint === undefined ? source : fn.doc.locate(['spec', 'companions', i, 'tracepoint']), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
+          { source: c.tracepoint === undefined ? source : spec.at(i, 'tracepoint'), hint: 'set tracepoint: category/name (e.g. sock/inet_sock_set_state) on the companion' },
         ),
       );
       continue;
@@ -409,7 +581,7 @@ function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: strin
     if (c.tracepoint !== undefined && fromSection !== undefined && c.tracepoint !== fromSection) {
       errors.push(
         new KfnError('COMPANION_INVALID', `${prefix}: companion "${c.program}" is built for tracepoint ${fromSection} (section "${p.section}"), not ${c.tracepoint}`, {
-          source: fn.doc.locate(['spec', 'companions', i, 'tracepoint']),
+          source: spec.at(i, 'tracepoint'),
           hint: `remove tracepoint: (the section says ${fromSection}), or rebuild the program for ${c.tracepoint}`,
         }),
       );
@@ -422,14 +594,14 @@ function resolveCompanions(fn: ResolvedFunction, info: ObjectInfo, prefix: strin
 /** Maps that hold no value a metric could show. */
 const NON_METRIC_MAP_TYPES = new Set(['prog_array', 'perf_event_array', 'ringbuf', 'array_of_maps', 'hash_of_maps', 'sockmap', 'sockhash', 'devmap', 'devmap_hash', 'cpumap', 'xskmap']);
 
-function resolveMonitorMaps(fn: ResolvedFunction, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
+function resolveMonitorMaps(fn: ResolvedFunction, doc: KernelFunctionDocument, info: ObjectInfo, prefix: string, errors: KfnError[]): void {
   const candidates = info.maps.filter((m) => !NON_METRIC_MAP_TYPES.has(m.type));
-  for (const [i, mm] of (fn.doc.data.spec.monitorMaps ?? []).entries()) {
+  for (const [i, mm] of (doc.data.spec.monitorMaps ?? []).entries()) {
     const m = info.maps.find((x) => x.name === mm.map);
     if (!m || NON_METRIC_MAP_TYPES.has(m.type)) {
       errors.push(
-        new KfnError('MAP_NOT_FOUND', `${prefix}: monitorMaps names ${m ? `"${mm.map}", a ${m.type} map that holds no values` : `"${mm.map}", which is not a map of ${fn.doc.data.spec.object}`}`, {
-          source: fn.doc.locate(['spec', 'monitorMaps', i, 'map']),
+        new KfnError('MAP_NOT_FOUND', `${prefix}: monitorMaps names ${m ? `"${mm.map}", a ${m.type} map that holds no values` : `"${mm.map}", which is not a map of ${doc.data.spec.object}`}`, {
+          source: doc.locate(['spec', 'monitorMaps', i, 'map']),
           hint: `maps of the object that metrics can show: ${mapListing(candidates)}`,
         }),
       );
@@ -442,7 +614,7 @@ function resolveMonitorMaps(fn: ResolvedFunction, info: ObjectInfo, prefix: stri
       if (!(e instanceof ValueError)) throw e;
       errors.push(
         new KfnError('VALUE_INVALID', `${prefix}: monitorMaps key of ${mm.map}: expected ${e.expected}, got ${e.got}`, {
-          source: fn.doc.locate(['spec', 'monitorMaps', i, 'key']),
+          source: doc.locate(['spec', 'monitorMaps', i, 'key']),
           ...(e.hint ? { hint: e.hint } : {}),
         }),
       );

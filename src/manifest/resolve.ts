@@ -12,7 +12,7 @@ import { KfnError, type SourceRef } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 import { DEFAULT_NETNS, type DesiredChain, type DesiredInstance, type DesiredState } from '../core/types.js';
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
-import { compareSemver, hookKind, resolveFunctions, splitRef, type ResolvedFunction } from './functions.js';
+import { compareSemver, FunctionSet, hookKind, splitRef, type ObjectReader, type ResolvedFunction } from './functions.js';
 import { throwIfAny } from './load.js';
 import { resolveGlobals, resolveMaps } from './parameters.js';
 import { NEXT_MAP } from './functions.js';
@@ -22,10 +22,10 @@ import { where } from './util.js';
 
 export { compareSemver, NEXT_MAP };
 
-export interface ResolveDeps {
+export interface ResolveDeps extends ObjectReader {
   /** Reads an object file's programs, maps and globals (ELF + BTF, no kernel). */
   readObjectInfo: (path: string) => ObjectInfo;
-  /** Objects must live below this directory (after symlinks). Default: see {@link defaultRoot}. */
+  /** Objects of repository functions must live below this directory (after symlinks). Default: see {@link defaultRoot}. */
   root?: string;
 }
 
@@ -53,8 +53,11 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     /* a missing root contains nothing: every object will be outside it */
   }
 
-  const byName = resolveFunctions(loaded.functions, root, deps, errors);
-  const defined = [...byName.values()].flatMap((vs) => [...vs.values()].map((f) => `${f.name}@${f.version}`)).sort();
+  const functions = new FunctionSet(loaded.functions, root, deps, errors);
+  const defined = functions.names();
+  const withBuiltins = deps.builtins !== undefined;
+  // Layout digests per function, not per instance (every instance of a function has its layouts).
+  const layouts = new Map<ResolvedFunction, Record<string, string>>();
 
   // ------------------------------------------------------------ chains
   const chains: DesiredChain[] = [];
@@ -114,48 +117,58 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const refSrc = doc.locate([...base, 'function']);
 
       // function reference
-      const versions = byName.get(refName);
+      const versions = functions.versions(refName);
+      const versionList = (): string => [...versions].map(([v, e]) => (e.origin === 'builtin' ? `${v} built in` : v)).join(', ');
       let fn: ResolvedFunction | undefined;
-      if (!versions) {
+      if (versions.size === 0) {
         errors.push(
-          new KfnError('FUNCTION_NOT_FOUND', `${prefix}: no KernelFunction "${refName}" is defined`, {
-            source: refSrc,
-            hint: defined.length > 0 ? `defined functions: ${defined.join(', ')}` : 'no KernelFunction manifest was loaded',
-          }),
+          new KfnError(
+            'FUNCTION_NOT_FOUND',
+            withBuiltins ? `${prefix}: no function "${refName}": kfn has no built-in of that name and no KernelFunction defines it` : `${prefix}: no KernelFunction "${refName}" is defined`,
+            { source: refSrc, hint: notFoundHint(defined, withBuiltins) },
+          ),
         );
         return;
       } else if (refVersion === undefined) {
         if (versions.size > 1) {
-          const vs = [...versions.keys()].sort(compareSemver);
+          const vs = [...versions.keys()];
           errors.push(
-            new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${vs.join(', ')})`, {
+            new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${versionList()})`, {
               source: refSrc,
               hint: `say which one, e.g. "${refName}@${vs[vs.length - 1]}"`,
             }),
           );
           return;
         }
-        fn = [...versions.values()][0]!;
+        fn = [...versions.values()][0]!.resolve(refSrc);
       } else {
-        fn = versions.get(refVersion);
-        if (!fn) {
+        const entry = versions.get(refVersion);
+        if (!entry) {
           errors.push(
             new KfnError('FUNCTION_VERSION_NOT_FOUND', `${prefix}: "${refName}" has no version ${refVersion}`, {
               source: refSrc,
-              hint: `defined versions of ${refName}: ${[...versions.keys()].sort(compareSemver).join(', ')}`,
+              hint: `defined versions of ${refName}: ${versionList()}`,
             }),
           );
           return;
         }
+        fn = entry.resolve(refSrc);
       }
 
       // hook
-      if (!fn.doc.data.spec.hooks.includes(spec.hook)) {
+      if (!fn.hooks.includes(spec.hook)) {
+        const origin = fn.origin;
         errors.push(
           new KfnError(
             'HOOK_NOT_SUPPORTED_BY_FUNCTION',
-            `${prefix}: ${fn.name}@${fn.version} does not support hook ${spec.hook} (hooks: ${fn.doc.data.spec.hooks.join(', ')})`,
-            { source: refSrc, hint: `use it on a chain with one of its hooks, or add ${spec.hook} to its spec.hooks at ${where(fn.doc.locate(['spec', 'hooks']))}` },
+            `${prefix}: ${origin.kind === 'builtin' ? 'the built-in ' : ''}${fn.name}@${fn.version} does not support hook ${spec.hook} (hooks: ${fn.hooks.join(', ')})`,
+            {
+              source: refSrc,
+              hint:
+                origin.kind === 'repository'
+                  ? `use it on a chain with one of its hooks, or add ${spec.hook} to its spec.hooks at ${where(origin.doc.locate(['spec', 'hooks']))}`
+                  : `use it on a chain with one of its hooks`,
+            },
           ),
         );
         return;
@@ -163,6 +176,22 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const info = fn.info;
       const program = fn.programs[hookKind(spec.hook)];
       if (!info || !fn.objectPath || !program) return; // the function's own error is already reported
+      if (f.sha256 !== undefined && f.sha256.toLowerCase() !== info.sha256.toLowerCase()) {
+        errors.push(
+          new KfnError(
+            'OBJECT_SHA256_MISMATCH',
+            `${prefix}: ${fn.origin.kind === 'builtin' ? 'the built-in ' : ''}${fn.name}@${fn.version} has sha256 ${info.sha256.slice(0, 12)}…, the chain pins ${f.sha256.toLowerCase().slice(0, 12)}…`,
+            {
+              source: doc.locate([...base, 'sha256']),
+              hint:
+                fn.origin.kind === 'builtin'
+                  ? `this kfn ships another build of ${fn.name}@${fn.version}: run the kfn whose library has the pinned object, or, if this build is intended, pin sha256: ${info.sha256}`
+                  : `refusing an object that differs from the pin; rebuild the pinned source, or if this build is intended pin sha256: ${info.sha256}`,
+            },
+          ),
+        );
+        return;
+      }
 
       const maps = resolveMaps(doc, base, prefix, f.maps ?? {}, info, fn.parameters, `${fn.name}@${fn.version}`, errors);
       const globals = resolveGlobals(doc, base, prefix, f.globals ?? {}, info, `${fn.name}@${fn.version}`, errors);
@@ -183,17 +212,18 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       }
 
       if (prevInst) return;
-      const stateMaps = Object.fromEntries(
-        info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]),
-      );
-      instances.push({
-        name: instName,
-        identity: { function: fn.name, version: fn.version, sha256: info.sha256, program, globals },
-        objectPath: fn.objectPath,
-        maps,
-        stateMaps,
-        source: doc.locate(base),
-      });
+      let stateMaps = layouts.get(fn);
+      if (!stateMaps) {
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]));
+        layouts.set(fn, stateMaps);
+      }
+      const identity: DesiredInstance['identity'] = { function: fn.name, version: fn.version, sha256: info.sha256, program, globals };
+      if (fn.nextMap !== NEXT_MAP) identity.nextMap = fn.nextMap;
+      if (fn.companions.length) identity.companions = fn.companions.map((c) => ({ program: c.program, attach: { ...c.attach } }));
+      const inst: DesiredInstance = { name: instName, identity, objectPath: fn.objectPath, maps, stateMaps, source: doc.locate(base) };
+      if (info.programs.find((p) => p.name === program)?.needsType) inst.programType = hookKind(spec.hook);
+      if (fn.monitorMaps.length) inst.monitorMaps = fn.monitorMaps.map((m) => ({ ...m }));
+      instances.push(inst);
     });
 
     const chain: DesiredChain = {
@@ -217,6 +247,13 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
 
   throwIfAny(errors);
   return { chains, manifestDigest: manifestDigest(chains) };
+}
+
+function notFoundHint(defined: { repository: string[]; builtin: string[] }, withBuiltins: boolean): string {
+  if (!withBuiltins) return defined.repository.length > 0 ? `defined functions: ${defined.repository.join(', ')}` : 'no KernelFunction manifest was loaded';
+  const parts = [`built-in functions: ${defined.builtin.join(', ') || 'none'}`];
+  if (defined.repository.length > 0) parts.push(`defined by KernelFunctions: ${defined.repository.join(', ')}`);
+  return parts.join('; ');
 }
 
 /**

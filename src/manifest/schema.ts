@@ -4,11 +4,16 @@
  * field path and point at the YAML node (the key, for unknown fields and bad names).
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { KfnError } from '../core/errors.js';
+import { sha256Hex } from '../core/digest.js';
 import type { ManifestKind } from './types.js';
 import { decodePointer, formatPath, valueAt, type PathSegment, type SourceLocator } from './source.js';
+import { closest } from '../core/closest.js';
+
+export { closest };
 
 /** schemas/ of the installation: src/manifest/*.ts and dist/manifest/*.js are both two levels down. */
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.url));
@@ -18,27 +23,101 @@ export const SCHEMA_FILES: Record<ManifestKind, string> = {
   Chain: 'chain.schema.json',
 };
 
+/** The schema of packet test documents (src/packets). */
+export const PACKET_TEST_SCHEMA = 'packet-test.schema.json';
+
+/**
+ * The schemas kfn validates documents with, compiled at build time. The output
+ * schemas of schemas/ are contracts for other tools, not checked by kfn; any schema
+ * not compiled at build time is compiled at its first use.
+ */
+const DOCUMENT_SCHEMAS = [...Object.values(SCHEMA_FILES), PACKET_TEST_SCHEMA];
+
+const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true } as const;
+
+/**
+ * Validators compiled at build time (scripts/compile-schemas.mjs, ajv standalone code),
+ * beside this module in dist/, each with the sha256 of the schema text it was compiled
+ * from. One is used only while schemas/ still holds exactly that text; otherwise (a
+ * schema edited since the build, or running from src/) the schema is compiled here.
+ */
+export const COMPILED_SCHEMAS = 'schemas.compiled.cjs';
+
+interface CompiledSchemas {
+  validators: Record<string, ValidateFunction>;
+  sha256: Record<string, string>;
+}
+
+const require = createRequire(import.meta.url);
+let compiled: CompiledSchemas | null | undefined;
 let ajv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
 
-/** The compiled schema of `file` (in schemas/), compiled on first use. */
+function precompiled(): CompiledSchemas | null {
+  if (compiled === undefined) {
+    try {
+      compiled = require(`./${COMPILED_SCHEMAS}`) as CompiledSchemas;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+function readSchema(file: string): string {
+  const full = `${SCHEMA_DIR}${file}`;
+  try {
+    return fs.readFileSync(full, 'utf8');
+  } catch (e) {
+    throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
+      hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
+    });
+  }
+}
+
+/** ajv, loaded only when a schema has to be compiled at run time. */
+function runtimeAjv(): Ajv {
+  if (!ajv) {
+    const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+    ajv = new AjvClass(AJV_OPTIONS);
+  }
+  return ajv;
+}
+
+/** The validator of `file` (in schemas/): the build's, or compiled on first use. */
 function validatorFor(file: string): ValidateFunction {
   let v = validators.get(file);
   if (!v) {
-    const full = `${SCHEMA_DIR}${file}`;
-    let schema: unknown;
-    try {
-      schema = JSON.parse(fs.readFileSync(full, 'utf8'));
-    } catch (e) {
-      throw new KfnError('SCHEMA_MISSING', `cannot read manifest schema ${full}: ${(e as Error).message}`, {
-        hint: 'the kfn installation is incomplete: schemas/ must sit next to dist/',
-      });
-    }
-    ajv ??= new Ajv({ allErrors: true, verbose: true, strict: true });
-    v = ajv.compile(schema as object);
+    const text = readSchema(file);
+    const built = precompiled();
+    v = built?.sha256[file] === sha256Hex(text) ? built.validators[file] : undefined;
+    v ??= runtimeAjv().compile(JSON.parse(text) as object);
     validators.set(file, v);
   }
   return v;
+}
+
+/**
+ * The CommonJS source of the document schemas compiled with ajv's standalone code
+ * generation, for COMPILED_SCHEMAS (the build writes it beside dist/manifest/schema.js).
+ */
+export function compiledSchemasSource(): string {
+  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const standalone = (require('ajv/dist/standalone/index.js') as { default: (ajv: Ajv, refs: Record<string, string>) => string }).default;
+  const builder = new AjvClass({ ...AJV_OPTIONS, code: { source: true } });
+  const files = [...DOCUMENT_SCHEMAS].sort();
+  const sha256: Record<string, string> = {};
+  for (const file of files) {
+    const text = readSchema(file);
+    builder.addSchema(JSON.parse(text) as object, file);
+    sha256[file] = sha256Hex(text);
+  }
+  const code = standalone(builder, Object.fromEntries(files.map((f) => [f, f])));
+  // The generated module assigns one export per schema; gather them under `validators`.
+  return `${code}
+module.exports = { validators: { ...exports }, sha256: ${JSON.stringify(sha256)} };
+`;
 }
 
 /**
@@ -187,35 +266,4 @@ export function show(v: unknown): string {
     s = String(v);
   }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-/** The candidate closest to `word` (edit distance <= 2, or same letters ignoring case), if any. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, c);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return bestD <= Math.min(2, Math.max(1, Math.floor(word.length / 3))) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return 99;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  let prev2 = prev;
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      // a transposition counts as one edit
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, prev2[j - 2]! + 1);
-    }
-    prev2 = prev;
-    prev = cur;
-  }
-  return prev[b.length]!;
 }

@@ -3,7 +3,7 @@
  * The shapes mirror schemas/*.schema.json, which are the definition of the format.
  */
 import type { SourceRef } from '../core/errors.js';
-import type { Hook, HostSelector, TcPosition, XdpMode } from '../core/types.js';
+import type { Aggregator, Hook, HostSelector, TcPosition, XdpMode } from '../core/types.js';
 import type { LocateOptions, PathSegment } from './source.js';
 
 export const API_VERSION = 'kfn.dev/v1alpha1';
@@ -23,6 +23,8 @@ export interface KernelFunctionSpec {
   hooks: Hook[];
   /** Parameter maps beyond those the object declares in BTF. */
   parameters?: string[];
+  /** This name@version replaces the built-in function of the same name@version (docs/library.md). */
+  shadowsBuiltin?: boolean;
   /** The object's chain slot (a one-slot prog_array); default `kfn_next`. */
   nextMap?: string;
   /** Other programs of the object, loaded with the chained one and sharing its maps. */
@@ -37,8 +39,7 @@ export interface CompanionSpec {
   tracepoint?: string;
 }
 
-export const AGGREGATORS = ['scalar', 'max-rate', 'avg'] as const;
-export type Aggregator = (typeof AGGREGATORS)[number];
+export { AGGREGATORS, type Aggregator } from '../core/types.js';
 
 export interface MonitorMapSpec {
   map: string;
@@ -52,6 +53,8 @@ export interface ChainFunctionSpec {
   name?: string;
   /** `name` or `name@version`. */
   function: string;
+  /** Pins the object of the referenced function (built-in or repository); a mismatch is refused. */
+  sha256?: string;
   /** map name -> (key text -> value), values as parsed from YAML. */
   maps?: Record<string, Record<string, unknown>>;
   /** Maps (named under `maps`) managed in merge mode. */

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { KfnError, type SourceRef } from '../core/errors.js';
-import { defaultRoot, formatPath, loadDocuments, throwIfAny, type LoadedDocument, type PathSegment } from '../manifest/index.js';
+import { PACKET_TEST_SCHEMA, defaultRoot, formatPath, loadDocuments, throwIfAny, type LoadedDocument, type PathSegment } from '../manifest/index.js';
 import { where } from '../manifest/util.js';
 import { formatMac, parseIPv4, parseIPv6, parseMac } from '../values/net.js';
 import { buildFrame, describePacket } from './frame.js';
@@ -74,7 +74,7 @@ export interface LoadPacketTestsOptions {
 
 /** Reads `target` (a file, or a directory of *.yaml / *.yml) as PacketTest documents. */
 export function loadPacketTests(target: string, opts: LoadPacketTestsOptions = {}): LoadedPacketTests {
-  const loaded = loadDocuments(target, { schemas: { [PACKET_TEST_KIND]: 'packet-test.schema.json' } });
+  const loaded = loadDocuments(target, { schemas: { [PACKET_TEST_KIND]: PACKET_TEST_SCHEMA } });
   const rootGiven = path.resolve(opts.root ?? defaultRoot(target));
   let root = rootGiven;
   try {

@@ -3,13 +3,28 @@
  * place) and the minimal set of instances that must move to reach a new order. Pure.
  */
 import { digestEntries } from '../core/digest.js';
+import { DEFAULT_NEXT_MAP, companionText } from '../core/types.js';
 import type { FunctionIdentity, MapChange, MapEntry, MapEntryChange, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
+
+/** The identity fields compared as text, with the defaults of fields older metadata lacks. */
+function identityTexts(i: FunctionIdentity) {
+  return {
+    function: i.function,
+    version: i.version,
+    sha256: i.sha256,
+    program: i.program,
+    nextMap: i.nextMap ?? DEFAULT_NEXT_MAP,
+    companions: (i.companions ?? []).map(companionText).join(', ') || 'none',
+  };
+}
 
 /** Every identity field that differs, in a fixed order; globals compared by bytes. */
 export function identityChanges(from: FunctionIdentity, to: FunctionIdentity): ValueChange[] {
   const out: ValueChange[] = [];
-  for (const field of ['function', 'version', 'sha256', 'program'] as const) {
-    if (from[field] !== to[field]) out.push({ field, from: from[field], to: to[field] });
+  const a = identityTexts(from);
+  const b = identityTexts(to);
+  for (const field of ['function', 'version', 'sha256', 'program', 'nextMap', 'companions'] as const) {
+    if (a[field] !== b[field]) out.push({ field, from: a[field], to: b[field] });
   }
   const names = [...new Set([...Object.keys(from.globals), ...Object.keys(to.globals)])].sort();
   for (const name of names) {
@@ -72,7 +87,7 @@ export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstan
 export function stateReset(desired: Record<string, string> | undefined, live: Record<string, string> | undefined, managed: Record<string, DesiredMap>): string[] {
   if (!desired || !live) return [];
   return Object.keys(live)
-    .filter((name) => name !== 'kfn_next' && (!(name in managed) || managed[name]!.merge === true) && desired[name] !== live[name])
+    .filter((name) => name !== DEFAULT_NEXT_MAP && (!(name in managed) || managed[name]!.merge === true) && desired[name] !== live[name])
     .sort();
 }
 

@@ -15,11 +15,16 @@ function instanceView(i: LiveInstance) {
   for (const name of Object.keys(i.appliedMaps).sort()) {
     maps[name] = (i.maps[name] ?? []).map((e) => `${e.key}=${e.value}`).sort();
   }
-  return { name: i.name, progId: i.progId, identity: i.identity, maps };
+  const view = { name: i.name, progId: i.progId, identity: i.identity, maps };
+  // Only instances with companions carry the field, so fingerprints of others do not change.
+  return i.companions?.length ? { ...view, companions: i.companions.map((c) => [c.program, c.progId, c.linkId, c.attached]) } : view;
 }
 
-export function liveFingerprint(live: LiveState): string {
-  const chains = [...live.chains]
+/** With `only` (attachment keys), of the chains and foreign programs on those attachments alone. */
+export function liveFingerprint(live: LiveState, only?: ReadonlySet<string>): string {
+  const inScope = (a: LiveState['chains'][number]['attachment']): boolean => !only || only.has(attachmentKey(a));
+  const chains = live.chains
+    .filter((c) => inScope(c.attachment))
     .sort((a, b) => compareAttachments(a.attachment, b.attachment))
     .map((c) => ({
       attachment: attachmentKey(c.attachment),
@@ -38,6 +43,7 @@ export function liveFingerprint(live: LiveState): string {
     .map((r) => ({ stack: r.stack, manifestDigest: r.manifestDigest, revision: r.revision ?? null, chains: r.chains.map((c) => `${attachmentKey(c.attachment)}=${c.chainName}`).sort() }))
     .sort((a, b) => (a.stack < b.stack ? -1 : a.stack > b.stack ? 1 : 0));
   const foreign = live.foreign
+    .filter((f) => inScope(f.attachment))
     .map((f) => ({ attachment: attachmentKey(f.attachment), progId: f.progId, progName: f.progName, linkId: f.linkId ?? null }))
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
   return sha256Hex(canonicalJson({ v: 1, chains, foreign, stacks }));

@@ -131,6 +131,11 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
       action = 'update';
       reasons.push({ code: 'maps-differ' });
     }
+    // Damage only a reload repairs; the replacement takes the state maps over.
+    if (li.drift?.length && action !== 'replace') {
+      action = 'replace';
+      reasons.push({ code: 'instance-drift' });
+    }
     for (const m of mc) if (m.drift) reasons.push({ code: 'map-drift', map: m.map });
     if (moved.has(d.name)) {
       if (action === 'noop') action = 'move';

@@ -41,7 +41,7 @@ import { shapeOf } from './shape.js';
 import { sumShape } from './sum.js';
 
 export { ValueError } from './errors.js';
-export { encodeMapEntry, encodeMapKey, decodeMapEntry, encodeGlobal, decodeGlobal, isUnsetSlot } from './map.js';
+export { encodeMapEntry, encodeMapKey, decodeMapEntry, encodeGlobal, decodeGlobal, isUnsetSlot, mapSideType } from './map.js';
 
 function names(name: string | undefined): string[] {
   return name ? [name] : [];

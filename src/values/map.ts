@@ -28,11 +28,36 @@ function rawType(size: number): BtfType {
   return { kind: 'array', elem: U8, length: size };
 }
 
+/**
+ * Sides by BTF type and map name. shapeOf is pure and a BtfType is plain data that
+ * nothing changes once built (libbpf/btf.ts shares one object per type id): an entry
+ * lives as long as its type object, and thousands of entries of one type share it.
+ */
+const shapes = new WeakMap<BtfType, Map<string, Side>>();
+const rawShapes = new Map<number, Side>();
+
+/**
+ * The type of a map key or value: its BTF type, or for a map declared by sizes only the
+ * unsigned integer (1/2/4/8 bytes, host byte order) or byte array of that size.
+ */
+export function mapSideType(map: MapInfo, which: 'key' | 'value'): BtfType {
+  return map[which] ?? rawType(which === 'key' ? map.keySize : map.valueSize);
+}
+
 /** The shape of a map key or value: BTF type with the map name as hint, else raw. */
 function side(map: MapInfo, which: 'key' | 'value'): Side {
   const t = map[which];
-  if (t) return { shape: shapeOf(t, [map.name]), raw: false };
-  return { shape: shapeOf(rawType(which === 'key' ? map.keySize : map.valueSize)), raw: true };
+  if (!t) {
+    const size = which === 'key' ? map.keySize : map.valueSize;
+    let raw = rawShapes.get(size);
+    if (!raw) rawShapes.set(size, (raw = { shape: shapeOf(mapSideType(map, which)), raw: true }));
+    return raw;
+  }
+  let byName = shapes.get(t);
+  if (!byName) shapes.set(t, (byName = new Map()));
+  let typed = byName.get(map.name);
+  if (!typed) byName.set(map.name, (typed = { shape: shapeOf(t, [map.name]), raw: false }));
+  return typed;
 }
 
 /**

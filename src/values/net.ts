@@ -108,13 +108,14 @@ function ipv6Of(b: Uint8Array): ipaddr.IPv6 {
 
 /** RFC 5952 canonical text; IPv4-mapped addresses end in dotted decimal (RFC 5952, 5). */
 export function formatIPv6(b: Uint8Array): string {
-  const a = ipv6Of(b);
-  return a.isIPv4MappedAddress() ? `::ffff:${a.toIPv4Address().toString()}` : a.toRFC5952String();
+  return isIPv4Mapped(b) ? `::ffff:${formatIPv4(b.subarray(12, 16))}` : ipv6Of(b).toRFC5952String();
 }
 
-/** ::ffff:a.b.c.d (RFC 4291 2.5.5.2). */
+const IPV4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/** ::ffff:a.b.c.d (RFC 4291 2.5.5.2), by its bytes (ipaddr.js's range() walks every special range). */
 export function isIPv4Mapped(b: Uint8Array): boolean {
-  return b.length === 16 && ipv6Of(b).isIPv4MappedAddress();
+  return b.length === 16 && IPV4_MAPPED_PREFIX.every((x, i) => b[i] === x);
 }
 
 // ---------------------------------------------------------------- prefixes

@@ -35,6 +35,8 @@ export function driftKindJson(d: DriftKind) {
       return { ...base, instance: d.instance, map: d.map };
     case 'foreign-on-hook':
       return { ...base, prog_id: d.progId, prog_name: d.progName };
+    case 'instance-drift':
+      return { ...base, instance: d.instance };
     default:
       return base;
   }

@@ -34,6 +34,8 @@ export function repairText(d: DriftKind): string {
       return 'apply cannot attach until it is removed: kfn never touches foreign programs';
     case 'chain-removed':
       return 'apply creates it again';
+    case 'instance-drift':
+      return `apply replaces ${d.instance}`;
     case 'other':
       return 'kfn plan shows the repair';
   }

@@ -1,6 +1,6 @@
 /** `kfn show -json`: the documented contract (schemas/show-output.schema.json). */
-import type { ForeignProgram, LiveChain, LiveInstance, LiveState } from '../core/types.js';
-import { attachmentLabel } from '../core/types.js';
+import type { Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveState } from '../core/types.js';
+import { DEFAULT_NEXT_MAP, attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/index.js';
@@ -20,6 +20,14 @@ export function foreignJson(f: ForeignProgram) {
   };
 }
 
+export function companionJson(c: Companion) {
+  return { program: c.program, kind: c.attach.kind, tracepoint: c.attach.tracepoint };
+}
+
+function liveCompanionJson(c: LiveCompanion) {
+  return { ...companionJson(c), prog_id: c.progId, link_id: c.linkId, attached: c.attached };
+}
+
 function statsJson(s: MapStats[]) {
   return Object.fromEntries(
     s.map((m) => [m.map, { count: m.count, entries: m.entries.map((e) => ({ ...(e.keyText !== undefined ? { key: e.key, key_text: e.keyText } : {}), value: e.value, value_text: e.valueText })) }]),
@@ -36,6 +44,9 @@ function instanceJson(c: LiveChain, i: LiveInstance, position: number | null, st
     sha256: i.identity.sha256,
     program: i.identity.program,
     prog_id: i.progId,
+    next_map: i.identity.nextMap ?? DEFAULT_NEXT_MAP,
+    companions: (i.companions ?? []).map(liveCompanionJson),
+    drift: i.drift ?? [],
     globals: Object.fromEntries(Object.entries(i.identity.globals).map(([k, g]) => [k, g.valueText])),
     maps: Object.fromEntries(Object.entries(i.maps).map(([name, entries]) => [name, entries.map((e) => ({ key: e.keyText, value: e.valueText }))])),
     ...(stats ? { stats: statsJson(stats[i.pinDir] ?? []) } : {}),

@@ -17,9 +17,14 @@ export interface RenderLiveOptions {
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
 
-/** Globals, parameter maps and stats of an instance, each line starting with `ind`. */
+/** Chain slot, companions, globals, parameter maps and stats of an instance, each line starting with `ind`. */
 function detailLines(c: Colors, i: LiveInstance, ind: string, opts: RenderLiveOptions): string[] {
   const lines: string[] = [];
+  if (i.identity.nextMap) lines.push(`${ind}${c.dim('chain slot:')} ${i.identity.nextMap}`);
+  for (const co of i.companions ?? []) {
+    const state = co.attached ? `prog ${co.progId}, link ${co.linkId}` : c.red(co.linkId ? `prog ${co.progId}, link ${co.linkId} not running it` : 'not attached');
+    lines.push(`${ind}${c.dim('companion:')} ${co.program} on ${co.attach.kind} ${co.attach.tracepoint}  ${state}`);
+  }
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
   for (const name of Object.keys(i.maps).sort()) {

@@ -3,12 +3,13 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import { DEFAULT_NEXT_MAP } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges } from '../plan/index.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
-import { foreignJson } from './live-json.js';
+import { companionJson, foreignJson } from './live-json.js';
 import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
 import type { Outcome } from '../packets/expect.js';
@@ -32,13 +33,15 @@ function where(c: Pick<ChainChange | LiveChain, 'attachment'>) {
   return { netns: c.attachment.netns, interface: c.attachment.ifname, hook: c.attachment.hook };
 }
 
-function identityJson(id: { function: string; version: string; sha256: string; program: string; globals: Record<string, { valueText: string }> }) {
+function identityJson(id: FunctionIdentity) {
   return {
     function: id.function,
     version: id.version,
     sha256: id.sha256,
     program: id.program,
     globals: Object.fromEntries(Object.entries(id.globals).map(([k, g]) => [k, g.valueText])),
+    next_map: id.nextMap ?? DEFAULT_NEXT_MAP,
+    companions: (id.companions ?? []).map(companionJson),
   };
 }
 

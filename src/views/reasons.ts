@@ -24,6 +24,8 @@ export function reasonText(r: Reason): string {
       return 'instances reordered';
     case 'drift':
       return 'drift';
+    case 'instance-drift':
+      return 'changed outside kfn: reloaded, its state carried over';
     case 'instance-added':
       return 'added to the chain';
     case 'instance-removed':

@@ -9,7 +9,7 @@
  * - KFN_STATE_DIR is created 0700 and saved plans are written 0600, even under umask 000.
  * - A saved plan that was edited or truncated is refused (PLAN_FILE_INVALID) and changes
  *   nothing; the untouched copy applies.
- * - An apply journal that was edited or is not JSON is refused (JOURNAL_INVALID) by every
+ * - An apply journal that was edited or cut short is refused (JOURNAL_INVALID) by every
  *   command before any work; the original journal then recovers the kernel.
  */
 import assert from 'node:assert/strict';
@@ -207,12 +207,14 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
     // bpftool only: `kfn show` would recover the interrupted apply.
     const w1 = snapshot();
 
-    const doc = JSON.parse(original.toString('utf8')) as { body: { steps: { description: string }[] } };
-    assert.ok(doc.body.steps.length >= 1, 'the journal has the step that ran');
-    doc.body.steps[0]!.description += ' (edited)';
+    // The journal is a log of `<checksum> <json>` lines, one per record (src/engine/journal.ts).
+    const lines = original.toString('utf8').split('\n');
+    const step = lines.findIndex((l) => l.includes('"t":"intend"'));
+    assert.ok(step > 0, 'the journal has the step that ran');
+    const edited = lines.map((l, i) => (i === step ? l.replace('"description":"', '"description":"(edited) ') : l));
     const tampered = [
-      ['edited', JSON.stringify(doc)],
-      ['not JSON', original.toString('utf8').slice(0, 40)],
+      ['edited', edited.join('\n')],
+      ['cut short', original.toString('utf8').slice(0, 40)],
     ] as const;
     for (const [what, text] of tampered) {
       fs.writeFileSync(journal, text);

@@ -56,8 +56,20 @@ export interface ShowInstance {
   address: string;
   identity: { function: string; program: string; version: string; sha256: string; globals: Record<string, string> };
   maps: Record<string, { keyText: string; valueText: string }[]>;
+  /** The object's chain slot map. */
+  nextMap: string;
+  companions: ShowCompanion[];
+  drift: string[];
   /** State maps as text lines (`[key] value`, or the value of a one-entry map), with --stats. */
   stats?: Record<string, string[]>;
+}
+export interface ShowCompanion {
+  program: string;
+  kind: string;
+  tracepoint: string;
+  progId: number;
+  linkId: number;
+  attached: boolean;
 }
 export interface ShowChain {
   chainName: string;
@@ -95,6 +107,9 @@ interface ShowJsonInstance {
   program: string;
   globals: Record<string, string>;
   maps: Record<string, { key: string; value: string }[]>;
+  next_map: string;
+  companions: { program: string; kind: string; tracepoint: string; prog_id: number; link_id: number; attached: boolean }[];
+  drift: string[];
   stats?: Record<string, ShowJsonStats>;
 }
 interface ShowJson {
@@ -126,6 +141,9 @@ function instanceOf(i: ShowJsonInstance): ShowInstance {
     address: i.address,
     identity: { function: i.function, program: i.program, version: i.version, sha256: i.sha256, globals: i.globals },
     maps: Object.fromEntries(Object.entries(i.maps).map(([m, es]) => [m, es.map((e) => ({ keyText: e.key, valueText: e.value }))])),
+    nextMap: i.next_map,
+    companions: i.companions.map((c) => ({ program: c.program, kind: c.kind, tracepoint: c.tracepoint, progId: c.prog_id, linkId: c.link_id, attached: c.attached })),
+    drift: i.drift,
   };
   if (i.stats) out.stats = Object.fromEntries(Object.entries(i.stats).map(([m, st]) => [m, statLines(st)]));
   return out;

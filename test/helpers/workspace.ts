@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BPF_BUILD, DEMO_FUNCTIONS, OBJECTS } from './paths.js';
+import { BPF_BUILD, OBJECTS } from './paths.js';
 import { runKfn, type KfnEnv } from './kfn.js';
 
 export interface TestEnv extends KfnEnv {
@@ -28,25 +28,29 @@ export function createTestEnv(tag: string): TestEnv {
   return { pinRoot, stateDir, manifestDir };
 }
 
-/** The demo's KernelFunction documents pointing at objects/, plus the verifier-rejected badfn. */
+/**
+ * KernelFunction documents for the objects copied to objects/: blocklist, flowstats,
+ * ratelimit and counter 1.0.0 (byte-identical to the built-ins of the same name@version,
+ * so they are the built-ins: see docs/library.md), plus the verifier-rejected badfn.
+ */
 export function functionsYaml(): string {
-  const demo = fs.readFileSync(DEMO_FUNCTIONS, 'utf8').replaceAll('../../bpf/build/', 'objects/');
-  if (!demo.includes('objects/blocklist.bpf.o')) throw new Error(`unexpected object paths in ${DEMO_FUNCTIONS}`);
-  return (
-    demo.trimEnd() +
-    `
----
-# Fails the verifier on purpose (tests only).
-apiVersion: kfn.dev/v1alpha1
+  const doc = (name: string, object: string, program: string, comment = ''): string =>
+    `${comment}apiVersion: kfn.dev/v1alpha1
 kind: KernelFunction
-metadata: { name: badfn }
+metadata: { name: ${name} }
 spec:
   version: 1.0.0
-  object: objects/bad_verifier.bpf.o
-  program: badfn
+  object: objects/${object}
+  program: ${program}
   hooks: [xdp, tc-ingress, tc-egress]
-`
-  );
+`;
+  return [
+    doc('blocklist', 'blocklist.bpf.o', 'blocklist'),
+    doc('flowstats', 'flowstats.bpf.o', 'flowstats'),
+    doc('ratelimit', 'ratelimit.bpf.o', 'ratelimit'),
+    doc('counter', 'counter.bpf.o', 'counter'),
+    doc('badfn', 'bad_verifier.bpf.o', 'badfn', '# Fails the verifier on purpose (tests only).\n'),
+  ].join('---\n');
 }
 
 export interface FnSpec {

@@ -24,8 +24,9 @@ import { BPF_BUILD, CLI, OBJECTS, REPO_ROOT } from '../helpers/paths.js';
 const skip = kernelGate({ tools: ['git'] });
 
 interface LogLine {
-  time: number;
-  level: number;
+  /** ISO time of the record (--log-format json). */
+  time: string;
+  level: string;
   msg: string;
   trigger?: string;
   outcome?: string;
@@ -161,13 +162,13 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
     const firstAfter = a.rounds().find((l) => Date.parse(l.startedAt!) > pushedAt.getTime());
     assert.equal(firstAfter, applied, 'the first round started after the push applied it (within one interval)');
     assert.equal(applied.trigger, 'interval');
-    t.diagnostic(`c2 applied ${applied.time - pushedAt.getTime()} ms after the push (interval 2s)`);
+    t.diagnostic(`c2 applied ${Date.parse(applied.time) - pushedAt.getTime()} ms after the push (interval 2s)`);
     assert.equal(planOf(c2), 0, 'c2 is what runs');
 
     // A bigger change, and SIGTERM as soon as its apply has started.
     const c3 = commit([{ name: 'visibility', function: 'flowstats' }, { name: 'count', function: 'counter' }, drop('198.18.0.3/32')], 'c3');
     a.signal('SIGHUP');
-    const step = await a.waitFor('a step of the apply of c3', (l) => l.step === 1 && typeof l.of === 'number' && l.time > applied.time);
+    const step = await a.waitFor('a step of the apply of c3', (l) => l.step === 1 && typeof l.of === 'number' && Date.parse(l.time) > Date.parse(applied.time));
     a.signal('SIGTERM');
     const exit = await a.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, 'SIGTERM: exit 0');
@@ -176,7 +177,7 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
       'the signal was handled',
     );
     assert.ok(a.lines.some((l) => l.msg === 'reconcile agent stopped'));
-    const steps = a.lines.filter((l) => l.step !== undefined && l.time >= step.time);
+    const steps = a.lines.filter((l) => l.step !== undefined && Date.parse(l.time) >= Date.parse(step.time));
     assert.equal(steps.at(-1)?.step, step.of, `the apply ran to its last step (${steps.map((l) => l.step).join(',')})`);
     assert.ok(!fs.existsSync(path.join(env.stateDir, 'journal.json')), 'no unfinished apply');
     const oldOrNew = [planOf(c2), planOf(c3)];
@@ -221,7 +222,7 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
     assert.equal(ok.status, 202, ok.body);
     const r = await a.waitFor('a round started by the push', (l) => l.trigger === 'webhook' && l.msg.startsWith('reconcile round'), 20_000);
     assert.deepEqual([r.outcome, r.revision], ['applied', c4]);
-    t.diagnostic(`signed push -> round started ${Date.parse(r.startedAt!) - t0} ms later, applied ${r.time - t0} ms later`);
+    t.diagnostic(`signed push -> round started ${Date.parse(r.startedAt!) - t0} ms later, applied ${Date.parse(r.time) - t0} ms later`);
     assert.equal(planOf(c4), 0);
 
     const gl = await post(port, { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET }, body);

@@ -57,14 +57,14 @@ function startKfn(k: KfnEnv, args: string[]): { child: ChildProcess; done: Promi
   return { child, done };
 }
 
-/** Times (ms) of the executor's step lines in a `--log-format json --log-level info` run. */
+/** Times (ms) of the executor's step lines in a `--log-format json --log-level info` run (level names, ISO times). */
 function stepTimes(stderr: string): number[] {
   return stderr
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { level: number; time: number; msg: string })
-    .filter((l) => l.level === 30)
-    .map((l) => l.time);
+    .map((l) => JSON.parse(l) as { level: string; time: string; msg: string; step?: number })
+    .filter((l) => l.level === 'info' && typeof l.step === 'number')
+    .map((l) => Date.parse(l.time));
 }
 
 /**

@@ -441,7 +441,10 @@ describe('kfn test and kfn plan --packets: shadow chains', { skip }, () => {
     // Another build of flowstats (same programs, another sha256); every other object only moved.
     fs.appendFileSync(path.join(moved, 'flowstats.bpf.o'), Buffer.from([0]));
     fs.renameSync(objects, `${objects}-gone`);
-    fs.writeFileSync(functions, text.replaceAll('objects/', 'objects2/'));
+    // The manifests' flowstats@1.0.0 is then not the built-in's object: it says it replaces it (docs/library.md).
+    const shadowing = text.replaceAll('objects/', 'objects2/').replace('  object: objects2/flowstats.bpf.o\n', '  object: objects2/flowstats.bpf.o\n  shadowsBuiltin: true\n');
+    assert.notEqual(shadowing, text.replaceAll('objects/', 'objects2/'));
+    fs.writeFileSync(functions, shadowing);
     try {
       const j = JSON.parse(kfnExpect(env, ['plan', env.manifestDir, '--packets', cases('good'), '--json'], 0).stdout) as PlanPacketsJson & { packet_changes: { notes: string[]; packets: number } };
       const pc = j.packet_changes!;

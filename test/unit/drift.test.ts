@@ -29,6 +29,7 @@ const EVERY: Record<DriftCode, DriftKind> = {
   'map-edited': { code: 'map-edited', instance: 'drop', map: 'blocked_v4' },
   'foreign-on-hook': { code: 'foreign-on-hook', progId: 66, progName: 'other_xdp' },
   'chain-removed': { code: 'chain-removed' },
+  'instance-drift': { code: 'instance-drift', instance: 'count', text: 'companion count_tp link is missing' },
   other: { code: 'other', text: 'something else' },
 };
 

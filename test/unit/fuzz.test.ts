@@ -24,6 +24,7 @@ import type { DesiredState, Hook, LiveState } from '../../src/core/types.js';
 import { readObjectInfo } from '../../src/libbpf/index.js';
 import type { ObjectInfo } from '../../src/libbpf/index.js';
 import { loadDesiredState } from '../../src/manifest/index.js';
+import { functionsYaml } from '../helpers/workspace.js';
 import { hasChanges, plan } from '../../src/plan/index.js';
 import { BPF_BUILD, REPO_ROOT } from '../helpers/paths.js';
 import {
@@ -98,10 +99,10 @@ function dump(docs: unknown[]): string | null {
   }
 }
 
-// The demo manifests, objects pointing into the temp dir, plus a ratelimit and a counter.
+// The demo chain with the test helpers' KernelFunctions (objects in the temp dir), plus a ratelimit and a counter.
 const DEMO = path.join(REPO_ROOT, 'examples', 'demo');
 const demoText = (): string =>
-  fs.readFileSync(path.join(DEMO, 'functions.yaml'), 'utf8').replaceAll('../../bpf/build/', 'objects/') +
+  functionsYaml() +
   '---\n' +
   fs.readFileSync(path.join(DEMO, 'chain.yaml'), 'utf8') +
   '    - name: limit\n      function: ratelimit\n      globals: { rate_pps: 5000, burst: 500 }\n      maps:\n        config: { "0": { rate_pps: 10, burst: 2 } }\n    - function: counter\n';

@@ -165,7 +165,7 @@ const write = (name: string, data: unknown): string => {
   fs.writeFileSync(p, typeof data === 'string' ? data : JSON.stringify(data, null, 2));
   return p;
 };
-const convert = (file: string, opts: { host?: string; ifaceRenames?: Record<string, string> } = {}): ImportResult =>
+const convert = (file: string, opts: { host?: string; ifaceRenames?: Record<string, string>; netns?: string } = {}): ImportResult =>
   convertL3af(parseL3afConfig(fs.readFileSync(file, 'utf8'), file), { objects: objectsFromDirectory(objs), inspect, ...opts });
 
 function errorsOf(fn: () => unknown): KfnError[] {
@@ -457,6 +457,13 @@ describe('kfn import l3af', () => {
     assert.equal(bad!.hint, 'rename it: --iface "Ethernet 4"=NEW');
     assert.equal(convert(two, { host: 'b', ifaceRenames: { 'Ethernet 4': 'eth4' } }).report.chains[0]!.name, 'eth4-xdp');
     assert.deepEqual(lines(errorsOf(() => convert(two, { host: 'a', ifaceRenames: { eth9: 'x' } }))), ['USAGE --iface eth9=x: host a has no interface eth9 (interfaces: eth0)']);
+    // The interfaces may live in another namespace on the kfn host: every chain says so, the report too.
+    const inNs = convert(two, { host: 'a', netns: 'edge' });
+    const chainsText = inNs.files.find((f) => f.path === 'chains.yaml')!.content.toString();
+    assert.deepEqual(parseAllDocuments(chainsText).map((d) => (d.toJS() as { spec: { netns?: string } }).spec.netns), ['edge']);
+    assert.ok(inNs.report.notes.includes('the interfaces are in network namespace edge (--netns edge)'), inNs.report.notes.join('\n'));
+    const plain = parseAllDocuments(convert(two, { host: 'a' }).files.find((f) => f.path === 'chains.yaml')!.content.toString())[0]!.toJS() as { spec: object };
+    assert.equal('netns' in plain.spec, false, 'without --netns the chain is in kfn\'s own namespace');
     assert.deepEqual(parseIfaceRenames(['enp0s3=eth0', 'Ethernet 4=eth4']), { enp0s3: 'eth0', 'Ethernet 4': 'eth4' });
     assert.deepEqual(lines(errorsOf(() => parseIfaceRenames(['eth0']))), ['USAGE --iface "eth0": expected OLD=NEW']);
   });

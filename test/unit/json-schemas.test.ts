@@ -26,6 +26,15 @@ function compiled(d: ReturnType<typeof desired>, l: LiveState): Plan {
 
 const inst = (name: string, fn = FN.blocklist, progId = 10, maps = {}, applied?: Record<string, Record<string, string>>) => lInst(name, fn, progId, maps, applied);
 
+/** An instance of an L3AF-style function whose companion lost its link (instance drift). */
+const CONNLIMIT = { ...ident('connlimit'), nextMap: 'xdp_cl_next', companions: [{ program: 'conn_state', attach: { kind: 'tracepoint' as const, tracepoint: 'sock/inet_sock_set_state' } }] };
+function damaged(): ReturnType<typeof lInst> {
+  const i = inst('e', CONNLIMIT, 16);
+  i.companions = [{ ...CONNLIMIT.companions[0]!, progId: 17, linkId: 0, attached: false }];
+  i.drift = ['companion conn_state (tracepoint sock/inet_sock_set_state): its link is missing, it no longer runs'];
+  return i;
+}
+
 /** Every kind of change at once, on five hooks. */
 function everything(): { plan: Plan; live: LiveState } {
   const tc = lChain('tc', at('veth-a', 'tc-ingress'), [inst('count', FN.flowstats, 30)]);
@@ -41,7 +50,8 @@ function everything(): { plan: Plan; live: LiveState } {
         inst('c', FN.mirror, 13),
         inst('d', FN.ratelimit, 14),
         inst('gone', FN.flowstats, 15),
-      ], { drift: ['root link is missing'] })),
+        damaged(),
+      ], { drift: ['root link is missing', `e: ${damaged().drift![0]}`] })),
       lChain('old-name', at('eth1'), [inst('s', FN.flowstats, 20)], { mode: 'native' }),
       owned(tc),
       owned(lChain('bye', at('veth-b'), [inst('x', FN.flowstats, 40)], { orphans: [inst('lost', FN.flowstats, 41)] })),
@@ -57,6 +67,7 @@ function everything(): { plan: Plan; live: LiveState } {
       dInst('c', FN.mirror),
       dInst('a', FN.blocklist, { blocked_v4: { '198.18.0.5/32': '1' } }),
       dInst('new', FN.flowstats),
+      dInst('e', CONNLIMIT),
     ]),
     dChain('renamed', ['eth1'], [dInst('s', FN.flowstats)], { mode: 'generic' }),
     dChain('tc', ['veth-a'], [dInst('count', FN.flowstats)], { hook: 'tc-ingress', position: 'first' }),
@@ -161,6 +172,10 @@ describe('JSON output schemas', () => {
       }],
       ['step of an unknown kind', (d) => (d.planned_steps[0]!.kind = 'teleport' as never)],
       ['a pin path leaks into a step', (d) => Object.assign(d.planned_steps[0]!, { op: { dir: '/sys/fs/bpf/kfn/x' } })],
+      ['replace of a function with nothing forcing it', (d) => {
+        const r = d.resource_changes.find((x) => x.change.action_reason === 'instance_drift')!;
+        (r.change as { action_reason: string }).action_reason = 'forces_replacement';
+      }],
       ['prog id as text', (d) => {
         const r = d.resource_changes.find((x) => x.type === 'kfn_function_instance' && x.change.before !== null)!;
         ((r.change as { before: Record<string, unknown> }).before).prog_id = '11';
@@ -177,6 +192,11 @@ describe('JSON output schemas', () => {
       ['stats entry without its text', (d) => delete (d.chains[0]!.instances[0]! as { stats?: { stats: { entries: { value_text?: string }[] } } }).stats!.stats.entries[0]!.value_text],
       ['a key without its text', (d) => Object.assign((d.chains[0]!.instances[0]! as { stats?: { stats: { entries: object[] } } }).stats!.stats.entries[0]!, { key: 1 })],
       ['pin dir of an instance', (d) => Object.assign(d.chains[0]!.instances[0]!, { pin_dir: '/sys/fs/bpf/kfn/x' })],
+      ['a companion without its link id', (d) => {
+        const i = d.chains.flatMap((c) => c.instances).find((x) => x.companions.length)!;
+        delete (i.companions[0] as { link_id?: number }).link_id;
+      }],
+      ['a companion of a kind kfn does not attach', (d) => Object.assign(d.chains.flatMap((c) => c.instances).find((x) => x.companions.length)!.companions[0]!, { kind: 'kprobe' })],
     ];
     for (const [what, breakIt] of showBroken) {
       const d = structuredClone(show);

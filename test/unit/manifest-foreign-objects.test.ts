@@ -232,6 +232,26 @@ ${maps}`,
     ]);
     assert.deepEqual(inst.maps.l3t_ports!.entries.map((e) => [e.key, e.value]), [['901f', '01']]);
     assert.deepEqual(Object.keys(inst.stateMaps ?? {}).sort(), ['jump_table', 'l3t_conn_cfg', 'l3t_conn_count', 'l3t_ports']);
+    // What the chain form needs: the slot by name, the hook's program type (the section names none).
+    assert.equal(inst.identity.nextMap, 'xdp_l3t_connlimit_next_prog');
+    assert.equal(inst.programType, 'xdp');
+    assert.equal(inst.identity.companions, undefined);
+    assert.equal(inst.monitorMaps, undefined);
+
+    // Companions and monitor maps reach the instance; the chain digest follows them.
+    const plainDigest = d.manifestDigest;
+    write(
+      'chain/fn.yaml',
+      fnYaml('  nextMap: xdp_l3t_connlimit_next_prog\n  parameters: [l3t_conn_cfg, l3t_ports]\n  companions: [{ program: l3t_conn_state }]\n  monitorMaps: [{ map: l3t_conn_count, key: 1, aggregator: max-rate }]\n').replace(
+        'object: connlimit.bpf.o',
+        'object: ../connlimit.bpf.o',
+      ),
+    );
+    const d2 = loadDesiredState(sub, { readObjectInfo, root: dir });
+    const inst2 = d2.chains[0]!.instances[0]!;
+    assert.deepEqual(inst2.identity.companions, [{ program: 'l3t_conn_state', attach: { kind: 'tracepoint', tracepoint: 'sock/inet_sock_set_state' } }]);
+    assert.deepEqual(inst2.monitorMaps, [{ map: 'l3t_conn_count', key: '01000000', keyText: '1', aggregator: 'max-rate' }]);
+    assert.notEqual(d2.manifestDigest, plainDigest);
 
     const bad = chain('        l3t_conn_cfg: { "0": -1 }\n        xdp_l3t_connlimit_next_prog: { "0": 1 }\n');
     let err: unknown;

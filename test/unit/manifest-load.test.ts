@@ -114,7 +114,7 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
     ['api-version.yaml', ['MANIFEST_API_VERSION load-errors/api-version.yaml:1:13: apiVersion: unsupported "kfn.dev/v1" (expected kfn.dev/v1alpha1)']],
     [
       'unknown-field.yaml',
-      ['MANIFEST_SCHEMA load-errors/unknown-field.yaml:11:7: spec.functions[1].mapz: unknown field (allowed: name, function, maps, mergeMaps, globals)'],
+      ['MANIFEST_SCHEMA load-errors/unknown-field.yaml:11:7: spec.functions[1].mapz: unknown field (allowed: name, function, sha256, maps, mergeMaps, globals)'],
     ],
     ['mode-on-tc.yaml', ["FIELD_NOT_APPLICABLE load-errors/mode-on-tc.yaml:7:3: spec.mode: only applies to hook xdp (this chain's hook is tc-egress)"]],
     ['position-on-xdp.yaml', ["FIELD_NOT_APPLICABLE load-errors/position-on-xdp.yaml:9:3: spec.position: only applies to tc hooks (this chain's hook is xdp)"]],

@@ -145,6 +145,33 @@ describe('plan: replacement', () => {
     ]);
   });
 
+  test('the chain slot or the companions changed: forces replacement; absent fields mean kfn_next and none', () => {
+    const tp = { program: 'l3t_conn_state', attach: { kind: 'tracepoint' as const, tracepoint: 'sock/inet_sock_set_state' } };
+    const slot = inst(only(run(want({ ...FN.ratelimit, nextMap: 'xdp_rl_next' }), live())), 'limit');
+    assert.equal(slot.action, 'replace');
+    assert.deepEqual(slot.identityChanges, [{ field: 'nextMap', from: 'kfn_next', to: 'xdp_rl_next' }]);
+    const added = inst(only(run(want({ ...FN.ratelimit, companions: [tp] }), live())), 'limit');
+    assert.deepEqual(added.identityChanges, [{ field: 'companions', from: 'none', to: 'l3t_conn_state (tracepoint sock/inet_sock_set_state)' }]);
+    const moved = { ...tp, attach: { kind: 'tracepoint' as const, tracepoint: 'tcp/tcp_retransmit_skb' } };
+    const changed = inst(only(run(want({ ...FN.ratelimit, companions: [moved] }), live({ ...FN.ratelimit, companions: [tp] }))), 'limit');
+    assert.deepEqual(changed.identityChanges.map((v) => v.field), ['companions']);
+    // kfn_next spelled out equals kfn_next left out; no companions equals an empty list.
+    assert.equal(only(run(want({ ...FN.ratelimit, nextMap: 'kfn_next', companions: [] }), live())).action, 'noop');
+  });
+
+  test('an instance damaged outside kfn (instance drift) is replaced, its state carried over', () => {
+    const damaged = lInst('limit', FN.ratelimit, 5);
+    damaged.drift = ['companion x (tracepoint a/b): its link is missing, it no longer runs'];
+    const l = liveState({ chains: [lChain('edge', at('eth0'), [damaged], { drift: ['limit: companion x (tracepoint a/b): its link is missing, it no longer runs'] })] });
+    const c = only(run(want(), l));
+    const i = inst(c, 'limit');
+    assert.equal(i.action, 'replace');
+    assert.deepEqual(i.identityChanges, []);
+    assert.deepEqual(i.reasons.map((r) => r.code), ['instance-drift']);
+    assert.equal(reasonText(i.reasons[0]!), 'changed outside kfn: reloaded, its state carried over');
+    assert.equal(c.action, 'update');
+  });
+
   test('replace in a reordered chain keeps replace and adds the move reason', () => {
     const d = desired(dChain('edge', ['eth0'], [dInst('b', FN.flowstats), dInst('a', { ...FN.blocklist, sha256: 'c'.repeat(64) })]));
     const l = liveState({ chains: [lChain('edge', at('eth0'), [lInst('a', FN.blocklist, 1), lInst('b', FN.flowstats, 2)])] });
@@ -476,6 +503,27 @@ describe('liveFingerprint', () => {
     const l = withoutCounterRecord();
     l.chains[0]!.linkId = 11;
     assert.equal(liveFingerprint(l), liveFingerprint(withoutCounterRecord()));
+  });
+
+  test('scoped to some attachments: of their chains and foreign programs alone', () => {
+    const l = liveState({
+      chains: [lChain('edge', at('eth0'), [lInst('a', FN.blocklist, 11)]), lChain('other', at('eth1'), [lInst('b', FN.blocklist, 12)])],
+      foreign: [{ attachment: at('eth1', 'tc-ingress'), progId: 7, progName: 'f' }],
+    });
+    const scope = new Set(['default/eth0/xdp']);
+    const alone = liveState({ chains: [l.chains[0]!] });
+    assert.equal(liveFingerprint(l, scope), liveFingerprint(alone), 'the other chain and the foreign program are out of scope');
+    assert.notEqual(liveFingerprint(l, scope), liveFingerprint(l));
+    const outside = structuredClone(l);
+    outside.chains[1]!.instances[0]!.progId = 99;
+    outside.foreign[0]!.progId = 8;
+    assert.equal(liveFingerprint(outside, scope), liveFingerprint(l, scope));
+    const inside = structuredClone(l);
+    inside.chains[0]!.instances[0]!.progId = 99;
+    assert.notEqual(liveFingerprint(inside, scope), liveFingerprint(l, scope));
+    inside.chains[0]!.instances[0]!.progId = 11;
+    inside.foreign.push({ attachment: at('eth0'), progId: 9, progName: 'g' });
+    assert.notEqual(liveFingerprint(inside, scope), liveFingerprint(l, scope), 'a foreign program on a scoped hook counts');
   });
 
   test('plan carries the fingerprint of the live state it saw', () => {

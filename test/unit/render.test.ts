@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from '../../src/plan/index.js';
-import { renderJson, renderLive, renderPlan, NO_CHANGES, NOTHING_MANAGED } from '../../src/views/index.js';
+import { liveJson, planJson, renderJson, renderLive, renderPlan, NO_CHANGES, NOTHING_MANAGED } from '../../src/views/index.js';
 import type { DesiredState, LiveState } from '../../src/core/types.js';
 import { NOW, at, dChain, dInst, desired, ident, ifaces, lChain, lInst, liveState } from './plan-fixtures.js';
 
@@ -296,5 +296,43 @@ describe('renderLive', () => {
     );
     assert.ok(!renderLive(l, { color: false, stats }).includes('\x1b'));
     assert.ok(renderLive(l, { color: true, stats }).includes('\x1b['));
+  });
+});
+
+describe('foreign objects in show and plan JSON', () => {
+  const tp = { program: 'conn_state', attach: { kind: 'tracepoint' as const, tracepoint: 'sock/inet_sock_set_state' } };
+  const id = { ...ident('connlimit', '1.0.0', { sha: SHA.d }), nextMap: 'xdp_cl_next', companions: [tp] };
+  const live = (co: { progId: number; linkId: number; attached: boolean }, drift?: string[]) => {
+    const i = lInst('limit', id, 31);
+    i.companions = [{ ...tp, ...co }];
+    if (drift) i.drift = drift;
+    return liveState({ ...NS, chains: [lChain('edge', at('veth-a', 'xdp', 'kfn-a'), [i], { rootProgId: 20, linkId: 4, ifindex: 7, drift: drift?.map((d) => `limit: ${d}`) ?? [] })] });
+  };
+
+  test('show: the chain slot and each companion with its program and link, or what is wrong with it', () => {
+    const ok = renderLive(live({ progId: 32, linkId: 6, attached: true }), { color: false });
+    assert.match(ok, /\n {5}chain slot: xdp_cl_next\n {5}companion: conn_state on tracepoint sock\/inet_sock_set_state {2}prog 32, link 6$/m);
+    const gone = renderLive(live({ progId: 32, linkId: 0, attached: false }, ['companion conn_state (tracepoint sock/inet_sock_set_state): its link is missing, it no longer runs']), { color: false });
+    assert.match(gone, /companion: conn_state on tracepoint sock\/inet_sock_set_state {2}not attached$/m);
+    assert.match(gone, /! limit: companion conn_state \(tracepoint sock\/inet_sock_set_state\): its link is missing/);
+    // kfn's own functions print neither line.
+    assert.doesNotMatch(renderLive(liveState({ ...NS, chains: [lChain('edge', at('veth-a', 'xdp', 'kfn-a'), [lInst('drop', F.blocklist, 21)])] }), { color: false }), /chain slot:|companion:/);
+  });
+
+  test('show --json: next_map, companions and instance drift are additive fields', () => {
+    const j = liveJson(live({ progId: 32, linkId: 6, attached: true }));
+    const i = j.chains[0]!.instances[0]!;
+    assert.equal(i.next_map, 'xdp_cl_next');
+    assert.deepEqual(i.companions, [{ program: 'conn_state', kind: 'tracepoint', tracepoint: 'sock/inet_sock_set_state', prog_id: 32, link_id: 6, attached: true }]);
+    assert.deepEqual(i.drift, []);
+    const plain = liveJson(liveState({ ...NS, chains: [lChain('edge', at('veth-a', 'xdp', 'kfn-a'), [lInst('drop', F.blocklist, 21)])] })).chains[0]!.instances[0]!;
+    assert.deepEqual([plain.next_map, plain.companions, plain.drift], ['kfn_next', [], []]);
+  });
+
+  test('plan --json: identities carry next_map and companions', () => {
+    const p = planJson(plan(desired(dChain('edge', ['veth-a'], [dInst('limit', id)], { netns: 'kfn-a' })), liveState(NS), { now: NOW }));
+    const after = (p.resource_changes as { name: string; change: { after: Record<string, unknown> | null } }[]).find((r) => r.name === 'limit')!.change.after!;
+    assert.equal(after.next_map, 'xdp_cl_next');
+    assert.deepEqual(after.companions, [{ program: 'conn_state', kind: 'tracepoint', tracepoint: 'sock/inet_sock_set_state' }]);
   });
 });

@@ -1,6 +1,7 @@
 /** `kfn export`: IPFIX (RFC 7011) flow records from kfn's flow tables to a collector over UDP. */
 import type { Context } from '../context.js';
-import { kernelEngine, parseDuration } from '../context.js';
+import { parseDuration } from '../context.js';
+import { kernelEngine } from '../context.js';
 import { KfnError } from '../../core/errors.js';
 import { DEFAULT_NETNS } from '../../core/types.js';
 import { UdpSender } from '../../libbpf/index.js';

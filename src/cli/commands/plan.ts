@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget } from '../context.js';
+import { kernelEngine, manifestTarget, planFields, sourceFields, withLogFields } from '../context.js';
 import { hostIdentity } from '../../core/host.js';
 import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { loadPacketTests } from '../../packets/index.js';
@@ -16,14 +16,16 @@ export interface PlanFlags {
   packets?: string;
 }
 
-export async function planCommand(ctx: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
+export async function planCommand(base: Context, target: string | undefined, flags: PlanFlags): Promise<number> {
   const desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
   const host = hostIdentity(flags);
+  const ctx = withLogFields(base, { ...sourceFields(desired), stack: desired.stack });
   const tests = flags.packets ? loadPacketTests(flags.packets) : undefined;
   const engine = kernelEngine(ctx);
   await engine.recover();
   const live = engine.readLive(netnsOf(desired));
   const p = engine.plan(desired, live, { host });
+  ctx.log.info(planFields(p), 'plan made');
   const packets = tests ? engine.previewPackets(p, live, desired, tests) : undefined;
   if (flags.out) savePlan(flags.out, p);
   process.stdout.write(flags.json ? renderPlanJson(p, packets) + '\n' : renderPlan(p, { color: ctx.color, ...(packets ? { packets } : {}) }) + '\n');

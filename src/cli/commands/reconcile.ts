@@ -8,11 +8,12 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { kernelEngine, parseDuration } from '../context.js';
 import { KfnError } from '../../core/errors.js';
+import type { RoundOutcome } from '../../core/types.js';
 import { hostIdentity, type HostLabelFlags } from '../../core/host.js';
 import { checkStackName, repoName, stackFor } from '../../engine/index.js';
 import { GitSource } from '../../git/source.js';
 import { ReconcileAgent, checkManifestPath } from '../../agent/agent.js';
-import { parseAddr, startWebhook, watchedRefs, type WebhookServer } from '../../agent/webhook.js';
+import { startWebhook, watchedRefs, type WebhookServer } from '../../agent/webhook.js';
 import { roundLine } from '../../views/index.js';
 
 export interface ReconcileFlags extends HostLabelFlags {
@@ -27,8 +28,22 @@ export interface ReconcileFlags extends HostLabelFlags {
   allowedSigners?: string;
   webhookAddr?: string;
   webhookSecretFile?: string;
+  metricsAddr?: string;
   lockTimeout: string;
   cacheDir?: string;
+}
+
+/** The metrics' outcome label of a round: a suspended round is skipped. */
+function metricsOutcome(m: typeof import('../../metrics/index.js').RoundOutcome, o: RoundOutcome): import('../../metrics/index.js').RoundOutcome {
+  const by: Record<RoundOutcome, import('../../metrics/index.js').RoundOutcome> = {
+    applied: m.Applied,
+    'in-sync': m.InSync,
+    'drift-corrected': m.DriftCorrected,
+    'drift-reported': m.DriftReported,
+    failed: m.Failed,
+    suspended: m.Skipped,
+  };
+  return by[o];
 }
 
 function readSecret(file: string): string {
@@ -51,12 +66,26 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
   if (flags.allowedSigners && !fs.existsSync(flags.allowedSigners)) throw new KfnError('USAGE', `--allowed-signers ${flags.allowedSigners}: no such file`, { hint: "give git's allowed-signers file" });
   if (flags.webhookAddr && !flags.webhookSecretFile) throw new KfnError('USAGE', '--webhook-addr needs --webhook-secret-file FILE', { hint: 'push events are only accepted with a shared secret' });
   if (flags.webhookAddr && flags.once) throw new KfnError('USAGE', '--webhook-addr cannot be used with --once', { hint: 'run the agent without --once to accept push events' });
-  const addr = flags.webhookAddr ? parseAddr(flags.webhookAddr, '--webhook-addr') : undefined;
+  const { parseListenAddress } = await import('../../metrics/server.js');
+  const addr = flags.webhookAddr ? parseListenAddress(flags.webhookAddr) : undefined;
+  const metricsAddr = flags.metricsAddr ? parseListenAddress(flags.metricsAddr) : undefined;
   const secret = flags.webhookSecretFile ? readSecret(flags.webhookSecretFile) : undefined;
   const host = hostIdentity(flags);
   const stack = flags.stack === undefined ? stackFor(repoName(flags.repo), manifests) : checkStackName(flags.stack, '--stack');
 
-  const engine = kernelEngine(ctx);
+  const metrics = metricsAddr ? await import('../../metrics/index.js') : undefined;
+  let registry: import('../../metrics/index.js').KfnMetrics | undefined;
+  const engine = kernelEngine(ctx, (e) => registry?.onEngineEvent(e));
+  if (metrics) {
+    const { kfnVersion } = await import('../../core/version.js');
+    const { libbpfVersion } = await import('../../libbpf/index.js');
+    registry = new metrics.KfnMetrics(
+      { readChains: () => engine.readLive().chains, counters: (i) => engine.form.counters(i) },
+      { version: kfnVersion(), libbpf: libbpfVersion(), node: process.versions.node },
+      (e) => ctx.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'reading the live state for metrics failed'),
+    );
+  }
+  const rounds = metrics && registry ? new metrics.ReconcileMetrics(registry.registry) : undefined;
   const abort = new AbortController();
   const source = new GitSource({ repo: flags.repo, ref: flags.ref, cacheDir: flags.cacheDir ? path.resolve(flags.cacheDir) : path.join(ctx.paths.stateDir, 'git'), signal: abort.signal });
   const log = ctx.log.child({ stack });
@@ -73,6 +102,18 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
     lockTimeoutMs: parseDuration(flags.lockTimeout),
     log: ctx.log,
     abort,
+    ...(rounds && metrics
+      ? {
+          onRound: (r, status) =>
+            rounds.roundFinished({
+              stack,
+              outcome: metricsOutcome(metrics.RoundOutcome, r.outcome),
+              ...(status.lastApplied ? { appliedRevision: status.lastApplied.revision } : {}),
+              drift: r.outcome === 'drift-reported' || (r.outcome === 'failed' && (r.drift ?? 0) > 0),
+              at: new Date(r.finishedAt),
+            }),
+        }
+      : {}),
   });
 
   if (flags.once) {
@@ -82,6 +123,11 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
     return r.outcome === 'drift-reported' ? 2 : 0;
   }
 
+  let metricsServer: import('../../metrics/index.js').MetricsServer | undefined;
+  if (metrics && registry && metricsAddr) {
+    registry.refresh();
+    metricsServer = await metrics.serveMetrics(metricsAddr, registry, (e) => ctx.log.error({ err: e instanceof Error ? e.message : String(e) }, 'rendering metrics failed'));
+  }
   let webhook: WebhookServer | undefined;
   if (addr && secret) {
     webhook = await startWebhook({ ...addr, secret, refs: watchedRefs(flags.ref), onPush: () => agent.requestRound('webhook'), log });
@@ -97,11 +143,13 @@ export async function reconcileCommand(ctx: Context, flags: ReconcileFlags): Pro
     ['SIGHUP', onHup],
   ];
   for (const [sig, h] of handlers) process.on(sig, h);
-  log.info({ repo: source.repo, ref: flags.ref, path: manifests, intervalMs, webhook: webhook ? `http://${webhook.host.includes(':') ? `[${webhook.host}]` : webhook.host}:${webhook.port}` : null, pid: process.pid }, 'reconcile agent started');
+  const url = (a: { host: string; port: number } | undefined): string | null => (a ? `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : null);
+  log.info({ repo: source.repo, ref: flags.ref, path: manifests, intervalMs, webhook: url(webhook), metrics: url(metricsServer?.address), pid: process.pid }, 'reconcile agent started');
   try {
     await agent.run();
   } finally {
     await webhook?.close();
+    await metricsServer?.close();
     for (const [sig, h] of handlers) process.off(sig, h);
   }
   log.info('reconcile agent stopped');

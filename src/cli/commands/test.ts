@@ -1,7 +1,8 @@
 /** `kfn test`: packet cases through private shadows of the desired chains; exit 0 when every case passes. */
 import writeFileAtomic from 'write-file-atomic';
 import type { Context } from '../context.js';
-import { kernelEngine, manifestTarget } from '../context.js';
+import { manifestTarget } from '../context.js';
+import { kernelEngine } from '../context.js';
 import { KfnError } from '../../core/errors.js';
 import { loadDesired, reportPassed } from '../../engine/index.js';
 import { loadPacketTests } from '../../packets/index.js';
@@ -14,7 +15,7 @@ export interface TestFlags {
 }
 
 export function testCommand(ctx: Context, target: string | undefined, flags: TestFlags): number {
-  const desired = loadDesired(manifestTarget(target));
+  const desired = loadDesired(manifestTarget(target), { stack: false });
   const tests = loadPacketTests(flags.packets);
   const engine = kernelEngine(ctx, undefined, { pins: false });
   const report = engine.testPackets(desired, tests);

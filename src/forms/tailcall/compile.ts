@@ -14,10 +14,11 @@
  * step runs. Everything a step needs (directories, what maps it shares or carries over,
  * previous values) is decided here, so apply never re-decides.
  */
-import { KfnError } from '../../core/errors.js';
+import { KfnError, isKfnError } from '../../core/errors.js';
+import { tracepointId } from '../../libbpf/index.js';
 import { digestEntries } from '../../core/digest.js';
-import { attachmentKey, attachmentLabel } from '../../core/types.js';
-import type { ChainChange, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StackRecord, StepKind, StepPhase } from '../../core/types.js';
+import { attachmentKey, attachmentLabel, companionText } from '../../core/types.js';
+import type { ChainChange, DesiredInstance, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StackRecord, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
 import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './layout.js';
 import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
@@ -45,7 +46,8 @@ function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, descri
 }
 
 export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
-  const changes = planned.changes.map((c) => structuredClone(c));
+  // The compiler annotates the changes it compiles (copies, reloads): those are its own copies.
+  const changes = planned.changes.map((c) => (c.action === 'noop' ? c : structuredClone(c)));
   const liveStacks = new Map(cc.live.chains.filter((c) => c.stack !== undefined).map((c) => [attachmentKey(c.attachment), c.stack!]));
   const ctx: Ctx = {
     pinRoot: cc.pinRoot,
@@ -169,22 +171,47 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     if (isCopy) {
       const li = liveInstance(ctx, ic);
       op.share = { maps: mapPins(li, Object.keys(li.stateMaps ?? {})), appliedMaps: { ...li.appliedMaps } };
+      const companions = (li.identity.companions ?? []).map((co) => ({ program: co.program, ...instancePins(li.pinDir).companion(co.program) }));
+      if (companions.length) op.share.companions = companions;
       kind = 'load-copy';
       verb = 'load a copy of';
       if (ic.action === 'noop') {
         ic.action = 'reload';
         ic.reasons.push({ code: 'successor-changed' });
       } else ic.reasons.push({ code: 'copied' });
-    } else if (ic.action === 'replace') {
-      op.carry = carriedState(liveInstance(ctx, ic), ic);
-      kind = 'load-replacement';
-      verb = 'load replacement';
+    } else {
+      checkCompanions(c, desired);
+      if (ic.action === 'replace') {
+        op.carry = carriedState(liveInstance(ctx, ic), ic);
+        kind = 'load-replacement';
+        verb = 'load replacement';
+      }
     }
-    push(ctx, 'prepare', c, kind, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}`, op, [{ op: 'unpinTree', dir: instDir }], name);
+    const companions = (desired.identity.companions ?? []).map(companionText);
+    const beside = companions.length ? `, ${isCopy ? 'taking over' : 'attaching'} companion${companions.length > 1 ? 's' : ''} ${companions.join(', ')}` : '';
+    push(ctx, 'prepare', c, kind, `${verb} ${name} (${desired.identity.function}@${desired.identity.version}) for ${attachmentLabel(c.attachment)}${beside}`, op, [{ op: 'unpinTree', dir: instDir }], name);
     dirs.set(name, instDir);
     next = instancePins(instDir).prog;
   }
   return dirs;
+}
+
+/**
+ * A companion's tracepoint must exist on this kernel (and tracefs be mounted): the plan
+ * fails here, with the chain entry's position, rather than the apply half-way.
+ */
+function checkCompanions(c: ChainChange, desired: DesiredInstance): void {
+  for (const co of desired.identity.companions ?? []) {
+    try {
+      tracepointId(co.attach.tracepoint);
+    } catch (e) {
+      if (!isKfnError(e)) throw e;
+      throw new KfnError(e.code, `chain "${c.chainName}" function "${desired.name}": companion ${co.program}: ${e.message}`, {
+        ...(e.hint ? { hint: e.hint } : {}),
+        ...(desired.source ? { source: desired.source } : {}),
+      });
+    }
+  }
 }
 
 function mapPins(li: LiveInstance, names: string[]): { name: string; pin: string }[] {

@@ -10,7 +10,7 @@ import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
 import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
-import { readInstanceStats } from './stats.js';
+import { readInstanceCounters, readInstanceStats } from './stats.js';
 import { buildShadow } from './shadow.js';
 
 export const tailcallForm: ChainForm = {
@@ -21,6 +21,12 @@ export const tailcallForm: ChainForm = {
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
   undo: (op: unknown) => runUndo(op as UndoOp),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
-  stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps), limit),
+  stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, parametersOf(instance), limit),
+  counters: (instance: LiveInstance) => readInstanceCounters(instance, parametersOf(instance)),
   shadow: buildShadow,
 };
+
+/** The instance's parameter maps as its metadata records them (older metadata: the maps read as parameters). */
+function parametersOf(instance: LiveInstance): string[] {
+  return (instance.formData as InstanceMeta | undefined)?.parameters ?? Object.keys(instance.maps);
+}

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Companion, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
@@ -17,18 +17,18 @@ import {
   mapInfoByFd,
   tryOpenPinned,
   attachTcxLink,
+  attachTracepointLink,
   attachXdpLink,
   closeFd,
   fileSha256,
   ifindexHere,
   openPinned,
   pinFd,
-  progInfoByFd,
+  progIdByFd,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
   withNetns,
-  type ObjectInfo,
 } from '../../libbpf/index.js';
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
@@ -61,16 +61,30 @@ export interface LoadInstanceArgs {
   desired: DesiredInstance;
   /** Program pin of the instance this one tail-calls into (null: end of chain). */
   successor: string | null;
-  /** A copy: every map is the live instance's (a reorder keeps all state). */
-  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string> };
+  /**
+   * A copy: every map is the live instance's (a reorder keeps all state), and so are its
+   * companions: their program and link are pinned again in the copy, never loaded twice
+   * (two companions on one tracepoint would count every event twice in the shared maps).
+   */
+  share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string>; companions?: SharedCompanion[] };
   /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
   carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
 }
 
+/** A live instance's companion, by its pins. */
+export interface SharedCompanion {
+  program: string;
+  prog: string;
+  link: string;
+}
+
 /** The `.rodata` bytes an identity's globals patch, at their offsets in `info`'s object. */
-export function globalPatches(identity: FunctionIdentity, info: ObjectInfo, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
-  return Object.entries(identity.globals).map(([name, g]) => {
-    const gi = info.globals.find((x) => x.name === name);
+export function globalPatches(identity: FunctionIdentity, obj: BpfObject, objectPath: string): { section: string; offset: number; bytes: Buffer }[] {
+  const wanted = Object.entries(identity.globals);
+  // Most instances set no globals: reading the object's BTF for them would be wasted.
+  const declared = wanted.length ? obj.globals() : [];
+  return wanted.map(([name, g]) => {
+    const gi = declared.find((x) => x.name === name);
     if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${objectPath}`);
     return { section: gi.section, offset: gi.offset, bytes: Buffer.from(g.value, 'hex') };
   });
@@ -78,7 +92,9 @@ export function globalPatches(identity: FunctionIdentity, info: ObjectInfo, obje
 
 /**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
- * desired map entries written before anything can reach it.
+ * desired map entries written before anything can reach it, then its companions are
+ * attached (each through a BPF link pinned in the instance's directory: removing the
+ * directory releases them).
  */
 export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number } {
   const { desired } = a;
@@ -92,14 +108,25 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
-    const globals = globalPatches(desired.identity, obj.info(sha), desired.objectPath);
+    const globals = globalPatches(desired.identity, obj, desired.objectPath);
     for (const m of a.share?.maps ?? a.carry?.maps ?? []) shared[m.name] = openPinned(m.pin);
-    const loaded = obj.load(desired.identity.program, { reuseMapFds: shared, globals });
-    const progId = progInfoByFd(loaded.progFd).id;
+    const { program, nextMap = NEXT_MAP } = desired.identity;
+    const companions = a.share ? [] : (desired.identity.companions ?? []);
+    const loaded = obj.loadPrograms(
+      [
+        { name: program, ...(desired.programType ? { type: desired.programType } : {}) },
+        ...companions.map((c) => ({ name: c.program, type: c.attach.kind })),
+      ],
+      { reuseMapFds: shared, globals },
+    );
+    const progFd = loaded.progFds[program]!;
+    const progId = progIdByFd(progFd);
+    const slotFd = loaded.mapFds[nextMap];
+    if (slotFd === undefined) throw new KfnError('MAP_NOT_FOUND', `${desired.objectPath} has no map ${nextMap} (the chain slot of ${desired.identity.function})`, { hint: 'run kfn validate' });
     const pins = instancePins(dir);
-    pinFd(loaded.progFd, pins.prog);
-    pinFd(loaded.mapFds[NEXT_MAP]!, pins.next);
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== NEXT_MAP) pinFd(fd, pins.map(name));
+    pinFd(progFd, pins.prog);
+    pinFd(slotFd, pins.next);
+    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== nextMap) pinFd(fd, pins.map(name));
 
     const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
     if (!a.share) {
@@ -123,6 +150,8 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
+    for (const c of companions) attachCompanion(pins.companion(c.program), loaded.progFds[c.program]!, c, `${desired.name} of chain ${a.chainName}`);
+    for (const c of a.share?.companions ?? []) adoptCompanion(pins.companion(c.program), c);
     if (a.successor) setSlot(pins.next, a.successor);
     return { progId };
   } catch (e) {
@@ -131,6 +160,27 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
   } finally {
     for (const fd of Object.values(shared)) closeFd(fd);
     obj.close();
+  }
+}
+
+function attachCompanion(pins: { prog: string; link: string }, progFd: number, c: Companion, label: string): void {
+  pinFd(progFd, pins.prog);
+  const linkFd = attachTracepointLink(progFd, c.attach.tracepoint, `companion ${c.program} of ${label}`);
+  try {
+    pinFd(linkFd, pins.link);
+  } finally {
+    closeFd(linkFd);
+  }
+}
+
+/** Pins a live companion's program and link again (same kernel objects) at `pins`. */
+function adoptCompanion(pins: { prog: string; link: string }, live: SharedCompanion): void {
+  for (const [from, to] of [[live.prog, pins.prog], [live.link, pins.link]] as const) {
+    const fd = tryOpenPinned(from);
+    if (fd === undefined) {
+      throw new KfnError('STATE_CORRUPT', `companion ${live.program}: ${from} is missing`, { hint: 'run kfn plan: it reports the damage and reloads the instance' });
+    }
+    withFd(fd, (f) => pinFd(f, to));
   }
 }
 

@@ -5,7 +5,12 @@
  *     link  root  root_next  meta         root link, root program, its slot, chain metadata
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
+ *       companions/<program>/prog  link   a companion program and the link attaching it
  *   stacks/<stack>                        what kfn last applied for one stack (its chains)
+ *
+ * `kfn_next` is the instance's chain slot whatever the object calls that map (its
+ * identity records the name, see FunctionIdentity.nextMap); `maps/` holds every other
+ * map of the object under its name in the object (the kernel keeps only 15 characters).
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
@@ -14,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../../core/types.js';
 import { HOOKS } from '../../core/types.js';
 
-/** The one-slot program array through which every instance (and the root) chains. */
+/** Pin name of the one-slot program array through which every instance (and the root) chains. */
 export const NEXT_MAP = 'kfn_next';
 
 const enc = (s: string): string => encodeURIComponent(s).replace(/\./g, '%2E');
@@ -78,4 +83,8 @@ export const instancePins = (dir: string) => ({
   meta: path.join(dir, 'meta'),
   maps: path.join(dir, 'maps'),
   map: (name: string) => path.join(dir, 'maps', enc(name)),
+  companion: (program: string) => ({
+    prog: path.join(dir, 'companions', enc(program), 'prog'),
+    link: path.join(dir, 'companions', enc(program), 'link'),
+  }),
 });

@@ -2,8 +2,8 @@
  * kfn's metadata lives in the kernel next to what it describes: a one-entry array
  * map holding a JSON document, pinned as `meta` in each chain and instance directory.
  */
-import { createArrayMap, openPinned, pinFd, closeFd, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import fs from 'node:fs';
+import { createArrayMap, openPinned, pinFd, closeFd, tryOpenPinned, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import { KfnError } from '../../core/errors.js';
 import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 
@@ -100,7 +100,18 @@ export function putMeta(pinPath: string, meta: Meta): void {
 }
 
 export function readMeta(pinPath: string): Meta | undefined {
-  return withFd(openPinned(pinPath), (fd) => {
+  return withFd(openPinned(pinPath), metaOf(pinPath));
+}
+
+/** As readMeta, and undefined when nothing is pinned at `pinPath`. */
+export function readMetaIfPinned(pinPath: string): Meta | undefined {
+  const fd = tryOpenPinned(pinPath);
+  return fd === undefined ? undefined : withFd(fd, metaOf(pinPath));
+}
+
+const metaOf =
+  (pinPath: string) =>
+  (fd: number): Meta | undefined => {
     const raw = new MapHandle(fd, mapInfoByFd(fd), pinPath).lookup(ZERO_KEY);
     if (!raw) return undefined;
     const end = raw.indexOf(0);
@@ -109,5 +120,4 @@ export function readMeta(pinPath: string): Meta | undefined {
     } catch {
       return undefined;
     }
-  });
-}
+  };

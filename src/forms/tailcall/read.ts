@@ -6,33 +6,35 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   BpfError,
+  LINK_TYPE,
   MapHandle,
-  ifindexHere,
+  dumpLinksHere,
   linkInfoByFd,
-  listInterfacesHere,
   listPinDirs,
   mapInfoByFd,
   netnsExists,
   progInfoById,
-  progInfoByFd,
+  progIdByFd,
   queryTcx,
-  queryXdp,
   tryOpenPinned,
   withFd,
-  withKernelBtf,
+  KernelBtfCache,
   withNetns,
   mapLayoutDigest,
   isPerCpu,
   perCpuValues,
   type MapInfo,
   type MapKernelInfo,
+  type MprogQuery,
+  type TcxDirection,
+  type XdpQuery,
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
-import type { Attachment, DriftKind, ForeignProgram, LiveChain, LiveInstance, LiveInterface, LiveState, MapEntry, StackRecord, TcPosition } from '../../core/types.js';
-import { attachmentLabel } from '../../core/types.js';
+import type { Attachment, Companion, DriftKind, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveInterface, LiveState, MapEntry, StackRecord, TcPosition } from '../../core/types.js';
+import { attachmentKey, companionText } from '../../core/types.js';
 import { driftText } from '../../core/drift.js';
 import { NEXT_MAP, chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir, parseStackPin, stacksRoot } from './layout.js';
-import { readMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
 
 /**
@@ -44,25 +46,106 @@ const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 const MAX_CHAIN_LENGTH = 64;
 
 export function readLiveState(opts: ReadOptions): LiveState {
-  const chains = listChainAttachments(opts.pinRoot).map((a) => readChain(opts.pinRoot, a));
-  const wanted = new Set([...opts.netns, ...chains.map((c) => c.attachment.netns)]);
-  const interfaces: LiveInterface[] = [];
+  return withReadScope((scope) => readLive(opts, scope));
+}
+
+function readLive(opts: ReadOptions, scope: ReadScope): LiveState {
+  const all = listChainAttachments(opts.pinRoot);
+  const only = opts.only && new Set(opts.only.map(attachmentKey));
+  const inScope = (a: Attachment): boolean => !only || only.has(attachmentKey(a));
+  const attachments = all.filter(inScope);
+  const wanted = [...new Set([...opts.netns, ...attachments.map((a) => a.netns)])].sort();
+  const hooksByNetns = new Map<string, InterfaceHooks[]>();
   const missingNetns: string[] = [];
+  for (const netns of wanted) {
+    if (netnsExists(netns)) hooksByNetns.set(netns, withNetns(netns, readHooksHere));
+    else missingNetns.push(netns);
+  }
+  const byName = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, new Map(hooks.map((h) => [h.ifname, h]))]));
+  const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns), scope));
+  // Every chain's root is kfn's, also where only some chains are read: what is foreign does not depend on the scope.
+  const kfnRoots = new Set([...chains.map((c) => c.rootProgId), ...all.filter((a) => !inScope(a)).map((a) => pinnedProgId(chainPins(chainDir(opts.pinRoot, a)).root))]);
+  kfnRoots.delete(0);
+  const interfaces: LiveInterface[] = [];
   const foreign: ForeignProgram[] = [];
-  const kfnRoots = new Set(chains.map((c) => c.rootProgId).filter((id) => id > 0));
-  for (const netns of [...wanted].sort()) {
-    if (!netnsExists(netns)) {
-      missingNetns.push(netns);
-      continue;
+  for (const [netns, hooks] of hooksByNetns) {
+    for (const h of hooks) {
+      interfaces.push({ netns, ifname: h.ifname, ifindex: h.ifindex });
+      foreign.push(...foreignOn(netns, h, kfnRoots).filter((f) => inScope(f.attachment)));
     }
-    withNetns(netns, () => {
-      for (const ifc of listInterfacesHere()) {
-        interfaces.push({ netns, ifname: ifc.ifname, ifindex: ifc.ifindex });
-        foreign.push(...foreignOn(netns, ifc.ifname, ifc.ifindex, kfnRoots));
-      }
-    });
   }
   return { chains, stacks: readStackRecords(opts.pinRoot), interfaces, missingNetns, foreign };
+}
+
+/**
+ * What one read of the live state learns once and uses for every instance: kernel BTF
+ * typed once per content, and each map layout's digest computed once. Made for one read
+ * and dropped with it, so nothing carries over to the next.
+ */
+export class ReadScope {
+  readonly btf = new KernelBtfCache();
+  private readonly layouts = new Map<string, string>();
+
+  /** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
+  typed(name: string, info: MapKernelInfo): MapInfo {
+    const m: MapInfo = { name, type: info.typeName, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries };
+    const hit = this.btf.get(info.btfId);
+    if (hit && info.btfKeyTypeId) m.key = hit.btf.type(info.btfKeyTypeId);
+    if (hit && info.btfValueTypeId) m.value = hit.btf.type(info.btfValueTypeId);
+    const counters = hit?.btf.counters(name, info.btfValueTypeId) ?? [];
+    if (counters.length) m.counters = counters;
+    return m;
+  }
+
+  /** mapLayoutDigest of `typed`, which this scope typed from `info`. */
+  layout(typed: MapInfo, info: MapKernelInfo): string {
+    const key = [this.btf.get(info.btfId)?.content ?? '', info.type, info.keySize, info.valueSize, info.maxEntries, info.btfKeyTypeId, info.btfValueTypeId].join(':');
+    let digest = this.layouts.get(key);
+    if (digest === undefined) {
+      digest = mapLayoutDigest(typed);
+      this.layouts.set(key, digest);
+    }
+    return digest;
+  }
+
+  close(): void {
+    this.btf.close();
+  }
+}
+
+/** Runs `fn` with a scope that is closed afterwards. */
+export function withReadScope<T>(fn: (scope: ReadScope) => T): T {
+  const scope = new ReadScope();
+  try {
+    return fn(scope);
+  } finally {
+    scope.close();
+  }
+}
+
+/** What runs on every hook of one interface, read once per read of the live state. */
+interface InterfaceHooks {
+  ifindex: number;
+  ifname: string;
+  xdp: XdpQuery;
+  /** The error when the kernel cannot query tcx on this device. */
+  tcx: Record<TcxDirection, MprogQuery | BpfError>;
+}
+
+/** The interfaces of the current netns and their hooks: one netlink dump, two tcx queries per interface. */
+function readHooksHere(): InterfaceHooks[] {
+  return dumpLinksHere().map((l) => {
+    const label = l.ifname;
+    const tcx = (dir: TcxDirection): MprogQuery | BpfError => {
+      try {
+        return queryTcx(l.ifindex, dir, label);
+      } catch (e) {
+        if (e instanceof BpfError) return e;
+        throw e;
+      }
+    };
+    return { ifindex: l.ifindex, ifname: l.ifname, xdp: l.xdp, tcx: { ingress: tcx('ingress'), egress: tcx('egress') } };
+  });
 }
 
 export function listChainAttachments(pinRoot: string): Attachment[] {
@@ -77,22 +160,16 @@ export function listChainAttachments(pinRoot: string): Attachment[] {
   return out;
 }
 
-/** Programs on an interface's hooks that are not kfn roots (current netns). */
-function foreignOn(netns: string, ifname: string, ifindex: number, kfnRoots: Set<number>): ForeignProgram[] {
+/** Programs on an interface's hooks that are not kfn roots. */
+function foreignOn(netns: string, h: InterfaceHooks, kfnRoots: Set<number>): ForeignProgram[] {
   const out: ForeignProgram[] = [];
-  const label = `${ifname} (netns ${netns})`;
-  const xdp = queryXdp(ifindex, label);
-  if (xdp.progId && !kfnRoots.has(xdp.progId)) {
-    out.push({ attachment: { netns, ifname, hook: 'xdp' }, progId: xdp.progId, progName: progName(xdp.progId) });
+  const { ifname } = h;
+  if (h.xdp.progId && !kfnRoots.has(h.xdp.progId)) {
+    out.push({ attachment: { netns, ifname, hook: 'xdp' }, progId: h.xdp.progId, progName: progName(h.xdp.progId) });
   }
   for (const dir of ['ingress', 'egress'] as const) {
-    let q;
-    try {
-      q = queryTcx(ifindex, dir, label);
-    } catch (e) {
-      if (e instanceof BpfError) continue; // kernel without tcx on this device
-      throw e;
-    }
+    const q = h.tcx[dir];
+    if (q instanceof BpfError) continue; // kernel without tcx on this device
     q.progIds.forEach((progId, i) => {
       if (kfnRoots.has(progId)) return;
       const f: ForeignProgram = { attachment: { netns, ifname, hook: `tc-${dir}` }, progId, progName: progName(progId) };
@@ -113,7 +190,7 @@ function progName(id: number): string {
 
 function pinnedProgId(pin: string): number {
   const fd = tryOpenPinned(pin);
-  return fd === undefined ? 0 : withFd(fd, (f) => progInfoByFd(f).id);
+  return fd === undefined ? 0 : withFd(fd, progIdByFd);
 }
 
 /** The program id in slot 0 of a pinned one-slot program array (0 = empty). */
@@ -126,11 +203,11 @@ export function slotProgId(pin: string): number | undefined {
   });
 }
 
-export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
+/** One chain; `hooks`: the interfaces of its netns (undefined: the netns is gone). */
+function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined, scope: ReadScope): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
-  const label = attachmentLabel(attachment);
-  const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as ChainMeta | undefined) : undefined;
+  const meta = readMetaIfPinned(pins.meta) as ChainMeta | undefined;
   const drift: DriftKind[] = [];
   const rootProgId = pinnedProgId(pins.root);
   const linkFd = tryOpenPinned(pins.link);
@@ -142,31 +219,29 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   let ifindex = 0;
   let attached = false;
   let mode: LiveChain['mode'];
-  if (!netnsExists(attachment.netns)) {
-    drift.push({ code: 'netns-missing', netns: attachment.netns });
-  } else {
-    withNetns(attachment.netns, () => {
-      ifindex = ifindexHere(attachment.ifname) ?? 0;
-      if (!ifindex) return void drift.push({ code: 'interface-missing', ifname: attachment.ifname });
-      if (link && link.ifindex !== ifindex) return void drift.push(defunctLink(link.ifindex, ifindex, attachment.ifname, meta));
-      if (attachment.hook === 'xdp') {
-        const q = queryXdp(ifindex, label);
-        attached = q.progId === rootProgId;
-        if (!attached) drift.push({ code: 'root-not-attached', running: q.progId });
-        else if (q.mode === 'native' || q.mode === 'generic') mode = q.mode;
-      } else {
-        const q = queryTcx(ifindex, attachment.hook === 'tc-ingress' ? 'ingress' : 'egress', label);
-        attached = q.progIds.includes(rootProgId);
-        if (!attached) drift.push({ code: 'root-not-attached' });
-        else if (meta?.position) {
-          const lost = positionLost(q.progIds, rootProgId, meta.position);
-          if (lost) drift.push(lost);
-        }
+  const here = hooks?.get(attachment.ifname);
+  if (!hooks) drift.push({ code: 'netns-missing', netns: attachment.netns });
+  else if (!here) drift.push({ code: 'interface-missing', ifname: attachment.ifname });
+  else {
+    ifindex = here.ifindex;
+    if (link && link.ifindex !== ifindex) drift.push(defunctLink(link.ifindex, ifindex, attachment.ifname, meta));
+    else if (attachment.hook === 'xdp') {
+      attached = here.xdp.progId === rootProgId;
+      if (!attached) drift.push({ code: 'root-not-attached', running: here.xdp.progId });
+      else if (here.xdp.mode === 'native' || here.xdp.mode === 'generic') mode = here.xdp.mode;
+    } else {
+      const q = here.tcx[attachment.hook === 'tc-ingress' ? 'ingress' : 'egress'];
+      if (q instanceof BpfError) throw q;
+      attached = q.progIds.includes(rootProgId);
+      if (!attached) drift.push({ code: 'root-not-attached' });
+      else if (meta?.position) {
+        const lost = positionLost(q.progIds, rootProgId, meta.position);
+        if (lost) drift.push(lost);
       }
-    });
+    }
   }
 
-  const all = readInstances(dir);
+  const all = readInstances(dir, scope);
   const byProg = new Map(all.map((i) => [i.progId, i]));
   const instances: LiveInstance[] = [];
   const seen = new Set<number>();
@@ -193,6 +268,7 @@ export function readChain(pinRoot: string, attachment: Attachment): LiveChain {
   const orphans = all.filter((i) => !seen.has(i.progId));
   const bypass = bypassed(meta?.order, instances, drift);
   if (bypass) drift.push(bypass);
+  for (const i of instances) for (const d of i.drift ?? []) drift.push({ code: 'instance-drift', instance: i.name, text: d });
 
   const chain: LiveChain = {
     attachment,
@@ -259,7 +335,7 @@ export function readStackRecords(pinRoot: string): StackRecord[] {
   const out: StackRecord[] = [];
   for (const name of names) {
     if (parseStackPin(name) === undefined) continue;
-    const meta = readMeta(path.join(stacksRoot(pinRoot), name));
+    const meta = readMetaIfPinned(path.join(stacksRoot(pinRoot), name));
     if (meta?.kind !== 'stack') continue;
     const r: StackRecord = {
       stack: meta.stack,
@@ -273,7 +349,7 @@ export function readStackRecords(pinRoot: string): StackRecord[] {
   return out;
 }
 
-function readInstances(chainDirPath: string): LiveInstance[] {
+function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
   const fnDir = chainPins(chainDirPath).functions;
   const out: LiveInstance[] = [];
   for (const base of listPinDirs(fnDir)) {
@@ -281,57 +357,78 @@ function readInstances(chainDirPath: string): LiveInstance[] {
     const pinDir = path.join(fnDir, base);
     const pins = instancePins(pinDir);
     const progId = pinnedProgId(pins.prog);
-    const meta = fs.existsSync(pins.meta) ? (readMeta(pins.meta) as InstanceMeta | undefined) : undefined;
+    const meta = readMetaIfPinned(pins.meta) as InstanceMeta | undefined;
     if (!progId || !meta) continue;
-    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters);
+    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
     if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
+    if (meta.identity.companions?.length) {
+      inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
+      const drift = inst.companions.flatMap((c) => companionDrift(c));
+      if (drift.length) inst.drift = drift;
+    }
     out.push(inst);
   }
   return out;
+}
+
+function readCompanion(instancePinDir: string, c: Companion): LiveCompanion {
+  const pins = instancePins(instancePinDir).companion(c.program);
+  const progId = pinnedProgId(pins.prog);
+  const linkFd = tryOpenPinned(pins.link);
+  const link = linkFd === undefined ? undefined : withFd(linkFd, linkInfoByFd);
+  return { ...c, progId, linkId: link?.id ?? 0, attached: link !== undefined && link.type === LINK_TYPE.PERF_EVENT && progId !== 0 && link.progId === progId };
+}
+
+function companionDrift(c: LiveCompanion): string[] {
+  const what = `companion ${companionText(c)}`;
+  if (!c.linkId) return [`${what}: its link is missing, it no longer runs`];
+  if (!c.progId) return [`${what}: its program pin is missing`];
+  if (!c.attached) return [`${what}: its link does not run its program`];
+  return [];
 }
 
 /**
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined, scope: ReadScope): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
-  for (const m of listInstanceMaps(instancePinDir)) {
-    const typed = typedMapInfo(m.name, m.info);
-    stateMaps[m.name] = mapLayoutDigest(typed);
-    if (isParameter(m.name, m.info.typeName)) maps[m.name] = readMapEntries(m.pin, m.info, typed);
+  for (const { name, pin } of instanceMapPins(instancePinDir)) {
+    const fd = tryOpenPinned(pin);
+    if (fd === undefined) continue;
+    withFd(fd, (f) => {
+      const info = mapInfoByFd(f);
+      const typed = scope.typed(name, info);
+      stateMaps[name] = scope.layout(typed, info);
+      if (isParameter(name, info.typeName)) maps[name] = readMapEntries(new MapHandle(f, info, pin), typed);
+    });
   }
   return { maps, stateMaps };
 }
 
-export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
+/** The map pins of an instance, by map name, in name order. */
+function instanceMapPins(instancePinDir: string): { name: string; pin: string }[] {
   const dir = instancePins(instancePinDir).maps;
-  let names: string[] = [];
+  let files: string[] = [];
   try {
-    names = fs.readdirSync(dir).sort();
+    files = fs.readdirSync(dir).sort();
   } catch {
     return [];
   }
-  return names.flatMap((file) => {
-    const pin = path.join(dir, file);
+  return files.map((file) => ({ name: decodeURIComponent(file), pin: path.join(dir, file) }));
+}
+
+export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
+  return instanceMapPins(instancePinDir).flatMap(({ name, pin }) => {
     const fd = tryOpenPinned(pin);
     if (fd === undefined) return [];
-    return [{ name: decodeURIComponent(file), pin, info: withFd(fd, mapInfoByFd) }];
+    return [{ name, pin, info: withFd(fd, mapInfoByFd) }];
   });
 }
 
-/** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
-export function typedMapInfo(name: string, info: MapKernelInfo): MapInfo {
-  const m: MapInfo = { name, type: info.typeName, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries };
-  withKernelBtf(info.btfId, (btf) => {
-    if (info.btfKeyTypeId) m.key = btf.type(info.btfKeyTypeId);
-    if (info.btfValueTypeId) m.value = btf.type(info.btfValueTypeId);
-  });
-  return m;
-}
 
 /**
  * A per-CPU parameter holds one value, written to every CPU. When the CPUs agree that is
@@ -351,17 +448,13 @@ function unevenEntry(typed: MapInfo, key: Buffer, raw: Buffer): MapEntry {
   return { ...one, value: raw.toString('hex'), valueText: `per-CPU values differ: [${texts.join(', ')}]` };
 }
 
-/** All entries of a pinned map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
-function readMapEntries(pin: string, info: MapKernelInfo, typed: MapInfo): MapEntry[] {
-  const fd = tryOpenPinned(pin);
-  if (fd === undefined) return [];
-  return withFd(fd, (f) => {
-    const handle = new MapHandle(f, info, pin);
-    return handle
-      .entries()
-      .map((e) => ({ key: e.key, value: isPerCpu(info.type) ? oneValue(info, e.value) : e.value }))
-      .filter((e) => !isUnsetSlot(info.typeName, e.value))
-      .map((e) => (e.value.length === info.valueSize ? decodeMapEntry(typed, e.key, e.value) : unevenEntry(typed, e.key, e.value)))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  });
+/** All entries of a map, decoded and sorted by key bytes; unset (all-zero) array slots are omitted. */
+function readMapEntries(handle: MapHandle, typed: MapInfo): MapEntry[] {
+  const { info } = handle;
+  return handle
+    .entries()
+    .map((e) => ({ key: e.key, value: isPerCpu(info.type) ? oneValue(info, e.value) : e.value }))
+    .filter((e) => !isUnsetSlot(info.typeName, e.value))
+    .map((e) => (e.value.length === info.valueSize ? decodeMapEntry(typed, e.key, e.value) : unevenEntry(typed, e.key, e.value)))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -2,7 +2,7 @@
  * Shadow chains: a private copy of a chain to run test packets through. Every program
  * is loaded afresh from its object with fresh maps (parameters written from the
  * manifests, or copied from what was read of a live chain; state maps empty), wired
- * through its own `kfn_next` slot, attached nowhere and pinned nowhere: the shadow
+ * through its own chain slot, attached nowhere and pinned nowhere: the shadow
  * holds file descriptors only, and releasing it frees everything.
  *
  * To tell which instance decided a packet, a marker program (bpf/shadow_mark.bpf.c)
@@ -118,17 +118,18 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
     };
 
     // Entry points in packet order: [mark 1,] instance 1, [mark 2,] ... instance n[, mark n+1].
-    const hops: { loaded: LoadedProgram; what: string }[] = [];
+    // Each hop chains through its object's own slot (an instance's may have another name, identity.nextMap).
+    const hops: { loaded: LoadedProgram; what: string; slot: string }[] = [];
     specs.forEach((s, i) => {
-      if (marked) hops.push({ loaded: marker(i + 1), what: `marker ${i + 1}` });
-      hops.push({ loaded: loadInstance(s, open(s.objectPath)), what: `instance "${s.name}"` });
+      if (marked) hops.push({ loaded: marker(i + 1), what: `marker ${i + 1}`, slot: NEXT_MAP });
+      hops.push({ loaded: loadInstance(s, open(s.objectPath), kind), what: `instance "${s.name}"`, slot: s.identity.nextMap ?? NEXT_MAP });
     });
-    if (marked) hops.push({ loaded: marker(specs.length + 1), what: 'the end marker' });
+    if (marked) hops.push({ loaded: marker(specs.length + 1), what: 'the end marker', slot: NEXT_MAP });
 
-    let slot = { fd: root.mapFds[NEXT_MAP]!, what: 'the root' };
+    let slot = { fd: root.mapFds[NEXT_MAP]!, what: 'the root', name: NEXT_MAP };
     for (const h of hops) {
-      setSlotFd(slot.fd, `${NEXT_MAP} of ${slot.what} in ${label}`, h.loaded.progFd);
-      slot = { fd: h.loaded.mapFds[NEXT_MAP]!, what: h.what };
+      setSlotFd(slot.fd, `${slot.name} of ${slot.what} in ${label}`, h.loaded.progFd);
+      slot = { fd: h.loaded.mapFds[h.slot]!, what: h.what, name: h.slot };
     }
 
     const names = specs.map((s) => s.name);
@@ -193,15 +194,19 @@ function runOne(progFd: number, frame: Uint8Array, hook: Hook, label: string): {
   }
 }
 
-/** Loads one instance from its (opened) object and writes its parameter entries. */
-function loadInstance(s: InstanceSpec, obj: BpfObject): LoadedProgram {
+/**
+ * Loads one instance from its (opened) object and writes its parameter entries. The
+ * hook's program type is given (a section such as SEC("xdp_ratelimiting") names none);
+ * companions are not loaded: a shadow runs packets only.
+ */
+function loadInstance(s: InstanceSpec, obj: BpfObject, type: VerdictHook): LoadedProgram {
   const sha = fileSha256(s.objectPath);
   if (sha !== s.identity.sha256) {
     throw new KfnError('OBJECT_CHANGED', `object ${s.objectPath} changed since the manifests were read (sha256 ${sha.slice(0, 12)}, expected ${s.identity.sha256.slice(0, 12)})`, {
       hint: 'run the command again',
     });
   }
-  const loaded = obj.load(s.identity.program, { globals: globalPatches(s.identity, obj.info(sha), s.objectPath) });
+  const loaded = obj.load(s.identity.program, { ...(type ? { type } : {}), globals: globalPatches(s.identity, obj, s.objectPath) });
   for (const [map, entries] of Object.entries(s.entries)) {
     const fd = loaded.mapFds[map];
     if (fd === undefined) throw new KfnError('MAP_NOT_FOUND', `map ${map} not found in ${s.objectPath}`, { hint: 'the object no longer has the parameter map the chain sets' });

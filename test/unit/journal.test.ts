@@ -1,0 +1,191 @@
+/**
+ * The apply journal as a log: append-only (every write leaves the earlier bytes as they
+ * were), replayed by recovery into undo (before the commit point) or release (after),
+ * a last line cut short ignored, any other damage refused with JOURNAL_INVALID.
+ */
+import { test, describe, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Journal, journalPath, recover } from '../../src/engine/journal.js';
+import type { ChainForm } from '../../src/forms/form.js';
+import type { PlannedStep } from '../../src/core/types.js';
+import { KfnError } from '../../src/core/errors.js';
+
+interface Calls {
+  undo: unknown[];
+  run: string[];
+}
+
+function fakeForm(calls: Calls, failUndo?: unknown): ChainForm {
+  return {
+    name: 'tailcall',
+    ownedMaps: [],
+    read: () => ({ chains: [], interfaces: [], missingNetns: [], foreign: [] }),
+    compile: () => ({ changes: [], steps: [] }),
+    run: (step) => void calls.run.push(step.description),
+    undo: (op) => {
+      if (op === failUndo) throw new Error('cannot');
+      calls.undo.push(op);
+    },
+    describeUndo: (op) => `undo ${String(op)}`,
+    stats: () => [],
+    counters: () => ({}),
+    shadow: () => {
+      throw new Error('not in these tests');
+    },
+  };
+}
+
+const releaseStep = (description: string): PlannedStep =>
+  ({ kind: 'release', phase: 'release', chain: { netns: 'default', ifname: 'x', hook: 'xdp' }, chainName: 'c', description, op: { op: 'release', dir: '/x' }, undo: [] }) as PlannedStep;
+
+function invalidCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KfnError, String(e));
+    return `${e.code}: ${e.message}`;
+  }
+  return 'no error';
+}
+
+describe('apply journal', () => {
+  let dir: string;
+  let calls: Calls;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-journal-'));
+    calls = { undo: [], run: [] };
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const file = (): string => journalPath(dir);
+  const text = (): string => fs.readFileSync(file(), 'utf8');
+
+  test('append-only: every record leaves the bytes before it unchanged, one line each', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/sys/fs/bpf/kfn', 'tailcall');
+    const seen = [text()];
+    for (let i = 0; i < 50; i++) {
+      j.intend(`step ${i}`, [`u${i}`]);
+      seen.push(text());
+      j.done();
+      seen.push(text());
+    }
+    j.releasing([releaseStep('release a')]);
+    seen.push(text());
+    for (let i = 1; i < seen.length; i++) {
+      assert.ok(seen[i]!.startsWith(seen[i - 1]!), `write ${i} rewrote earlier bytes`);
+      assert.equal(seen[i]!.split('\n').length, seen[i - 1]!.split('\n').length + 1);
+    }
+    assert.equal(Number.parseInt((fs.statSync(file()).mode & 0o777).toString(8), 8) & 0o077, 0, 'mode 0600');
+    j.finish();
+    assert.ok(!fs.existsSync(file()));
+  });
+
+  test('before the commit point recovery undoes every started step in reverse, done or not', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1a', 'u1b']);
+    j.done();
+    j.intend('two', ['u2']);
+    j.close();
+    const r = recover(dir, fakeForm(calls))!;
+    assert.equal(r.phase, 'apply');
+    assert.deepEqual(r.undone, ['two', 'one']);
+    assert.deepEqual(calls.undo, ['u2', 'u1a', 'u1b']);
+    assert.deepEqual(calls.run, []);
+    assert.equal(r.command, 'kfn apply');
+    assert.equal(r.pid, process.pid);
+    assert.ok(!fs.existsSync(file()), 'recovery removes the journal');
+  });
+
+  test('after the commit point recovery runs the release steps and undoes nothing', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.done();
+    j.releasing([releaseStep('release a'), releaseStep('release b')]);
+    j.close();
+    const r = recover(dir, fakeForm(calls))!;
+    assert.equal(r.phase, 'release');
+    assert.deepEqual(r.released, ['release a', 'release b']);
+    assert.deepEqual(calls.run, ['release a', 'release b']);
+    assert.deepEqual(calls.undo, []);
+  });
+
+  test('a last line cut short is an append that never returned: its step is not undone', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.done();
+    j.intend('two', ['u2']);
+    j.close();
+    const full = text();
+    const lines = full.split('\n');
+    // Keep one, cut the record of step two in the middle.
+    const cut = lines.slice(0, 3).join('\n') + '\n' + lines[3]!.slice(0, 90);
+    fs.writeFileSync(file(), cut);
+    const r = recover(dir, fakeForm(calls))!;
+    assert.deepEqual(r.undone, ['one']);
+    assert.deepEqual(calls.undo, ['u1']);
+  });
+
+  test('a cut-short commit record means the commit point was never passed', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.done();
+    j.releasing([releaseStep('release a')]);
+    j.close();
+    fs.writeFileSync(file(), text().slice(0, -20));
+    const r = recover(dir, fakeForm(calls))!;
+    assert.equal(r.phase, 'apply');
+    assert.deepEqual(calls.undo, ['u1']);
+    assert.deepEqual(calls.run, []);
+  });
+
+  test('an edited, removed, reordered or duplicated line is refused and the journal kept', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.done();
+    j.intend('two', ['u2']);
+    j.done();
+    j.close();
+    const original = text();
+    const lines = original.split('\n');
+    const variants: [string, string][] = [
+      ['edited', original.replace('"one"', '"uno"')],
+      ['line removed', [lines[0], lines[1], lines[3], lines[4], ''].join('\n')],
+      ['lines swapped', [lines[0], lines[3], lines[2], lines[1], lines[4], ''].join('\n')],
+      ['line duplicated', [lines[0], lines[1], lines[1], lines[2], ''].join('\n')],
+      ['header cut', original.slice(0, 40)],
+      ['empty', ''],
+      ['older kfn', JSON.stringify({ checksum: 'x', body: { version: 2, steps: [] } })],
+    ];
+    for (const [what, t] of variants) {
+      fs.writeFileSync(file(), t);
+      const got = invalidCode(() => recover(dir, fakeForm(calls)));
+      assert.match(got, /^JOURNAL_INVALID: /, what);
+      assert.ok(got.includes(file()), `${what}: the message names the file`);
+      assert.equal(text(), t, `${what}: the journal is left for a human`);
+    }
+    assert.match(invalidCode(() => (fs.writeFileSync(file(), variants[6]![1]), recover(dir, fakeForm(calls)))), /older kfn/);
+    assert.deepEqual(calls.undo, [], 'nothing was undone on the strength of a bad journal');
+    fs.writeFileSync(file(), original);
+    assert.deepEqual(recover(dir, fakeForm(calls))!.undone, ['two', 'one']);
+  });
+
+  test('a journal of another form is refused; begin refuses while one exists', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'fused');
+    j.close();
+    assert.match(invalidCode(() => recover(dir, fakeForm(calls))), /^JOURNAL_INVALID: .*form fused/);
+    assert.match(invalidCode(() => Journal.begin(dir, 'kfn apply', '/pins', 'tailcall')), /^JOURNAL_EXISTS: /);
+  });
+
+  test('an undo that fails keeps the journal and names the operation', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.intend('two', ['bad']);
+    j.close();
+    assert.match(invalidCode(() => recover(dir, fakeForm(calls, 'bad'))), /^RECOVERY_FAILED: .*undo bad: cannot/);
+    assert.ok(fs.existsSync(file()));
+    assert.deepEqual(calls.undo, ['u1'], 'the other steps are still undone');
+  });
+});
