@@ -33,6 +33,7 @@ interface LogLine {
   revision?: string | null;
   startedAt?: string;
   webhook?: string | null;
+  metrics?: string | null;
   step?: number;
   of?: number;
   signal?: string;
@@ -192,7 +193,7 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
   });
 
   test('2. webhook: a bad signature gets 401 and starts nothing; a push to another ref is ignored; a signed push starts a round at once; so do GitLab tokens and SIGHUP', async (t) => {
-    const a = start(['--interval', '1h', '--webhook-addr', '127.0.0.1:0', '--webhook-secret-file', secretFile]);
+    const a = start(['--interval', '1h', '--webhook-addr', '127.0.0.1:0', '--webhook-secret-file', secretFile, '--metrics-addr', '127.0.0.1:0']);
     const started = await a.waitFor('the started line with the webhook address', (l) => l.msg === 'reconcile agent started');
     const port = Number(/:(\d+)$/.exec(started.webhook ?? '')?.[1]);
     assert.ok(port > 0, `webhook address in ${JSON.stringify(started)}`);
@@ -224,6 +225,14 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
     assert.deepEqual([r.outcome, r.revision], ['applied', c4]);
     t.diagnostic(`signed push -> round started ${Date.parse(r.startedAt!) - t0} ms later, applied ${Date.parse(r.time) - t0} ms later`);
     assert.equal(planOf(c4), 0);
+    // The round metrics follow: rounds by outcome, the revision now applied.
+    const exposition = await (await fetch(`${started.metrics}/metrics`)).text();
+    const sample = (name: string, labels: string): number | undefined => {
+      const m = new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(exposition);
+      return m ? Number(m[1]) : undefined;
+    };
+    assert.equal(sample('kfn_reconcile_applied_revision_info', `stack="netops/manifests",revision="${c4}"`), 1, exposition);
+    assert.ok((sample('kfn_reconcile_rounds_total', 'stack="netops/manifests",outcome="applied"') ?? 0) >= 1, exposition);
 
     const gl = await post(port, { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET }, body);
     assert.equal(gl.status, 202, gl.body);
