@@ -199,7 +199,13 @@ export function isEmptyDiff(d: KernelDiff): boolean {
  * Polls (freed objects linger briefly) until the kernel, as seen from our pin root, is the
  * same as `before`; returns the last diff (empty when equal).
  */
-export async function waitSameKernel(before: BpfSnapshot, pinRoot: string, timeoutMs = 3000): Promise<KernelDiff> {
+/**
+ * How long a comparison waits for the kernel to free what a process released: programs
+ * and maps go away asynchronously (RCU, deferred work), later on a busy machine.
+ */
+export const FREE_WAIT_MS = 10_000;
+
+export async function waitSameKernel(before: BpfSnapshot, pinRoot: string, timeoutMs = FREE_WAIT_MS): Promise<KernelDiff> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const d = diffKernel(before, snapshot(), pinRoot);
@@ -215,7 +221,7 @@ export function progExists(id: number): boolean {
 }
 
 /** Waits until none of `ids` is loaded any more; returns those still loaded. */
-export async function waitProgsGone(ids: Iterable<number>, timeoutMs = 3000): Promise<number[]> {
+export async function waitProgsGone(ids: Iterable<number>, timeoutMs = FREE_WAIT_MS): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = [...ids].filter(progExists);

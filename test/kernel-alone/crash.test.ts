@@ -18,11 +18,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { BPF_BUILD, CLI, REPO_ROOT } from '../helpers/paths.js';
 import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
 import { describeRun, kfnExpect, parseShow, runKfn, show, type ShowChain } from '../helpers/kfn.js';
-import { bpftoolJson, diffKernel, isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot, type KernelDiff } from '../helpers/bpftool.js';
+import { FREE_WAIT_MS, bpftoolJson, diffKernel, isEmptyDiff, snapshot, waitSameKernel, type BpfSnapshot, type KernelDiff } from '../helpers/bpftool.js';
 
 const skip = kernelGate();
 
@@ -30,8 +30,9 @@ const skip = kernelGate();
 const MAX_STEPS = 60;
 
 describe('crash: SIGKILL after every step, and a fault before every step, of a plan on XDP and tc chains', { skip, timeout: 170_000 }, () => {
-  const sb = new Sandbox('kt-crash');
-  const DUMMY = 'kt-crash-0'; // sorts before kt-crash-a0: its chain comes first in plan order
+  // Per process, like every kernel test file: two runs of this file at once never share a sandbox.
+  const sb = new Sandbox(sandboxPrefix('c'));
+  const DUMMY = `${sb.prefix}-0`; // sorts before <prefix>-a0: its chain comes first in plan order
   let env: TestEnv;
   let s0 = '';
   let s1 = '';
@@ -169,7 +170,7 @@ spec:
    * reached from a pin under the pin root: pin -> prog/map/link, link -> prog, prog -> maps.
    */
   async function assertNoOrphans(w: World, what: string): Promise<void> {
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + FREE_WAIT_MS;
     let last: { d: KernelDiff; stray: Record<string, number[]> } | undefined;
     for (;;) {
       const now = snapshot();
@@ -253,10 +254,13 @@ spec:
       const r = runRaw(args, { KFN_TEST_KILL_AFTER_STEP: String(n) });
       if (r.status === 0) {
         killSteps = n - 1; // the kill point lies past the last step: apply completed
+        // The engine's step records (they carry `step`); other info lines (the plan's size) are not steps.
         stepLog = r.stderr
           .split('\n')
           .filter((l) => l.startsWith('{'))
-          .map((l) => (JSON.parse(l) as { msg: string }).msg);
+          .map((l) => JSON.parse(l) as { msg: string; step?: number })
+          .filter((rec) => rec.step !== undefined)
+          .map((rec) => rec.msg);
         break;
       }
       assert.equal(r.signal, 'SIGKILL', `${what}: apply should die by SIGKILL\n${describeRun(args, { code: r.status, stdout: r.stdout, stderr: r.stderr })}`);
