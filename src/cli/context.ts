@@ -23,10 +23,11 @@ export function colorWanted(opts: Pick<GlobalOptions, 'color'>, stream: { isTTY?
   return opts.color !== false && !process.env.NO_COLOR && Boolean(stream.isTTY);
 }
 
-export function createContext(opts: GlobalOptions): Context {
+/** `defaultLevel`: the command's own log level when --log-level is not given (reconcile logs its rounds at info). */
+export function createContext(opts: GlobalOptions, defaultLevel?: string): Context {
   // --no-color is NO_COLOR for everything this process starts or loads too.
   if (opts.color === false) process.env.NO_COLOR = '1';
-  const log = createLogger(opts.logLevel, opts.logFormat, colorWanted(opts, process.stderr));
+  const log = createLogger(opts.logLevelGiven || !defaultLevel ? opts.logLevel : defaultLevel, opts.logFormat, colorWanted(opts, process.stderr));
   const levelOf = (l: LibbpfLevel): 'debug' | 'trace' => (l === 'warn' ? 'debug' : 'trace');
   setLibbpfSink(
     (level, msg) => log[levelOf(level)]({ libbpf: true }, msg),

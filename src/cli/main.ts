@@ -9,7 +9,8 @@ type Flags<T> = T & Record<string, unknown>;
 
 async function dispatch(inv: Invocation): Promise<number> {
   // version and completion load neither the engine nor koffi: they answer on any host.
-  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(inv.global);
+  // The reconcile agent logs each round: info unless --log-level says otherwise.
+  const ctx = async (): Promise<Context> => (await import('./context.js')).createContext(inv.global, inv.name === 'reconcile' ? 'info' : undefined);
   const [arg] = inv.args;
   const f = inv.flags;
   switch (inv.name) {
@@ -33,6 +34,16 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/functions.js')).functionsCommand(await ctx(), arg, f as Flags<{ json?: boolean }>);
     case 'serve':
       return (await import('./commands/serve.js')).serveCommand(await ctx(), f as Flags<{ metricsAddr: string }>);
+    case 'reconcile':
+      return (await import('./commands/reconcile.js')).reconcileCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/reconcile.js').reconcileCommand>[1]);
+    case 'drift':
+      return (await import('./commands/drift.js')).driftCommand(await ctx(), f as Flags<{ json?: boolean; stack?: string }>);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(await ctx(), f as Flags<{ json?: boolean; stack?: string }>);
+    case 'suspend':
+      return (await import('./commands/suspend.js')).suspendCommand(await ctx(), f as Flags<{ stack?: string; reason?: string }>);
+    case 'resume':
+      return (await import('./commands/suspend.js')).resumeCommand(await ctx(), f as Flags<{ stack?: string }>);
     case 'version':
       return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
     case 'completion':

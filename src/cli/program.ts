@@ -12,9 +12,28 @@ export interface GlobalOptions {
   logFormat: LogFormat;
   /** false with --no-color (which works like NO_COLOR). */
   color: boolean;
+  /** --log-level was on the command line (else a command may pick its own default). */
+  logLevelGiven?: boolean;
 }
 
-export type CommandName = 'validate' | 'plan' | 'test' | 'apply' | 'show' | 'destroy' | 'export' | 'import' | 'functions' | 'serve' | 'version' | 'completion';
+export type CommandName =
+  | 'validate'
+  | 'plan'
+  | 'test'
+  | 'apply'
+  | 'show'
+  | 'destroy'
+  | 'export'
+  | 'import'
+  | 'functions'
+  | 'serve'
+  | 'reconcile'
+  | 'drift'
+  | 'status'
+  | 'suspend'
+  | 'resume'
+  | 'version'
+  | 'completion';
 
 /** Configurations `kfn import` reads. */
 export const IMPORT_FORMATS = ['l3af'] as const;
@@ -31,6 +50,10 @@ export type Dispatch = (inv: Invocation) => Promise<number>;
 
 /** commander's error code for `-V` / `--version`, which runs the version command. */
 export const VERSION_REQUESTED = 'kfn.version';
+
+const stackOption = (): Option => new Option('--stack <name>', 'the stack (default: derived from the manifests path; docs/gitops.md)').env('KFN_STACK');
+const hostLabels = (): Option => new Option('--host-labels <k=v,...>', "this host's labels, for the chains' host selectors");
+const hostLabelsFile = (): Option => new Option('--host-labels-file <file>', "this host's labels, one key=value per line");
 
 export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: () => number } {
   let exitCode = 0;
@@ -51,7 +74,8 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     async (...a: unknown[]): Promise<void> => {
       a.pop(); // the Command
       const flags = (a.pop() ?? {}) as Record<string, unknown>;
-      exitCode = await dispatch({ name, args: a as (string | undefined)[], flags, global: program.opts<GlobalOptions>() });
+      const global = { ...program.opts<GlobalOptions>(), logLevelGiven: program.getOptionValueSource('logLevel') === 'cli' };
+      exitCode = await dispatch({ name, args: a as (string | undefined)[], flags, global });
     };
 
   program
@@ -66,6 +90,9 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .option('--json', 'machine-readable plan on stdout')
     .option('-o, --out <file>', 'save the plan for `kfn apply FILE` (also -out=FILE)')
     .option('--packets <file>', 'also run these packet cases through the live and the planned chains and show which packets change verdict')
+    .addOption(stackOption())
+    .addOption(hostLabels())
+    .addOption(hostLabelsFile())
     .action(act('plan'));
   program
     .command('test [path]')
@@ -79,6 +106,9 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description('make the kernel match the manifests (or apply a saved plan file)')
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .addOption(stackOption())
+    .addOption(hostLabels())
+    .addOption(hostLabelsFile())
     .action(act('apply'));
   program
     .command('show [planfile]')
@@ -88,10 +118,11 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .action(act('show'));
   program
     .command('destroy [path]')
-    .description('detach and unload the chains the manifests declare')
-    .option('--all', 'every chain kfn manages on this host, whatever the manifests say')
+    .description("detach and unload the chains of the manifests' stack")
+    .option('--all', 'every chain kfn manages on this host, of every stack, whatever the manifests say')
     .option('--auto-approve', 'do not ask for confirmation')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .addOption(stackOption())
     .action(act('destroy'));
   program
     .command('export')
@@ -126,6 +157,49 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description('expose Prometheus metrics of what kfn runs on this host, read from the kernel at every scrape')
     .requiredOption('--metrics-addr <host:port>', 'listen address of /metrics, /healthz and /ready (e.g. 127.0.0.1:9477)')
     .action(act('serve'));
+  program
+    .command('reconcile')
+    .description('pull a Git repository and keep the kernel matching it (the GitOps agent)')
+    .requiredOption('--repo <url|path>', 'the Git repository')
+    .requiredOption('--ref <branch|tag|sha>', 'what to follow')
+    .option('--path <dir>', 'the manifests directory inside the repository', '.')
+    .option('--interval <duration>', 'time between rounds', '1m')
+    .option('--once', 'one round, then exit: 0 applied or in sync, 2 drift only reported, 1 the newest revision not applied')
+    .addOption(new Option('--stack <name>', 'the stack (default: <repository name>/<path>)').env('KFN_STACK'))
+    .option('--no-correct-drift', 'only report drift of the applied revision, never repair it')
+    .option('--verify-signatures', 'apply only commits signed by a key of --allowed-signers')
+    .option('--allowed-signers <file>', "git's allowed-signers file of the keys that may sign (ssh signatures)")
+    .option('--webhook-addr <host:port>', 'accept push events here (GitHub and GitLab style)')
+    .option('--webhook-secret-file <file>', 'the shared secret of the push events')
+    .option('--metrics-addr <host:port>', 'also expose Prometheus metrics (of what kfn runs, and of the rounds) on /metrics, /healthz and /ready')
+    .addOption(hostLabels())
+    .addOption(hostLabelsFile())
+    .addOption(new Option('--lock-timeout <duration>', 'wait this long for another apply to finish').default('60s'))
+    .option('--cache-dir <dir>', 'where kfn keeps its clones (default: <state dir>/git)')
+    .action(act('reconcile'));
+  program
+    .command('drift')
+    .description('compare the kernel with what kfn last applied (no manifests needed); exit 2 on drift')
+    .option('--json', 'machine-readable report on stdout')
+    .option('--stack <name>', 'only the chains of this stack')
+    .action(act('drift'));
+  program
+    .command('status')
+    .description("per chain: stack, revision, apply time, drift; per stack: the reconcile agent's last round")
+    .option('--json', 'machine-readable status on stdout')
+    .option('--stack <name>', 'only this stack')
+    .action(act('status'));
+  program
+    .command('suspend')
+    .description("stop a stack's reconcile agent from changing anything until resume")
+    .option('--stack <name>', 'the stack (may be left out when one agent runs on this host)')
+    .option('--reason <text>', 'why, shown by kfn status')
+    .action(act('suspend'));
+  program
+    .command('resume')
+    .description("let a suspended stack's reconcile agent work again")
+    .option('--stack <name>', 'the stack (may be left out when one agent runs on this host)')
+    .action(act('resume'));
   program
     .command('version')
     .description("kfn's version, libbpf's version and the kernel features kfn uses")

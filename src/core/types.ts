@@ -120,6 +120,21 @@ export interface DesiredInstance {
   source?: SourceRef;
 }
 
+/**
+ * Which hosts apply a chain: every hostname glob (any of them matches) and every label
+ * (all must match) given; absent fields select every host.
+ */
+export interface HostSelector {
+  hostnames?: string[];
+  labels?: Record<string, string>;
+}
+
+/** The host a plan is made on, as selectors see it. */
+export interface HostIdentity {
+  hostname: string;
+  labels: Record<string, string>;
+}
+
 export interface DesiredChain {
   name: string;
   hook: Hook;
@@ -131,11 +146,19 @@ export interface DesiredChain {
   mode: XdpMode;
   position: TcPosition;
   instances: DesiredInstance[];
+  /** Absent: every host applies the chain. */
+  hosts?: HostSelector;
   source?: SourceRef;
 }
 
 export interface DesiredState {
   chains: DesiredChain[];
+  /**
+   * The stack these manifests are (docs/gitops.md): its plan prunes only its own chains and
+   * never touches another stack's. Absent: every live chain given to the planner is in scope
+   * (destroy's scoped plans, hand-made states).
+   */
+  stack?: string;
   /** sha256 over the canonical manifests, recorded in the kernel on apply. */
   manifestDigest: string;
   /** Git revision of the manifests, when known. */
@@ -143,6 +166,42 @@ export interface DesiredState {
 }
 
 // ---------------------------------------------------------------- live
+
+/**
+ * One thing changed behind kfn's back, typed so that `kfn drift`, `kfn status` and tools
+ * read the kind; views render the words (core/drift.ts). The chain form finds the kinds
+ * it can see in its own bookkeeping; `map-edited`, `foreign-on-hook` and `chain-removed`
+ * are found by comparing the whole live state with kfn's records (plan/drift.ts).
+ */
+export type DriftKind =
+  | { code: 'metadata-missing' }
+  /** A pin kfn made is gone (`instance` absent: one of the chain's own). */
+  | { code: 'pin-missing'; pin: string; instance?: string }
+  | { code: 'netns-missing'; netns: string }
+  | { code: 'interface-missing'; ifname: string }
+  /** The interface was deleted and created again: kfn's root link went with the old one. */
+  | { code: 'interface-recreated'; ifname: string }
+  /** kfn's root link was detached by hand (bpftool link detach); the interface is the same. */
+  | { code: 'root-detached' }
+  /** The root's link is defunct and kfn (older metadata) cannot tell a detach from a recreated interface. */
+  | { code: 'link-defunct'; ifname: string }
+  /** The hook runs another program, or nothing, instead of kfn's root. */
+  | { code: 'root-not-attached'; running?: number }
+  | { code: 'foreign-in-chain'; progId: number; progName: string; after?: string }
+  | { code: 'loop'; to: string; after?: string }
+  /** A slot kfn filled is empty: the instances after it are no longer reached. */
+  | { code: 'bypassed'; after?: string; unreached: string[] }
+  /** A tcx program now runs ahead of a `first` root (or behind a `last` one). */
+  | { code: 'position-lost'; position: TcPosition; progId: number; progName: string }
+  | { code: 'map-edited'; instance: string; map: string }
+  | { code: 'foreign-on-hook'; progId: number; progName: string }
+  | { code: 'chain-removed' }
+  /** Damage to one instance that only reloading it repairs (a companion's link removed...). */
+  | { code: 'instance-drift'; instance: string; text: string }
+  /** Drift a reader reported as words only. */
+  | { code: 'other'; text: string };
+
+export type DriftCode = DriftKind['code'];
 
 export interface LiveInstance {
   name: string;
@@ -156,6 +215,8 @@ export interface LiveInstance {
   appliedMaps: Record<string, string>;
   /** Layout digest of every map of the instance, by name. */
   stateMaps?: Record<string, string>;
+  /** Parameter maps managed in merge mode (only their listed keys are kfn's). */
+  mergeMaps?: string[];
   /** The instance's companions as the kernel holds them (absent when it has none). */
   companions?: LiveCompanion[];
   /**
@@ -194,12 +255,16 @@ export interface LiveChain {
   instances: LiveInstance[];
   /** kfn-pinned instances of this chain that the walk did not reach. */
   orphans: LiveInstance[];
-  /** Things changed behind kfn's back (detached root, foreign program in the chain...). */
+  /** Things changed behind kfn's back (detached root, foreign program in the chain...), in words. */
   drift: string[];
+  /** The same, typed (absent from readers that only give words). */
+  driftKinds?: DriftKind[];
   manifestDigest?: string;
   revision?: string;
-  /** The stack that owns the chain (DESIGN.md "Ownership: stacks"), when it was applied with one. */
+  /** The stack that owns the chain (DESIGN.md "Ownership: stacks"); absent for chains applied before stacks existed. */
   stack?: string;
+  /** When kfn last changed the chain. */
+  appliedAt?: string;
   /** The chain form's own record of the chain (its metadata); opaque to every other layer. */
   formData?: unknown;
 }
@@ -218,8 +283,19 @@ export interface ForeignProgram {
   linkId?: number;
 }
 
+/** What kfn last applied for one stack, as recorded next to its chains. */
+export interface StackRecord {
+  stack: string;
+  manifestDigest: string;
+  revision?: string;
+  appliedAt: string;
+  chains: { attachment: Attachment; chainName: string }[];
+}
+
 export interface LiveState {
   chains: LiveChain[];
+  /** kfn's per-stack records (absent from readers without them). */
+  stacks?: StackRecord[];
   /** Interfaces of every netns that a manifest or a live chain refers to. */
   interfaces: LiveInterface[];
   /** Network namespaces that were asked for but do not exist. */
@@ -236,7 +312,11 @@ export interface LiveState {
 export type Reason =
   | { code: 'chain-missing' }
   | { code: 'chain-unwanted' }
+  /** The stack's record lists the chain but nothing of it is left and no manifest wants it: kfn forgets it. */
+  | { code: 'chain-gone' }
   | { code: 'chain-renamed'; from: string }
+  /** Applied before stacks existed: the plan's stack takes the chain over. */
+  | { code: 'adopted'; stack: string }
   /** The root must be re-attached: packets in flight during the switch skip the chain. */
   | { code: 'xdp-mode-changed'; from: string; to: string }
   | { code: 'tc-position-changed'; from: string; to: string }
@@ -257,6 +337,18 @@ export type Reason =
   | { code: 'successor-changed' };
 
 export type ReasonCode = Reason['code'];
+
+/**
+ * What a plan leaves alone, and why: typed like reasons, rendered by the views, listed
+ * in plan JSON.
+ */
+export type PlanNote =
+  | { code: 'owned-by-stack'; attachment: Attachment; chainName: string; stack: string }
+  /** Applied before stacks existed and declared by no stack: only `destroy --all` removes it. */
+  | { code: 'unowned'; attachment: Attachment; chainName: string }
+  | { code: 'host-not-selected'; chainName: string; selector: HostSelector };
+
+export type PlanNoteCode = PlanNote['code'];
 
 /**
  * `reload`: nothing about the instance itself changes, but the chain form reloads it as
@@ -351,7 +443,11 @@ export interface PlannedChanges {
   liveFingerprint: string;
   manifestDigest: string;
   revision?: string;
+  /** The stack the plan is for (absent: a plan over every chain given, e.g. destroy). */
+  stack?: string;
   changes: ChainChange[];
+  /** Chains the plan does not touch: other stacks', unowned ones, those this host does not select. */
+  notes?: PlanNote[];
   foreign: ForeignProgram[];
   warnings: string[];
   summary: PlanSummary;
@@ -398,4 +494,101 @@ export interface Plan extends PlannedChanges {
   /** Pin root the steps were compiled for; apply refuses a plan made for another one. */
   pinRoot: string;
   steps: PlannedStep[];
+}
+
+// ---------------------------------------------------------------- reconcile agent
+
+/** What one reconcile round did (docs/gitops.md, "Status"). */
+export type RoundOutcome =
+  /** A new revision was applied (with or without kernel changes). */
+  | 'applied'
+  /** The applied revision and the kernel agree: nothing to do. */
+  | 'in-sync'
+  /** The kernel had drifted from the applied revision and was repaired. */
+  | 'drift-corrected'
+  /** The kernel has drifted and the agent only reports it (--no-correct-drift). */
+  | 'drift-reported'
+  | 'failed'
+  | 'suspended';
+
+/** Where a failed round stopped. */
+export type RoundStage = 'fetch' | 'verify' | 'validate' | 'plan' | 'apply';
+
+export type RoundTrigger = 'start' | 'interval' | 'webhook' | 'signal' | 'once';
+
+export interface RoundError {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+export interface RoundRecord {
+  startedAt: string;
+  finishedAt: string;
+  trigger: RoundTrigger;
+  outcome: RoundOutcome;
+  /** The revision the round worked on. */
+  revision?: string;
+  /** The revision the ref named when fetched (differs from `revision` while that one is held back). */
+  fetched?: string;
+  stage?: RoundStage;
+  error?: RoundError;
+  /** A failed apply left the kernel as it was before (checked against the snapshot). */
+  restored?: boolean;
+  summary?: PlanSummary;
+  /** Drift findings the round saw before it acted. */
+  drift?: number;
+}
+
+/** A revision that failed and is held back until `nextRetryAt` (backoff). */
+export interface FailingRevision {
+  revision: string;
+  failures: number;
+  since: string;
+  nextRetryAt: string;
+  stage: RoundStage;
+  error: RoundError;
+}
+
+/** The agent's record for one stack, kept in the state dir across restarts. */
+export interface StackStatus {
+  version: 1;
+  stack: string;
+  source: { repo: string; ref: string; path: string };
+  /** The agent that ran the last round (`once`: a single round, `kfn reconcile --once`). */
+  agent?: { pid: number; startedAt: string; intervalMs: number; once: boolean; hostname: string; labels: Record<string, string> };
+  lastRound?: RoundRecord;
+  /** The last round that tried a revision it had not applied yet. */
+  lastAttempt?: { revision: string; at: string; outcome: RoundOutcome; error?: RoundError };
+  lastApplied?: { revision: string; at: string };
+  failing?: FailingRevision;
+  /** Rounds that applied or failed a revision, oldest first (at most STATUS_HISTORY). */
+  history: RoundRecord[];
+}
+
+export interface Suspension {
+  stack: string;
+  since: string;
+  reason?: string;
+  by: string;
+}
+
+/** `kfn status`: every chain with its drift, and every stack with what kfn and its agent recorded. */
+export interface StatusReport {
+  chains: {
+    attachment: Attachment;
+    chainName: string;
+    stack?: string;
+    revision?: string;
+    appliedAt?: string;
+    drift: DriftKind[];
+  }[];
+  stacks: {
+    stack: string;
+    /** What the last apply of the stack recorded in bpffs. */
+    record?: StackRecord;
+    /** The reconcile agent's record, when an agent drives the stack. */
+    agent?: StackStatus;
+    suspended?: Suspension;
+  }[];
 }

@@ -7,7 +7,7 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import { attachmentKey, type Attachment, type DesiredState, type LiveChain, type LiveState, type Plan } from '../core/types.js';
+import { attachmentKey, type Attachment, type DesiredState, type HostIdentity, type LiveChain, type LiveState, type Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { liveFingerprint, plan as diff } from '../plan/index.js';
@@ -35,8 +35,15 @@ export interface EngineOptions {
 export interface ApplyOptions {
   /** The live state the plan was made from in this transaction (saves a re-read). */
   live?: LiveState;
-  /** After apply, the plan of these manifests against the kernel must be empty. */
+  /** After apply, the plan of these manifests against the kernel must be empty... */
   converge?: DesiredState;
+  /** ...on this host (the one the plan was made for). */
+  host?: HostIdentity;
+}
+
+export interface PlanOptions {
+  /** The host applying the plan, for the chains' host selectors (absent: every chain applies). */
+  host?: HostIdentity;
 }
 
 export interface ApplyResult {
@@ -77,9 +84,9 @@ export class Engine {
   }
 
   /** The whole instruction: what differs and why, and every step apply will run. */
-  plan(desired: DesiredState, live: LiveState): Plan {
+  plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
     const t0 = performance.now();
-    const planned = diff(desired, live, { now: this.now() });
+    const planned = diff(desired, live, { now: this.now(), ...(opts.host ? { host: opts.host } : {}) });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
     const p: Plan = { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
     this.emit({ type: 'planned', seconds: (performance.now() - t0) / 1000, summary: p.summary, steps: steps.length });
@@ -99,9 +106,12 @@ export class Engine {
     return previewPackets(this.form, p, live, desired, tests);
   }
 
-  /** A plan that removes the live chains `inScope` selects (all of them by default). */
-  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = ''): Plan {
-    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), foreign: [] };
+  /**
+   * A plan that removes the live chains `inScope` selects (all of them by default), and
+   * the stack records `stacksInScope` selects (those of the stacks it empties).
+   */
+  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = '', stacksInScope: (stack: string) => boolean = () => true): Plan {
+    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), stacks: (live.stacks ?? []).filter((r) => stacksInScope(r.stack)), foreign: [] };
     // Stale is judged on the whole host, not only on the chains in scope.
     return { ...this.plan({ chains: [], manifestDigest }, scoped), liveFingerprint: liveFingerprint(live) };
   }
@@ -129,9 +139,9 @@ export class Engine {
     }
   }
 
-  /** Runs `fn` holding the apply lock, after recovery. */
-  async transaction<T>(command: string, lockTimeoutMs: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs);
+  /** Runs `fn` holding the apply lock, after recovery; an aborted `signal` stops the wait for the lock. */
+  async transaction<T>(command: string, lockTimeoutMs: number, fn: (tx: Transaction) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const lock = await acquireLock(this.paths.stateDir, command, lockTimeoutMs, signal);
     try {
       await this.recover(lock);
       return await fn({ readLive: (netns) => this.readLive(netns), apply: (p, o) => this.applyTimed(p, o ?? {}) });
@@ -192,13 +202,13 @@ export class Engine {
       throw e;
     }
     for (const w of result.warnings) this.emit({ type: 'warning', message: w });
-    if (opts.converge) this.verifyConverged(opts.converge, touched, scope);
+    if (opts.converge) this.verifyConverged(opts.converge, touched, scope, opts.host);
     return result;
   }
 
   /** After apply the plan of the chains it changed must be empty; anything else is a bug worth reporting loudly. */
-  private verifyConverged(desired: DesiredState, touched: readonly Attachment[], scope: ReadonlySet<string>): void {
-    const again = diff(desired, this.readLive(netnsOf(desired), touched), { now: this.now() });
+  private verifyConverged(desired: DesiredState, touched: readonly Attachment[], scope: ReadonlySet<string>, host: HostIdentity | undefined): void {
+    const again = diff(desired, this.readLive(netnsOf(desired), touched), { now: this.now(), ...(host ? { host } : {}) });
     // The chains outside `touched` were not read again (the diff sees them missing): only the touched ones count.
     if (again.changes.some((c) => scope.has(attachmentKey(c.attachment)) && c.action !== 'noop')) {
       throw new KfnError('APPLY_NOT_CONVERGED', 'apply finished but the live state still differs from the manifests', {

@@ -34,13 +34,20 @@ function readHolder(file: string): LockHolder | undefined {
 
 const POLL_MS = 100;
 
-/** Takes the lock, waiting up to `timeoutMs` without blocking the event loop; fails naming the holder. */
-export async function acquireLock(stateDir: string, command: string, timeoutMs = 0): Promise<Lock> {
+/**
+ * Takes the lock, waiting up to `timeoutMs` without blocking the event loop; fails naming
+ * the holder. An aborted `signal` ends the wait (INTERRUPTED).
+ */
+export async function acquireLock(stateDir: string, command: string, timeoutMs = 0, signal?: AbortSignal): Promise<Lock> {
   ensureStateDir(stateDir);
   const file = path.join(stateDir, 'lock');
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
   const deadline = Date.now() + timeoutMs;
   while (!tryLockExclusive(fd)) {
+    if (signal?.aborted) {
+      fs.closeSync(fd);
+      throw new KfnError('INTERRUPTED', 'stopped while waiting for the apply lock', { hint: 'nothing was changed' });
+    }
     if (Date.now() >= deadline) {
       fs.closeSync(fd);
       const h = readHolder(file);

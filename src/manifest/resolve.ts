@@ -226,7 +226,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       instances.push(inst);
     });
 
-    chains.push({
+    const chain: DesiredChain = {
       name: chainName,
       hook: spec.hook,
       netns,
@@ -236,7 +236,13 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       position: spec.position ?? 'last',
       instances,
       source: doc.source,
-    });
+    };
+    if (spec.hosts) {
+      chain.hosts = {};
+      if (spec.hosts.hostnames) chain.hosts.hostnames = [...spec.hosts.hostnames];
+      if (spec.hosts.labels) chain.hosts.labels = { ...spec.hosts.labels };
+    }
+    chains.push(chain);
   }
 
   throwIfAny(errors);

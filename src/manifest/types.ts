@@ -3,7 +3,7 @@
  * The shapes mirror schemas/*.schema.json, which are the definition of the format.
  */
 import type { SourceRef } from '../core/errors.js';
-import type { Aggregator, Hook, TcPosition, XdpMode } from '../core/types.js';
+import type { Aggregator, Hook, HostSelector, TcPosition, XdpMode } from '../core/types.js';
 import type { LocateOptions, PathSegment } from './source.js';
 
 export const API_VERSION = 'kfn.dev/v1alpha1';
@@ -64,6 +64,7 @@ export interface ChainFunctionSpec {
 
 export interface ChainSpec {
   hook: Hook;
+  hosts?: HostSelector;
   netns?: string;
   interfaces: string[];
   mode?: XdpMode;

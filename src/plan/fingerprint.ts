@@ -37,10 +37,14 @@ export function liveFingerprint(live: LiveState, only?: ReadonlySet<string>): st
       instances: c.instances.map(instanceView),
       orphans: c.orphans.map((o) => ({ name: o.name, progId: o.progId })),
       drift: c.drift,
+      stack: c.stack ?? null,
     }));
+  const stacks = (live.stacks ?? [])
+    .map((r) => ({ stack: r.stack, manifestDigest: r.manifestDigest, revision: r.revision ?? null, chains: r.chains.map((c) => `${attachmentKey(c.attachment)}=${c.chainName}`).sort() }))
+    .sort((a, b) => (a.stack < b.stack ? -1 : a.stack > b.stack ? 1 : 0));
   const foreign = live.foreign
     .filter((f) => inScope(f.attachment))
     .map((f) => ({ attachment: attachmentKey(f.attachment), progId: f.progId, progName: f.progName, linkId: f.linkId ?? null }))
     .sort((a, b) => (a.attachment < b.attachment ? -1 : a.attachment > b.attachment ? 1 : a.progId - b.progId));
-  return sha256Hex(canonicalJson({ v: 1, chains, foreign }));
+  return sha256Hex(canonicalJson({ v: 1, chains, foreign, stacks }));
 }

@@ -1,5 +1,6 @@
-export { plan, hasChanges, summarize } from './plan.js';
+export { plan, hasChanges, summarize, selectsHost } from './plan.js';
 export type { PlanOptions } from './plan.js';
 export { liveFingerprint } from './fingerprint.js';
 export { compareAttachments, expandChains, globToRegExp, isGlob } from './expand.js';
 export { diffEntries, identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
+export { detectDrift, type ChainDrift, type DriftReport } from './drift.js';

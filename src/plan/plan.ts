@@ -2,6 +2,7 @@
  * The planner: a pure diff of the desired state (manifests) against the live state
  * (kernel). No I/O. See DESIGN.md, "Plan".
  */
+import { KfnError } from '../core/errors.js';
 import { DEFAULT_NETNS, attachmentKey } from '../core/types.js';
 import type {
   ChainHandle,
@@ -10,21 +11,27 @@ import type {
   DesiredChain,
   DesiredInstance,
   DesiredState,
+  HostIdentity,
+  HostSelector,
   InstanceChange,
   LiveChain,
   LiveInstance,
   LiveState,
   PlannedChanges,
+  PlanNote,
   PlanSummary,
   Reason,
+  StackRecord,
 } from '../core/types.js';
 import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
-import { compareAttachments, expandChains } from './expand.js';
+import { compareAttachments, expandChains, globToRegExp, netnsText } from './expand.js';
 import { liveFingerprint } from './fingerprint.js';
 
 export interface PlanOptions {
   /** Clock for `createdAt` (tests pin it). */
   now?: Date;
+  /** The host that applies the plan; absent: every chain's host selector is taken as matching. */
+  host?: HostIdentity;
 }
 
 function liveHandle(i: LiveInstance): NonNullable<InstanceChange['live']> {
@@ -82,7 +89,23 @@ function deleteChain(l: LiveChain): ChainChange {
   };
 }
 
-function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain): ChainChange {
+function forgetChain(rc: StackRecord['chains'][number]): ChainChange {
+  return {
+    attachment: { ...rc.attachment },
+    chainName: rc.chainName,
+    action: 'delete',
+    reasons: [{ code: 'chain-gone' }],
+    drift: [],
+    fromOrder: [],
+    toOrder: [],
+    reordered: false,
+    instances: [],
+    mode: 'auto',
+    position: 'last',
+  };
+}
+
+function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, stack: string | undefined): ChainChange {
   const liveByName = new Map<string, LiveInstance>();
   for (const i of l.instances) if (!liveByName.has(i.name)) liveByName.set(i.name, i);
   const fromOrder = l.instances.map((i) => i.name);
@@ -133,7 +156,9 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain):
   const reordered = moved.size > 0;
   const reasons: Reason[] = [];
   if (chain.name !== l.chainName) reasons.push({ code: 'chain-renamed', from: l.chainName });
-  let reattach = false;
+  if (stack !== undefined && l.stack === undefined) reasons.push({ code: 'adopted', stack });
+  // Another program took the root's place on its tcx hook: attaching again restores it.
+  let reattach = l.attached && (l.driftKinds ?? []).some((d) => d.code === 'position-lost');
   if (chain.hook === 'xdp' && chain.mode !== 'auto' && l.mode !== undefined && l.mode !== chain.mode) {
     reasons.push({ code: 'xdp-mode-changed', from: l.mode, to: chain.mode });
     reattach = l.attached;
@@ -183,26 +208,73 @@ export function summarize(changes: readonly ChainChange[]): PlanSummary {
   return s;
 }
 
+/** Whether `host` is one of the hosts a chain's selector names. */
+export function selectsHost(sel: HostSelector, host: HostIdentity): boolean {
+  if (sel.hostnames && !sel.hostnames.some((g) => globToRegExp(g).test(host.hostname))) return false;
+  return Object.entries(sel.labels ?? {}).every(([k, v]) => host.labels[k] === v);
+}
+
+function conflict(chain: DesiredChain, a: Attachment, stack: string, l: LiveChain): KfnError {
+  return new KfnError(
+    'CHAIN_CONFLICT',
+    `chain "${chain.name}" of stack "${stack}" claims ${a.ifname}/${a.hook} in ${netnsText(a.netns)}, which chain "${l.chainName}" of stack "${l.stack}" owns`,
+    {
+      source: chain.source,
+      hint: `one hook carries one chain: drop it from one of the two stacks (kfn destroy --stack ${JSON.stringify(l.stack)} frees the hook), or use another interface or hook`,
+    },
+  );
+}
+
 export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): PlannedChanges {
   const warnings: string[] = [];
-  const expanded = expandChains(desired.chains, live, warnings);
+  const notes: PlanNote[] = [];
+  const selected = desired.chains.filter((c) => {
+    if (!opts.host || !c.hosts || selectsHost(c.hosts, opts.host)) return true;
+    notes.push({ code: 'host-not-selected', chainName: c.name, selector: c.hosts });
+    return false;
+  });
+  const expanded = expandChains(selected, live, warnings);
 
   const wanted = new Map<string, { chain: DesiredChain; attachment: Attachment }>();
   for (const { chain, attachments } of expanded) {
     for (const attachment of attachments) wanted.set(attachmentKey(attachment), { chain, attachment });
   }
+  // Ownership: a plan for a stack sees its own chains and, to adopt them, the chains
+  // applied before stacks that it declares; every other chain is only noted.
+  const stack = desired.stack;
   const have = new Map<string, LiveChain>();
   for (const c of live.chains) {
     const key = attachmentKey(c.attachment);
-    if (!have.has(key)) have.set(key, c);
+    if (have.has(key)) continue;
+    const w = wanted.get(key);
+    if (stack === undefined || c.stack === stack) have.set(key, c);
+    else if (c.stack === undefined) {
+      if (w) have.set(key, c);
+      else notes.push({ code: 'unowned', attachment: { ...c.attachment }, chainName: c.chainName });
+    } else if (w) throw conflict(w.chain, w.attachment, stack, c);
+    else notes.push({ code: 'owned-by-stack', attachment: { ...c.attachment }, chainName: c.chainName, stack: c.stack });
   }
 
   const attachments = new Map<string, Attachment>();
   for (const [k, v] of wanted) attachments.set(k, v.attachment);
   for (const [k, v] of have) if (!attachments.has(k)) attachments.set(k, v.attachment);
   const keys = [...attachments.entries()].sort(([, a], [, b]) => compareAttachments(a, b)).map(([k]) => k);
+  const gone = new Map<string, StackRecord['chains'][number]>();
 
   const changes: ChainChange[] = [];
+  // What the stack's record lists but the kernel no longer holds at all, and no manifest
+  // wants: forgotten (a release of nothing), so that drift stops reporting it as removed.
+  const record = stack === undefined ? undefined : live.stacks?.find((r) => r.stack === stack);
+  const present = new Set(live.chains.map((c) => attachmentKey(c.attachment)));
+  for (const rc of record?.chains ?? []) {
+    const key = attachmentKey(rc.attachment);
+    if (!present.has(key) && !wanted.has(key) && !attachments.has(key)) {
+      attachments.set(key, rc.attachment);
+      keys.push(key);
+      gone.set(key, rc);
+    }
+  }
+  keys.sort((a, b) => compareAttachments(attachments.get(a)!, attachments.get(b)!));
   for (const key of keys) {
     const d = wanted.get(key);
     const l = have.get(key);
@@ -220,8 +292,10 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
       }
     } else if (l && !d) {
       changes.push(deleteChain(l));
+    } else if (gone.has(key)) {
+      changes.push(forgetChain(gone.get(key)!));
     } else if (d && l) {
-      changes.push(updateChain(d.chain, d.attachment, l));
+      changes.push(updateChain(d.chain, d.attachment, l, stack));
     }
   }
 
@@ -230,11 +304,13 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
     liveFingerprint: liveFingerprint(live),
     manifestDigest: desired.manifestDigest,
     changes,
+    notes,
     foreign: live.foreign.map((f) => ({ ...f, attachment: { ...f.attachment } })),
     warnings,
     summary: summarize(changes),
   };
   if (desired.revision !== undefined) result.revision = desired.revision;
+  if (stack !== undefined) result.stack = stack;
   return result;
 }
 

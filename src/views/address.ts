@@ -12,3 +12,4 @@ export function chainAddress(name: string, a: Attachment): string {
 export function instanceAddress(chain: string, a: Attachment, instance: string): string {
   return `${chainAddress(chain, a)}.fn.${instance}`;
 }
+

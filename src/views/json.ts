@@ -12,7 +12,8 @@ export function renderJson(value: unknown): string {
 }
 
 /**
- * Version of every JSON document kfn prints (plan, show, validate): a minor bump only
- * adds fields, a major bump may change or remove them. Schemas: schemas/*-output.schema.json.
+ * Version of every JSON document kfn prints (plan, show, validate, test, drift, status): a
+ * minor bump only adds fields, a major bump may change or remove them. Schemas:
+ * schemas/*-output.schema.json.
  */
 export const JSON_FORMAT_VERSION = '1.0';

@@ -6,6 +6,7 @@ import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/index.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
+import { driftKindJson } from './drift-json.js';
 
 export function foreignJson(f: ForeignProgram) {
   return {
@@ -71,7 +72,10 @@ export function liveJson(live: LiveState, stats?: Record<string, MapStats[]>) {
       link_id: c.linkId,
       revision: c.revision ?? null,
       manifest_digest: c.manifestDigest ?? null,
+      stack: c.stack ?? null,
+      applied_at: c.appliedAt ?? null,
       drift: c.drift,
+      drift_kinds: (c.driftKinds ?? []).map(driftKindJson),
       instances: c.instances.map((i, n) => instanceJson(c, i, n + 1, stats)),
       orphans: c.orphans.map((i) => instanceJson(c, i, null, stats)),
     })),

@@ -64,6 +64,7 @@ function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[]
   if (ch.attachment.hook === 'xdp') facts.push(`XDP mode ${ch.mode ?? 'unknown'}`);
   facts.push(`root prog ${ch.rootProgId}`, `link ${ch.linkId}`);
   facts.push(`revision ${ch.revision ?? 'unknown'}`);
+  if (ch.stack !== undefined) facts.push(`stack ${ch.stack}`);
   if (ch.manifestDigest) facts.push(`manifests ${shortSha(ch.manifestDigest)}`);
   lines.push(`  ${c.dim(facts.join(', '))}`);
   if (ch.instances.length === 0) lines.push(`  ${c.dim('(no functions: packets pass straight through)')}`);

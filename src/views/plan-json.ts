@@ -3,14 +3,14 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
 import { DEFAULT_NEXT_MAP } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { hasChanges } from '../plan/index.js';
 import { chainAddress, instanceAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { companionJson, foreignJson } from './live-json.js';
-import { reasonCode, reasonText } from './reasons.js';
+import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
 import type { Outcome } from '../packets/expect.js';
 import { groupPacketChanges } from './packets-format.js';
@@ -29,7 +29,7 @@ const INSTANCE_ACTIONS: Record<InstanceAction, Actions> = {
 
 const CHAIN_ACTIONS: Record<ChainChange['action'], Actions> = { create: ['create'], delete: ['delete'], update: ['update'], noop: ['no-op'] };
 
-function where(c: ChainChange | LiveChain) {
+function where(c: Pick<ChainChange | LiveChain, 'attachment'>) {
   return { netns: c.attachment.netns, interface: c.attachment.ifname, hook: c.attachment.hook };
 }
 
@@ -94,7 +94,7 @@ function chainJson(c: ChainChange) {
     ...where(c),
     change: {
       actions: CHAIN_ACTIONS[c.action],
-      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? null, link_id: c.live?.linkId ?? null },
+      before: c.action === 'create' ? null : { ...side(liveName, c.fromOrder, c.live?.mode, c.live?.position), prog_id: c.live?.rootProgId ?? 0, link_id: c.live?.linkId ?? 0 },
       after: c.action === 'delete' ? null : side(c.chainName, c.toOrder, c.mode, c.position),
       action_reason: c.reasons[0] ? reasonCode(c.reasons[0]) : null,
       reasons: c.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
@@ -111,6 +111,18 @@ function stepJson(s: PlannedStep, index: number) {
     address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
     description: s.description,
   };
+}
+
+function noteJson(n: PlanNote) {
+  const base = { code: noteCode(n), text: noteText(n) };
+  switch (n.code) {
+    case 'owned-by-stack':
+      return { ...base, address: chainAddress(n.chainName, n.attachment), name: n.chainName, ...where(n), stack: n.stack };
+    case 'unowned':
+      return { ...base, address: chainAddress(n.chainName, n.attachment), name: n.chainName, ...where(n), stack: null };
+    case 'host-not-selected':
+      return { ...base, name: n.chainName, selector: { hostnames: n.selector.hostnames ?? null, labels: n.selector.labels ?? null } };
+  }
 }
 
 const outcomeJson = (o: Outcome) => ({ verdict: o.verdict, decided_by: o.decidedBy ?? null });
@@ -147,6 +159,7 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packe
     created_at: p.createdAt,
     manifest_digest: p.manifestDigest,
     revision: p.revision ?? null,
+    stack: p.stack ?? null,
     live_fingerprint: p.liveFingerprint,
     has_changes: hasChanges(p),
     summary: p.summary,
@@ -160,6 +173,7 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packe
         maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
       })),
     planned_steps: (p.steps ?? []).map(stepJson),
+    notes: (p.notes ?? []).map(noteJson),
     foreign_programs: p.foreign.map(foreignJson),
     packet_changes: packetChangesJson(packets),
     output: { warnings: p.warnings },

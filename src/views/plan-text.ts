@@ -4,7 +4,7 @@
  */
 import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, Reason, ValueChange } from '../core/types.js';
 import { hasChanges } from '../plan/plan.js';
-import { reasonText } from './reasons.js';
+import { noteText, reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
 import type { Colors } from './format.js';
 import type { PacketPreview } from '../engine/packets.js';
@@ -55,7 +55,7 @@ function chainVerb(ch: ChainChange): string {
     case 'create':
       return 'will be created';
     case 'delete':
-      return 'will be destroyed';
+      return ch.reasons[0]?.code === 'chain-gone' ? 'is already gone from the kernel and will be forgotten' : 'will be destroyed';
     case 'update': {
       const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every((i) => i.action === 'noop');
       return onlyDrift ? 'has drifted and will be repaired' : 'will be updated in place';
@@ -197,6 +197,7 @@ export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] 
     if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
   if (opts.packets) sections.push(packetLines(c, opts.packets));
+  if (p.notes?.length) sections.push(p.notes.map((n) => c.dim(`  # ${noteText(n)}`)));
   if (p.warnings.length) sections.push(p.warnings.map((w) => `${c.bold(c.yellow('Warning:'))} ${w}`));
   if (p.foreign.length) {
     sections.push(

@@ -1,5 +1,6 @@
-/** The words for each typed reason; JSON views use the codes. */
-import type { Reason } from '../core/types.js';
+/** The words for each typed reason and plan note; JSON views use the codes. */
+import type { HostSelector, PlanNote, Reason } from '../core/types.js';
+import { whereText } from './format.js';
 
 const REATTACH = '(re-attaches the root: packets in flight during the switch skip the chain)';
 
@@ -9,8 +10,12 @@ export function reasonText(r: Reason): string {
       return 'not present in the kernel';
     case 'chain-unwanted':
       return 'no longer in the manifests';
+    case 'chain-gone':
+      return 'already gone from the kernel and no longer in the manifests: kfn forgets it';
     case 'chain-renamed':
       return `renamed from "${r.from}"`;
+    case 'adopted':
+      return `applied before stacks existed: stack "${r.stack}" takes it over`;
     case 'xdp-mode-changed':
       return `XDP mode ${r.from} -> ${r.to} ${REATTACH}`;
     case 'tc-position-changed':
@@ -46,3 +51,24 @@ export function reasonText(r: Reason): string {
 export function reasonCode(r: Reason): string {
   return r.code.replace(/-/g, '_');
 }
+
+export function selectorText(sel: HostSelector): string {
+  const parts: string[] = [];
+  if (sel.hostnames?.length) parts.push(`hostnames ${sel.hostnames.join(', ')}`);
+  const labels = Object.entries(sel.labels ?? {});
+  if (labels.length) parts.push(`labels ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  return parts.join('; ') || 'every host';
+}
+
+export function noteText(n: PlanNote): string {
+  switch (n.code) {
+    case 'owned-by-stack':
+      return `chain "${n.chainName}" on ${whereText(n.attachment)} is owned by stack "${n.stack}" and left alone`;
+    case 'unowned':
+      return `chain "${n.chainName}" on ${whereText(n.attachment)} was applied before stacks and is owned by none: it is left alone (a stack that declares it adopts it; kfn destroy --all removes it)`;
+    case 'host-not-selected':
+      return `chain "${n.chainName}" is skipped: this host is not selected (${selectorText(n.selector)})`;
+  }
+}
+
+export const noteCode = (n: PlanNote): string => n.code.replace(/-/g, '_');

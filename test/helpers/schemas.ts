@@ -1,6 +1,7 @@
 /**
  * The JSON contracts of kfn's machine output (schemas/*-output.schema.json), compiled
- * once with ajv in strict mode; show and validate share definitions with plan.
+ * once with ajv in strict mode; show and validate share definitions with plan, show and
+ * status those of drift.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { REPO_ROOT } from './paths.js';
 
-export const OUTPUTS = ['plan', 'show', 'validate'] as const;
+export const OUTPUTS = ['plan', 'show', 'validate', 'drift', 'status'] as const;
 export type Output = (typeof OUTPUTS)[number];
 
 export const schemaFile = (o: Output): string => path.join(REPO_ROOT, 'schemas', `${o}-output.schema.json`);

@@ -101,3 +101,20 @@ export function removeForeign(pinDir: string): void {
   }
   fs.rmSync(pinDir, { recursive: true, force: true });
 }
+
+/**
+ * A foreign XDP program (counter_xdp) loaded and pinned at `<pinDir>/prog`, attached
+ * nowhere: for tests that put it where kfn's programs belong (with bpftool or ip).
+ */
+export function loadForeignXdp(pinDir: string): { pin: string; progId: number } {
+  const obj = BpfObject.open(path.join(BPF_BUILD, 'counter.bpf.o'));
+  try {
+    const loaded = obj.load('counter_xdp');
+    fs.mkdirSync(pinDir, { recursive: true });
+    const pin = path.join(pinDir, 'prog');
+    pinFd(loaded.progFd, pin);
+    return { pin, progId: progInfoByFd(loaded.progFd).id };
+  } finally {
+    obj.close();
+  }
+}

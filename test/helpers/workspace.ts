@@ -66,6 +66,8 @@ export interface ChainSpec {
   netns: string;
   interfaces: string[];
   mode?: 'native' | 'generic';
+  /** spec.hosts: the hosts that apply the chain. */
+  hosts?: { hostnames?: string[]; labels?: Record<string, string> };
   functions: FnSpec[];
 }
 
@@ -80,6 +82,7 @@ export function chainYaml(c: ChainSpec): string {
     `  interfaces: ${JSON.stringify(c.interfaces)}`,
   ];
   if (c.mode) lines.push(`  mode: ${c.mode}`);
+  if (c.hosts) lines.push(`  hosts: ${JSON.stringify(c.hosts)}`);
   lines.push('  functions:');
   for (const f of c.functions) {
     lines.push(`    - name: ${f.name}`, `      function: ${f.function}`);

@@ -217,6 +217,8 @@ spec:
   }
 
   before(() => {
+    // S0 and S1 are two versions of one configuration: one stack (docs/gitops.md).
+    process.env.KFN_STACK = 'crash-test';
     env = createTestEnv('crash');
     sb.up();
     // A second interface in nsA (a veth pair with both ends there; no traffic crosses it).

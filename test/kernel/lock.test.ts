@@ -189,6 +189,8 @@ describe('lock: one apply at a time per state dir', { skip, timeout: 150_000 }, 
   };
 
   before(() => {
+    // m-a, m-1 and m-2 are versions of one configuration: one stack (docs/gitops.md).
+    process.env.KFN_STACK = 'lock-test';
     env = createTestEnv('lock');
     env2 = createTestEnv('lock2');
     shared2 = { pinRoot: env2.pinRoot, stateDir: env.stateDir };

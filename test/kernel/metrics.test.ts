@@ -93,7 +93,8 @@ spec:
     return parseExposition(await res.text());
   }
 
-  const fnLabels = (instance: string, fn: string) => ({ stack: '', chain: 'edge', netns: sb!.a, interface: sb!.a0, hook: 'xdp', instance, function: fn, version: '1.0.0' });
+  // The chain's stack: derived from the manifests path, outside git their absolute path (docs/gitops.md).
+  const fnLabels = (instance: string, fn: string) => ({ stack: path.resolve(manifests), chain: 'edge', netns: sb!.a, interface: sb!.a0, hook: 'xdp', instance, function: fn, version: '1.0.0' });
 
   test('ready and healthy; right after apply every instance counted nothing', async () => {
     assert.equal((await fetch(`${base}/ready`)).status, 200);

@@ -12,7 +12,7 @@ import { plan } from '../../src/plan/index.js';
 import { compile } from '../../src/forms/tailcall/compile.js';
 import { liveJson, planJson, validateJson } from '../../src/views/index.js';
 import { KfnError, KfnErrors } from '../../src/core/errors.js';
-import type { LiveState, Plan } from '../../src/core/types.js';
+import type { LiveChain, LiveState, Plan } from '../../src/core/types.js';
 import { NOW, FN, at, dChain, dInst, desired, ifaces, ident, lChain, lInst, liveState } from './plan-fixtures.js';
 import { OUTPUTS, assertMatchesSchema, outputValidators, schemaErrors, schemaFile } from '../helpers/schemas.js';
 
@@ -39,23 +39,27 @@ function damaged(): ReturnType<typeof lInst> {
 function everything(): { plan: Plan; live: LiveState } {
   const tc = lChain('tc', at('veth-a', 'tc-ingress'), [inst('count', FN.flowstats, 30)]);
   tc.position = 'last';
+  // Every chain is the plan's stack's but old-name, applied before stacks: it is adopted.
+  const owned = (c: LiveChain): LiveChain => ({ ...c, stack: 'netops/manifests' });
   const live = liveState({
     interfaces: ifaces({ default: ['eth0', 'eth1', 'veth-a', 'veth-b', 'veth-c'] }),
     chains: [
-      lChain('edge', at('eth0'), [
+      owned(lChain('edge', at('eth0'), [
         inst('a', FN.blocklist, 11, { blocked_v4: { '198.18.0.3/32': '1' } }, { blocked_v4: { '198.18.0.4/32': '1' } }),
         inst('b', FN.flowstats, 12),
         inst('c', FN.mirror, 13),
         inst('d', FN.ratelimit, 14),
         inst('gone', FN.flowstats, 15),
         damaged(),
-      ], { drift: ['root link is missing', `e: ${damaged().drift![0]}`] }),
+      ], { drift: ['root link is missing', `e: ${damaged().drift![0]}`] })),
       lChain('old-name', at('eth1'), [inst('s', FN.flowstats, 20)], { mode: 'native' }),
-      tc,
-      lChain('bye', at('veth-b'), [inst('x', FN.flowstats, 40)], { orphans: [inst('lost', FN.flowstats, 41)] }),
+      owned(tc),
+      owned(lChain('bye', at('veth-b'), [inst('x', FN.flowstats, 40)], { orphans: [inst('lost', FN.flowstats, 41)] })),
     ],
     foreign: [{ attachment: at('veth-c'), progId: 99, progName: 'xdp_fw', linkId: 7 }],
   });
+  // The stack's record still lists a chain of which nothing is left and that no manifest wants.
+  live.stacks = [{ stack: 'netops/manifests', manifestDigest: 'd'.repeat(64), appliedAt: NOW.toISOString(), chains: [{ attachment: at('eth1', 'tc-egress'), chainName: 'long-gone' }] }];
   const d = desired(
     dChain('edge', ['eth0'], [
       dInst('d', ident('ratelimit', '1.3.0', { globals: { rate_pps: '2000', burst: '200' } })),
@@ -69,7 +73,7 @@ function everything(): { plan: Plan; live: LiveState } {
     dChain('tc', ['veth-a'], [dInst('count', FN.flowstats)], { hook: 'tc-ingress', position: 'first' }),
     dChain('fresh', ['veth-c'], [dInst('m', FN.mirror)]),
   );
-  return { plan: compiled(d, live), live };
+  return { plan: compiled({ ...d, stack: 'netops/manifests' }, live), live };
 }
 
 const schemaOf = (o: (typeof OUTPUTS)[number]) => JSON.parse(fs.readFileSync(schemaFile(o), 'utf8')) as { definitions: Record<string, { enum?: unknown[]; properties?: Record<string, { enum?: unknown[] }> }> };

@@ -1,7 +1,8 @@
 /** `kfn apply` and `kfn destroy`: plan, confirm, then the engine executes and verifies. */
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget, parseDuration, planFields, sourceFields, withLogFields } from '../context.js';
-import type { DesiredState, Plan } from '../../core/types.js';
+import type { DesiredState, LiveChain, Plan } from '../../core/types.js';
+import { hostIdentity, type HostLabelFlags } from '../../core/host.js';
 import { ApplyFailedError, isPlanFile, loadDesired, loadPlan, netnsOf, type Engine, type Transaction } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan } from '../../views/index.js';
@@ -11,7 +12,10 @@ import { confirm } from '../confirm.js';
 export interface ApplyFlags {
   autoApprove?: boolean;
   lockTimeout?: string;
+  stack?: string;
 }
+
+export interface ApplyManifestFlags extends ApplyFlags, HostLabelFlags {}
 
 const lockTimeoutMs = (flags: ApplyFlags): number => (flags.lockTimeout === undefined ? 0 : parseDuration(flags.lockTimeout));
 
@@ -21,7 +25,7 @@ function engineWithProgress(ctx: Context): { engine: Engine; end: () => void } {
   return { engine: kernelEngine(ctx, progress?.onEvent), end: () => progress?.end() };
 }
 
-export async function applyCommand(base: Context, target: string | undefined, flags: ApplyFlags): Promise<number> {
+export async function applyCommand(base: Context, target: string | undefined, flags: ApplyManifestFlags): Promise<number> {
   const timeout = lockTimeoutMs(flags);
   if (target && isPlanFile(target)) {
     const saved = loadPlan(target);
@@ -32,25 +36,32 @@ export async function applyCommand(base: Context, target: string | undefined, fl
       return execute(ctx, tx, saved, 'apply', {}, end);
     });
   }
-  const desired = loadDesired(manifestTarget(target));
-  const ctx = withLogFields(base, sourceFields(desired));
+  const desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
+  const host = hostIdentity(flags);
+  const ctx = withLogFields(base, { ...sourceFields(desired), stack: desired.stack });
   const { engine, end } = engineWithProgress(ctx);
   return engine.transaction('kfn apply', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
-    return confirmAndRun(ctx, tx, engine.plan(desired, live), flags, 'apply', { live, converge: desired }, end);
+    return confirmAndRun(ctx, tx, engine.plan(desired, live, { host }), flags, 'apply', { live, converge: desired, host }, end);
   });
 }
 
+/**
+ * Destroys the chains of one stack (`--stack`, or the manifests' stack) and the chains
+ * applied before stacks that the manifests name; `--all` destroys every chain of every stack.
+ */
 export async function destroyCommand(base: Context, target: string | undefined, flags: ApplyFlags & { all?: boolean }): Promise<number> {
   const timeout = lockTimeoutMs(flags);
   let desired: DesiredState | undefined;
-  if (!flags.all) desired = loadDesired(manifestTarget(target));
+  if (!flags.all && (flags.stack === undefined || target !== undefined)) desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
   const ctx = desired ? withLogFields(base, sourceFields(desired)) : base;
-  const scope = desired ? new Set(desired.chains.map((c) => c.name)) : undefined;
+  const stack = flags.all ? undefined : (flags.stack ?? desired?.stack);
+  const named = new Set((desired?.chains ?? []).map((c) => c.name));
+  const inScope = (c: LiveChain): boolean => stack === undefined || c.stack === stack || (c.stack === undefined && named.has(c.chainName));
   const { engine, end } = engineWithProgress(ctx);
   return engine.transaction('kfn destroy', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
-    const p = engine.planDestroy(live, (c) => !scope || scope.has(c.chainName), desired?.manifestDigest);
+    const p = engine.planDestroy(live, inScope, desired?.manifestDigest, (s) => stack === undefined || s === stack);
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);
   });
 }

@@ -15,7 +15,7 @@ export interface TestFlags {
 }
 
 export function testCommand(ctx: Context, target: string | undefined, flags: TestFlags): number {
-  const desired = loadDesired(manifestTarget(target));
+  const desired = loadDesired(manifestTarget(target), { stack: false });
   const tests = loadPacketTests(flags.packets);
   const engine = kernelEngine(ctx, undefined, { pins: false });
   const report = engine.testPackets(desired, tests);

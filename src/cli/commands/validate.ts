@@ -8,7 +8,7 @@ export function validateCommand(ctx: Context, target: string | undefined, flags:
   const file = manifestTarget(target);
   if (flags.json) {
     try {
-      process.stdout.write(renderValidateJson(file, { desired: loadDesired(file, { revision: false }) }) + '\n');
+      process.stdout.write(renderValidateJson(file, { desired: loadDesired(file, { revision: false, stack: false }) }) + '\n');
       return 0;
     } catch (e) {
       if (!isKfnError(e)) throw e;
@@ -16,7 +16,7 @@ export function validateCommand(ctx: Context, target: string | undefined, flags:
       return 1;
     }
   }
-  const desired = loadDesired(file, { revision: false });
+  const desired = loadDesired(file, { revision: false, stack: false });
   const instances = desired.chains.reduce((n, c) => n + c.instances.length, 0);
   ctx.log.debug({ target: file }, 'manifests valid');
   process.stdout.write(`Success! ${desired.chains.length} chain(s), ${instances} function instance(s) in ${file} are valid.\n`);

@@ -17,12 +17,12 @@
 import { KfnError, isKfnError } from '../../core/errors.js';
 import { tracepointId } from '../../libbpf/index.js';
 import { digestEntries } from '../../core/digest.js';
-import { attachmentLabel, companionText } from '../../core/types.js';
-import type { ChainChange, DesiredInstance, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StepKind, StepPhase } from '../../core/types.js';
+import { attachmentKey, attachmentLabel, companionText } from '../../core/types.js';
+import type { ChainChange, DesiredInstance, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StackRecord, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
-import { chainDir, chainPins, instancePins, newInstanceDir } from './layout.js';
-import type { ChainMeta, InstanceMeta } from './meta.js';
-import type { LoadInstanceOp, RecordedChainMeta, TailcallOp } from './ops.js';
+import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './layout.js';
+import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
+import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, StackWrite, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
 
 interface Ctx {
@@ -30,6 +30,10 @@ interface Ctx {
   plan: PlannedChanges;
   instancesByDir: Map<string, LiveInstance>;
   chainMetaByDir: Map<string, ChainMeta>;
+  /** Per stack the chains change: its record after this plan, and how to put the old one back. */
+  stacks: Map<string, { write: StackWrite; undo: UndoOp[] }>;
+  /** Owning stack of each live chain, by attachment key. */
+  liveStacks: Map<string, string>;
   prepare: PlannedStep[];
   commit: PlannedStep[];
   release: PlannedStep[];
@@ -42,23 +46,82 @@ function push(ctx: Ctx, phase: StepPhase, c: ChainChange, kind: StepKind, descri
 }
 
 export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
+  // The compiler annotates the changes it compiles (copies, reloads): those are its own copies.
+  const changes = planned.changes.map((c) => (c.action === 'noop' ? c : structuredClone(c)));
+  const liveStacks = new Map(cc.live.chains.filter((c) => c.stack !== undefined).map((c) => [attachmentKey(c.attachment), c.stack!]));
   const ctx: Ctx = {
     pinRoot: cc.pinRoot,
     plan: planned,
     instancesByDir: indexInstances(cc.live),
     chainMetaByDir: new Map(cc.live.chains.filter((c) => c.formData).map((c) => [c.pinDir, c.formData as ChainMeta])),
+    stacks: stackWrites(cc.pinRoot, planned, changes, cc.live, liveStacks),
+    liveStacks,
     prepare: [],
     commit: [],
     release: [],
   };
-  // The compiler annotates the changes it compiles (copies, reloads): those are its own copies.
-  const changes = planned.changes.map((c) => (c.action === 'noop' ? c : structuredClone(c)));
   for (const c of changes) {
     if (c.action === 'create') compileCreate(ctx, c);
     else if (c.action === 'delete') compileDelete(ctx, c);
     else if (c.action === 'update') compileUpdate(ctx, c);
   }
   return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
+}
+
+/** The stack whose record a change of this chain rewrites: the live owner of a deleted chain, else the plan's. */
+function stackOf(plan: PlannedChanges, liveStacks: Map<string, string>, c: ChainChange): string | undefined {
+  if (c.action !== 'delete') return plan.stack;
+  return liveStacks.get(attachmentKey(c.attachment)) ?? (c.reasons.some((r) => r.code === 'chain-gone') ? plan.stack : undefined);
+}
+
+/**
+ * A stack's record of what kfn applied (its chains, digest, revision), as it is after
+ * this plan, for every stack whose chains it changes: each chain's attach, re-attach,
+ * metadata write or release writes it (so a plan gains no step of its own), and a
+ * commit-phase write is undone by putting the old record back. A stack left without
+ * chains loses its record. Without a plan stack (destroy), the remaining chains keep
+ * their stack's digest and revision.
+ */
+function stackWrites(pinRoot: string, plan: PlannedChanges, changes: ChainChange[], live: LiveState, liveStacks: Map<string, string>): Map<string, { write: StackWrite; undo: UndoOp[] }> {
+  const records = new Map((live.stacks ?? []).map((r) => [r.stack, r]));
+  const changed = changes.filter((c) => c.action !== 'noop');
+  const touched = new Set<string>();
+  for (const c of changed) {
+    const s = stackOf(plan, liveStacks, c);
+    if (s !== undefined) touched.add(s);
+  }
+  const deleted = new Set(changed.filter((c) => c.action === 'delete').map((c) => attachmentKey(c.attachment)));
+  const out = new Map<string, { write: StackWrite; undo: UndoOp[] }>();
+  for (const stack of touched) {
+    const pin = stackPin(pinRoot, stack);
+    const old = records.get(stack);
+    const chains =
+      stack === plan.stack
+        ? changes.filter((c) => c.action !== 'delete').map((c) => ({ ...c.attachment, chainName: c.chainName }))
+        : live.chains.filter((c) => c.stack === stack && !deleted.has(attachmentKey(c.attachment))).map((c) => ({ ...c.attachment, chainName: c.chainName }));
+    let meta: RecordedStackMeta | null = null;
+    if (chains.length) {
+      const own = stack === plan.stack;
+      meta = { kind: 'stack', stack, manifestDigest: own ? plan.manifestDigest : (old?.manifestDigest ?? ''), chains };
+      const revision = own ? plan.revision : old?.revision;
+      if (revision) meta.revision = revision;
+    }
+    out.set(stack, { write: { pin, meta }, undo: old ? [{ op: 'writeMeta', pin, meta: stackMeta(old) }] : [{ op: 'unpin', pin }] });
+  }
+  return out;
+}
+
+/** The record write a chain's step carries, and the undo operations it adds. */
+function stackWrite(ctx: Ctx, c: ChainChange): { write?: StackWrite; undo: UndoOp[] } {
+  const s = stackOf(ctx.plan, ctx.liveStacks, c);
+  const w = s === undefined ? undefined : ctx.stacks.get(s);
+  return w ? { write: w.write, undo: w.undo } : { undo: [] };
+}
+
+function stackMeta(r: StackRecord): StackMeta {
+  const m: StackMeta = { kind: 'stack', stack: r.stack, manifestDigest: r.manifestDigest, chains: r.chains.map((c) => ({ ...c.attachment, chainName: c.chainName })), appliedAt: r.appliedAt };
+  if (r.revision !== undefined) m.revision = r.revision;
+  return m;
 }
 
 function indexInstances(live: LiveState): Map<string, LiveInstance> {
@@ -77,8 +140,10 @@ function chainMeta(ctx: Ctx, c: ChainChange): RecordedChainMeta {
     mode: c.mode,
     position: c.position,
     manifestDigest: ctx.plan.manifestDigest,
+    order: [...c.toOrder],
   };
   if (ctx.plan.revision) meta.revision = ctx.plan.revision;
+  if (ctx.plan.stack !== undefined) meta.stack = ctx.plan.stack;
   return meta;
 }
 
@@ -185,14 +250,17 @@ function compileCreate(ctx: Ctx, c: ChainChange): void {
     // The whole new chain directory goes with the root's undo.
     push(ctx, 'prepare', c, 'swap', `point the root of ${label} at ${c.toOrder[0]}`, { op: 'set-slot', slot: chainPins(dir).rootNext, prog: first }, []);
   }
-  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta }, [
+  const sw = stackWrite(ctx, c);
+  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) }, [
     { op: 'detachRoot', chainDir: dir },
+    ...sw.undo,
   ]);
 }
 
 function compileDelete(ctx: Ctx, c: ChainChange): void {
   const dir = c.live?.pinDir ?? chainDir(ctx.pinRoot, c.attachment);
-  push(ctx, 'release', c, 'detach-release', `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, { op: 'release', dir }, []);
+  const sw = stackWrite(ctx, c);
+  push(ctx, 'release', c, 'detach-release', `detach and release chain "${c.chainName}" on ${attachmentLabel(c.attachment)}`, { op: 'release', dir, ...(sw.write ? { stack: sw.write } : {}) }, []);
 }
 
 const STAYS = new Set(['noop', 'update']);
@@ -232,7 +300,9 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const oldMeta = ctx.chainMetaByDir.get(dir);
   const restore: UndoOp[] = oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
   const meta = chainMeta(ctx, c);
-  const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta };
+  const sw = stackWrite(ctx, c);
+  const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) };
+  restore.push(...sw.undo);
   if (!c.live!.attached) {
     push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label}`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, ...restore]);
   } else if (c.reattach) {
@@ -240,8 +310,10 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
     const how = c.attachment.hook === 'xdp' ? `mode ${c.mode}` : `position ${c.position}`;
     push(ctx, 'commit', c, 'reattach', `re-attach chain "${c.chainName}" to ${label} (${how})`, { op: 'reattach', ...attach }, [{ op: 'detachRoot', chainDir: dir }, was, ...restore]);
   } else {
-    const recorded: ChainMeta | RecordedChainMeta = oldMeta?.attachedMode ? { ...meta, attachedMode: oldMeta.attachedMode } : meta;
-    push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded }, restore);
+    const recorded: RecordedChainMeta = { ...meta };
+    if (oldMeta?.attachedMode) recorded.attachedMode = oldMeta.attachedMode;
+    if (oldMeta?.ifindex !== undefined) recorded.ifindex = oldMeta.ifindex;
+    push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded, ...(sw.write ? { stack: sw.write } : {}) }, restore);
   }
   for (const name of oldMiddle) {
     const ic = instance(c, name);

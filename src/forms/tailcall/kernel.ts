@@ -143,6 +143,10 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       objectPath: desired.objectPath,
       parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
+      mergeMaps: Object.values(desired.maps)
+        .filter((m) => m.merge)
+        .map((m) => m.name)
+        .sort(),
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
@@ -180,11 +184,17 @@ function adoptCompanion(pins: { prog: string; link: string }, live: SharedCompan
   }
 }
 
+export interface Attached {
+  /** XDP mode in use (xdp hook only). */
+  mode?: 'native' | 'generic';
+  ifindex: number;
+}
+
 /**
  * Attaches the chain root to its hook through a BPF link and pins the link. For XDP
  * `auto` tries native first and falls back to generic; returns the mode in use.
  */
-export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): 'native' | 'generic' | undefined {
+export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): Attached {
   const pins = chainPins(dir);
   const label = attachmentLabel(a);
   return withFd(openPinned(pins.root), (progFd) =>
@@ -216,7 +226,7 @@ export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: 
       } finally {
         closeFd(linkFd);
       }
-      return used;
+      return used ? { mode: used, ifindex } : { ifindex };
     }),
   );
 }

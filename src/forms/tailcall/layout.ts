@@ -6,6 +6,7 @@
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
  *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
  *       companions/<program>/prog  link   a companion program and the link attaching it
+ *   stacks/<stack>                        what kfn last applied for one stack (its chains)
  *
  * `kfn_next` is the instance's chain slot whatever the object calls that map (its
  * identity records the name, see FunctionIdentity.nextMap); `maps/` holds every other
@@ -26,6 +27,23 @@ const dec = (s: string): string => decodeURIComponent(s);
 
 export function chainsRoot(pinRoot: string): string {
   return path.join(pinRoot, 'chains');
+}
+
+export function stacksRoot(pinRoot: string): string {
+  return path.join(pinRoot, 'stacks');
+}
+
+export function stackPin(pinRoot: string, stack: string): string {
+  return path.join(stacksRoot(pinRoot), enc(stack));
+}
+
+/** The stack a pin under stacks/ records (undefined for anything else). */
+export function parseStackPin(name: string): string | undefined {
+  try {
+    return dec(name);
+  } catch {
+    return undefined;
+  }
 }
 
 export function chainDir(pinRoot: string, a: Attachment): string {

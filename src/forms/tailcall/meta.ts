@@ -2,11 +2,14 @@
  * kfn's metadata lives in the kernel next to what it describes: a one-entry array
  * map holding a JSON document, pinned as `meta` in each chain and instance directory.
  */
+import fs from 'node:fs';
 import { createArrayMap, openPinned, pinFd, closeFd, tryOpenPinned, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import { KfnError } from '../../core/errors.js';
 import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 
 const META_VALUE_SIZE = 8192;
+/** A stack record lists every chain of its stack: room for a few hundred attachments. */
+export const STACK_META_VALUE_SIZE = 65536;
 const ZERO_KEY = new Uint8Array(4);
 
 export interface ChainMeta {
@@ -21,7 +24,23 @@ export interface ChainMeta {
   attachedMode?: 'native' | 'generic';
   manifestDigest: string;
   revision?: string;
+  /** The stack that owns the chain; absent in metadata written before stacks existed. */
+  stack?: string;
+  /** Instances in packet order as kfn last built them: a walk that stops short of it is a bypass. */
+  order?: string[];
+  /** Interface index the root was attached to: tells a detached link from a recreated interface. */
+  ifindex?: number;
   updatedAt: string;
+}
+
+/** What kfn last applied for one stack (the chains it owns), pinned under stacks/. */
+export interface StackMeta {
+  kind: 'stack';
+  stack: string;
+  manifestDigest: string;
+  revision?: string;
+  chains: { netns: string; ifname: string; hook: Hook; chainName: string }[];
+  appliedAt: string;
 }
 
 export interface InstanceMeta {
@@ -34,26 +53,33 @@ export interface InstanceMeta {
   parameters?: string[];
   /** Digest of the entries kfn last wrote, per managed map. */
   appliedMaps: Record<string, string>;
+  /** Parameter maps managed in merge mode: only their listed keys are kfn's. */
+  mergeMaps?: string[];
   createdAt: string;
 }
 
-export type Meta = ChainMeta | InstanceMeta;
+export type Meta = ChainMeta | InstanceMeta | StackMeta;
 
-function encodeMeta(meta: Meta): Buffer {
+const metaName = (meta: Meta): string => (meta.kind === 'chain' ? meta.chainName : meta.kind === 'stack' ? meta.stack : meta.name);
+
+function encodeMeta(meta: Meta, size: number): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  if (json.length >= META_VALUE_SIZE) {
-    throw new KfnError('META_TOO_LARGE', `metadata of ${meta.kind} "${meta.kind === 'chain' ? meta.chainName : meta.name}" exceeds ${META_VALUE_SIZE} bytes`);
+  if (json.length >= size) {
+    throw new KfnError('META_TOO_LARGE', `metadata of ${meta.kind} "${metaName(meta)}" exceeds ${size} bytes`, {
+      hint: meta.kind === 'stack' ? 'split the stack: give some of its chains their own manifests directory (or --stack)' : 'shorten names and parameter lists',
+    });
   }
-  const buf = Buffer.alloc(META_VALUE_SIZE);
+  const buf = Buffer.alloc(size);
   json.copy(buf);
   return buf;
 }
 
 /** Creates a metadata map holding `meta` and pins it at `pinPath`. */
 export function createMeta(pinPath: string, meta: Meta): void {
-  const fd = createArrayMap('kfn_meta', META_VALUE_SIZE, 1);
+  const size = meta.kind === 'stack' ? STACK_META_VALUE_SIZE : META_VALUE_SIZE;
+  const fd = createArrayMap('kfn_meta', size, 1);
   try {
-    new MapHandle(fd, mapInfoByFd(fd), pinPath).update(ZERO_KEY, encodeMeta(meta));
+    new MapHandle(fd, mapInfoByFd(fd), pinPath).update(ZERO_KEY, encodeMeta(meta, size));
     pinFd(fd, pinPath);
   } finally {
     closeFd(fd);
@@ -61,7 +87,16 @@ export function createMeta(pinPath: string, meta: Meta): void {
 }
 
 export function writeMeta(pinPath: string, meta: Meta): void {
-  withFd(openPinned(pinPath), (fd) => new MapHandle(fd, mapInfoByFd(fd), pinPath).update(ZERO_KEY, encodeMeta(meta)));
+  withFd(openPinned(pinPath), (fd) => {
+    const info = mapInfoByFd(fd);
+    new MapHandle(fd, info, pinPath).update(ZERO_KEY, encodeMeta(meta, info.valueSize));
+  });
+}
+
+/** Writes `meta` into the map pinned at `pinPath`, creating it when there is none. */
+export function putMeta(pinPath: string, meta: Meta): void {
+  if (fs.existsSync(pinPath)) writeMeta(pinPath, meta);
+  else createMeta(pinPath, meta);
 }
 
 export function readMeta(pinPath: string): Meta | undefined {

@@ -30,9 +30,10 @@ import {
   type XdpQuery,
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
-import type { Attachment, Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveInterface, LiveState, MapEntry } from '../../core/types.js';
+import type { Attachment, Companion, DriftKind, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveInterface, LiveState, MapEntry, StackRecord, TcPosition } from '../../core/types.js';
 import { attachmentKey, companionText } from '../../core/types.js';
-import { chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir } from './layout.js';
+import { driftText } from '../../core/drift.js';
+import { NEXT_MAP, chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir, parseStackPin, stacksRoot } from './layout.js';
 import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
 import type { ReadOptions } from '../form.js';
 
@@ -73,7 +74,7 @@ function readLive(opts: ReadOptions, scope: ReadScope): LiveState {
       foreign.push(...foreignOn(netns, h, kfnRoots).filter((f) => inScope(f.attachment)));
     }
   }
-  return { chains, interfaces, missingNetns, foreign };
+  return { chains, stacks: readStackRecords(opts.pinRoot), interfaces, missingNetns, foreign };
 }
 
 /**
@@ -207,31 +208,36 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
   const meta = readMetaIfPinned(pins.meta) as ChainMeta | undefined;
-  const drift: string[] = [];
+  const drift: DriftKind[] = [];
   const rootProgId = pinnedProgId(pins.root);
   const linkFd = tryOpenPinned(pins.link);
   const link = linkFd === undefined ? undefined : withFd(linkFd, linkInfoByFd);
-  if (!meta) drift.push('chain metadata is missing');
-  if (!link) drift.push('root link is missing');
+  if (!meta) drift.push({ code: 'metadata-missing' });
+  if (!link) drift.push({ code: 'pin-missing', pin: 'link' });
+  if (!rootProgId) drift.push({ code: 'pin-missing', pin: 'root' });
 
   let ifindex = 0;
   let attached = false;
   let mode: LiveChain['mode'];
   const here = hooks?.get(attachment.ifname);
-  if (!hooks) drift.push(`network namespace ${attachment.netns} no longer exists`);
-  else if (!here) drift.push(`interface ${attachment.ifname} no longer exists`);
+  if (!hooks) drift.push({ code: 'netns-missing', netns: attachment.netns });
+  else if (!here) drift.push({ code: 'interface-missing', ifname: attachment.ifname });
   else {
     ifindex = here.ifindex;
-    if (link && link.ifindex !== ifindex) drift.push(`interface ${attachment.ifname} was recreated; the root link is defunct`);
+    if (link && link.ifindex !== ifindex) drift.push(defunctLink(link.ifindex, ifindex, attachment.ifname, meta));
     else if (attachment.hook === 'xdp') {
       attached = here.xdp.progId === rootProgId;
-      if (!attached) drift.push(`root is not attached (XDP runs ${here.xdp.progId ? `program ${here.xdp.progId}` : 'nothing'})`);
+      if (!attached) drift.push({ code: 'root-not-attached', running: here.xdp.progId });
       else if (here.xdp.mode === 'native' || here.xdp.mode === 'generic') mode = here.xdp.mode;
     } else {
       const q = here.tcx[attachment.hook === 'tc-ingress' ? 'ingress' : 'egress'];
       if (q instanceof BpfError) throw q;
       attached = q.progIds.includes(rootProgId);
-      if (!attached) drift.push('root is not attached to the tcx hook');
+      if (!attached) drift.push({ code: 'root-not-attached' });
+      else if (meta?.position) {
+        const lost = positionLost(q.progIds, rootProgId, meta.position);
+        if (lost) drift.push(lost);
+      }
     }
   }
 
@@ -239,23 +245,30 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
   const byProg = new Map(all.map((i) => [i.progId, i]));
   const instances: LiveInstance[] = [];
   const seen = new Set<number>();
-  let next = slotProgId(pins.rootNext) ?? 0;
+  let slot = pins.rootNext;
+  let next = slotProgId(slot);
+  if (next === undefined) drift.push({ code: 'pin-missing', pin: 'root_next' });
   while (next) {
     const inst = byProg.get(next);
+    const after = instances.at(-1)?.name;
     if (!inst) {
-      drift.push(`foreign program ${next} (${progName(next)}) is in the chain after ${instances.at(-1)?.name ?? 'the root'}`);
+      drift.push({ code: 'foreign-in-chain', progId: next, progName: progName(next), ...(after !== undefined ? { after } : {}) });
       break;
     }
     if (seen.has(next) || instances.length >= MAX_CHAIN_LENGTH) {
-      drift.push(`the chain loops back to ${inst.name}`);
+      drift.push({ code: 'loop', to: inst.name, ...(after !== undefined ? { after } : {}) });
       break;
     }
     seen.add(next);
     instances.push(inst);
-    next = slotProgId(instancePins(inst.pinDir).next) ?? 0;
+    slot = instancePins(inst.pinDir).next;
+    next = slotProgId(slot);
+    if (next === undefined) drift.push({ code: 'pin-missing', pin: NEXT_MAP, instance: inst.name });
   }
   const orphans = all.filter((i) => !seen.has(i.progId));
-  for (const i of instances) for (const d of i.drift ?? []) drift.push(`${i.name}: ${d}`);
+  const bypass = bypassed(meta?.order, instances, drift);
+  if (bypass) drift.push(bypass);
+  for (const i of instances) for (const d of i.drift ?? []) drift.push({ code: 'instance-drift', instance: i.name, text: d });
 
   const chain: LiveChain = {
     attachment,
@@ -266,15 +279,74 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
     pinDir: dir,
     instances,
     orphans,
-    drift,
+    drift: drift.map(driftText),
+    driftKinds: drift,
     attached: attached && link !== undefined,
   };
   if (mode) chain.mode = mode;
   if (attachment.hook !== 'xdp' && meta?.position) chain.position = meta.position;
   if (meta?.manifestDigest) chain.manifestDigest = meta.manifestDigest;
   if (meta?.revision) chain.revision = meta.revision;
+  if (meta?.stack !== undefined) chain.stack = meta.stack;
+  if (meta?.updatedAt) chain.appliedAt = meta.updatedAt;
   if (meta) chain.formData = meta;
   return chain;
+}
+
+/**
+ * kfn's link no longer points at the interface of that name. A link whose device went
+ * away reads ifindex 0 both after `bpftool link detach` and after the interface was
+ * deleted; the ifindex recorded at attach tells the two apart.
+ */
+function defunctLink(linkIfindex: number, ifindex: number, ifname: string, meta: ChainMeta | undefined): DriftKind {
+  if (linkIfindex !== 0) return { code: 'interface-recreated', ifname };
+  if (meta?.ifindex === undefined) return { code: 'link-defunct', ifname };
+  return meta.ifindex === ifindex ? { code: 'root-detached' } : { code: 'interface-recreated', ifname };
+}
+
+/** A tcx program that now runs ahead of a `first` root, or behind a `last` one. */
+function positionLost(progIds: number[], rootProgId: number, position: TcPosition): DriftKind | undefined {
+  const at = progIds.indexOf(rootProgId);
+  const other = position === 'first' ? progIds[0] : progIds.at(-1);
+  if (at < 0 || other === undefined || other === rootProgId) return undefined;
+  return { code: 'position-lost', position, progId: other, progName: progName(other) };
+}
+
+/**
+ * The walk ended on an empty slot before the instances kfn last built: the rest of the
+ * chain is bypassed. Other endings (a foreign program, a loop) are reported as such.
+ */
+function bypassed(order: string[] | undefined, walked: LiveInstance[], drift: DriftKind[]): DriftKind | undefined {
+  if (!order || drift.some((d) => d.code === 'foreign-in-chain' || d.code === 'loop')) return undefined;
+  const names = walked.map((i) => i.name);
+  if (names.length >= order.length || names.some((n, i) => order[i] !== n)) return undefined;
+  const after = names.at(-1);
+  return { code: 'bypassed', unreached: order.slice(names.length), ...(after !== undefined ? { after } : {}) };
+}
+
+/** Every stack record under the pin root. */
+export function readStackRecords(pinRoot: string): StackRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(stacksRoot(pinRoot)).sort();
+  } catch {
+    return [];
+  }
+  const out: StackRecord[] = [];
+  for (const name of names) {
+    if (parseStackPin(name) === undefined) continue;
+    const meta = readMetaIfPinned(path.join(stacksRoot(pinRoot), name));
+    if (meta?.kind !== 'stack') continue;
+    const r: StackRecord = {
+      stack: meta.stack,
+      manifestDigest: meta.manifestDigest,
+      appliedAt: meta.appliedAt,
+      chains: meta.chains.map((c) => ({ attachment: { netns: c.netns, ifname: c.ifname, hook: c.hook }, chainName: c.chainName })),
+    };
+    if (meta.revision !== undefined) r.revision = meta.revision;
+    out.push(r);
+  }
+  return out;
 }
 
 function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
@@ -289,6 +361,7 @@ function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
     if (!progId || !meta) continue;
     const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
+    if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
     if (meta.identity.companions?.length) {
       inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
       const drift = inst.companions.flatMap((c) => companionDrift(c));

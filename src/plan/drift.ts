@@ -1,0 +1,74 @@
+/**
+ * Drift without manifests: the live kernel against what kfn last applied, as kfn
+ * recorded it next to its objects (chain and instance metadata, the digests of the
+ * entries it wrote, each stack's list of chains). Pure.
+ */
+import { digestEntries } from '../core/digest.js';
+import { attachmentKey } from '../core/types.js';
+import type { Attachment, DriftKind, LiveChain, LiveState } from '../core/types.js';
+import { compareAttachments } from './expand.js';
+
+export interface ChainDrift {
+  attachment: Attachment;
+  chainName: string;
+  stack?: string;
+  revision?: string;
+  appliedAt?: string;
+  /** Empty: the chain is as kfn left it. */
+  drift: DriftKind[];
+}
+
+export interface DriftReport {
+  /** The stack asked about (absent: every chain kfn manages). */
+  stack?: string;
+  chains: ChainDrift[];
+  inSync: boolean;
+}
+
+/** Parameter maps whose entries differ from what kfn last wrote (merge-mode maps hold others' entries too: not judged). */
+function editedMaps(c: LiveChain): DriftKind[] {
+  const out: DriftKind[] = [];
+  for (const i of c.instances) {
+    for (const map of Object.keys(i.appliedMaps).sort()) {
+      if (i.mergeMaps?.includes(map)) continue;
+      if (digestEntries(i.maps[map] ?? []) !== i.appliedMaps[map]) out.push({ code: 'map-edited', instance: i.name, map });
+    }
+  }
+  return out;
+}
+
+function chainDrift(c: LiveChain, live: LiveState): ChainDrift {
+  const kinds: DriftKind[] = c.driftKinds ? [...c.driftKinds] : c.drift.map((text) => ({ code: 'other', text }));
+  kinds.push(...editedMaps(c));
+  // Only XDP has one program per hook: a foreign one there holds kfn's place. On tcx the
+  // reader reports a tenant that broke the root's position.
+  if (c.attachment.hook === 'xdp') {
+    for (const f of live.foreign) {
+      if (attachmentKey(f.attachment) === attachmentKey(c.attachment)) kinds.push({ code: 'foreign-on-hook', progId: f.progId, progName: f.progName });
+    }
+  }
+  const out: ChainDrift = { attachment: c.attachment, chainName: c.chainName, drift: kinds };
+  if (c.stack !== undefined) out.stack = c.stack;
+  if (c.revision !== undefined) out.revision = c.revision;
+  if (c.appliedAt !== undefined) out.appliedAt = c.appliedAt;
+  return out;
+}
+
+export function detectDrift(live: LiveState, opts: { stack?: string } = {}): DriftReport {
+  const mine = (stack: string | undefined): boolean => opts.stack === undefined || stack === opts.stack;
+  const chains = live.chains.filter((c) => mine(c.stack)).map((c) => chainDrift(c, live));
+  const present = new Set(live.chains.map((c) => attachmentKey(c.attachment)));
+  for (const r of live.stacks ?? []) {
+    if (!mine(r.stack)) continue;
+    for (const rc of r.chains) {
+      if (present.has(attachmentKey(rc.attachment))) continue;
+      const gone: ChainDrift = { attachment: rc.attachment, chainName: rc.chainName, stack: r.stack, appliedAt: r.appliedAt, drift: [{ code: 'chain-removed' }] };
+      if (r.revision !== undefined) gone.revision = r.revision;
+      chains.push(gone);
+    }
+  }
+  chains.sort((a, b) => compareAttachments(a.attachment, b.attachment));
+  const report: DriftReport = { chains, inSync: chains.every((c) => c.drift.length === 0) };
+  if (opts.stack !== undefined) report.stack = opts.stack;
+  return report;
+}
