@@ -2,7 +2,8 @@
 /*
  * root.bpf.c - the chain root. One per (netns, interface, hook), attached through a
  * BPF link (XDP link or tcx link). It only jumps into its kfn_next[0], the first
- * function of the chain; an empty chain passes every packet.
+ * function of the chain; an empty chain passes every packet. It has no proceed-on of
+ * its own: it always goes on (kfn_tail_next, not kfn_continue).
  *
  * The loader loads only the program matching the hook (the other one has autoload
  * off), so each loaded root owns its own kfn_next.
@@ -12,13 +13,15 @@
 SEC("xdp")
 int kfn_root_xdp(struct xdp_md *ctx)
 {
-	return kfn_continue(ctx);
+	kfn_tail_next(ctx);
+	return XDP_PASS;
 }
 
 SEC(KFN_TC_SEC)
 int kfn_root_tc(struct __sk_buff *skb)
 {
-	return kfn_continue(skb);
+	kfn_tail_next(skb);
+	return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

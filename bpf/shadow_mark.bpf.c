@@ -5,7 +5,8 @@
  *
  *     root -> mark 1 -> instance 1 -> mark 2 -> instance 2 -> ... -> mark n+1
  *
- * Each marker stores its position in `reached` and jumps on. After a test run,
+ * Each marker stores its position in `reached` and jumps on (always: a marker has no
+ * proceed-on of its own, so it uses kfn_tail_next, not kfn_continue). After a test run,
  * `reached` holds the position of the last marker the packet went through: the
  * instance at that position returned the verdict (n+1: the packet ran off the end of
  * the chain). Live chains carry no such bookkeeping: their data path is unchanged.
@@ -37,14 +38,16 @@ SEC("xdp")
 int kfn_mark_xdp(struct xdp_md *ctx)
 {
 	mark();
-	return kfn_continue(ctx);
+	kfn_tail_next(ctx);
+	return XDP_PASS;
 }
 
 SEC("tc")
 int kfn_mark_tc(struct __sk_buff *skb)
 {
 	mark();
-	return kfn_continue(skb);
+	kfn_tail_next(skb);
+	return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

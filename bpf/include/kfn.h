@@ -7,7 +7,8 @@
  * `return kfn_continue(ctx);`, a tail call into its own kfn_next[0]. The loader
  * chains instances by storing the next instance's program in that slot (one atomic
  * map update per change). An empty slot is the end of the chain: the hook's pass
- * verdict is returned (XDP_PASS, TCX_NEXT).
+ * verdict is returned (XDP_PASS, TCX_NEXT). Which verdicts go on to the next function
+ * is the instance's proceed-on (kfn_proceed below); by default only pass does.
  *
  * Write the packet logic once and get both an XDP and a tc program:
  *
@@ -23,6 +24,10 @@
  * Load ONE program per object instance (autoload off for the other): the first
  * program that uses kfn_next fixes its owner program type, so loading the XDP and
  * the tc program of one object together fails with EINVAL on the second one.
+ *
+ * A probe function (a tracepoint or uprobe program, see docs/functions.md) does not
+ * chain: it defines KFN_NO_CHAIN before including this header, which leaves out the
+ * chaining maps and KFN_FUNCTION (and keeps KFN_PARAM, the types and the helpers).
  *
  * Types that userspace encodes from BTF by name:
  *   kfn_be16, __be16   port (or other 16-bit field) in network byte order
@@ -128,6 +133,13 @@ struct kfn_flow_key {
 };
 
 /* ------------------------------------------------------------------ chaining */
+#ifndef KFN_NO_CHAIN
+
+/* Verdicts of a function's packet logic. */
+enum kfn_verdict {
+	KFN_PASS = 0,	/* XDP_PASS / TCX_NEXT */
+	KFN_DROP = 1,	/* XDP_DROP / TC_ACT_SHOT */
+};
 
 /* The one-slot program array every function instance owns (see top of file). */
 struct {
@@ -137,32 +149,66 @@ struct {
 	__type(value, __u32);
 } kfn_next SEC(".maps");
 
+/*
+ * Proceed-on: which verdicts of this instance go on to the next function. A verdict
+ * that proceeds tail-calls kfn_next[0]; one that does not ends the chain with that
+ * verdict. When a verdict proceeds and the slot is empty (the last function), the
+ * chain ends with that verdict too: the chain's verdict is the verdict of the last
+ * function that ran. The default proceeds on pass only.
+ *
+ * The loader owns this map and writes it in place (no reload). Its word holds the
+ * DIFFERENCE from the default, one bit per verdict (1 << KFN_PASS, 1 << KFN_DROP), so
+ * the zero word of a fresh map, or of a loader that never writes it, is the default.
+ */
+#define KFN_PROCEED_DEFAULT (1u << KFN_PASS)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} kfn_proceed SEC(".maps");
+
+/* Array lookup with a constant key: inlined by the verifier, no helper call. */
+static __always_inline int kfn_proceeds(int verdict)
+{
+	__u32 zero = 0;
+	__u32 *flip = bpf_map_lookup_elem(&kfn_proceed, &zero);
+	__u32 set = KFN_PROCEED_DEFAULT ^ (flip ? *flip : 0);
+
+	return (set >> verdict) & 1;
+}
+
+/* The tail call into the next function; falls through when the slot is empty. */
+#define kfn_tail_next(ctx) bpf_tail_call_static(ctx, &kfn_next, 0)
+
 static __always_inline int kfn_continue_xdp(struct xdp_md *ctx)
 {
 	/* Constant key: a direct jump after JIT, no retpoline. */
-	bpf_tail_call_static(ctx, &kfn_next, 0);
-	return XDP_PASS;	/* slot empty: end of chain */
+	if (kfn_proceeds(KFN_PASS))
+		kfn_tail_next(ctx);
+	return XDP_PASS;	/* end of chain */
 }
 
 static __always_inline int kfn_continue_tc(struct __sk_buff *skb)
 {
-	bpf_tail_call_static(skb, &kfn_next, 0);
-	return TCX_NEXT;	/* slot empty: end of chain */
+	if (kfn_proceeds(KFN_PASS))
+		kfn_tail_next(skb);
+	return TCX_NEXT;	/* end of chain */
 }
 
-/* `return kfn_continue(ctx);` in XDP and tc programs alike. */
+/*
+ * `return kfn_continue(ctx);` in XDP and tc programs alike: the verdict pass, going on
+ * to the next function when the instance proceeds on pass.
+ */
 #define kfn_continue(ctx)						\
 	_Generic((ctx),							\
 		struct xdp_md *: kfn_continue_xdp,			\
 		struct __sk_buff *: kfn_continue_tc)(ctx)
 
-/* ------------------------------------------------------------ packet view */
+#endif /* KFN_NO_CHAIN */
 
-/* Verdicts of a function's packet logic. */
-enum kfn_verdict {
-	KFN_PASS = 0,	/* continue the chain */
-	KFN_DROP = 1,	/* XDP_DROP / TC_ACT_SHOT */
-};
+/* ------------------------------------------------------------ packet view */
 
 /* Hook-independent view of a packet, built by KFN_FUNCTION. */
 struct kfn_pkt {
@@ -195,33 +241,40 @@ static __always_inline void kfn_pkt_from_skb(struct kfn_pkt *p, struct __sk_buff
 	p->len = skb->len;
 }
 
+#ifndef KFN_NO_CHAIN
 /*
  * KFN_FUNCTION(name, logic_fn): defines SEC("xdp") name_xdp and SEC(KFN_TC_SEC) name_tc.
  * logic_fn is `static __always_inline int logic_fn(struct kfn_pkt *p)` returning
- * KFN_PASS or KFN_DROP.
+ * KFN_PASS or KFN_DROP (any other value counts as KFN_PASS). The verdict goes on to
+ * the next function or ends the chain as the instance's proceed-on says (kfn_proceed).
  */
 #define KFN_FUNCTION(name, logic_fn)					\
 SEC("xdp")								\
 int name##_xdp(struct xdp_md *ctx)					\
 {									\
 	struct kfn_pkt p;						\
+	int v;								\
 									\
 	kfn_pkt_from_xdp(&p, ctx);					\
-	if (logic_fn(&p) == KFN_DROP)					\
-		return XDP_DROP;					\
-	return kfn_continue(ctx);					\
+	v = logic_fn(&p) == KFN_DROP ? KFN_DROP : KFN_PASS;		\
+	if (kfn_proceeds(v))						\
+		kfn_tail_next(ctx);					\
+	return v == KFN_DROP ? XDP_DROP : XDP_PASS;			\
 }									\
 									\
 SEC(KFN_TC_SEC)								\
 int name##_tc(struct __sk_buff *skb)					\
 {									\
 	struct kfn_pkt p;						\
+	int v;								\
 									\
 	kfn_pkt_from_skb(&p, skb);					\
-	if (logic_fn(&p) == KFN_DROP)					\
-		return TC_ACT_SHOT;					\
-	return kfn_continue(skb);					\
+	v = logic_fn(&p) == KFN_DROP ? KFN_DROP : KFN_PASS;		\
+	if (kfn_proceeds(v))						\
+		kfn_tail_next(skb);					\
+	return v == KFN_DROP ? TC_ACT_SHOT : TCX_NEXT;			\
 }
+#endif /* KFN_NO_CHAIN */
 
 /* ---------------------------------------------------------- parsing helpers */
 /*

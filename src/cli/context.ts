@@ -64,8 +64,9 @@ function faultInjection(): FaultInjection | undefined {
   };
 }
 
-/** What a step acts on, as log fields: the chain (name and attachment) and the instance. */
+/** What a step acts on, as log fields: the chain (name and attachment) and the instance, or the probe. */
 export function stepFields(s: PlannedStep): Record<string, string> {
+  if (s.probe !== undefined || !s.chain || s.chainName === undefined) return { probe: s.probe ?? '?' };
   return { chain: s.chainName, netns: s.chain.netns, interface: s.chain.ifname, hook: s.chain.hook, ...(s.instance ? { instance: s.instance } : {}) };
 }
 

@@ -13,6 +13,34 @@ export type XdpMode = 'native' | 'generic' | 'auto';
 /** Placement of the chain root among other programs on a tcx hook. */
 export type TcPosition = 'first' | 'last';
 
+/**
+ * Verdicts of a function instance that its proceed-on can name: a verdict in the set
+ * goes on to the next function of the chain; one outside it ends the chain there.
+ */
+export const PROCEED_VERDICTS = ['pass', 'drop'] as const;
+export type ProceedVerdict = (typeof PROCEED_VERDICTS)[number];
+/** Proceed on pass only: what every function did before proceed-on existed. */
+export const DEFAULT_PROCEED_ON: readonly ProceedVerdict[] = ['pass'];
+/** The map of a function object (bpf/include/kfn.h) through which its instance's proceed-on is set. */
+export const PROCEED_MAP = 'kfn_proceed';
+
+/**
+ * Where a Probe attaches (a KernelFunction lists the ones it supports in spec.hooks, next
+ * to the chain hooks). Retprobes are uprobes / kprobes with `retprobe: true`.
+ */
+export const PROBE_HOOKS = ['tracepoint', 'uprobe', 'kprobe', 'fentry', 'fexit', 'freplace'] as const;
+export type ProbeHook = (typeof PROBE_HOOKS)[number];
+
+/** What a probe attaches to, as its manifest says (host-independent). */
+export type ProbeTarget =
+  | { hook: 'tracepoint'; tracepoint: string }
+  /** `symbol` (resolved in the binary when planned) and/or `offset` (from the symbol, or in the file). */
+  | { hook: 'uprobe'; path: string; symbol?: string; offset: number; retprobe: boolean }
+  | { hook: 'kprobe'; function: string; offset: number; retprobe: boolean }
+  | { hook: 'fentry' | 'fexit'; function: string }
+  /** `target`: the pin of the program whose `function` is replaced. */
+  | { hook: 'freplace'; target: string; function: string };
+
 /** The netns name kfn itself runs in. */
 export const DEFAULT_NETNS = 'default';
 
@@ -25,6 +53,11 @@ export interface Attachment {
 
 export function attachmentKey(a: Attachment): string {
   return `${a.netns}/${a.ifname}/${a.hook}`;
+}
+
+/** A probe's key among attachment keys (a scope of what a plan touches). */
+export function probeKey(name: string): string {
+  return `probe:${name}`;
 }
 
 export function attachmentLabel(a: Attachment): string {
@@ -115,6 +148,8 @@ export interface DesiredInstance {
   maps: Record<string, DesiredMap>;
   /** Layout digest of every map of the object but its chain slot, by name. */
   stateMaps?: Record<string, string>;
+  /** Verdicts that go on to the next function, in PROCEED_VERDICTS order; absent: DEFAULT_PROCEED_ON. */
+  proceedOn?: ProceedVerdict[];
   /** Map entries that metrics expose (absent when none). */
   monitorMaps?: MonitorMap[];
   source?: SourceRef;
@@ -151,6 +186,18 @@ export interface DesiredChain {
   source?: SourceRef;
 }
 
+export interface DesiredProbe {
+  name: string;
+  target: ProbeTarget;
+  identity: FunctionIdentity;
+  /** Absolute path of the object file. */
+  objectPath: string;
+  maps: Record<string, DesiredMap>;
+  /** Layout digest of every map of the object, by name. */
+  stateMaps?: Record<string, string>;
+  source?: SourceRef;
+}
+
 export interface DesiredState {
   chains: DesiredChain[];
   /**
@@ -159,6 +206,8 @@ export interface DesiredState {
    * (destroy's scoped plans, hand-made states).
    */
   stack?: string;
+  /** Probes (tracepoints, uprobes, ...); absent: none. */
+  probes?: DesiredProbe[];
   /** sha256 over the canonical manifests, recorded in the kernel on apply. */
   manifestDigest: string;
   /** Git revision of the manifests, when known. */
@@ -217,6 +266,13 @@ export interface LiveInstance {
   stateMaps?: Record<string, string>;
   /** Parameter maps managed in merge mode (only their listed keys are kfn's). */
   mergeMaps?: string[];
+  /**
+   * Proceed-on as the kernel holds it (PROCEED_VERDICTS order); absent when the instance
+   * cannot change it (its object has no proceed-on control): then it is DEFAULT_PROCEED_ON.
+   */
+  proceedOn?: ProceedVerdict[];
+  /** Proceed-on as kfn last wrote it; differing from `proceedOn` is drift. */
+  appliedProceedOn?: ProceedVerdict[];
   /** The instance's companions as the kernel holds them (absent when it has none). */
   companions?: LiveCompanion[];
   /**
@@ -292,10 +348,35 @@ export interface StackRecord {
   chains: { attachment: Attachment; chainName: string }[];
 }
 
+/** A probe kfn made: its program, maps and perf-event link, under the pin root. */
+export interface LiveProbe {
+  name: string;
+  target: ProbeTarget;
+  identity: FunctionIdentity;
+  progId: number;
+  /** 0 when the link is gone. */
+  linkId: number;
+  /** The link is pinned, alive and runs this probe's program. */
+  attached: boolean;
+  pinDir: string;
+  /** Contents of the probe's parameter maps, entries sorted by `key`. */
+  maps: Record<string, MapEntry[]>;
+  appliedMaps: Record<string, string>;
+  stateMaps?: Record<string, string>;
+  /** Changed behind kfn's back (link gone, binary replaced...). */
+  drift: string[];
+  /** The stack that owns the probe (absent: applied before stacks). */
+  stack?: string;
+  /** The form's own record of the probe; opaque to every other layer. */
+  formData?: unknown;
+}
+
 export interface LiveState {
   chains: LiveChain[];
   /** kfn's per-stack records (absent from readers without them). */
   stacks?: StackRecord[];
+  /** kfn's probes; absent: none read. */
+  probes?: LiveProbe[];
   /** Interfaces of every netns that a manifest or a live chain refers to. */
   interfaces: LiveInterface[];
   /** Network namespaces that were asked for but do not exist. */
@@ -330,11 +411,20 @@ export type Reason =
   | { code: 'forces-replacement' }
   | { code: 'maps-differ' }
   | { code: 'map-drift'; map: string }
+  /** Proceed-on differs; written in place, nothing is reloaded. */
+  | { code: 'proceed-on-changed'; from: ProceedVerdict[]; to: ProceedVerdict[] }
+  | { code: 'proceed-on-drift' }
   | { code: 'moved'; from: number; to: number }
   /** Set by the chain form: the instance is reloaded as a copy sharing its maps... */
   | { code: 'copied' }
   /** ...only because its successor changes. */
-  | { code: 'successor-changed' };
+  | { code: 'successor-changed' }
+  | { code: 'probe-missing' }
+  | { code: 'probe-unwanted' }
+  /** A probe's attach point changed: a new link on the new target. */
+  | { code: 'target-changed'; from: string; to: string }
+  /** The probe's link is gone: attached again. */
+  | { code: 'detached' };
 
 export type ReasonCode = Reason['code'];
 
@@ -392,10 +482,37 @@ export interface InstanceChange {
   mapChanges: MapChange[];
   /** On replace: state maps the new instance cannot take over (their state starts empty). */
   stateReset?: string[];
+  /**
+   * Proceed-on before and after, when the instance's changes it (create: from the
+   * default); `drift`: the live value is not what kfn last wrote.
+   */
+  proceedOnChange?: { from: ProceedVerdict[]; to: ProceedVerdict[]; drift: boolean };
   /** Desired spec (absent for delete). */
   desired?: DesiredInstance;
-  /** Live instance (absent for create). */
-  live?: { progId: number; pinDir: string; identity: FunctionIdentity };
+  /** Live instance (absent for create); `proceedOn` as the kernel holds it, absent: the default. */
+  live?: { progId: number; pinDir: string; identity: FunctionIdentity; proceedOn?: ProceedVerdict[] };
+}
+
+export type ProbeAction = 'create' | 'delete' | 'replace' | 'update' | 'noop';
+
+export interface ProbeChange {
+  name: string;
+  action: ProbeAction;
+  reasons: Reason[];
+  identityChanges: ValueChange[];
+  /** Attach point before and after (their text), when it changes. */
+  targetChange?: { from: string; to: string };
+  mapChanges: MapChange[];
+  /** On replace: state maps the new program cannot take over. */
+  stateReset?: string[];
+  /** Live drift notes carried into the plan. */
+  drift: string[];
+  /** The link is gone and is made again (an update). */
+  reattach?: boolean;
+  /** The plan's stack takes over a probe applied before stacks. */
+  adopt?: string;
+  desired?: DesiredProbe;
+  live?: { progId: number; linkId: number; pinDir: string; identity: FunctionIdentity; target: ProbeTarget };
 }
 
 export interface ChainChange {
@@ -448,6 +565,8 @@ export interface PlannedChanges {
   changes: ChainChange[];
   /** Chains the plan does not touch: other stacks', unowned ones, those this host does not select. */
   notes?: PlanNote[];
+  /** Probe changes, sorted by name; absent: no probe desired or live. */
+  probes?: ProbeChange[];
   foreign: ForeignProgram[];
   warnings: string[];
   summary: PlanSummary;
@@ -463,11 +582,15 @@ export type StepKind =
   | 'load-copy'
   | 'swap'
   | 'update-maps'
+  | 'update-proceed-on'
   | 'attach'
   | 'reattach'
   | 'record'
   | 'release'
-  | 'detach-release';
+  | 'detach-release'
+  | 'load-probe'
+  | 'attach-probe'
+  | 'detach-probe';
 
 /**
  * One concrete kernel operation, compiled by the chain form at plan time. `op` and
@@ -477,10 +600,12 @@ export type StepKind =
 export interface PlannedStep {
   kind: StepKind;
   phase: StepPhase;
-  /** Address of the chain or instance the step acts on (see views: resource addresses). */
-  chain: Attachment;
-  chainName: string;
+  /** Address of the chain or instance the step acts on (see views: resource addresses); absent for a probe's. */
+  chain?: Attachment;
+  chainName?: string;
   instance?: string;
+  /** The probe the step acts on. */
+  probe?: string;
   description: string;
   op: unknown;
   undo: unknown[];

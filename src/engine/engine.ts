@@ -7,7 +7,7 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import { attachmentKey, type Attachment, type DesiredState, type HostIdentity, type LiveChain, type LiveState, type Plan } from '../core/types.js';
+import { attachmentKey, probeKey, type Attachment, type DesiredState, type HostIdentity, type LiveChain, type LiveProbe, type LiveState, type Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { liveFingerprint, plan as diff } from '../plan/index.js';
@@ -46,6 +46,13 @@ export interface PlanOptions {
   host?: HostIdentity;
 }
 
+/** What a destroy plan removes; an absent filter selects everything. */
+export interface DestroyScope {
+  chains?: (c: LiveChain) => boolean;
+  stacks?: (stack: string) => boolean;
+  probes?: (p: LiveProbe) => boolean;
+}
+
 export interface ApplyResult {
   executed: string[];
   warnings: string[];
@@ -58,11 +65,16 @@ export interface Transaction {
 
 export const planNetns = (p: Pick<Plan, 'changes'>): string[] => [...new Set(p.changes.map((c) => c.attachment.netns))];
 
-/** The attachments whose chains the plan's steps change. */
-function touchedAttachments(p: Pick<Plan, 'steps'>): Attachment[] {
+/** The attachments whose chains the plan's steps change, and the keys of those and of the probes they change. */
+function touchedBy(p: Pick<Plan, 'steps'>): { attachments: Attachment[]; scope: Set<string> } {
   const out = new Map<string, Attachment>();
-  for (const s of p.steps) out.set(attachmentKey(s.chain), s.chain);
-  return [...out.values()];
+  const scope = new Set<string>();
+  for (const s of p.steps) {
+    if (s.probe !== undefined) scope.add(probeKey(s.probe));
+    else if (s.chain) out.set(attachmentKey(s.chain), s.chain);
+  }
+  for (const k of out.keys()) scope.add(k);
+  return { attachments: [...out.values()], scope };
 }
 
 export class Engine {
@@ -83,8 +95,15 @@ export class Engine {
     return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)], ...(only ? { only } : {}) });
   }
 
-  /** The whole instruction: what differs and why, and every step apply will run. */
+  /**
+   * The whole instruction: what differs and why, and every step apply will run. What the
+   * kernel lacks for the desired state (a probe kind, tracefs...) fails here, first.
+   */
   plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): Plan {
+    if (!this.form.preflight && desired.probes?.length) {
+      throw new KfnError('PROBE_KIND_UNSUPPORTED', `the ${this.form.name} chain form builds no probes (the manifests have ${desired.probes.length})`, { hint: 'use the tail-call form' });
+    }
+    this.form.preflight?.(desired);
     const t0 = performance.now();
     const planned = diff(desired, live, { now: this.now(), ...(opts.host ? { host: opts.host } : {}) });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
@@ -107,11 +126,18 @@ export class Engine {
   }
 
   /**
-   * A plan that removes the live chains `inScope` selects (all of them by default), and
-   * the stack records `stacksInScope` selects (those of the stacks it empties).
+   * A plan that removes what `scope` selects (everything by default): live chains, the
+   * stack records of the stacks it empties, and probes.
    */
-  planDestroy(live: LiveState, inScope: (c: LiveChain) => boolean = () => true, manifestDigest = '', stacksInScope: (stack: string) => boolean = () => true): Plan {
-    const scoped: LiveState = { ...live, chains: live.chains.filter(inScope), stacks: (live.stacks ?? []).filter((r) => stacksInScope(r.stack)), foreign: [] };
+  planDestroy(live: LiveState, scope: DestroyScope = {}, manifestDigest = ''): Plan {
+    const { chains = () => true, stacks = () => true, probes = () => true } = scope;
+    const scoped: LiveState = {
+      ...live,
+      chains: live.chains.filter(chains),
+      stacks: (live.stacks ?? []).filter((r) => stacks(r.stack)),
+      probes: (live.probes ?? []).filter(probes),
+      foreign: [],
+    };
     // Stale is judged on the whole host, not only on the chains in scope.
     return { ...this.plan({ chains: [], manifestDigest }, scoped), liveFingerprint: liveFingerprint(live) };
   }
@@ -179,8 +205,7 @@ export class Engine {
     // The checks after the steps read again only what the steps change: every other chain
     // was just found as planned (the fingerprint), the lock keeps every other kfn out, and
     // no step touches it.
-    const touched = touchedAttachments(p);
-    const scope = new Set(touched.map(attachmentKey));
+    const { attachments: touched, scope } = touchedBy(p);
     const beforeTouched = liveFingerprint(live, scope);
     const journal = Journal.begin(this.paths.stateDir, this.opts.command ?? process.argv.slice(1).join(' '), this.paths.pinRoot, this.form.name);
     let result;
@@ -197,7 +222,7 @@ export class Engine {
       if (!(e instanceof ApplyFailedError)) throw e;
       if (e.rollbackErrors.length) journal.close();
       else journal.finish();
-      e.restored = liveFingerprint(this.readLive(planNetns(p), touched)) === beforeTouched;
+      e.restored = liveFingerprint(this.readLive(planNetns(p), touched), scope) === beforeTouched;
       if (e.restored) this.emit({ type: 'verified', what: 'restored' });
       throw e;
     }
@@ -210,7 +235,7 @@ export class Engine {
   private verifyConverged(desired: DesiredState, touched: readonly Attachment[], scope: ReadonlySet<string>, host: HostIdentity | undefined): void {
     const again = diff(desired, this.readLive(netnsOf(desired), touched), { now: this.now(), ...(host ? { host } : {}) });
     // The chains outside `touched` were not read again (the diff sees them missing): only the touched ones count.
-    if (again.changes.some((c) => scope.has(attachmentKey(c.attachment)) && c.action !== 'noop')) {
+    if (again.changes.some((c) => scope.has(attachmentKey(c.attachment)) && c.action !== 'noop') || (again.probes ?? []).some((c) => scope.has(probeKey(c.name)) && c.action !== 'noop')) {
       throw new KfnError('APPLY_NOT_CONVERGED', 'apply finished but the live state still differs from the manifests', {
         hint: 'run kfn plan to see the difference; please report it',
       });

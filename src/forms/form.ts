@@ -8,7 +8,7 @@
  * step or one undo operation, both plain data), stats, shadow (a private copy of a chain
  * to run test packets through); see docs/architecture.md.
  */
-import type { Attachment, ChainChange, DesiredInstance, Hook, LiveChain, LiveInstance, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
+import type { Attachment, ChainChange, DesiredInstance, DesiredState, Hook, LiveChain, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
 import type { CounterKind } from '../libbpf/object-info.js';
 import type { Outcome } from '../packets/expect.js';
@@ -105,12 +105,20 @@ export interface ChainForm {
   /** Maps of every function object that the form owns: never parameters, never state. */
   readonly ownedMaps: readonly string[];
   read(opts: ReadOptions): LiveState;
+  /**
+   * Asks the kernel for what the desired state needs beyond chains (probe program types,
+   * tracefs, PMUs, uprobe files) and throws, naming what is missing, before any planning.
+   * A form without it builds no probes.
+   */
+  preflight?(desired: DesiredState): void;
   compile(changes: PlannedChanges, ctx: CompileContext): Compiled;
   run(step: PlannedStep, ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
+  /** The same for a probe (a form that builds probes has it). */
+  probeStats?(probe: LiveProbe, limit?: number): MapStats[];
   /** The instance's metric counters, read from the kernel now (only the maps that carry counters). */
   counters(instance: LiveInstance): InstanceCounters;
   /** A private shadow of a desired or live chain; the caller releases it. */

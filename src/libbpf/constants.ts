@@ -11,7 +11,7 @@ export const ATTACH_TYPE = { XDP: 37, PERF_EVENT: 41, TCX_INGRESS: 46, TCX_EGRES
 /** enum bpf_link_type. */
 export const LINK_TYPE = { XDP: 6, PERF_EVENT: 7, TCX: 11 } as const;
 
-export const PROG_TYPE = { UNSPEC: 0, SCHED_CLS: 3, TRACEPOINT: 5, XDP: 6 } as const;
+export const PROG_TYPE = { UNSPEC: 0, KPROBE: 2, SCHED_CLS: 3, TRACEPOINT: 5, XDP: 6, TRACING: 26, EXT: 28 } as const;
 
 export const MAP_TYPE_NAMES: Record<number, string> = {
   1: 'hash', 2: 'array', 3: 'prog_array', 4: 'perf_event_array', 5: 'percpu_hash', 6: 'percpu_array',

@@ -21,4 +21,7 @@ export { mapLayoutDigest, PARAMETER_TAG, CounterKind, COUNTER_TAG_PREFIX } from 
 export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, LINK_TYPE, MAP_TYPE } from './constants.js';
 export { hostReport, libbpfVersion, KernelFeature, FeatureState, TRACEFS, type HostReport, type FeatureProbe } from './probe.js';
 export { requireLibbpf, libbpfPath } from './ffi.js';
+export { elfFunctionOffset } from './elf.js';
+export { programKindSupported, probePmu, pmuPath, type Pmu } from './features.js';
+export type { ProbeEventAttr } from './syscall.js';
 export { UdpSender } from './udp.js';

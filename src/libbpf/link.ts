@@ -5,7 +5,7 @@ import { KfnError } from '../core/errors.js';
 import { bpf } from './ffi.js';
 import { closeFd } from './fd.js';
 import { check } from './errors.js';
-import { linkCreate, perfEventOpenTracepoint, progQuery, type MprogQuery } from './syscall.js';
+import { linkCreate, perfEventOpenProbe, perfEventOpenTracepoint, progQuery, type MprogQuery, type ProbeEventAttr } from './syscall.js';
 import { ATTACH_TYPE, MPROG_FLAGS, XDP_FLAGS } from './constants.js';
 
 export type TcxDirection = 'ingress' | 'egress';
@@ -68,6 +68,19 @@ export function attachTracepointLink(progFd: number, tracepoint: string, label: 
   try {
     // The link holds its own reference to the perf event.
     return linkCreate({ progFd, ifindex: perfFd, attachType: ATTACH_TYPE.PERF_EVENT }, `tracepoint ${tracepoint} for ${label}`);
+  } finally {
+    closeFd(perfFd);
+  }
+}
+
+/**
+ * Attaches a kprobe-type program to a uprobe or kprobe perf event through a BPF link
+ * (as attachTracepointLink does for tracepoints); returns the link fd.
+ */
+export function attachProbeLink(progFd: number, event: ProbeEventAttr, label: string): number {
+  const perfFd = perfEventOpenProbe(event, label);
+  try {
+    return linkCreate({ progFd, ifindex: perfFd, attachType: ATTACH_TYPE.PERF_EVENT }, label);
   } finally {
     closeFd(perfFd);
   }

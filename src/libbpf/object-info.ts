@@ -6,11 +6,12 @@ import type { BtfType } from './btf-types.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
 
 /**
- * The program type libbpf derives from the ELF section name. `other` covers every other
- * type and sections libbpf does not know (`SEC("xdp_ratelimiting")`): such a program
+ * The program type libbpf derives from the ELF section name: `kprobe` is the type of
+ * kprobe and uprobe programs, `tracing` of fentry/fexit ones, `ext` of freplace ones.
+ * `other` covers every other type and sections libbpf does not know (`SEC("xdp_ratelimiting")`): such a program
  * loads only with a type given by the caller (see BpfObject.loadPrograms).
  */
-export type ProgramKind = 'xdp' | 'tc' | 'tracepoint' | 'other';
+export type ProgramKind = 'xdp' | 'tc' | 'tracepoint' | 'kprobe' | 'tracing' | 'ext' | 'other';
 
 export interface ProgramInfo {
   name: string;

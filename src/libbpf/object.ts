@@ -46,6 +46,12 @@ function programKind(type: number): ProgramKind {
       return 'tc';
     case PROG_TYPE.TRACEPOINT:
       return 'tracepoint';
+    case PROG_TYPE.KPROBE:
+      return 'kprobe';
+    case PROG_TYPE.TRACING:
+      return 'tracing';
+    case PROG_TYPE.EXT:
+      return 'ext';
     default:
       return 'other';
   }

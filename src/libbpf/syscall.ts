@@ -85,3 +85,35 @@ export function perfEventOpenTracepoint(id: number, object: string): number {
   if (ret < 0) throw new BpfError('open perf event for', object, lastErrno());
   return ret;
 }
+
+export interface ProbeEventAttr {
+  /** The PMU's perf_event_attr.type (kprobe or uprobe, from sysfs). */
+  pmuType: number;
+  /** perf_event_attr.config: the retprobe bit, or 0. */
+  config: bigint;
+  /** uprobe: the file's path; kprobe: the function's name (config1, a pointer). */
+  name: string;
+  /** uprobe: offset in the file; kprobe: offset from the function (config2). */
+  offset: bigint;
+}
+
+/**
+ * A kprobe or uprobe perf event (the PMU form, no tracefs needed), for every process
+ * (pid -1) on CPU 0: the BPF program it carries runs for every hit on any CPU.
+ */
+export function perfEventOpenProbe(a: ProbeEventAttr, object: string): number {
+  const name = Buffer.from(`${a.name}\0`, 'utf8');
+  const attr = Buffer.alloc(PERF_ATTR_SIZE);
+  attr.writeUInt32LE(a.pmuType, 0);
+  attr.writeUInt32LE(PERF_ATTR_SIZE, 4);
+  attr.writeBigUInt64LE(a.config, 8);
+  attr.writeBigUInt64LE(1n, 16); // sample_period
+  attr.writeUInt32LE(1, 48); // wakeup_events
+  attr.writeBigUInt64LE(bpfAddress(name), 56); // config1
+  attr.writeBigUInt64LE(a.offset, 64); // config2
+  const ret = Number(libcFns.syscall(SYS_PERF_EVENT_OPEN, 'void *', attr, 'int', -1, 'int', 0, 'int', -1, 'unsigned long', PERF_FLAG_FD_CLOEXEC));
+  const errno = ret < 0 ? lastErrno() : 0;
+  name.fill(0); // keeps `name` alive until the syscall has copied it
+  if (ret < 0) throw new BpfError('open perf event for', object, errno);
+  return ret;
+}

@@ -16,8 +16,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, isKfnError, type SourceRef } from '../core/errors.js';
-import { DEFAULT_NEXT_MAP, type Companion, type Hook, type MonitorMap } from '../core/types.js';
-import type { MapInfo, ObjectInfo, ProgramInfo } from '../libbpf/object-info.js';
+import { DEFAULT_NEXT_MAP, HOOKS, PROBE_HOOKS, PROCEED_MAP, type Companion, type Hook, type MonitorMap, type ProbeHook } from '../core/types.js';
+import type { MapInfo, ObjectInfo, ProgramInfo, ProgramKind } from '../libbpf/object-info.js';
 import type { BuiltinFunction } from '../library/index.js';
 import { ValueError, encodeMapKey } from '../values/index.js';
 import type { CompanionSpec, KernelFunctionDocument } from './types.js';
@@ -25,6 +25,18 @@ import { where, withSource } from './util.js';
 
 type ProgKind = 'xdp' | 'tc';
 export const hookKind = (h: Hook): ProgKind => (h === 'xdp' ? 'xdp' : 'tc');
+export const isChainHook = (h: string): h is Hook => (HOOKS as readonly string[]).includes(h);
+export const isProbeHook = (h: string): h is ProbeHook => (PROBE_HOOKS as readonly string[]).includes(h);
+
+/** The program type a probe hook needs, and the section prefixes libbpf gives such programs. */
+const PROBE_PROGRAMS: Record<ProbeHook, { kind: ProgramKind; sections: string[] }> = {
+  tracepoint: { kind: 'tracepoint', sections: ['tracepoint', 'tp'] },
+  uprobe: { kind: 'kprobe', sections: ['uprobe', 'uretprobe'] },
+  kprobe: { kind: 'kprobe', sections: ['kprobe', 'kretprobe'] },
+  fentry: { kind: 'tracing', sections: ['fentry'] },
+  fexit: { kind: 'tracing', sections: ['fexit'] },
+  freplace: { kind: 'ext', sections: ['freplace'] },
+};
 
 /** Where a function comes from. */
 export type FunctionOrigin =
@@ -35,11 +47,14 @@ export interface ResolvedFunction {
   origin: FunctionOrigin;
   name: string;
   version: string;
-  hooks: Hook[];
+  /** Chain hooks and probe hooks. */
+  hooks: (Hook | ProbeHook)[];
   objectPath?: string;
   info?: ObjectInfo;
   /** Program per hook kind, for the kinds the function declares and that resolved. */
   programs: Partial<Record<ProgKind, string>>;
+  /** Program per probe hook the function declares (and that resolved). */
+  probePrograms: Partial<Record<ProbeHook, ProgramInfo>>;
   /**
    * The function's parameter maps: those its C source tags KFN_PARAM plus those its
    * manifest lists under spec.parameters. The one definition validate, plan, apply,
@@ -92,6 +107,51 @@ export class FunctionSet {
     return new Map([...out].sort(([a], [b]) => compareSemver(a, b)));
   }
 
+  /**
+   * The function a reference (`name` or `name@version`) names; undefined after reporting
+   * why not. `prefix` names the referring entry in messages.
+   */
+  lookup(ref: string, prefix: string, refSrc: SourceRef): ResolvedFunction | undefined {
+    const [refName, refVersion] = splitRef(ref);
+    const versions = this.versions(refName);
+    const withBuiltins = this.deps.builtins !== undefined;
+    const versionList = (): string => [...versions].map(([v, e]) => (e.origin === 'builtin' ? `${v} built in` : v)).join(', ');
+    if (versions.size === 0) {
+      this.errors.push(
+        new KfnError(
+          'FUNCTION_NOT_FOUND',
+          withBuiltins ? `${prefix}: no function "${refName}": kfn has no built-in of that name and no KernelFunction defines it` : `${prefix}: no KernelFunction "${refName}" is defined`,
+          { source: refSrc, hint: notFoundHint(this.names(), withBuiltins) },
+        ),
+      );
+      return undefined;
+    }
+    if (refVersion === undefined) {
+      if (versions.size > 1) {
+        const vs = [...versions.keys()];
+        this.errors.push(
+          new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${versionList()})`, {
+            source: refSrc,
+            hint: `say which one, e.g. "${refName}@${vs[vs.length - 1]}"`,
+          }),
+        );
+        return undefined;
+      }
+      return [...versions.values()][0]!.resolve(refSrc);
+    }
+    const entry = versions.get(refVersion);
+    if (!entry) {
+      this.errors.push(
+        new KfnError('FUNCTION_VERSION_NOT_FOUND', `${prefix}: "${refName}" has no version ${refVersion}`, {
+          source: refSrc,
+          hint: `defined versions of ${refName}: ${versionList()}`,
+        }),
+      );
+      return undefined;
+    }
+    return entry.resolve(refSrc);
+  }
+
   /** What every reference can resolve to, by name then version (a built-in's errors point at its object). */
   all(): ResolvedFunction[] {
     const names = [...new Set([...this.builtins.keys(), ...this.repo.keys()])].sort();
@@ -108,7 +168,7 @@ export class FunctionSet {
     let fn = this.resolvedBuiltins.get(b);
     if (!fn) {
       if (!at.file) at = { file: b.objectPath };
-      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, parameters: new Set(), nextMap: DEFAULT_NEXT_MAP, companions: [], monitorMaps: [] };
+      fn = { origin: { kind: 'builtin', builtin: b }, name: b.name, version: b.version, hooks: [...b.hooks], programs: {}, probePrograms: {}, parameters: new Set(), nextMap: DEFAULT_NEXT_MAP, companions: [], monitorMaps: [] };
       this.resolvedBuiltins.set(b, fn);
       const prefix = `built-in function "${b.name}@${b.version}"`;
       let isFile = false;
@@ -163,6 +223,13 @@ export class FunctionSet {
   }
 }
 
+function notFoundHint(defined: { repository: string[]; builtin: string[] }, withBuiltins: boolean): string {
+  if (!withBuiltins) return defined.repository.length > 0 ? `defined functions: ${defined.repository.join(', ')}` : 'no KernelFunction manifest was loaded';
+  const parts = [`built-in functions: ${defined.builtin.join(', ') || 'none'}`];
+  if (defined.repository.length > 0) parts.push(`defined by KernelFunctions: ${defined.repository.join(', ')}`);
+  return parts.join('; ');
+}
+
 /** Resolves every KernelFunction document; returns them by name, then by version. */
 export function resolveFunctions(
   docs: readonly KernelFunctionDocument[],
@@ -192,6 +259,7 @@ export function resolveFunctions(
       version,
       hooks: [...doc.data.spec.hooks],
       programs: {},
+      probePrograms: {},
       parameters: new Set(),
       nextMap: doc.data.spec.nextMap ?? DEFAULT_NEXT_MAP,
       companions: [],
@@ -377,7 +445,7 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
   }
 
   // one program per declared hook kind
-  const kinds = [...new Set(fn.hooks.map(hookKind))];
+  const kinds = [...new Set(fn.hooks.filter(isChainHook).map(hookKind))];
   const progSrc = spec.at('program');
   const listing = info.programs.length > 0 ? info.programs.map((p) => `${p.name} (${p.kind})`).join(', ') : 'none';
   for (const kind of kinds) {
@@ -391,7 +459,7 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
         ofKind.find((p) => p.name === `${wanted}_${kind}`) ??
         info.programs.find((p) => p.name === wanted && p.needsType);
       if (!chosen) {
-        const hooksOfKind = fn.hooks.filter((h) => hookKind(h) === kind).join('/');
+        const hooksOfKind = fn.hooks.filter((h) => isChainHook(h) && hookKind(h) === kind).join('/');
         const a = kind === 'xdp' ? 'an' : 'a';
         const other = info.programs.find((p) => p.name === wanted && p.kind !== kind);
         errors.push(
@@ -433,6 +501,10 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
     }
     fn.programs[kind] = chosen.name;
   }
+  for (const hook of fn.hooks.filter(isProbeHook)) {
+    const chosen = probeProgram(info, hook, spec, listing, prefix, errors);
+    if (chosen) fn.probePrograms[hook] = chosen;
+  }
 
   if (spec.checkObject && !spec.checkObject(info)) return;
   const parameters = new Set(info.maps.filter((m) => m.parameter).map((m) => m.name));
@@ -455,6 +527,43 @@ function describeObject(fn: ResolvedFunction, real: string, spec: ObjectSpec, de
   fn.parameters = parameters;
   fn.objectPath = real;
   fn.info = info;
+}
+
+/**
+ * The program a probe hook runs: spec.program (a name, or a base name B with program
+ * B_<hook>), else the one program of the hook's type, preferring those whose section
+ * says the hook (SEC("uprobe") for uprobe where a kprobe program would also load).
+ */
+function probeProgram(info: ObjectInfo, hook: ProbeHook, spec: ObjectSpec, listing: string, prefix: string, errors: KfnError[]): ProgramInfo | undefined {
+  const want = PROBE_PROGRAMS[hook];
+  const ofKind = info.programs.filter((p) => p.kind === want.kind);
+  if (spec.program !== undefined) {
+    const chosen = ofKind.find((p) => p.name === spec.program) ?? ofKind.find((p) => p.name === `${spec.program}_${hook}`);
+    if (!chosen) {
+      errors.push(
+        new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no ${want.kind} program named "${spec.program}" or "${spec.program}_${hook}" for hook ${hook} in ${spec.label} (programs: ${listing})`, {
+          source: spec.at('program'),
+          hint: `hook ${hook} needs a program of section ${want.sections.map((s) => `"${s}"`).join(' or ')}; fix spec.program or remove the hook`,
+        }),
+      );
+    }
+    return chosen;
+  }
+  const bySection = ofKind.filter((p) => want.sections.includes(p.section.split('/')[0]!));
+  const candidates = bySection.length ? bySection : ofKind;
+  if (candidates.length === 1) return candidates[0];
+  errors.push(
+    candidates.length === 0
+      ? new KfnError('PROGRAM_NOT_FOUND', `${prefix}: no program for hook ${hook} in ${spec.label} (programs: ${listing})`, {
+          source: spec.at('program'),
+          hint: `hook ${hook} needs a ${want.kind} program (SEC("${want.sections[0]}")); remove the hook or rebuild the object`,
+        })
+      : new KfnError('PROGRAM_AMBIGUOUS', `${prefix}: ${candidates.length} programs for hook ${hook} in ${spec.label} (${candidates.map((p) => p.name).join(', ')})`, {
+          source: spec.at('definition'),
+          hint: 'set spec.program to the one to run (a name, or a base name B with a program B_<hook>)',
+        }),
+  );
+  return undefined;
 }
 
 /** The per-instance chaining map every function owns; kfn manages it. */
@@ -483,7 +592,7 @@ const NON_PARAMETER_MAP_TYPES = new Set([
 ]);
 
 export function isParameterCapable(name: string, type: string): boolean {
-  return name !== DEFAULT_NEXT_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
+  return name !== DEFAULT_NEXT_MAP && name !== PROCEED_MAP && !NON_PARAMETER_MAP_TYPES.has(type);
 }
 
 function mapListing(maps: readonly MapInfo[]): string {

@@ -17,6 +17,8 @@ import {
   type KernelFunctionDocument,
   type LoadedDocument,
   type LoadedManifests,
+  type ProbeDocument,
+  type ProbeManifest,
 } from './types.js';
 
 /** Files above this size are refused before parsing. */
@@ -40,9 +42,33 @@ export interface LoadedDocuments<K extends string> {
   documents: LoadedDocument<K>[];
 }
 
+/** The attach fields of a Probe, one of which it must have. */
+export const PROBE_ATTACH_FIELDS = ['tracepoint', 'uprobe', 'kprobe', 'fentry', 'fexit', 'freplace'] as const;
+
+function checkProbe(doc: LoadedDocument, errors: KfnError[]): void {
+  const spec = (doc.data as ProbeManifest).spec;
+  const given = PROBE_ATTACH_FIELDS.filter((f) => spec[f] !== undefined);
+  if (given.length !== 1) {
+    errors.push(
+      new KfnError('PROBE_ATTACH_INVALID', `spec: a Probe attaches to exactly one of ${PROBE_ATTACH_FIELDS.join(', ')}; ${given.length ? `found ${given.join(' and ')}` : 'none is given'}`, {
+        source: given.length > 1 ? doc.locate(['spec', given[1]!], { key: true }) : doc.locate(['spec'], { key: true }),
+        hint: given.length ? 'split it into one Probe per attach point' : 'add e.g. tracepoint: tcp/tcp_retransmit_skb',
+      }),
+    );
+  } else if (spec.uprobe && spec.uprobe.symbol === undefined && spec.uprobe.offset === undefined) {
+    errors.push(
+      new KfnError('PROBE_ATTACH_INVALID', 'spec.uprobe: needs a symbol (a function of the file) or an offset in the file', {
+        source: doc.locate(['spec', 'uprobe'], { key: true }),
+        hint: 'add symbol: <function name>',
+      }),
+    );
+  }
+}
+
 const MANIFESTS: DocumentFormat<keyof typeof SCHEMA_FILES> = {
   schemas: SCHEMA_FILES,
   check(doc, errors) {
+    if (doc.kind === 'Probe') return checkProbe(doc, errors);
     if (doc.kind !== 'Chain') return;
     const spec = (doc.data as ChainManifest).spec;
     if (spec.hook === 'xdp' && spec.position !== undefined) {
@@ -66,11 +92,15 @@ const MANIFESTS: DocumentFormat<keyof typeof SCHEMA_FILES> = {
 
 export function loadManifests(target: string): LoadedManifests {
   const { target: absTarget, files, documents } = loadDocuments(target, MANIFESTS);
-  const loaded: LoadedManifests = { target: absTarget, files, documents: [], functions: [], chains: [] };
+  const loaded: LoadedManifests = { target: absTarget, files, documents: [], functions: [], chains: [], probes: [] };
   for (const doc of documents) {
     if (doc.kind === 'Chain') {
       const d = doc as ChainDocument;
       loaded.chains.push(d);
+      loaded.documents.push(d);
+    } else if (doc.kind === 'Probe') {
+      const d = doc as ProbeDocument;
+      loaded.probes.push(d);
       loaded.documents.push(d);
     } else {
       const d = doc as KernelFunctionDocument;

@@ -11,14 +11,14 @@ import type { GlobalInfo, MapInfo, ObjectInfo } from '../libbpf/object-info.js';
 import { ValueError, encodeGlobal, encodeMapEntry, isUnsetSlot } from '../values/index.js';
 import { closest } from './schema.js';
 import type { PathSegment } from './source.js';
-import type { ChainDocument } from './types.js';
+import type { ChainDocument, ProbeDocument } from './types.js';
 import { where, withSource } from './util.js';
 
 /**
  * Keys of a mapping in the order they are written (JS objects put integer-like keys
  * first), so that "first" in messages and the order of errors follow the file.
  */
-function inSourceOrder(doc: ChainDocument, at: PathSegment[], keys: string[]): string[] {
+function inSourceOrder(doc: ChainDocument | ProbeDocument, at: PathSegment[], keys: string[]): string[] {
   const pos = new Map(
     keys.map((k) => {
       const src = doc.locate([...at, k], { key: true });
@@ -34,7 +34,7 @@ function inSourceOrder(doc: ChainDocument, at: PathSegment[], keys: string[]): s
  * it in `err.path`, so that what follows (`.field`, `[2]`) can be located in the YAML.
  */
 function valueError(
-  doc: ChainDocument,
+  doc: ChainDocument | ProbeDocument,
   prefix: string,
   label: string,
   err: ValueError,
@@ -83,7 +83,7 @@ const ARRAY_MAP_TYPES = new Set(['array', 'percpu_array']);
  * is managed and watched for drift. Undefined if any failed (errors pushed).
  */
 export function resolveMaps(
-  doc: ChainDocument,
+  doc: ChainDocument | ProbeDocument,
   base: PathSegment[],
   prefix: string,
   wanted: Record<string, Record<string, unknown>>,
@@ -191,7 +191,7 @@ export function resolveMaps(
 
 /** Encoded values of the globals one chain entry sets; undefined if any failed (errors pushed). */
 export function resolveGlobals(
-  doc: ChainDocument,
+  doc: ChainDocument | ProbeDocument,
   base: PathSegment[],
   prefix: string,
   wanted: Record<string, unknown>,

@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError, type SourceRef } from '../core/errors.js';
 import { canonicalJson, sha256Hex } from '../core/digest.js';
-import { DEFAULT_NETNS, type DesiredChain, type DesiredInstance, type DesiredState } from '../core/types.js';
+import { DEFAULT_NETNS, PROCEED_MAP, PROCEED_VERDICTS, type DesiredChain, type DesiredInstance, type DesiredMap, type DesiredProbe, type DesiredState, type ProceedVerdict } from '../core/types.js';
 import { mapLayoutDigest, type ObjectInfo } from '../libbpf/object-info.js';
 import { compareSemver, FunctionSet, hookKind, splitRef, type ObjectReader, type ResolvedFunction } from './functions.js';
+import { resolveProbes } from './probes.js';
 import { throwIfAny } from './load.js';
 import { resolveGlobals, resolveMaps } from './parameters.js';
 import { NEXT_MAP } from './functions.js';
@@ -54,8 +55,6 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
   }
 
   const functions = new FunctionSet(loaded.functions, root, deps, errors);
-  const defined = functions.names();
-  const withBuiltins = deps.builtins !== undefined;
   // Layout digests per function, not per instance (every instance of a function has its layouts).
   const layouts = new Map<ResolvedFunction, Record<string, string>>();
 
@@ -99,7 +98,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     const instanceNames = new Map<string, SourceRef>();
     spec.functions.forEach((f, i) => {
       const base: PathSegment[] = ['spec', 'functions', i];
-      const [refName, refVersion] = splitRef(f.function);
+      const [refName] = splitRef(f.function);
       const instName = f.name ?? refName;
       const nameSrc = doc.locate(f.name !== undefined ? [...base, 'name'] : [...base, 'function']);
       const prevInst = instanceNames.get(instName);
@@ -116,44 +115,8 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const prefix = `chain "${chainName}" function "${instName}"`;
       const refSrc = doc.locate([...base, 'function']);
 
-      // function reference
-      const versions = functions.versions(refName);
-      const versionList = (): string => [...versions].map(([v, e]) => (e.origin === 'builtin' ? `${v} built in` : v)).join(', ');
-      let fn: ResolvedFunction | undefined;
-      if (versions.size === 0) {
-        errors.push(
-          new KfnError(
-            'FUNCTION_NOT_FOUND',
-            withBuiltins ? `${prefix}: no function "${refName}": kfn has no built-in of that name and no KernelFunction defines it` : `${prefix}: no KernelFunction "${refName}" is defined`,
-            { source: refSrc, hint: notFoundHint(defined, withBuiltins) },
-          ),
-        );
-        return;
-      } else if (refVersion === undefined) {
-        if (versions.size > 1) {
-          const vs = [...versions.keys()];
-          errors.push(
-            new KfnError('FUNCTION_AMBIGUOUS', `${prefix}: "${refName}" is defined in ${vs.length} versions (${versionList()})`, {
-              source: refSrc,
-              hint: `say which one, e.g. "${refName}@${vs[vs.length - 1]}"`,
-            }),
-          );
-          return;
-        }
-        fn = [...versions.values()][0]!.resolve(refSrc);
-      } else {
-        const entry = versions.get(refVersion);
-        if (!entry) {
-          errors.push(
-            new KfnError('FUNCTION_VERSION_NOT_FOUND', `${prefix}: "${refName}" has no version ${refVersion}`, {
-              source: refSrc,
-              hint: `defined versions of ${refName}: ${versionList()}`,
-            }),
-          );
-          return;
-        }
-        fn = entry.resolve(refSrc);
-      }
+      const fn = functions.lookup(f.function, prefix, refSrc);
+      if (!fn) return;
 
       // hook
       if (!fn.hooks.includes(spec.hook)) {
@@ -211,10 +174,11 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
         }
       }
 
-      if (prevInst) return;
+      const proceedOn = resolveProceedOn(f.proceedOn, fn, info, prefix, doc.locate([...base, 'proceedOn']), errors);
+      if (prevInst || proceedOn === null) return;
       let stateMaps = layouts.get(fn);
       if (!stateMaps) {
-        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap).map((m) => [m.name, mapLayoutDigest(m)]));
+        stateMaps = Object.fromEntries(info.maps.filter((m) => m.name !== NEXT_MAP && m.name !== fn.nextMap && m.name !== PROCEED_MAP).map((m) => [m.name, mapLayoutDigest(m)]));
         layouts.set(fn, stateMaps);
       }
       const identity: DesiredInstance['identity'] = { function: fn.name, version: fn.version, sha256: info.sha256, program, globals };
@@ -223,6 +187,7 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
       const inst: DesiredInstance = { name: instName, identity, objectPath: fn.objectPath, maps, stateMaps, source: doc.locate(base) };
       if (info.programs.find((p) => p.name === program)?.needsType) inst.programType = hookKind(spec.hook);
       if (fn.monitorMaps.length) inst.monitorMaps = fn.monitorMaps.map((m) => ({ ...m }));
+      if (proceedOn) inst.proceedOn = proceedOn;
       instances.push(inst);
     });
 
@@ -245,15 +210,36 @@ export function resolveDesired(loaded: LoadedManifests, deps: ResolveDeps): Desi
     chains.push(chain);
   }
 
+  const probes = resolveProbes(loaded.probes, functions, errors);
   throwIfAny(errors);
-  return { chains, manifestDigest: manifestDigest(chains) };
+  return { chains, ...(probes.length ? { probes } : {}), manifestDigest: manifestDigest(chains, probes) };
 }
 
-function notFoundHint(defined: { repository: string[]; builtin: string[] }, withBuiltins: boolean): string {
-  if (!withBuiltins) return defined.repository.length > 0 ? `defined functions: ${defined.repository.join(', ')}` : 'no KernelFunction manifest was loaded';
-  const parts = [`built-in functions: ${defined.builtin.join(', ') || 'none'}`];
-  if (defined.repository.length > 0) parts.push(`defined by KernelFunctions: ${defined.repository.join(', ')}`);
-  return parts.join('; ');
+/**
+ * An instance's proceed-on in canonical order; undefined for the default (so manifests
+ * that do not use it keep their digest), null when the function cannot have another one:
+ * its object has no kfn_proceed word (built before proceed-on, or not with kfn.h).
+ */
+function resolveProceedOn(
+  given: readonly ProceedVerdict[] | undefined,
+  fn: ResolvedFunction,
+  info: ObjectInfo,
+  prefix: string,
+  source: SourceRef,
+  errors: KfnError[],
+): ProceedVerdict[] | undefined | null {
+  if (given === undefined) return undefined;
+  const set = PROCEED_VERDICTS.filter((v) => given.includes(v));
+  if (set.length === 1 && set[0] === 'pass') return undefined;
+  const word = info.maps.find((m) => m.name === PROCEED_MAP);
+  if (word && word.type === 'array' && word.maxEntries === 1 && word.valueSize === 4 && fn.nextMap === NEXT_MAP) return set;
+  errors.push(
+    new KfnError('PROCEED_ON_UNSUPPORTED', `${prefix}: ${fn.name}@${fn.version} cannot take proceedOn [${set.join(', ')}]: its object has no ${PROCEED_MAP} word (it always proceeds on pass)`, {
+      source,
+      hint: 'rebuild the function with the current bpf/include/kfn.h (KFN_FUNCTION reads kfn_proceed), or remove proceedOn',
+    }),
+  );
+  return null;
 }
 
 /**
@@ -261,14 +247,14 @@ function notFoundHint(defined: { repository: string[]; builtin: string[] }, with
  * positions and absolute object paths are left out so that moving a line or checking
  * the repository out elsewhere does not change it (the object's sha256 is in the identity).
  */
-export function manifestDigest(chains: readonly DesiredChain[]): string {
+export function manifestDigest(chains: readonly DesiredChain[], probes: readonly DesiredProbe[] = []): string {
+  const bare = (maps: Record<string, DesiredMap>) => Object.fromEntries(Object.entries(maps).map(([k, { source: _ms, ...m }]) => [k, m]));
   const stripped = chains.map(({ source: _s, interfaceSources: _is, instances, ...c }) => ({
     ...c,
-    instances: instances.map(({ source: _src, objectPath: _o, maps, ...inst }) => ({
-      ...inst,
-      maps: Object.fromEntries(Object.entries(maps).map(([k, { source: _ms, ...m }]) => [k, m])),
-    })),
+    instances: instances.map(({ source: _src, objectPath: _o, maps, ...inst }) => ({ ...inst, maps: bare(maps) })),
   }));
-  return sha256Hex(canonicalJson(stripped));
+  // Without probes, the digest of chains is what it was before probes existed.
+  if (probes.length === 0) return sha256Hex(canonicalJson(stripped));
+  return sha256Hex(canonicalJson({ chains: stripped, probes: probes.map(({ source: _s, objectPath: _o, maps, ...p }) => ({ ...p, maps: bare(maps) })) }));
 }
 

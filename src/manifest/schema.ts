@@ -21,6 +21,7 @@ export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.ur
 export const SCHEMA_FILES: Record<ManifestKind, string> = {
   KernelFunction: 'kernelfunction.schema.json',
   Chain: 'chain.schema.json',
+  Probe: 'probe.schema.json',
 };
 
 /** The schema of packet test documents (src/packets). */

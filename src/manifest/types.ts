@@ -3,11 +3,11 @@
  * The shapes mirror schemas/*.schema.json, which are the definition of the format.
  */
 import type { SourceRef } from '../core/errors.js';
-import type { Aggregator, Hook, HostSelector, TcPosition, XdpMode } from '../core/types.js';
+import type { Aggregator, Hook, HostSelector, ProbeHook, ProceedVerdict, TcPosition, XdpMode } from '../core/types.js';
 import type { LocateOptions, PathSegment } from './source.js';
 
 export const API_VERSION = 'kfn.dev/v1alpha1';
-export const KINDS = ['KernelFunction', 'Chain'] as const;
+export const KINDS = ['KernelFunction', 'Chain', 'Probe'] as const;
 export type ManifestKind = (typeof KINDS)[number];
 
 export interface Metadata {
@@ -20,7 +20,8 @@ export interface KernelFunctionSpec {
   object: string;
   sha256?: string;
   program?: string;
-  hooks: Hook[];
+  /** Chain hooks and probe hooks the function runs on. */
+  hooks: (Hook | ProbeHook)[];
   /** Parameter maps beyond those the object declares in BTF. */
   parameters?: string[];
   /** This name@version replaces the built-in function of the same name@version (docs/library.md). */
@@ -60,6 +61,8 @@ export interface ChainFunctionSpec {
   /** Maps (named under `maps`) managed in merge mode. */
   mergeMaps?: string[];
   globals?: Record<string, unknown>;
+  /** Verdicts that go on to the next function. */
+  proceedOn?: ProceedVerdict[];
 }
 
 export interface ChainSpec {
@@ -70,6 +73,28 @@ export interface ChainSpec {
   mode?: XdpMode;
   position?: TcPosition;
   functions: ChainFunctionSpec[];
+}
+
+/** A Probe: exactly one attach field (load.ts checks it). */
+export interface ProbeSpec {
+  /** `name` or `name@version`. */
+  function: string;
+  tracepoint?: string;
+  uprobe?: { path: string; symbol?: string; offset?: number; retprobe?: boolean };
+  kprobe?: { function: string; offset?: number; retprobe?: boolean };
+  fentry?: { function: string };
+  fexit?: { function: string };
+  freplace?: { target: string; function: string };
+  maps?: Record<string, Record<string, unknown>>;
+  mergeMaps?: string[];
+  globals?: Record<string, unknown>;
+}
+
+export interface ProbeManifest {
+  apiVersion: typeof API_VERSION;
+  kind: 'Probe';
+  metadata: Metadata;
+  spec: ProbeSpec;
 }
 
 export interface KernelFunctionManifest {
@@ -103,13 +128,14 @@ export interface LoadedDocument<K extends string = string> {
   locate(path: readonly PathSegment[], opts?: LocateOptions): SourceRef;
 }
 
-export interface ManifestDocument<M extends KernelFunctionManifest | ChainManifest = KernelFunctionManifest | ChainManifest>
+export interface ManifestDocument<M extends KernelFunctionManifest | ChainManifest | ProbeManifest = KernelFunctionManifest | ChainManifest | ProbeManifest>
   extends LoadedDocument<M['kind']> {
   data: M;
 }
 
 export type KernelFunctionDocument = ManifestDocument<KernelFunctionManifest>;
 export type ChainDocument = ManifestDocument<ChainManifest>;
+export type ProbeDocument = ManifestDocument<ProbeManifest>;
 
 export interface LoadedManifests {
   /** Absolute path of what was loaded (file or directory). */
@@ -117,7 +143,8 @@ export interface LoadedManifests {
   /** Every manifest file read, in load order (display paths). */
   files: string[];
   /** Every non-empty document in load order. */
-  documents: (KernelFunctionDocument | ChainDocument)[];
+  documents: (KernelFunctionDocument | ChainDocument | ProbeDocument)[];
   functions: KernelFunctionDocument[];
   chains: ChainDocument[];
+  probes: ProbeDocument[];
 }

@@ -3,8 +3,8 @@
  * place) and the minimal set of instances that must move to reach a new order. Pure.
  */
 import { digestEntries } from '../core/digest.js';
-import { DEFAULT_NEXT_MAP, companionText } from '../core/types.js';
-import type { FunctionIdentity, MapChange, MapEntry, MapEntryChange, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
+import { DEFAULT_NEXT_MAP, DEFAULT_PROCEED_ON, PROCEED_VERDICTS, companionText } from '../core/types.js';
+import type { DesiredInstance, FunctionIdentity, InstanceChange, MapChange, MapEntry, MapEntryChange, ProceedVerdict, ValueChange, DesiredMap, LiveInstance } from '../core/types.js';
 
 /** The identity fields compared as text, with the defaults of fields older metadata lacks. */
 function identityTexts(i: FunctionIdentity) {
@@ -39,6 +39,27 @@ export function identityChanges(from: FunctionIdentity, to: FunctionIdentity): V
   return out;
 }
 
+/** A proceed-on set in canonical form: PROCEED_VERDICTS order, the default when absent. */
+export function proceedOnOf(set: readonly ProceedVerdict[] | undefined): ProceedVerdict[] {
+  const have = new Set(set ?? DEFAULT_PROCEED_ON);
+  return PROCEED_VERDICTS.filter((v) => have.has(v));
+}
+
+const sameSet = (a: readonly ProceedVerdict[], b: readonly ProceedVerdict[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+export const isDefaultProceedOn = (set: readonly ProceedVerdict[] | undefined): boolean => sameSet(proceedOnOf(set), proceedOnOf(undefined));
+
+/**
+ * The proceed-on change of an instance, if any: `live` absent = a fresh instance (it
+ * starts at the default). Drift = the kernel holds another value than kfn last wrote.
+ */
+export function proceedOnChange(desired: DesiredInstance, live: LiveInstance | undefined): InstanceChange['proceedOnChange'] {
+  const to = proceedOnOf(desired.proceedOn);
+  const from = proceedOnOf(live?.proceedOn);
+  const drift = live !== undefined && !sameSet(from, proceedOnOf(live.appliedProceedOn));
+  return sameSet(from, to) ? undefined : { from, to, drift };
+}
+
 function cmpStr(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -63,7 +84,7 @@ export function diffEntries(live: readonly MapEntry[], desired: readonly MapEntr
  * Map changes of an instance for every map the manifest manages (maps it does not
  * mention are left alone). `live` absent = a fresh instance with empty maps.
  */
-export function mapChanges(desired: Record<string, DesiredMap>, live: LiveInstance | undefined): MapChange[] {
+export function mapChanges(desired: Record<string, DesiredMap>, live: Pick<LiveInstance, 'maps' | 'appliedMaps'> | undefined): MapChange[] {
   const out: MapChange[] = [];
   for (const name of Object.keys(desired).sort()) {
     const want = desired[name]!;

@@ -20,12 +20,14 @@ import type {
   PlannedChanges,
   PlanNote,
   PlanSummary,
+  ProbeChange,
   Reason,
   StackRecord,
 } from '../core/types.js';
-import { identityChanges, mapChanges, movedNames, stateReset } from './diff.js';
+import { identityChanges, mapChanges, movedNames, proceedOnChange, stateReset } from './diff.js';
 import { compareAttachments, expandChains, globToRegExp, netnsText } from './expand.js';
 import { liveFingerprint } from './fingerprint.js';
+import { planProbes } from './probes.js';
 
 export interface PlanOptions {
   /** Clock for `createdAt` (tests pin it). */
@@ -35,11 +37,16 @@ export interface PlanOptions {
 }
 
 function liveHandle(i: LiveInstance): NonNullable<InstanceChange['live']> {
-  return { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
+  const h: NonNullable<InstanceChange['live']> = { progId: i.progId, pinDir: i.pinDir, identity: i.identity };
+  if (i.proceedOn) h.proceedOn = i.proceedOn;
+  return h;
 }
 
 function createInstance(d: DesiredInstance, reason: Reason): InstanceChange {
-  return { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
+  const change: InstanceChange = { name: d.name, action: 'create', reasons: [reason], identityChanges: [], mapChanges: mapChanges(d.maps, undefined), desired: d };
+  const pc = proceedOnChange(d, undefined);
+  if (pc) change.proceedOnChange = pc;
+  return change;
 }
 
 function deleteInstance(l: LiveInstance, reason: Reason): InstanceChange {
@@ -122,14 +129,16 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
     }
     const idc = identityChanges(li.identity, d.identity);
     const mc = mapChanges(d.maps, li);
+    const pc = proceedOnChange(d, li);
     const reasons: Reason[] = [];
     let action: InstanceChange['action'] = 'noop';
     if (idc.length > 0) {
       action = 'replace';
       reasons.push({ code: 'forces-replacement' });
-    } else if (mc.length > 0) {
+    } else if (mc.length > 0 || pc) {
       action = 'update';
-      reasons.push({ code: 'maps-differ' });
+      if (mc.length > 0) reasons.push({ code: 'maps-differ' });
+      if (pc) reasons.push({ code: 'proceed-on-changed', from: pc.from, to: pc.to });
     }
     // Damage only a reload repairs; the replacement takes the state maps over.
     if (li.drift?.length && action !== 'replace') {
@@ -137,11 +146,13 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
       reasons.push({ code: 'instance-drift' });
     }
     for (const m of mc) if (m.drift) reasons.push({ code: 'map-drift', map: m.map });
+    if (pc?.drift) reasons.push({ code: 'proceed-on-drift' });
     if (moved.has(d.name)) {
       if (action === 'noop') action = 'move';
       reasons.push({ code: 'moved', from: fromOrder.indexOf(d.name) + 1, to: toOrder.indexOf(d.name) + 1 });
     }
     const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
+    if (pc) change.proceedOnChange = pc;
     if (action === 'replace') {
       const reset = stateReset(d.stateMaps, li.stateMaps, d.maps);
       if (reset.length) change.stateReset = reset;
@@ -187,8 +198,14 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
   };
 }
 
-export function summarize(changes: readonly ChainChange[]): PlanSummary {
+export function summarize(changes: readonly ChainChange[], probes: readonly ProbeChange[] = []): PlanSummary {
   const s: PlanSummary = { add: 0, change: 0, replace: 0, destroy: 0 };
+  for (const p of probes) {
+    if (p.action === 'create') s.add++;
+    else if (p.action === 'update') s.change++;
+    else if (p.action === 'replace') s.replace++;
+    else if (p.action === 'delete') s.destroy++;
+  }
   for (const c of changes) {
     if (c.action === 'create') s.add++;
     if (c.action === 'delete') s.destroy++;
@@ -299,21 +316,35 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
     }
   }
 
+  // A stack's plan sees its own probes and, to adopt them, unowned ones its manifests name.
+  const probeNames = new Set((desired.probes ?? []).map((p) => p.name));
+  const liveProbes = (live.probes ?? []).filter((p) => stack === undefined || p.stack === stack || (p.stack === undefined && probeNames.has(p.name)));
+  for (const p of live.probes ?? []) {
+    const d = desired.probes?.find((w) => w.name === p.name);
+    if (d && stack !== undefined && p.stack !== undefined && p.stack !== stack) {
+      throw new KfnError('CHAIN_CONFLICT', `probe "${d.name}" of stack "${stack}" is a probe of stack "${p.stack}"`, {
+        source: d.source,
+        hint: `probe names are host-wide: rename it, or drop it from one of the two stacks (kfn destroy --stack ${JSON.stringify(p.stack)})`,
+      });
+    }
+  }
+  const probes = desired.probes?.length || liveProbes.length ? planProbes(desired.probes ?? [], liveProbes, stack) : undefined;
   const result: PlannedChanges = {
     createdAt: (opts.now ?? new Date()).toISOString(),
     liveFingerprint: liveFingerprint(live),
     manifestDigest: desired.manifestDigest,
     changes,
     notes,
+    ...(probes ? { probes } : {}),
     foreign: live.foreign.map((f) => ({ ...f, attachment: { ...f.attachment } })),
     warnings,
-    summary: summarize(changes),
+    summary: summarize(changes, probes),
   };
   if (desired.revision !== undefined) result.revision = desired.revision;
   if (stack !== undefined) result.stack = stack;
   return result;
 }
 
-export function hasChanges(p: Pick<PlannedChanges, 'changes'>): boolean {
-  return p.changes.some((c) => c.action !== 'noop');
+export function hasChanges(p: Pick<PlannedChanges, 'changes' | 'probes'>): boolean {
+  return p.changes.some((c) => c.action !== 'noop') || (p.probes ?? []).some((c) => c.action !== 'noop');
 }

@@ -13,3 +13,13 @@ export function instanceAddress(chain: string, a: Attachment, instance: string):
   return `${chainAddress(chain, a)}.fn.${instance}`;
 }
 
+/** A probe: `probe.<name>`. */
+export function probeAddress(name: string): string {
+  return `probe.${name}`;
+}
+
+/** The address of what a planned step acts on. */
+export function stepAddress(s: { chain?: Attachment; chainName?: string; instance?: string; probe?: string }): string {
+  if (s.probe !== undefined || !s.chain || s.chainName === undefined) return probeAddress(s.probe ?? '?');
+  return s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain);
+}

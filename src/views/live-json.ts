@@ -1,10 +1,11 @@
 /** `kfn show -json`: the documented contract (schemas/show-output.schema.json). */
-import type { Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveState } from '../core/types.js';
+import type { Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveProbe, LiveState } from '../core/types.js';
 import { DEFAULT_NEXT_MAP, attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import type { MapStats } from '../forms/form.js';
-import { compareAttachments } from '../plan/index.js';
-import { chainAddress, instanceAddress } from './address.js';
+import { compareAttachments, proceedOnOf } from '../plan/index.js';
+import { chainAddress, instanceAddress, probeAddress } from './address.js';
+import { targetJson } from './plan-json.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { driftKindJson } from './drift-json.js';
 
@@ -48,8 +49,28 @@ function instanceJson(c: LiveChain, i: LiveInstance, position: number | null, st
     companions: (i.companions ?? []).map(liveCompanionJson),
     drift: i.drift ?? [],
     globals: Object.fromEntries(Object.entries(i.identity.globals).map(([k, g]) => [k, g.valueText])),
+    proceed_on: proceedOnOf(i.proceedOn),
     maps: Object.fromEntries(Object.entries(i.maps).map(([name, entries]) => [name, entries.map((e) => ({ key: e.keyText, value: e.valueText }))])),
     ...(stats ? { stats: statsJson(stats[i.pinDir] ?? []) } : {}),
+  };
+}
+
+function probeJson(p: LiveProbe, stats: Record<string, MapStats[]> | undefined) {
+  return {
+    address: probeAddress(p.name),
+    name: p.name,
+    target: targetJson(p.target),
+    function: p.identity.function,
+    version: p.identity.version,
+    sha256: p.identity.sha256,
+    program: p.identity.program,
+    prog_id: p.progId,
+    link_id: p.linkId || null,
+    attached: p.attached,
+    globals: Object.fromEntries(Object.entries(p.identity.globals).map(([k, g]) => [k, g.valueText])),
+    maps: Object.fromEntries(Object.entries(p.maps).map(([name, entries]) => [name, entries.map((e) => ({ key: e.keyText, value: e.valueText }))])),
+    ...(stats ? { stats: statsJson(stats[p.pinDir] ?? []) } : {}),
+    drift: p.drift,
   };
 }
 
@@ -79,6 +100,7 @@ export function liveJson(live: LiveState, stats?: Record<string, MapStats[]>) {
       instances: c.instances.map((i, n) => instanceJson(c, i, n + 1, stats)),
       orphans: c.orphans.map((i) => instanceJson(c, i, null, stats)),
     })),
+    probes: [...(live.probes ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((p) => probeJson(p, stats)),
     foreign_programs: live.foreign.map(foreignJson),
   };
 }

@@ -2,9 +2,12 @@
  * `kfn show`: what kfn finds in the kernel, chain by chain: a table of the instances in
  * packet order (then the orphans), each row followed by its globals, maps and stats.
  */
-import type { LiveChain, LiveInstance, LiveState } from '../core/types.js';
+import type { LiveChain, LiveInstance, LiveProbe, LiveState } from '../core/types.js';
 import type { MapStats } from '../forms/form.js';
 import { compareAttachments } from '../plan/expand.js';
+import { isDefaultProceedOn, proceedOnOf } from '../plan/diff.js';
+import { targetText } from '../plan/probes.js';
+import { proceedOnMeaning, setText } from './proceed.js';
 import { colors, fnText, quote, shortSha, whereText } from './format.js';
 import { tableLines } from './table.js';
 import type { Colors } from './format.js';
@@ -17,14 +20,15 @@ export interface RenderLiveOptions {
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
 
-/** Chain slot, companions, globals, parameter maps and stats of an instance, each line starting with `ind`. */
-function detailLines(c: Colors, i: LiveInstance, ind: string, opts: RenderLiveOptions): string[] {
+/** Chain slot, companions, proceed-on (when not the default), globals, parameter maps and stats of an instance or probe, each line starting with `ind`. */
+function detailLines(c: Colors, i: Pick<LiveInstance, 'identity' | 'maps' | 'pinDir' | 'proceedOn' | 'companions'>, ind: string, opts: RenderLiveOptions): string[] {
   const lines: string[] = [];
   if (i.identity.nextMap) lines.push(`${ind}${c.dim('chain slot:')} ${i.identity.nextMap}`);
   for (const co of i.companions ?? []) {
     const state = co.attached ? `prog ${co.progId}, link ${co.linkId}` : c.red(co.linkId ? `prog ${co.progId}, link ${co.linkId} not running it` : 'not attached');
     lines.push(`${ind}${c.dim('companion:')} ${co.program} on ${co.attach.kind} ${co.attach.tracepoint}  ${state}`);
   }
+  if (!isDefaultProceedOn(i.proceedOn)) lines.push(`${ind}${c.dim('proceed-on:')} ${setText(proceedOnOf(i.proceedOn))} ${c.dim(`(${proceedOnMeaning(proceedOnOf(i.proceedOn))})`)}`);
   const globals = Object.keys(i.identity.globals).sort();
   if (globals.length) lines.push(`${ind}${c.dim('globals:')} ${globals.map((g) => `${g} = ${i.identity.globals[g]!.valueText}`).join(', ')}`);
   for (const name of Object.keys(i.maps).sort()) {
@@ -88,12 +92,23 @@ function chainLines(c: Colors, ch: LiveChain, opts: RenderLiveOptions): string[]
   return lines;
 }
 
+function probeLines(c: Colors, p: LiveProbe, opts: RenderLiveOptions): string[] {
+  return [
+    c.bold(`probe ${quote(p.name)} on ${targetText(p.target)}`),
+    `  ${fnText(p.identity)}  ${p.identity.program}  prog ${p.progId}  ${p.attached ? `link ${p.linkId}` : c.red('not attached')}  sha256 ${shortSha(p.identity.sha256)}`,
+    ...detailLines(c, p, '  ', opts),
+    ...p.drift.map((d) => `  ${c.bold(c.red('!'))} ${d} ${c.dim('(changed outside kfn)')}`),
+  ];
+}
+
 export function renderLive(live: LiveState, opts: RenderLiveOptions): string {
   const c = colors(opts.color);
   const sections: string[][] = [];
   const chains = [...live.chains].sort((a, b) => compareAttachments(a.attachment, b.attachment));
-  if (chains.length === 0) sections.push([NOTHING_MANAGED]);
+  const probes = [...(live.probes ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (chains.length === 0 && probes.length === 0) sections.push([NOTHING_MANAGED]);
   for (const ch of chains) sections.push(chainLines(c, ch, opts));
+  for (const p of probes) sections.push(probeLines(c, p, opts));
   if (live.foreign.length) {
     sections.push([
       c.bold('Foreign programs (not managed by kfn):'),

@@ -3,11 +3,12 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
 import { DEFAULT_NEXT_MAP } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
-import { hasChanges } from '../plan/index.js';
-import { chainAddress, instanceAddress } from './address.js';
+import { hasChanges, proceedOnOf, targetText } from '../plan/index.js';
+import { proceedOnEffect } from './proceed.js';
+import { chainAddress, instanceAddress, probeAddress, stepAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { companionJson, foreignJson } from './live-json.js';
 import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
@@ -50,8 +51,11 @@ function mapsAfter(i: InstanceChange): Record<string, Record<string, string>> {
 }
 
 function instanceJson(c: ChainChange, i: InstanceChange) {
-  const before = i.live ? { ...identityJson(i.live.identity), prog_id: i.live.progId, position: c.fromOrder.indexOf(i.name) + 1 || null } : null;
-  const after = i.desired ? { ...identityJson(i.desired.identity), position: c.toOrder.indexOf(i.name) + 1, maps: mapsAfter(i) } : null;
+  const before = i.live
+    ? { ...identityJson(i.live.identity), prog_id: i.live.progId, position: c.fromOrder.indexOf(i.name) + 1 || null, proceed_on: proceedOnOf(i.live.proceedOn) }
+    : null;
+  const after = i.desired ? { ...identityJson(i.desired.identity), position: c.toOrder.indexOf(i.name) + 1, maps: mapsAfter(i), proceed_on: proceedOnOf(i.desired.proceedOn) } : null;
+  const pc = i.proceedOnChange;
   return {
     address: instanceAddress(c.chainName, c.attachment, i.name),
     type: 'kfn_function_instance',
@@ -65,12 +69,9 @@ function instanceJson(c: ChainChange, i: InstanceChange) {
       reasons: i.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
       replace_paths: i.identityChanges.map((v: ValueChange) => v.field),
       identity_changes: i.identityChanges.map((v: ValueChange) => ({ field: v.field, before: v.from ?? null, after: v.to ?? null })),
-      map_changes: i.mapChanges.map((m) => ({
-        map: m.map,
-        drift: m.drift,
-        entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
-      })),
+      map_changes: mapChangesJson(i.mapChanges),
       state_reset: i.stateReset ?? [],
+      proceed_on_change: pc ? { before: pc.from, after: pc.to, drift: pc.drift, in_place: i.action === 'update' && !i.reasons.some((r) => r.code === 'copied'), effect: proceedOnEffect(pc.from, pc.to) } : null,
     },
   };
 }
@@ -103,12 +104,61 @@ function chainJson(c: ChainChange) {
   };
 }
 
+const PROBE_ACTIONS: Record<ProbeAction, Actions> = { create: ['create'], delete: ['delete'], replace: ['create', 'delete'], update: ['update'], noop: ['no-op'] };
+
+/** A probe's attach point as data, and as text. */
+export function targetJson(t: ProbeTarget) {
+  return { ...t, text: targetText(t) };
+}
+
+function mapChangesJson(mcs: InstanceChange['mapChanges']) {
+  return mcs.map((m) => ({
+    map: m.map,
+    drift: m.drift,
+    entries: m.entries.map((e) => ({ op: e.op, key: e.keyText, ...(e.fromText !== undefined ? { before: e.fromText } : {}), ...(e.toText !== undefined ? { after: e.toText } : {}) })),
+  }));
+}
+
+/** A probe's identity: it has no chain slot and no companions. */
+function probeIdentityJson(id: FunctionIdentity) {
+  const { next_map: _n, companions: _c, ...rest } = identityJson(id);
+  return rest;
+}
+
+function probeJson(pc: ProbeChange) {
+  const before = pc.live ? { ...probeIdentityJson(pc.live.identity), target: targetJson(pc.live.target), prog_id: pc.live.progId, link_id: pc.live.linkId || null } : null;
+  const after = pc.desired
+    ? {
+        ...probeIdentityJson(pc.desired.identity),
+        target: targetJson(pc.desired.target),
+        maps: Object.fromEntries(Object.values(pc.desired.maps).map((m) => [m.name, Object.fromEntries(m.entries.map((e) => [e.keyText, e.valueText]))])),
+      }
+    : null;
+  return {
+    address: probeAddress(pc.name),
+    type: 'kfn_probe',
+    name: pc.name,
+    change: {
+      actions: PROBE_ACTIONS[pc.action],
+      before,
+      after,
+      action_reason: pc.reasons[0] ? reasonCode(pc.reasons[0]) : null,
+      reasons: pc.reasons.map((r) => ({ ...r, code: reasonCode(r), text: reasonText(r) })),
+      replace_paths: [...pc.identityChanges.map((v: ValueChange) => v.field), ...(pc.targetChange ? ['target'] : [])],
+      identity_changes: pc.identityChanges.map((v: ValueChange) => ({ field: v.field, before: v.from ?? null, after: v.to ?? null })),
+      map_changes: mapChangesJson(pc.mapChanges),
+      state_reset: pc.stateReset ?? [],
+      reattach: pc.reattach === true,
+    },
+  };
+}
+
 function stepJson(s: PlannedStep, index: number) {
   return {
     index: index + 1,
     kind: s.kind,
     phase: s.phase,
-    address: s.instance !== undefined ? instanceAddress(s.chainName, s.chain, s.instance) : chainAddress(s.chainName, s.chain),
+    address: stepAddress(s),
     description: s.description,
   };
 }
@@ -163,15 +213,25 @@ export function planJson(p: PlannedChanges & Partial<Pick<Plan, 'steps'>>, packe
     live_fingerprint: p.liveFingerprint,
     has_changes: hasChanges(p),
     summary: p.summary,
-    resource_changes: p.changes.flatMap((c) => [chainJson(c), ...c.instances.map((i) => instanceJson(c, i))]),
-    resource_drift: p.changes
-      .filter((c) => c.drift.length > 0 || c.instances.some((i) => i.mapChanges.some((m) => m.drift)))
-      .map((c) => ({
-        address: chainAddress(c.chainName, c.attachment),
-        ...where(c),
-        drift: c.drift,
-        maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
-      })),
+    resource_changes: [...p.changes.flatMap((c) => [chainJson(c), ...c.instances.map((i) => instanceJson(c, i))]), ...(p.probes ?? []).map(probeJson)],
+    resource_drift: [
+      ...p.changes
+        .filter((c) => c.drift.length > 0 || c.instances.some((i) => i.mapChanges.some((m) => m.drift)))
+        .map((c) => ({
+          address: chainAddress(c.chainName, c.attachment),
+          ...where(c),
+          drift: c.drift,
+          maps: c.instances.flatMap((i) => i.mapChanges.filter((m) => m.drift).map((m) => ({ address: instanceAddress(c.chainName, c.attachment, i.name), map: m.map }))),
+        })),
+      ...(p.probes ?? [])
+        .filter((pc) => pc.drift.length > 0 || pc.mapChanges.some((m) => m.drift))
+        .map((pc) => ({
+          address: probeAddress(pc.name),
+          hook: (pc.desired ?? pc.live)!.target.hook,
+          drift: pc.drift,
+          maps: pc.mapChanges.filter((m) => m.drift).map((m) => ({ address: probeAddress(pc.name), map: m.map })),
+        })),
+    ],
     planned_steps: (p.steps ?? []).map(stepJson),
     notes: (p.notes ?? []).map(noteJson),
     foreign_programs: p.foreign.map(foreignJson),

@@ -2,10 +2,12 @@
  * Human rendering of a plan, after Terraform's habits: a legend of the symbols used,
  * one commented block per chain that changes, per-entry map diffs, then the summary.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, Reason, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, MapChange, MapEntryChange, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, Reason, ValueChange } from '../core/types.js';
 import { hasChanges } from '../plan/plan.js';
+import { targetText } from '../plan/probes.js';
 import { noteText, reasonText } from './reasons.js';
 import { colors, fnText, padEnd, quote, shortSha, whereText } from './format.js';
+import { proceedOnEffect, proceedOnMeaning, setText } from './proceed.js';
 import type { Colors } from './format.js';
 import type { PacketPreview } from '../engine/packets.js';
 import { oneLine } from '../core/errors.js';
@@ -49,6 +51,7 @@ const INSTANCE_SYM: Record<InstanceAction, Sym | ''> = {
 };
 
 const CHAIN_SYM: Record<ChainChange['action'], Sym | ''> = { create: '+', delete: '-', update: '~', noop: '' };
+const PROBE_SYM: Record<ProbeAction, Sym | ''> = { create: '+', delete: '-', replace: '-/+', update: '~', noop: '' };
 
 function chainVerb(ch: ChainChange): string {
   switch (ch.action) {
@@ -79,7 +82,15 @@ function symbolsUsed(p: PlannedChanges): Set<Sym> {
         if (m.drift) used.add('!');
         for (const e of m.entries) used.add(e.op === 'add' ? '+' : e.op === 'remove' ? '-' : '~');
       }
+      if (i.proceedOnChange) used.add(i.proceedOnChange.drift ? '!' : i.action === 'create' ? '+' : '~');
     }
+  }
+  for (const pc of p.probes ?? []) {
+    const s = PROBE_SYM[pc.action];
+    if (s) used.add(s);
+    if (pc.drift.length || pc.mapChanges.some((m) => m.drift)) used.add('!');
+    for (const m of pc.mapChanges) for (const e of m.entries) used.add(e.op === 'add' ? '+' : e.op === 'remove' ? '-' : '~');
+    if (pc.targetChange || pc.identityChanges.length) used.add('~');
   }
   return used;
 }
@@ -117,6 +128,17 @@ function identityLine(c: Colors, v: ValueChange): string {
   return `          ${paint(c, '~')} ${v.field}: ${show(v.from)} ${c.dim('->')} ${show(v.to)}${note}`;
 }
 
+/** The proceed-on line of an instance whose proceed-on is set or changes. */
+function proceedOnLine(c: Colors, i: InstanceChange): string | undefined {
+  const pc = i.proceedOnChange;
+  if (!pc) return undefined;
+  if (i.action === 'create') return `          ${paint(c, '+')} proceed_on = ${setText(pc.to)} ${c.dim(`# ${proceedOnMeaning(pc.to)}`)}`;
+  const inPlace = i.action === 'update' && !i.reasons.some((r) => r.code === 'copied');
+  const how = inPlace ? 'in place, nothing is reloaded: ' : '';
+  const line = `${paint(c, '~')} proceed_on: ${setText(pc.from)} ${c.dim('->')} ${setText(pc.to)} ${c.dim(`# ${how}${proceedOnEffect(pc.from, pc.to)}`)}`;
+  return pc.drift ? `        ${paint(c, '!')} ${line} ${c.dim('(changed outside kfn)')}` : `          ${line}`;
+}
+
 function instanceIdentity(i: InstanceChange): FunctionIdentity {
   // The planner always sets one of the two: desired for every action but delete.
   return (i.desired?.identity ?? i.live?.identity)!;
@@ -137,7 +159,8 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
     const ident = `${padEnd(fnText(id), fnW)}  ${shortSha(id.sha256)}`;
     // Reasons implied by the chain header, or shown by the diff lines below, are not repeated.
     const implied = (ch.action === 'create' && i.action === 'create') || (ch.action === 'delete' && i.reasons[0]?.code === 'chain-unwanted');
-    const reasons = implied ? [] : i.reasons.filter((r) => r.code !== 'maps-differ' && r.code !== 'map-drift');
+    const shownBelow = new Set(['maps-differ', 'map-drift', 'proceed-on-changed', 'proceed-on-drift']);
+    const reasons = implied ? [] : i.reasons.filter((r) => !shownBelow.has(r.code));
     const body = `${padEnd(i.name, nameW)}  ${ident}`.trimEnd();
     lines.push(`    ${symCol(c, sym)} ${i.action === 'noop' ? c.dim(body) : body}${comment(c, reasons)}`);
     for (const v of i.identityChanges) lines.push(identityLine(c, v));
@@ -145,9 +168,37 @@ function chainBlock(c: Colors, ch: ChainChange): string[] {
       lines.push(`          ${c.yellow('~')} ${name}: state will be reset ${c.dim('# map layout changed, the new version starts it empty')}`);
     }
     for (const m of i.mapChanges) lines.push(...mapLines(c, m));
+    const po = proceedOnLine(c, i);
+    if (po) lines.push(po);
   }
   if (ch.reordered) lines.push(`        order: [${ch.fromOrder.join(', ')}] ${c.dim('->')} [${ch.toOrder.join(', ')}]`);
   for (const d of ch.drift) lines.push(`      ${paint(c, '!')} ${d} ${c.dim('(changed outside kfn)')}`);
+  lines.push('    }');
+  return lines;
+}
+
+const PROBE_VERB: Record<ProbeAction, string> = {
+  create: 'will be created',
+  delete: 'will be destroyed',
+  replace: 'must be replaced',
+  update: 'will be updated in place',
+  noop: 'is up to date',
+};
+
+function probeBlock(c: Colors, pc: ProbeChange): string[] {
+  const id = (pc.desired?.identity ?? pc.live?.identity)!;
+  const target = pc.desired?.target ?? pc.live!.target;
+  const lines = [c.bold(`  # probe ${quote(pc.name)} on ${targetText(target)} ${PROBE_VERB[pc.action]}`)];
+  const shown = new Set(['maps-differ', 'map-drift', 'probe-missing', 'probe-unwanted', 'target-changed', 'drift']);
+  lines.push(`${symCol(c, PROBE_SYM[pc.action])} probe ${quote(pc.name)} {${comment(c, pc.reasons.filter((r) => !shown.has(r.code)))}`);
+  lines.push(`        ${fnText(id)}  ${shortSha(id.sha256)}  ${id.program}`);
+  for (const v of pc.identityChanges) lines.push(identityLine(c, v));
+  if (pc.targetChange) lines.push(`          ${paint(c, '~')} attach: ${pc.targetChange.from} ${c.dim('->')} ${pc.targetChange.to} ${c.dim('# forces replacement')}`);
+  for (const name of pc.stateReset ?? []) {
+    lines.push(`          ${c.yellow('~')} ${name}: state will be reset ${c.dim('# map layout changed, the new version starts it empty')}`);
+  }
+  for (const m of pc.mapChanges) lines.push(...mapLines(c, m));
+  for (const d of pc.drift) lines.push(`      ${paint(c, '!')} ${d} ${c.dim('(changed outside kfn)')}`);
   lines.push('    }');
   return lines;
 }
@@ -194,6 +245,7 @@ export function renderPlan(p: PlannedChanges & { steps?: readonly PlannedStep[] 
     ]);
     sections.push(['kfn will perform the following actions:']);
     for (const ch of p.changes) if (ch.action !== 'noop') sections.push(chainBlock(c, ch));
+    for (const pc of p.probes ?? []) if (pc.action !== 'noop') sections.push(probeBlock(c, pc));
     if (p.steps?.length) sections.push(stepLines(c, p.steps));
   }
   if (opts.packets) sections.push(packetLines(c, opts.packets));

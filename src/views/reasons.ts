@@ -38,12 +38,24 @@ export function reasonText(r: Reason): string {
       return 'map entries differ';
     case 'map-drift':
       return `map ${r.map} changed outside kfn`;
+    case 'proceed-on-changed':
+      return `proceed-on [${r.from.join(', ')}] -> [${r.to.join(', ')}], in place (nothing is reloaded)`;
+    case 'proceed-on-drift':
+      return 'proceed-on changed outside kfn';
     case 'moved':
       return `moved: position ${r.from} -> ${r.to}`;
     case 'copied':
       return 'reloaded as a copy sharing its maps';
     case 'successor-changed':
       return 'reloaded as a copy sharing its maps: its successor changes';
+    case 'probe-missing':
+      return 'not present in the kernel';
+    case 'probe-unwanted':
+      return 'no longer in the manifests';
+    case 'target-changed':
+      return `attach point ${r.from} -> ${r.to}`;
+    case 'detached':
+      return 'its link is gone: attached again';
   }
 }
 

@@ -3,6 +3,7 @@ import { KfnErrors, type KfnError } from '../core/errors.js';
 import type { DesiredState } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
+import { targetText } from '../plan/probes.js';
 
 export function validateJson(target: string, result: { desired: DesiredState } | { error: KfnError }) {
   const base = { format_version: JSON_FORMAT_VERSION, kfn_version: kfnVersion(), target };
@@ -22,6 +23,7 @@ export function validateJson(target: string, result: { desired: DesiredState } |
         column: e.source?.column ?? null,
       })),
       chains: [],
+      probes: [],
     };
   }
   const d = result.desired;
@@ -38,6 +40,7 @@ export function validateJson(target: string, result: { desired: DesiredState } |
       interfaces: c.interfaces,
       functions: c.instances.map((i) => ({ name: i.name, function: i.identity.function, version: i.identity.version, sha256: i.identity.sha256, program: i.identity.program })),
     })),
+    probes: (d.probes ?? []).map((p) => ({ name: p.name, target: targetText(p.target), function: p.identity.function, version: p.identity.version, sha256: p.identity.sha256, program: p.identity.program })),
   };
 }
 

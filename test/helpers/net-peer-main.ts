@@ -9,7 +9,9 @@
  *   open HOST PORT MS       connect, giving up after MS milliseconds; replies with its id
  *   close ID                close connection ID; replies once it is fully closed
  *   cycle HOST PORT N       N connections one after the other, each opened then closed
- *   udp HOST PORT N         N datagrams; replies once the kernel took them
+ *   udp HOST PORT N [SRC]   N datagrams (from source address SRC); replies once the kernel took them
+ *   ulisten PORT            count UDP datagrams to PORT (IPv4 and IPv6) per source address
+ *   ucount PORT             replies with {counts: {source: datagrams}} of a ulisten port
  *   quit                    close everything and exit
  * Destinations are limited to the test ranges 198.18.0.0/15 and 2001:2::/48.
  */
@@ -19,6 +21,7 @@ import readline from 'node:readline';
 
 const conns = new Map<number, net.Socket>();
 const servers: net.Server[] = [];
+const udpServers = new Map<number, { sockets: dgram.Socket[]; counts: Record<string, number> }>();
 let nextId = 1;
 
 function reply(o: Record<string, unknown>): void {
@@ -61,9 +64,13 @@ function close(id: number): Promise<void> {
   });
 }
 
-function udp(host: string, port: number, n: number): Promise<number> {
+async function udp(host: string, port: number, n: number, src?: string): Promise<number> {
   checkHost(host);
   const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  if (src) await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind({ address: src, port: 0 }, () => resolve());
+  });
   let sent = 0;
   return new Promise((resolve, reject) => {
     for (let i = 0; i < n; i++) {
@@ -108,10 +115,33 @@ async function run(line: string): Promise<Record<string, unknown>> {
       return { ok: true, done: n };
     }
     case 'udp':
-      return { ok: true, sent: await udp(a[0]!, Number(a[1]), Math.min(Number(a[2]), 10_000)) };
+      return { ok: true, sent: await udp(a[0]!, Number(a[1]), Math.min(Number(a[2]), 10_000), a[3]) };
+    case 'ulisten': {
+      const port = Number(a[0]);
+      const entry = { sockets: [] as dgram.Socket[], counts: {} as Record<string, number> };
+      for (const [type, address] of [['udp4', '0.0.0.0'], ['udp6', '::']] as const) {
+        const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+        sock.on('message', (_m, rinfo) => void (entry.counts[rinfo.address] = (entry.counts[rinfo.address] ?? 0) + 1));
+        const bound = await new Promise<boolean>((resolve, reject) => {
+          // A namespace with IPv6 turned off has no IPv6 to listen on: IPv4 only then.
+          sock.once('error', (e) => (type === 'udp6' ? resolve(false) : reject(e)));
+          sock.bind(port, address, () => resolve(true));
+        });
+        if (bound) entry.sockets.push(sock);
+        else sock.close();
+      }
+      udpServers.set(port, entry);
+      return { ok: true };
+    }
+    case 'ucount': {
+      const entry = udpServers.get(Number(a[0]));
+      if (!entry) return { ok: false, error: `no ulisten on port ${a[0]}` };
+      return { ok: true, counts: { ...entry.counts } };
+    }
     case 'quit':
       for (const s of conns.values()) s.destroy();
       for (const s of servers) s.close();
+      for (const u of udpServers.values()) for (const s of u.sockets) s.close();
       setImmediate(() => process.exit(0));
       return { ok: true };
     default:

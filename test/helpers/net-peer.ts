@@ -10,6 +10,8 @@ export interface PeerReply {
   id?: number;
   done?: number;
   sent?: number;
+  /** ucount: datagrams received per source address. */
+  counts?: Record<string, number>;
 }
 
 export class NetPeer {
@@ -73,6 +75,24 @@ export class NetPeer {
     const r = await this.cmd(line, timeoutMs);
     if (!r.ok) throw new Error(`${this.netns}: ${line}: ${r.error}`);
     return r;
+  }
+
+  /**
+   * Datagrams received per source on a `ulisten` port, once the counts have stopped
+   * moving (three equal readings 100 ms apart, at most `maxMs`): what was in flight has landed.
+   */
+  async settledUdpCounts(port: number, maxMs = 5_000): Promise<Record<string, number>> {
+    const deadline = Date.now() + maxMs;
+    let last = '';
+    let same = 0;
+    for (;;) {
+      const counts = (await this.must(`ucount ${port}`)).counts ?? {};
+      const key = JSON.stringify(Object.entries(counts).sort());
+      same = key === last ? same + 1 : 0;
+      last = key;
+      if (same >= 2 || Date.now() > deadline) return counts;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Cleanup path: stops the peer we started (by its pid), never throws. */

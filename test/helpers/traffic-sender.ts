@@ -16,9 +16,9 @@ export class UdpSender {
   private readonly exited: Promise<number | null>;
   readonly started: Promise<void>;
 
-  constructor(netns: string, host: string, port: number, pps: number, maxMs: number) {
+  constructor(netns: string, host: string, port: number, pps: number, maxMs: number, src?: string) {
     const script = path.join(REPO, 'test/helpers/traffic-udp-sender.ts');
-    this.child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', script, host, String(port), String(pps), String(maxMs)], {
+    this.child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', script, host, String(port), String(pps), String(maxMs), ...(src ? [src] : [])], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

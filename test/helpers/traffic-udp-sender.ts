@@ -1,22 +1,24 @@
 /**
  * A bounded UDP sender, run as its own process inside a network namespace:
  *
- *   ip netns exec NS node --import tsx test/helpers/traffic-udp-sender.ts HOST PORT PPS MAX_MS
+ *   ip netns exec NS node --import tsx test/helpers/traffic-udp-sender.ts HOST PORT PPS MAX_MS [SRC]
  *
- * Sends small datagrams to HOST:PORT at about PPS packets per second until SIGTERM,
+ * Sends small datagrams to HOST:PORT (IPv4 or IPv6; from source address SRC when given)
+ * at about PPS packets per second until SIGTERM,
  * SIGINT or MAX_MS, whichever comes first. Prints `{"event":"started"}` once the first
  * datagram left, and at the end `{"event":"done","sent":N,"failed":F,"ms":T}` where N
  * counts only datagrams the kernel accepted (send callback without error).
  */
 import dgram from 'node:dgram';
 
-const [host = '127.0.0.1', portArg = '9', ppsArg = '5000', maxMsArg = '30000'] = process.argv.slice(2);
+const [host = '127.0.0.1', portArg = '9', ppsArg = '5000', maxMsArg = '30000', src] = process.argv.slice(2);
 const port = Number(portArg);
 const pps = Math.max(1, Number(ppsArg));
 const maxMs = Math.min(Number(maxMsArg), 120_000);
 const burst = Math.max(1, Math.round(pps / 1000));
 
-const sock = dgram.createSocket('udp4');
+const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+if (src) sock.bind({ address: src, port: 0 });
 const payload = Buffer.alloc(32, 0x6b);
 let sent = 0;
 let failed = 0;

@@ -12,7 +12,7 @@ import { plan } from '../../src/plan/index.js';
 import { compile } from '../../src/forms/tailcall/compile.js';
 import { liveJson, planJson, validateJson } from '../../src/views/index.js';
 import { KfnError, KfnErrors } from '../../src/core/errors.js';
-import type { LiveChain, LiveState, Plan } from '../../src/core/types.js';
+import type { DesiredProbe, LiveChain, LiveProbe, LiveState, Plan, ProbeTarget } from '../../src/core/types.js';
 import { NOW, FN, at, dChain, dInst, desired, ifaces, ident, lChain, lInst, liveState } from './plan-fixtures.js';
 import { OUTPUTS, assertMatchesSchema, outputValidators, schemaErrors, schemaFile } from '../helpers/schemas.js';
 
@@ -35,7 +35,24 @@ function damaged(): ReturnType<typeof lInst> {
   return i;
 }
 
-/** Every kind of change at once, on five hooks. */
+const tracepoint = (tp: string): ProbeTarget => ({ hook: 'tracepoint', tracepoint: tp });
+const PROBE_FN = ident('tcpretrans', '1.0.0', { program: 'tcpretrans_tp' });
+const dProbe = (name: string, tp: string): DesiredProbe => ({ name, target: tracepoint(tp), identity: PROBE_FN, objectPath: '/objs/tcpretrans.bpf.o', maps: {} });
+const lProbe = (name: string, tp: string, attached = true): LiveProbe => ({
+  name,
+  target: tracepoint(tp),
+  identity: PROBE_FN,
+  progId: 70,
+  linkId: attached ? 8 : 0,
+  attached,
+  pinDir: `${PIN_ROOT}/probes/${name}@a`,
+  maps: {},
+  appliedMaps: {},
+  drift: attached ? [] : ['its link is gone: the probe is detached'],
+  formData: { kind: 'probe', name },
+});
+
+/** Every kind of change at once, on five hooks, and probes. */
 function everything(): { plan: Plan; live: LiveState } {
   const tc = lChain('tc', at('veth-a', 'tc-ingress'), [inst('count', FN.flowstats, 30)]);
   tc.position = 'last';
@@ -46,7 +63,7 @@ function everything(): { plan: Plan; live: LiveState } {
     chains: [
       owned(lChain('edge', at('eth0'), [
         inst('a', FN.blocklist, 11, { blocked_v4: { '198.18.0.3/32': '1' } }, { blocked_v4: { '198.18.0.4/32': '1' } }),
-        inst('b', FN.flowstats, 12),
+        { ...inst('b', FN.flowstats, 12), proceedOn: ['drop'], appliedProceedOn: ['pass'] },
         inst('c', FN.mirror, 13),
         inst('d', FN.ratelimit, 14),
         inst('gone', FN.flowstats, 15),
@@ -60,10 +77,12 @@ function everything(): { plan: Plan; live: LiveState } {
   });
   // The stack's record still lists a chain of which nothing is left and that no manifest wants.
   live.stacks = [{ stack: 'netops/manifests', manifestDigest: 'd'.repeat(64), appliedAt: NOW.toISOString(), chains: [{ attachment: at('eth1', 'tc-egress'), chainName: 'long-gone' }] }];
+  // p-gone is the stack's own (so its plan deletes it); the others, applied before stacks, are adopted.
+  live.probes = [lProbe('p-moved', 'tcp/tcp_retransmit_skb'), { ...lProbe('p-gone', 'sched/sched_switch'), stack: 'netops/manifests' }, lProbe('p-detached', 'sock/inet_sock_set_state', false)];
   const d = desired(
     dChain('edge', ['eth0'], [
       dInst('d', ident('ratelimit', '1.3.0', { globals: { rate_pps: '2000', burst: '200' } })),
-      dInst('b', FN.flowstats),
+      { ...dInst('b', FN.flowstats), proceedOn: ['pass', 'drop'] },
       dInst('c', FN.mirror),
       dInst('a', FN.blocklist, { blocked_v4: { '198.18.0.5/32': '1' } }),
       dInst('new', FN.flowstats),
@@ -73,6 +92,7 @@ function everything(): { plan: Plan; live: LiveState } {
     dChain('tc', ['veth-a'], [dInst('count', FN.flowstats)], { hook: 'tc-ingress', position: 'first' }),
     dChain('fresh', ['veth-c'], [dInst('m', FN.mirror)]),
   );
+  d.probes = [dProbe('p-new', 'tcp/tcp_retransmit_skb'), dProbe('p-moved', 'tcp/tcp_retransmit_synack'), dProbe('p-detached', 'sock/inet_sock_set_state')];
   return { plan: compiled({ ...d, stack: 'netops/manifests' }, live), live };
 }
 
@@ -93,7 +113,7 @@ describe('JSON output schemas', () => {
     const actions = new Set(doc.resource_changes.map((r) => JSON.stringify(r.change.actions)));
     assert.deepEqual([...actions].sort(), ['["create","delete"]', '["create"]', '["delete"]', '["no-op"]', '["update"]'].sort());
     const kinds = new Set(doc.planned_steps.map((s) => s.kind));
-    for (const k of ['load-root', 'load', 'load-replacement', 'load-copy', 'swap', 'update-maps', 'attach', 'reattach', 'record', 'release', 'detach-release']) {
+    for (const k of ['load-root', 'load', 'load-replacement', 'load-copy', 'swap', 'update-maps', 'attach', 'reattach', 'record', 'release', 'detach-release', 'load-probe', 'attach-probe', 'detach-probe']) {
       assert.ok(kinds.has(k as never), `step kind ${k} occurs`);
     }
     assert.ok(doc.resource_drift.length > 0, 'drift reported');

@@ -110,11 +110,11 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
     ['duplicate-key.yaml', ['MANIFEST_YAML load-errors/duplicate-key.yaml:7:3: duplicate key "hook" (first at line 5)']],
     // 1 and "1" are the same key once loaded: refused rather than one silently dropped
     ['duplicate-key-types.yaml', ['MANIFEST_YAML load-errors/duplicate-key-types.yaml:10:22: duplicate key "1" (first at line 10)']],
-    ['unknown-kind.yaml', ['MANIFEST_KIND load-errors/unknown-kind.yaml:2:7: kind: unknown kind "Chian" (expected KernelFunction or Chain)']],
+    ['unknown-kind.yaml', ['MANIFEST_KIND load-errors/unknown-kind.yaml:2:7: kind: unknown kind "Chian" (expected KernelFunction or Chain or Probe)']],
     ['api-version.yaml', ['MANIFEST_API_VERSION load-errors/api-version.yaml:1:13: apiVersion: unsupported "kfn.dev/v1" (expected kfn.dev/v1alpha1)']],
     [
       'unknown-field.yaml',
-      ['MANIFEST_SCHEMA load-errors/unknown-field.yaml:11:7: spec.functions[1].mapz: unknown field (allowed: name, function, sha256, maps, mergeMaps, globals)'],
+      ['MANIFEST_SCHEMA load-errors/unknown-field.yaml:11:7: spec.functions[1].mapz: unknown field (allowed: name, function, sha256, maps, mergeMaps, globals, proceedOn)'],
     ],
     ['mode-on-tc.yaml', ["FIELD_NOT_APPLICABLE load-errors/mode-on-tc.yaml:7:3: spec.mode: only applies to hook xdp (this chain's hook is tc-egress)"]],
     ['position-on-xdp.yaml', ["FIELD_NOT_APPLICABLE load-errors/position-on-xdp.yaml:9:3: spec.position: only applies to tc hooks (this chain's hook is xdp)"]],
@@ -202,7 +202,7 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
       const errs = errorsOf(() => loadManifests(dir));
       assert.deepEqual(lines(errs), [
         `MANIFEST_TOO_LARGE ${path.join(dir, 'big.yaml')}: file is ${MAX_MANIFEST_BYTES + 3} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`,
-        `MANIFEST_KIND ${path.join(dir, 'c.yaml')}:2:7: kind: unknown kind "Nope" (expected KernelFunction or Chain)`,
+        `MANIFEST_KIND ${path.join(dir, 'c.yaml')}:2:7: kind: unknown kind "Nope" (expected KernelFunction or Chain or Probe)`,
       ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

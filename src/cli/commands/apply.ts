@@ -1,7 +1,7 @@
 /** `kfn apply` and `kfn destroy`: plan, confirm, then the engine executes and verifies. */
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget, parseDuration, planFields, sourceFields, withLogFields } from '../context.js';
-import type { DesiredState, LiveChain, Plan } from '../../core/types.js';
+import type { DesiredState, Plan } from '../../core/types.js';
 import { hostIdentity, type HostLabelFlags } from '../../core/host.js';
 import { ApplyFailedError, isPlanFile, loadDesired, loadPlan, netnsOf, type Engine, type Transaction } from '../../engine/index.js';
 import { hasChanges } from '../../plan/index.js';
@@ -56,12 +56,18 @@ export async function destroyCommand(base: Context, target: string | undefined, 
   if (!flags.all && (flags.stack === undefined || target !== undefined)) desired = loadDesired(manifestTarget(target), flags.stack === undefined ? {} : { stack: flags.stack });
   const ctx = desired ? withLogFields(base, sourceFields(desired)) : base;
   const stack = flags.all ? undefined : (flags.stack ?? desired?.stack);
-  const named = new Set((desired?.chains ?? []).map((c) => c.name));
-  const inScope = (c: LiveChain): boolean => stack === undefined || c.stack === stack || (c.stack === undefined && named.has(c.chainName));
+  // A stack owns its chains and probes; those applied before stacks are its own when its manifests name them.
+  const chainNames = new Set((desired?.chains ?? []).map((c) => c.name));
+  const probeNames = new Set((desired?.probes ?? []).map((p) => p.name));
+  const owned = (s: string | undefined, name: string, names: Set<string>): boolean => stack === undefined || s === stack || (s === undefined && names.has(name));
   const { engine, end } = engineWithProgress(ctx);
   return engine.transaction('kfn destroy', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
-    const p = engine.planDestroy(live, inScope, desired?.manifestDigest, (s) => stack === undefined || s === stack);
+    const p = engine.planDestroy(
+      live,
+      { chains: (c) => owned(c.stack, c.chainName, chainNames), stacks: (s) => stack === undefined || s === stack, probes: (pr) => owned(pr.stack, pr.name, probeNames) },
+      desired?.manifestDigest,
+    );
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);
   });
 }

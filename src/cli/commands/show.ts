@@ -15,7 +15,10 @@ export async function showCommand(ctx: Context, planFile: string | undefined, fl
   await engine.recover();
   const live = engine.readLive();
   const stats: Record<string, MapStats[]> = {};
-  if (flags.stats) for (const c of live.chains) for (const i of [...c.instances, ...c.orphans]) stats[i.pinDir] = engine.form.stats(i);
+  if (flags.stats) {
+    for (const c of live.chains) for (const i of [...c.instances, ...c.orphans]) stats[i.pinDir] = engine.form.stats(i);
+    for (const p of live.probes ?? []) stats[p.pinDir] = engine.form.probeStats?.(p) ?? [];
+  }
   if (flags.json) process.stdout.write(renderLiveJson(live, flags.stats ? stats : undefined) + '\n');
   else process.stdout.write(renderLive(live, { color: ctx.color, stats }) + '\n');
   return 0;

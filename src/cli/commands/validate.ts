@@ -19,6 +19,7 @@ export function validateCommand(ctx: Context, target: string | undefined, flags:
   const desired = loadDesired(file, { revision: false, stack: false });
   const instances = desired.chains.reduce((n, c) => n + c.instances.length, 0);
   ctx.log.debug({ target: file }, 'manifests valid');
-  process.stdout.write(`Success! ${desired.chains.length} chain(s), ${instances} function instance(s) in ${file} are valid.\n`);
+  const probes = desired.probes?.length ? `, ${desired.probes.length} probe(s)` : '';
+  process.stdout.write(`Success! ${desired.chains.length} chain(s), ${instances} function instance(s)${probes} in ${file} are valid.\n`);
   return 0;
 }

@@ -24,6 +24,7 @@ import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './l
 import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
 import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, StackWrite, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
+import { compileProbes } from './probe-compile.js';
 
 interface Ctx {
   pinRoot: string;
@@ -65,7 +66,11 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
     else if (c.action === 'delete') compileDelete(ctx, c);
     else if (c.action === 'update') compileUpdate(ctx, c);
   }
-  return { changes, steps: [...ctx.prepare, ...ctx.commit, ...ctx.release] };
+  const probes = compileProbes(planned.probes ?? [], cc.pinRoot, cc.live, planned.stack);
+  return {
+    changes,
+    steps: [...ctx.prepare, ...probes.prepare, ...ctx.commit, ...probes.commit, ...ctx.release, ...probes.release],
+  };
 }
 
 /** The stack whose record a change of this chain rewrites: the live owner of a deleted chain, else the plan's. */
@@ -288,8 +293,10 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const fresh = loadRun(ctx, c, dir, middle, suffixHead);
 
   for (const ic of c.instances) {
-    if (!ic.mapChanges.length || !ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
-    updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    if (!ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
+    if (ic.mapChanges.length) updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    // A copy is loaded with the desired proceed-on already.
+    if (ic.proceedOnChange && !fresh.has(ic.name)) updateProceedOnInPlace(ctx, c, ic);
   }
   if (middle.length || oldMiddle.length) {
     const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
@@ -347,6 +354,18 @@ function updateMapsInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange, copyDir
   // A copy's metadata is created at its load with the live digests; undoing its load removes it.
   const undo: UndoOp[] = copyDir || !before ? [] : [{ op: 'writeMeta', pin: metaPin, meta: before }];
   push(ctx, 'commit', c, 'record', `record map digests of ${ic.name}`, { op: 'patch-applied-maps', pin: metaPin, appliedMaps }, undo, ic.name);
+}
+
+/** Writes the instance's proceed-on word: the next packet it sees follows the new set. */
+function updateProceedOnInPlace(ctx: Ctx, c: ChainChange, ic: InstanceChange): void {
+  const li = liveInstance(ctx, ic);
+  const pins = instancePins(li.pinDir);
+  const { from, to } = ic.proceedOnChange!;
+  push(ctx, 'commit', c, 'update-proceed-on', `set proceed-on of ${ic.name} on ${attachmentLabel(c.attachment)} to [${to.join(', ')}] (in place)`, { op: 'write-proceed-on', pin: pins.proceed, proceedOn: to }, [
+    { op: 'writeProceedOn', pin: pins.proceed, proceedOn: from },
+  ], ic.name);
+  const before = li.formData as InstanceMeta | undefined;
+  push(ctx, 'commit', c, 'record', `record proceed-on of ${ic.name}`, { op: 'patch-proceed-on', pin: pins.meta, proceedOn: to }, before ? [{ op: 'writeMeta', pin: pins.meta, meta: before }] : [], ic.name);
 }
 
 function instance(c: ChainChange, name: string): InstanceChange {

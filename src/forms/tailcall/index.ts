@@ -6,16 +6,18 @@
 import type { LiveInstance, PlannedStep } from '../../core/types.js';
 import type { ChainForm } from '../form.js';
 import { compile } from './compile.js';
-import { NEXT_MAP } from './layout.js';
+import { FORM_MAPS } from './layout.js';
 import type { InstanceMeta } from './meta.js';
 import { describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceCounters, readInstanceStats } from './stats.js';
+import { preflightProbes } from './probe-preflight.js';
+import { readProbeStats } from './probe-read.js';
 import { buildShadow } from './shadow.js';
 
 export const tailcallForm: ChainForm = {
   name: 'tailcall',
-  ownedMaps: [NEXT_MAP],
+  ownedMaps: FORM_MAPS,
   read: readLiveState,
   compile,
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
@@ -23,6 +25,8 @@ export const tailcallForm: ChainForm = {
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, parametersOf(instance), limit),
   counters: (instance: LiveInstance) => readInstanceCounters(instance, parametersOf(instance)),
+  preflight: (desired) => preflightProbes(desired.probes ?? []),
+  probeStats: readProbeStats,
   shadow: buildShadow,
 };
 

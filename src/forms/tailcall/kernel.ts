@@ -32,6 +32,8 @@ import {
 } from '../../libbpf/index.js';
 import { NEXT_MAP, chainPins, instancePins } from './layout.js';
 import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { writeProceedOn } from './proceed.js';
+import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
@@ -126,7 +128,14 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
     const pins = instancePins(dir);
     pinFd(progFd, pins.prog);
     pinFd(slotFd, pins.next);
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== nextMap) pinFd(fd, pins.map(name));
+    // Objects built before proceed-on (or not with kfn.h) have no word: they proceed on pass only.
+    const proceedFd = loaded.mapFds[PROCEED_MAP];
+    const proceedOn = [...(desired.proceedOn ?? DEFAULT_PROCEED_ON)];
+    if (proceedFd !== undefined) {
+      pinFd(proceedFd, pins.proceed);
+      writeProceedOn(pins.proceed, proceedOn);
+    }
+    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== nextMap && name !== PROCEED_MAP) pinFd(fd, pins.map(name));
 
     const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
     if (!a.share) {
@@ -147,6 +156,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
         .filter((m) => m.merge)
         .map((m) => m.name)
         .sort(),
+      ...(proceedFd !== undefined ? { proceedOn } : {}),
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);

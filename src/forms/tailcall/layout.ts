@@ -4,9 +4,12 @@
  *   chains/<netns>/<ifname>/<hook>/       one chain instance
  *     link  root  root_next  meta         root link, root program, its slot, chain metadata
  *     fn/<name>@<token>/                  one function instance (token: unique per load)
- *       prog  kfn_next  meta  maps/<map>  program, its slot, metadata, its maps
+ *       prog  kfn_next  kfn_proceed       program, its slot, its proceed-on word (kfn.h)
+ *       meta  maps/<map>                  metadata, its maps
  *       companions/<program>/prog  link   a companion program and the link attaching it
  *   stacks/<stack>                        what kfn last applied for one stack (its chains)
+ *   probes/<name>@<token>/                one probe (token: unique per load)
+ *     prog  link  meta  maps/<map>        program, its perf-event link, metadata, its maps
  *
  * `kfn_next` is the instance's chain slot whatever the object calls that map (its
  * identity records the name, see FunctionIdentity.nextMap); `maps/` holds every other
@@ -17,7 +20,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../../core/types.js';
-import { HOOKS } from '../../core/types.js';
+import { HOOKS, PROCEED_MAP } from '../../core/types.js';
 
 /** Pin name of the one-slot program array through which every instance (and the root) chains. */
 export const NEXT_MAP = 'kfn_next';
@@ -73,13 +76,35 @@ export function newInstanceDir(chainDirPath: string, name: string): string {
   return path.join(chainPins(chainDirPath).functions, `${enc(name)}@${token}`);
 }
 
+export function probesRoot(pinRoot: string): string {
+  return path.join(pinRoot, 'probes');
+}
+
+/** A fresh directory for one load of a probe, chosen before the load (see newInstanceDir). */
+export function newProbeDir(pinRoot: string, name: string): string {
+  const token = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  return path.join(probesRoot(pinRoot), `${enc(name)}@${token}`);
+}
+
+export const probePins = (dir: string) => ({
+  prog: path.join(dir, 'prog'),
+  link: path.join(dir, 'link'),
+  meta: path.join(dir, 'meta'),
+  maps: path.join(dir, 'maps'),
+  map: (name: string) => path.join(dir, 'maps', enc(name)),
+});
+
 export function isInstanceDirName(base: string): boolean {
   return /^.+@[0-9a-z]+$/.test(base);
 }
 
+/** Maps of a function object that the form owns: never parameters, never state. */
+export const FORM_MAPS: readonly string[] = [NEXT_MAP, PROCEED_MAP];
+
 export const instancePins = (dir: string) => ({
   prog: path.join(dir, 'prog'),
   next: path.join(dir, NEXT_MAP),
+  proceed: path.join(dir, PROCEED_MAP),
   meta: path.join(dir, 'meta'),
   maps: path.join(dir, 'maps'),
   map: (name: string) => path.join(dir, 'maps', enc(name)),

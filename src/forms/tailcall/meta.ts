@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createArrayMap, openPinned, pinFd, closeFd, tryOpenPinned, withFd, mapInfoByFd, MapHandle } from '../../libbpf/index.js';
 import { KfnError } from '../../core/errors.js';
-import type { FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { FunctionIdentity, Hook, ProbeTarget, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 
 const META_VALUE_SIZE = 8192;
 /** A stack record lists every chain of its stack: room for a few hundred attachments. */
@@ -55,10 +55,29 @@ export interface InstanceMeta {
   appliedMaps: Record<string, string>;
   /** Parameter maps managed in merge mode: only their listed keys are kfn's. */
   mergeMaps?: string[];
+  /** Proceed-on kfn last wrote into the instance's kfn_proceed; absent: the object has none. */
+  proceedOn?: ProceedVerdict[];
   createdAt: string;
 }
 
-export type Meta = ChainMeta | InstanceMeta | StackMeta;
+export interface ProbeMeta {
+  kind: 'probe';
+  name: string;
+  identity: FunctionIdentity;
+  objectPath: string;
+  target: ProbeTarget;
+  /** The function's parameter maps. */
+  parameters: string[];
+  appliedMaps: Record<string, string>;
+  createdAt: string;
+  /** When the link was made; a uprobe's file as it was then (a new inode is another file to the kernel). */
+  attachedAt?: string;
+  binary?: { dev: number; ino: number; offset: number };
+  /** The stack that owns the probe. */
+  stack?: string;
+}
+
+export type Meta = ChainMeta | InstanceMeta | StackMeta | ProbeMeta;
 
 const metaName = (meta: Meta): string => (meta.kind === 'chain' ? meta.chainName : meta.kind === 'stack' ? meta.stack : meta.name);
 

@@ -5,12 +5,14 @@
  */
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
-import type { Attachment, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type Attached, type LoadInstanceArgs } from './kernel.js';
 import { chainPins } from './layout.js';
-import { putMeta, readMeta, writeMeta, type ChainMeta, type Meta, type StackMeta } from './meta.js';
+import { putMeta, readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta, type StackMeta } from './meta.js';
+import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
+import { writeProceedOn } from './proceed.js';
 
 /** Chain metadata as compiled into a plan; apply stamps the time, the XDP mode and the interface in use. */
 export type RecordedChainMeta = Omit<ChainMeta, 'updatedAt'> & { updatedAt?: string };
@@ -39,12 +41,24 @@ export type TailcallOp =
   | { op: 'set-slot'; slot: string; prog: string | null }
   | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'patch-applied-maps'; pin: string; appliedMaps: Record<string, string> }
+  /** Write an instance's proceed-on word (`pin`: its kfn_proceed). */
+  | { op: 'write-proceed-on'; pin: string; proceedOn: ProceedVerdict[] }
+  /** Record the proceed-on written in the instance's metadata (`pin`: its meta). */
+  | { op: 'patch-proceed-on'; pin: string; proceedOn: ProceedVerdict[] }
   | { op: 'write-chain-meta'; pin: string; meta: RecordedChainMeta; stack?: StackWrite }
   | ({ op: 'attach' } & AttachFields)
   /** Detach (if attached) and attach again, e.g. for a new XDP mode or tc position. */
   | ({ op: 'reattach' } & AttachFields)
   /** Release a chain (its root detached) or an instance directory. */
-  | { op: 'release'; dir: string; stack?: StackWrite };
+  | { op: 'release'; dir: string; stack?: StackWrite }
+  /** Record the stack that owns a probe in its metadata (`pin`: its meta). */
+  | { op: 'patch-probe-stack'; pin: string; stack: string }
+  /** Load a probe's program and maps (nothing attached). */
+  | ({ op: 'probe-load' } & LoadProbeArgs)
+  /** Make a probe's perf-event link and pin it. */
+  | ({ op: 'probe-attach' } & AttachProbeArgs)
+  /** Detach a probe and remove its directory (release phase). */
+  | { op: 'probe-release'; dir: string };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
@@ -58,8 +72,11 @@ export type UndoOp =
   /** Restore map entries: value null deletes the key (hex strings). */
   | { op: 'writeEntries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'writeMeta'; pin: string; meta: Meta }
+  | { op: 'writeProceedOn'; pin: string; proceedOn: ProceedVerdict[] }
   /** Attach a chain's (still pinned) root again. */
-  | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition };
+  | { op: 'attachRoot'; chainDir: string; attachment: Attachment; mode: XdpMode; position: TcPosition }
+  /** Remove a probe's link (it is released with its pin). */
+  | { op: 'probeDetach'; dir: string };
 
 function stamped(meta: RecordedChainMeta, ctx: RunContext, attached?: Attached): ChainMeta {
   const m: ChainMeta = { ...meta, updatedAt: ctx.now().toISOString() };
@@ -75,6 +92,12 @@ function writeStack(w: StackWrite | undefined, ctx: RunContext): void {
   else putMeta(w.pin, { ...w.meta, appliedAt: ctx.now().toISOString() });
 }
 
+function instanceMeta(pin: string): InstanceMeta | ProbeMeta {
+  const meta = readMeta(pin);
+  if (!meta || (meta.kind !== 'instance' && meta.kind !== 'probe')) throw new KfnError('STATE_CORRUPT', `metadata ${pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
+  return meta;
+}
+
 export function runOp(op: TailcallOp, ctx: RunContext): void {
   switch (op.op) {
     case 'load-root':
@@ -85,10 +108,14 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return setSlot(op.slot, op.prog);
     case 'write-entries':
       return writeEntries(op.map, op.entries);
-    case 'patch-applied-maps': {
-      const meta = readMeta(op.pin);
-      if (!meta || meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is missing or unreadable`, { hint: 'run kfn plan: it reports the damage' });
-      return writeMeta(op.pin, { ...meta, appliedMaps: op.appliedMaps });
+    case 'patch-applied-maps':
+      return writeMeta(op.pin, { ...instanceMeta(op.pin), appliedMaps: op.appliedMaps });
+    case 'write-proceed-on':
+      return writeProceedOn(op.pin, op.proceedOn);
+    case 'patch-proceed-on': {
+      const meta = instanceMeta(op.pin);
+      if (meta.kind !== 'instance') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is not a function instance's`, { hint: 'run kfn plan: it reports the damage' });
+      return writeMeta(op.pin, { ...meta, proceedOn: op.proceedOn });
     }
     case 'write-chain-meta':
       putMeta(op.pin, stamped(op.meta, ctx));
@@ -107,6 +134,17 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
     case 'release':
       releaseDir(op.dir, ctx.pinRoot);
       return writeStack(op.stack, ctx);
+    case 'patch-probe-stack': {
+      const meta = instanceMeta(op.pin);
+      if (meta.kind !== 'probe') throw new KfnError('STATE_CORRUPT', `metadata ${op.pin} is not a probe's`, { hint: 'run kfn plan: it reports the damage' });
+      return writeMeta(op.pin, { ...meta, stack: op.stack });
+    }
+    case 'probe-load':
+      return loadProbe(op, ctx.now());
+    case 'probe-attach':
+      return attachProbe(op, ctx.now());
+    case 'probe-release':
+      return releaseProbe(op.dir, ctx.pinRoot);
   }
 }
 
@@ -124,10 +162,14 @@ export function runUndo(op: UndoOp): void {
       return writeEntries(op.map, op.entries);
     case 'writeMeta':
       return putMeta(op.pin, op.meta);
+    case 'writeProceedOn':
+      return writeProceedOn(op.pin, op.proceedOn);
     case 'attachRoot':
       // Idempotent: a root whose link is still pinned is still attached.
       if (!fs.existsSync(chainPins(op.chainDir).link)) attachRoot(op.chainDir, op.attachment, op.mode, op.position);
       return;
+    case 'probeDetach':
+      return detachProbe(op.dir);
   }
 }
 
@@ -145,7 +187,11 @@ export function describeUndo(op: UndoOp): string {
       return `restore ${op.entries.length} entries of ${op.map}`;
     case 'writeMeta':
       return `restore ${op.pin}`;
+    case 'writeProceedOn':
+      return `set ${op.pin} to [${op.proceedOn.join(', ')}]`;
     case 'attachRoot':
       return `attach ${op.chainDir} again`;
+    case 'probeDetach':
+      return `detach probe ${op.dir}`;
   }
 }

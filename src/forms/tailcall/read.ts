@@ -35,6 +35,8 @@ import { attachmentKey, companionText } from '../../core/types.js';
 import { driftText } from '../../core/drift.js';
 import { NEXT_MAP, chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir, parseStackPin, stacksRoot } from './layout.js';
 import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
+import { readProceedOn } from './proceed.js';
+import { readProbes } from './probe-read.js';
 import type { ReadOptions } from '../form.js';
 
 /**
@@ -74,7 +76,8 @@ function readLive(opts: ReadOptions, scope: ReadScope): LiveState {
       foreign.push(...foreignOn(netns, h, kfnRoots).filter((f) => inScope(f.attachment)));
     }
   }
-  return { chains, stacks: readStackRecords(opts.pinRoot), interfaces, missingNetns, foreign };
+  // Probes are few and named by no attachment: every read has them.
+  return { chains, stacks: readStackRecords(opts.pinRoot), probes: readProbes(opts.pinRoot, scope), interfaces, missingNetns, foreign };
 }
 
 /**
@@ -188,7 +191,7 @@ function progName(id: number): string {
   }
 }
 
-function pinnedProgId(pin: string): number {
+export function pinnedProgId(pin: string): number {
   const fd = tryOpenPinned(pin);
   return fd === undefined ? 0 : withFd(fd, progIdByFd);
 }
@@ -362,11 +365,19 @@ function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
     const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
     const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
     if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
+    const drift: string[] = [];
     if (meta.identity.companions?.length) {
       inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
-      const drift = inst.companions.flatMap((c) => companionDrift(c));
-      if (drift.length) inst.drift = drift;
+      drift.push(...inst.companions.flatMap((c) => companionDrift(c)));
     }
+    const proceedOn = readProceedOn(pins.proceed);
+    if (proceedOn) inst.proceedOn = proceedOn;
+    if (meta.proceedOn) {
+      inst.appliedProceedOn = meta.proceedOn;
+      // The program still reads the word, but kfn can no longer write it: a reload repairs.
+      if (!proceedOn) drift.push('its proceed-on word is no longer pinned');
+    }
+    if (drift.length) inst.drift = drift;
     out.push(inst);
   }
   return out;
@@ -392,7 +403,7 @@ function companionDrift(c: LiveCompanion): string[] {
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined, scope: ReadScope): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+export function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined, scope: ReadScope): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));

@@ -11,11 +11,16 @@
  * so their data path is unchanged. A packet through a marked shadow of n instances makes
  * 2n + 1 tail calls; the kernel allows 33, so longer chains are shadowed without
  * markers and cannot say who decided.
+ *
+ * Each instance gets its proceed-on word (the manifests' or the live one), but the last
+ * one of a marked shadow does not proceed on drop: in the real chain its drop meets an
+ * empty slot and stands, where the end marker would turn it into a pass. Ending the chain
+ * there is the same verdict, decided by the same instance.
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
-import { attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance } from '../../core/types.js';
+import { DEFAULT_PROCEED_ON, PROCEED_MAP, attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance, type ProceedVerdict } from '../../core/types.js';
 import {
   BpfError,
   BpfObject,
@@ -34,6 +39,7 @@ import type { Outcome } from '../../packets/expect.js';
 import { ROOT_OBJECT, globalPatches, rootProgram, setSlotFd, writeEntriesFd } from './kernel.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
+import { proceedWord } from './proceed-word.js';
 
 export const MARK_OBJECT = fileURLToPath(new URL('../../../bpf/build/shadow_mark.bpf.o', import.meta.url));
 const MARK_MAP = 'reached';
@@ -51,11 +57,12 @@ interface InstanceSpec {
   identity: FunctionIdentity;
   objectPath: string;
   entries: Record<string, { key: string; value: string }[]>;
+  proceedOn: readonly ProceedVerdict[];
 }
 
 function desiredSpec(d: DesiredInstance): InstanceSpec {
   const entries = Object.fromEntries(Object.values(d.maps).map((m) => [m.name, m.entries.map((e) => ({ key: e.key, value: e.value }))]));
-  return { name: d.name, identity: d.identity, objectPath: d.objectPath, entries };
+  return { name: d.name, identity: d.identity, objectPath: d.objectPath, entries, proceedOn: d.proceedOn ?? DEFAULT_PROCEED_ON };
 }
 
 /** A live instance's object (as recorded at its load, or another copy with its sha256) and parameter contents. */
@@ -72,7 +79,7 @@ function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): Instanc
     );
   }
   const entries = Object.fromEntries(Object.entries(li.maps).map(([name, es]) => [name, es.map((e) => ({ key: e.key, value: e.value }))]));
-  return { name: li.name, identity: li.identity, objectPath, entries };
+  return { name: li.name, identity: li.identity, objectPath, entries, proceedOn: li.proceedOn ?? DEFAULT_PROCEED_ON };
 }
 
 function specsOf(source: ShadowSource, opts: ShadowOptions): { hook: Hook; label: string; specs: InstanceSpec[] } {
@@ -122,7 +129,9 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
     const hops: { loaded: LoadedProgram; what: string; slot: string }[] = [];
     specs.forEach((s, i) => {
       if (marked) hops.push({ loaded: marker(i + 1), what: `marker ${i + 1}`, slot: NEXT_MAP });
-      hops.push({ loaded: loadInstance(s, open(s.objectPath), kind), what: `instance "${s.name}"`, slot: s.identity.nextMap ?? NEXT_MAP });
+      const last = marked && i === specs.length - 1;
+      const spec = last ? { ...s, proceedOn: s.proceedOn.filter((v) => v !== 'drop') } : s;
+      hops.push({ loaded: loadInstance(spec, open(s.objectPath), kind), what: `instance "${s.name}"`, slot: s.identity.nextMap ?? NEXT_MAP });
     });
     if (marked) hops.push({ loaded: marker(specs.length + 1), what: 'the end marker', slot: NEXT_MAP });
 
@@ -211,6 +220,12 @@ function loadInstance(s: InstanceSpec, obj: BpfObject, type: VerdictHook): Loade
     const fd = loaded.mapFds[map];
     if (fd === undefined) throw new KfnError('MAP_NOT_FOUND', `map ${map} not found in ${s.objectPath}`, { hint: 'the object no longer has the parameter map the chain sets' });
     writeEntriesFd(fd, `${map} of shadow instance "${s.name}"`, entries);
+  }
+  const word = loaded.mapFds[PROCEED_MAP];
+  if (word !== undefined) {
+    const value = Buffer.alloc(4);
+    value.writeUInt32LE(proceedWord(s.proceedOn));
+    writeEntriesFd(word, `${PROCEED_MAP} of shadow instance "${s.name}"`, [{ key: '00000000', value: value.toString('hex') }]);
   }
   return loaded;
 }

@@ -6,13 +6,13 @@ import { MapHandle, perCpuValues, isPerCpu, openPinned, withFd, type MapInfo, ty
 import type { LiveInstance } from '../../core/types.js';
 import { decodeValue, formatValue, mapSideType, sumPerCpuValues } from '../../values/index.js';
 import type { InstanceCounters, MapStats } from '../form.js';
-import { NEXT_MAP } from './layout.js';
+import { FORM_MAPS } from './layout.js';
 import { listInstanceMaps, withReadScope, type ReadScope } from './read.js';
 
-/** The instance's state maps (never parameters, never the chaining map), typed from kernel BTF. */
-function stateMaps(instance: LiveInstance, parameters: readonly string[], scope: ReadScope) {
+/** The instance's (or probe's) state maps (never parameters, never the form's maps), typed from kernel BTF. */
+function stateMaps(instance: Pick<LiveInstance, 'pinDir'>, parameters: readonly string[], scope: ReadScope) {
   return listInstanceMaps(instance.pinDir)
-    .filter((m) => m.name !== NEXT_MAP && !parameters.includes(m.name) && m.info.typeName !== 'prog_array')
+    .filter((m) => !FORM_MAPS.includes(m.name) && !parameters.includes(m.name) && m.info.typeName !== 'prog_array')
     .map((m) => ({ ...m, typed: scope.typed(m.name, m.info) }));
 }
 
@@ -32,11 +32,11 @@ function summed(m: { name: string; info: MapKernelInfo }, typed: MapInfo, raw: B
 }
 
 /** Decoded state maps of an instance; at most `limit` entries per map. */
-export function readInstanceStats(instance: LiveInstance, parameters: readonly string[], limit = 8): MapStats[] {
+export function readInstanceStats(instance: Pick<LiveInstance, 'pinDir'>, parameters: readonly string[], limit = 8): MapStats[] {
   return withReadScope((scope) => instanceStats(instance, parameters, limit, scope));
 }
 
-function instanceStats(instance: LiveInstance, parameters: readonly string[], limit: number, scope: ReadScope): MapStats[] {
+function instanceStats(instance: Pick<LiveInstance, 'pinDir'>, parameters: readonly string[], limit: number, scope: ReadScope): MapStats[] {
   const out: MapStats[] = [];
   for (const { typed, ...m } of stateMaps(instance, parameters, scope)) {
     withFd(openPinned(m.pin), (fd) => {
