@@ -47,6 +47,14 @@ export class KfnErrors extends KfnError {
   }
 }
 
+/**
+ * Appends one by one: one pass over a big manifest can collect hundreds of thousands of
+ * errors, more than a spread `push(...items)` can pass as arguments.
+ */
+export function append<T>(to: T[], items: readonly T[]): void {
+  for (const item of items) to.push(item);
+}
+
 export function isKfnError(e: unknown): e is KfnError {
   return e instanceof KfnError;
 }

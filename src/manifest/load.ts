@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, isAlias, isCollection, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
-import { KfnError, KfnErrors, type SourceRef } from '../core/errors.js';
+import { KfnError, KfnErrors, append, type SourceRef } from '../core/errors.js';
+import { InputFileError, readRegularFile } from '../core/files.js';
 import { SCHEMA_FILES, validateAgainstSchema, closest, show } from './schema.js';
 import { SourceLocator } from './source.js';
 import {
@@ -138,7 +139,7 @@ export function loadDocuments<K extends string>(target: string, format: Document
     loaded.files.push(f.display);
     const fileErrors: KfnError[] = [];
     loadFile(f.display, f.abs, format, loaded, fileErrors);
-    errors.push(...sortByPosition(fileErrors));
+    append(errors, sortByPosition(fileErrors));
   }
 
   if (errors.length === 0 && loaded.documents.length === 0) {
@@ -204,24 +205,30 @@ function listManifestFiles(display: string, abs: string, errors: KfnError[]): { 
 function loadFile<K extends string>(file: string, abs: string, format: DocumentFormat<K>, loaded: LoadedDocuments<K>, errors: KfnError[]): void {
   let text: string;
   try {
-    const size = fs.statSync(abs).size;
-    if (size > MAX_MANIFEST_BYTES) {
+    text = readRegularFile(abs, { maxBytes: MAX_MANIFEST_BYTES }).toString('utf8');
+  } catch (e) {
+    if (!(e instanceof InputFileError)) throw e;
+    if (e.problem === 'too-large') {
       errors.push(
-        new KfnError('MANIFEST_TOO_LARGE', `file is ${size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`, {
+        new KfnError('MANIFEST_TOO_LARGE', `file ${e.detail}`, {
           source: { file },
           hint: 'split it into several files; manifests are small',
         }),
       );
-      return;
+    } else if (e.problem === 'not-regular') {
+      errors.push(
+        new KfnError('MANIFEST_READ', `this path ${e.detail}`, {
+          source: { file },
+          hint: 'manifests are regular *.yaml / *.yml files; kfn never reads FIFOs, devices or sockets',
+        }),
+      );
+    } else {
+      errors.push(new KfnError('MANIFEST_READ', `cannot read file: ${e.detail}`, { source: { file }, hint: 'fix its permissions: kfn reads manifests as the user running it' }));
     }
-    text = fs.readFileSync(abs, 'utf8');
-  } catch (e) {
-    errors.push(
-      new KfnError('MANIFEST_READ', `cannot read file: ${(e as Error).message}`, { source: { file }, hint: 'fix its permissions: kfn reads manifests as the user running it' }),
-    );
     return;
   }
-  if (text.charCodeAt(0) === 0xfeff) text = ` ${text.slice(1)}`; // keep offsets = columns
+  // yaml reads a byte-order mark itself; the line counter then counts it as a column.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
 
   const lineCounter = new LineCounter();
   // Duplicate keys are errors, as with yaml's default uniqueKeys; but its check compares
@@ -239,12 +246,17 @@ function loadFile<K extends string>(file: string, abs: string, format: DocumentF
     }
     const dupes = duplicateKeys(doc, loc);
     if (dupes.length > 0) {
-      errors.push(...dupes);
+      append(errors, dupes);
       return;
     }
     const unresolved = unresolvedAliases(doc, loc);
     if (unresolved.length > 0) {
-      errors.push(...unresolved);
+      append(errors, unresolved);
+      return;
+    }
+    const tagged = typedCollections(doc, loc);
+    if (tagged.length > 0) {
+      append(errors, tagged);
       return;
     }
     let data: unknown;
@@ -322,12 +334,42 @@ function unresolvedAliases(doc: Document.Parsed, loc: SourceLocator): KfnError[]
   return out;
 }
 
+/** YAML 1.1 collection types that load as JS Map / Set: a plain-object reading would drop their entries. */
+const TYPED_COLLECTIONS: Record<string, string> = {
+  'tag:yaml.org,2002:omap': '!!omap',
+  'tag:yaml.org,2002:set': '!!set',
+  'tag:yaml.org,2002:pairs': '!!pairs',
+};
+
+/** `!!omap`, `!!set` and `!!pairs` anywhere in a document: refused, at the tag. */
+function typedCollections(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
+  const out: KfnError[] = [];
+  visit(doc, {
+    Node(_k, node) {
+      const tag = isCollection(node) ? node.tag : undefined;
+      const name = tag ? TYPED_COLLECTIONS[tag] : undefined;
+      if (name) {
+        out.push(
+          new KfnError('MANIFEST_YAML', `${name} is not supported in manifests: its entries would not be read as a mapping`, {
+            source: loc.at(node.range?.[0] ?? 0),
+            hint: `remove the ${name} tag and write a plain mapping (key: value; a set's keys need values, e.g. "198.18.0.0/24": 1)`,
+          }),
+        );
+      }
+      return undefined;
+    },
+  });
+  return out;
+}
+
 /** bigints that fit a double become numbers; bigger integers stay bigints (u64 values). */
 function normalize(v: unknown): unknown {
   if (typeof v === 'bigint') {
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
   if (Array.isArray(v)) return v.map(normalize);
+  // typedCollections refuses the tags that make these; nothing may be dropped silently.
+  if (v instanceof Map || v instanceof Set) throw new Error('a YAML collection type kfn does not read (a Map or Set)');
   if (v !== null && typeof v === 'object' && !(v instanceof Date) && !(v instanceof Uint8Array)) {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
@@ -393,7 +435,7 @@ function checkDocument<K extends string>(
   const kind = obj.kind as K;
   const schemaErrors = validateAgainstSchema(format.schemas[kind], data, loc);
   if (schemaErrors.length > 0) {
-    errors.push(...schemaErrors);
+    append(errors, schemaErrors);
     return;
   }
 
