@@ -11,9 +11,28 @@ import { BpfError } from './errors.js';
 import { CLONE_NEWNET } from './constants.js';
 
 const NETNS_DIR = '/var/run/netns';
+const NSFS_MAGIC = 0x6e736673;
+/** The manifests' netns names (schemas/chain.schema.json); `.` and `..` name directories, not namespaces. */
+const NETNS_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Why `name` is not a usable network namespace, or undefined when it is one. */
+export function netnsProblem(name: string): string | undefined {
+  if (name === DEFAULT_NETNS) return undefined;
+  if (!NETNS_NAME.test(name) || name === '.' || name === '..') return `"${name}" is not a network namespace name`;
+  const file = `${NETNS_DIR}/${name}`;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return `network namespace "${name}" does not exist`;
+  }
+  // `ip netns add` bind-mounts an nsfs inode there; anything else (a file someone made) is not one.
+  if (!st.isFile() || fs.statfsSync(file).type !== NSFS_MAGIC) return `${file} is not a network namespace (not an nsfs mount)`;
+  return undefined;
+}
 
 export function netnsExists(name: string): boolean {
-  return name === DEFAULT_NETNS || fs.existsSync(`${NETNS_DIR}/${name}`);
+  return netnsProblem(name) === undefined;
 }
 
 function setns(fd: number, what: string): void {
@@ -23,11 +42,17 @@ function setns(fd: number, what: string): void {
 /** Runs the synchronous `fn` inside network namespace `name` (DEFAULT_NETNS = where kfn runs). */
 export function withNetns<T>(name: string, fn: () => T): T {
   if (name === DEFAULT_NETNS) return fn();
-  let target: number;
-  try {
-    target = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
-  } catch {
-    throw new KfnError('NETNS_NOT_FOUND', `network namespace "${name}" does not exist`, {
+  const problem = netnsProblem(name);
+  let target: number | undefined;
+  if (!problem) {
+    try {
+      target = fs.openSync(`${NETNS_DIR}/${name}`, 'r');
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  if (target === undefined) {
+    throw new KfnError('NETNS_NOT_FOUND', problem ?? `network namespace "${name}" does not exist`, {
       hint: `create it (ip netns add ${name}) or fix the chain's netns`,
     });
   }
