@@ -51,10 +51,14 @@ async function dispatch(inv: Invocation): Promise<number> {
   }
 }
 
-/** `error[CODE]: message` and its hint for people; under --log-format json one structured record per error. */
+/** More errors than anyone reads at a terminal: the rest is counted, and `validate --json` lists them all. */
+const MAX_PRINTED_ERRORS = 100;
+
+/** `error[CODE]: message` and its hint for people; under --log-format json one structured record per error. One write. */
 function printError(e: KfnError, json: boolean): void {
   const all = e instanceof KfnErrors ? e.errors : [e];
-  for (const err of all) {
+  const lines: string[] = [];
+  for (const err of all.slice(0, MAX_PRINTED_ERRORS)) {
     if (json) {
       const record = {
         level: 'error',
@@ -65,12 +69,21 @@ function printError(e: KfnError, json: boolean): void {
         ...(err.hint ? { hint: err.hint } : {}),
         ...(err.source ? { file: err.source.file, line: err.source.line ?? null, column: err.source.column ?? null } : {}),
       };
-      process.stderr.write(JSON.stringify(record) + '\n');
+      lines.push(JSON.stringify(record));
       continue;
     }
-    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    lines.push(`error[${err.code}]: ${err.message}`);
+    if (err.hint) lines.push(`  hint: ${err.hint}`);
   }
+  if (all.length > MAX_PRINTED_ERRORS) {
+    const rest = all.length - MAX_PRINTED_ERRORS;
+    const code = all[MAX_PRINTED_ERRORS]!.code;
+    const msg = `${rest} more error${rest === 1 ? '' : 's'} not shown (${all.length} in all)`;
+    const hint = 'fix the ones above first; kfn validate --json lists every one';
+    if (json) lines.push(JSON.stringify({ level: 'error', time: new Date().toISOString(), pid: process.pid, code, msg, hint }));
+    else lines.push(`error[${code}]: ${msg}`, `  hint: ${hint}`);
+  }
+  process.stderr.write(lines.join('\n') + '\n');
 }
 
 async function run(argv: string[]): Promise<number> {
