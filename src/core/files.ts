@@ -6,14 +6,14 @@
  */
 import fs from 'node:fs';
 
-export type InputProblem = 'missing' | 'not-regular' | 'too-large' | 'unreadable';
+export type InputProblem = 'missing' | 'not-regular' | 'too-large' | 'unreadable' | 'untrusted';
 
 /** Why an input file was refused; callers turn it into their own KfnError code. */
 export class InputFileError extends Error {
   constructor(
     readonly problem: InputProblem,
     readonly file: string,
-    /** What is wrong, without the path ("is a FIFO, not a regular file"). */
+    /** What is wrong ("is a FIFO, not a regular file"; for a refusal by the system, its message). */
     readonly detail: string,
     /** errno name (ENOENT, EACCES...) when the system refused. */
     readonly errno?: string,
@@ -44,6 +44,8 @@ export interface ReadOptions {
   maxBytes: number;
   /** Refuse a symbolic link as the last path component (O_NOFOLLOW). */
   noFollow?: boolean;
+  /** The file must belong to this uid and be writable by nobody else (files that carry instructions). */
+  owner?: number;
 }
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
@@ -57,11 +59,13 @@ export function openRegularFile(file: string, opts: ReadOptions): { fd: number; 
     const errno = errnoOf(e);
     if (errno === 'ENOENT') throw new InputFileError('missing', file, 'does not exist', errno);
     if (errno === 'ELOOP' && opts.noFollow) throw new InputFileError('not-regular', file, 'is a symbolic link, not a regular file', errno);
-    throw new InputFileError('unreadable', file, `cannot be opened: ${errno ?? (e as Error).message}`, errno);
+    throw new InputFileError('unreadable', file, (e as Error).message, errno);
   }
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new InputFileError('not-regular', file, `is ${fileKind(st)}, not a regular file`);
+    if (opts.owner !== undefined && st.uid !== opts.owner) throw new InputFileError('untrusted', file, `belongs to uid ${st.uid}, not to uid ${opts.owner}`);
+    if (opts.owner !== undefined && (st.mode & 0o022) !== 0) throw new InputFileError('untrusted', file, `is writable by other users (mode ${(st.mode & 0o777).toString(8)})`);
     if (st.size > opts.maxBytes) throw new InputFileError('too-large', file, `is ${st.size} bytes, more than the ${opts.maxBytes} allowed`);
     return { fd, size: st.size };
   } catch (e) {
@@ -81,7 +85,7 @@ export function readBounded(fd: number, size: number, maxBytes: number, file: st
     try {
       n = fs.readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
-      throw new InputFileError('unreadable', file, `cannot be read: ${errnoOf(e) ?? (e as Error).message}`, errnoOf(e));
+      throw new InputFileError('unreadable', file, (e as Error).message, errnoOf(e));
     }
     if (n === 0) break;
     chunks.push(n === buf.length ? buf : buf.subarray(0, n));

@@ -611,6 +611,15 @@ export interface PlannedStep {
   undo: unknown[];
 }
 
+/** The machine (and boot of it) a plan was made on: a plan describes one kernel. */
+export interface HostId {
+  /** /etc/machine-id (null where there is none, e.g. some containers). */
+  machineId: string | null;
+  /** /proc/sys/kernel/random/boot_id: changes with every boot, like the kernel state. */
+  bootId: string | null;
+  hostname: string;
+}
+
 /** The whole instruction: the changes, and every step apply will run, in order. */
 export interface Plan extends PlannedChanges {
   formatVersion: 2;
