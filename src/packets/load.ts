@@ -5,6 +5,7 @@
  * Every problem is collected; one KfnError, or KfnErrors for several.
  */
 import fs from 'node:fs';
+import { InputFileError, readRegularFile } from '../core/files.js';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { KfnError, type SourceRef } from '../core/errors.js';
@@ -370,20 +371,27 @@ function pcapPackets(h: Here, at: PathSegment[], p: PcapYaml): Packet[] | undefi
 
 /** The pcap at `real`, or the error to report for it (cached per file either way). */
 function readPcapFile(real: string, shown: string): PcapFile | KfnError {
+  let bytes: Buffer;
   try {
-    const st = fs.statSync(real);
-    if (!st.isFile()) return new KfnError('PCAP_NOT_FOUND', `${shown} is not a regular file`, { hint: 'pcap.file must name a pcap capture' });
-    if (st.size > MAX_PCAP_BYTES) {
-      return new KfnError('PCAP_TOO_LARGE', `${shown} is ${st.size} bytes, more than the ${MAX_PCAP_BYTES} allowed`, {
+    // fstat before reading: a FIFO or a device named as a capture is refused, never waited on.
+    bytes = readRegularFile(real, { maxBytes: MAX_PCAP_BYTES });
+  } catch (e) {
+    if (!(e instanceof InputFileError)) throw e;
+    if (e.problem === 'not-regular') return new KfnError('PCAP_NOT_FOUND', `${shown} is not a regular file`, { hint: 'pcap.file must name a pcap capture' });
+    if (e.problem === 'too-large') {
+      return new KfnError('PCAP_TOO_LARGE', `${shown} ${e.detail}`, {
         hint: 'keep only the packets the test needs (editcap -r file.pcap out.pcap 1-100)',
       });
     }
-    return readPcap(fs.readFileSync(real), shown);
-  } catch (e) {
-    if (e instanceof KfnError) return e;
-    return new KfnError('PCAP_NOT_FOUND', `cannot read ${shown}: ${(e as Error).message}`, {
+    return new KfnError('PCAP_NOT_FOUND', `cannot read ${shown}: ${e.detail}`, {
       hint: 'fix its permissions: kfn reads captures as the user running it',
     });
+  }
+  try {
+    return readPcap(bytes, shown);
+  } catch (e) {
+    if (e instanceof KfnError) return e;
+    throw e;
   }
 }
 
