@@ -135,5 +135,17 @@ add(id('kernel-verifier-rejected'),{'functions.yaml':BADF,'chain.yaml':chain({na
 add(id('kernel-interface-missing'),withF(chain({name:'kfn-corpus-noif',ifs:'[kfncorpus0]'})),{code:'INTERFACE_NOT_FOUND',fragment:'kfncorpus0',command:'plan',kernel:true});
 add(id('kernel-netns-missing'),withF(chain({name:'kfn-corpus-nons',ifs:'[eth0]',extra:'  netns: kfn-corpus-nosuch-ns\n'})),{code:'NETNS_NOT_FOUND',fragment:'kfn-corpus-nosuch-ns',command:'plan',kernel:true});
 add(id('kernel-xdp-native-unsupported'),withF(chain({name:'kfn-corpus-native',ifs:'[lo]',extra:'  mode: native\n'})),{code:'KERNEL_UNSUPPORTED',fragment:'XDP (native) on lo',command:'apply --auto-approve',kernel:true});
+// silent acceptance / inputs that are not what they claim (issue 9)
+add(id('yaml-omap-under-maps'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4: !!omap\n          - "10.0.0.0/8": 1\n'})),{code:'MANIFEST_YAML',fragment:'chain.yaml:11:11: !!omap is not supported'});
+add(id('yaml-set-under-maps'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4: !!set\n          ? "10.0.0.0/8"\n'})),{code:'MANIFEST_YAML',fragment:'chain.yaml:11:11: !!set is not supported'});
+add(id('map-v4-mapped-in-v6'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v6:\n          "::ffff:198.18.0.1/128": 1\n'})),{code:'VALUE_INVALID',fragment:'chain.yaml:11'});
+add(id('netns-dot'),withF(chain({extra:'  netns: "."\n'})),{code:'MANIFEST_SCHEMA',fragment:'chain.yaml:7'});
+add(id('netns-dotdot'),withF(chain({extra:'  netns: ".."\n'})),{code:'MANIFEST_SCHEMA',fragment:'chain.yaml:7'});
+add(id('manifest-fifo'),{'.keep':''},{code:'MANIFEST_READ',fragment:'in.yaml: this path is a FIFO',pathSuffix:'in.yaml',setup:'fifo-manifest'});
+add(id('manifest-dev-zero'),{'.keep':''},{code:'MANIFEST_READ',fragment:'zero.yaml: this path is a character device',pathSuffix:'zero.yaml',setup:'dev-zero-manifest'});
+add(id('map-70000-invalid-keys'),{'functions.yaml':FUNCS},{code:'VALUE_INVALID',fragment:'69900 more errors not shown (70000 in all)',setup:'many-invalid-keys'});
+add(id('map-140000-duplicate-keys'),{'functions.yaml':FUNCS},{code:'MANIFEST_YAML',fragment:'more errors not shown',setup:'many-duplicate-keys'});
+add(id('kernel-netns-regular-file'),{'functions.yaml':FUNCS},{code:'NETNS_NOT_FOUND',fragment:'network namespace "kfn-corpus-nsfile-',command:'plan',kernel:true,setup:'netns-regular-file'});
+add(id('kernel-plan-out-missing-dir'),withF(chain({name:'kfn-corpus-out',ifs:'[lo]',extra:'  mode: generic\n'})),{code:'PLAN_FILE_WRITE',fragment:'/nonexistent-kfn-corpus does not exist',command:'plan -o /nonexistent-kfn-corpus/x.plan',kernel:true});
 fs.writeFileSync(path.join(HERE,'cases.json'), JSON.stringify(cases,null,2)+'\n');
 console.log(cases.length);

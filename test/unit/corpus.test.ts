@@ -5,8 +5,10 @@
  * and the expected message fragment (usually file:line) somewhere.
  *
  * Some inputs are generated here rather than committed: a symlink escaping the manifest
- * root, truncated / non-ELF objects, a manifest over 4 MiB and a map with more entries
- * than max_entries. They are removed when the test ends.
+ * root, truncated / non-ELF objects, a manifest over 4 MiB, a map with more entries
+ * than max_entries, a FIFO and a symlink to /dev/zero as manifests, maps with 70,000
+ * invalid and 140,000 duplicate keys, and a regular file posing as a netns under
+ * /var/run/netns. They are removed when the test ends.
  *
  * Cases marked `kernel: true` need root and a bpffs; they run with their own pin root and
  * state dir, and the bpftool prog/link id sets must be the same before and after. Cases
@@ -27,7 +29,17 @@ interface Case {
   exitCode: number;
   code: string;
   fragment: string;
-  setup?: 'symlink-escape' | 'truncated-object' | 'non-elf-object' | 'oversized-manifest' | 'too-many-entries';
+  setup?:
+    | 'symlink-escape'
+    | 'truncated-object'
+    | 'non-elf-object'
+    | 'oversized-manifest'
+    | 'too-many-entries'
+    | 'fifo-manifest'
+    | 'dev-zero-manifest'
+    | 'many-invalid-keys'
+    | 'many-duplicate-keys'
+    | 'netns-regular-file';
   pathSuffix?: string;
   kernel?: boolean;
   known?: string;
@@ -38,6 +50,7 @@ const cases = JSON.parse(fs.readFileSync(path.join(CORPUS, 'cases.json'), 'utf8'
 const PIN_ROOT = `/sys/fs/bpf/kfn-test-corpus-${process.pid}`;
 const STATE_DIR = `/tmp/kfn-test-corpus-${process.pid}`;
 const created: string[] = [];
+const kernelSkip = kernelUnavailableReason();
 
 function generate(c: Case): void {
   const dir = path.join(REPO_ROOT, c.path);
@@ -68,6 +81,49 @@ function generate(c: Case): void {
       const file = path.join(dir, 'big.yaml');
       const line = `# ${'x'.repeat(1021)}\n`; // 1 KiB
       fs.writeFileSync(file, `apiVersion: kfn.dev/v1alpha1\n${line.repeat(4 * 1024 + 8)}`);
+      mark(file);
+      return;
+    }
+    case 'fifo-manifest': {
+      const file = path.join(dir, 'in.yaml');
+      fs.rmSync(file, { force: true });
+      spawnSync('mkfifo', [file]);
+      mark(file);
+      return;
+    }
+    case 'dev-zero-manifest': {
+      const file = path.join(dir, 'zero.yaml');
+      fs.rmSync(file, { force: true });
+      fs.symlinkSync('/dev/zero', file);
+      mark(file);
+      return;
+    }
+    case 'many-invalid-keys':
+    case 'many-duplicate-keys': {
+      const file = path.join(dir, 'generated-chain.yaml');
+      const n = c.setup === 'many-invalid-keys' ? 70_000 : 140_000;
+      const key = (i: number) => (c.setup === 'many-invalid-keys' ? `not-a-prefix-${i}` : '10.0.0.0/8');
+      const entries: string[] = [];
+      for (let i = 0; i < n; i++) entries.push(`          "${key(i)}": 1\n`);
+      fs.writeFileSync(
+        file,
+        'apiVersion: kfn.dev/v1alpha1\nkind: Chain\nmetadata: { name: edge }\nspec:\n  hook: xdp\n  interfaces: [eth0]\n  functions:\n' +
+          '    - function: blocklist\n      maps:\n        blocked_v4:\n' +
+          entries.join(''),
+      );
+      mark(file);
+      return;
+    }
+    case 'netns-regular-file': {
+      // Only where the kernel cases run (root): a regular file where `ip netns add` puts an nsfs mount.
+      if (kernelSkip) return;
+      const name = `kfn-corpus-nsfile-${process.pid}`;
+      const nsFile = `/var/run/netns/${name}`;
+      fs.mkdirSync('/var/run/netns', { recursive: true });
+      fs.writeFileSync(nsFile, '');
+      mark(nsFile);
+      const file = path.join(dir, 'generated-chain.yaml');
+      fs.writeFileSync(file, `apiVersion: kfn.dev/v1alpha1\nkind: Chain\nmetadata: { name: kfn-corpus-nsfile }\nspec:\n  hook: xdp\n  netns: ${name}\n  interfaces: [lo]\n  functions:\n    - function: counter\n`);
       mark(file);
       return;
     }
@@ -174,8 +230,6 @@ function checkReport(c: Case, status: number | null, stdout: string, stderr: str
   }
   assert.match(lines[1] ?? '', /^ {2}hint: /, `the first error has no hint\n${what}`);
 }
-
-const kernelSkip = kernelUnavailableReason();
 
 describe('bad-input corpus', () => {
   before(() => {
