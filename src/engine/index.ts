@@ -5,5 +5,5 @@ export { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 export type { RecoveryReport } from './journal.js';
 export { requireKernelAccess, missingCapabilities, REQUIRED_CAPABILITIES } from './access.js';
 export { loadDesired, listFunctionsHere, netnsOf, defaultStack, stackFor, repoName, checkStackName, gitRevision, type DesiredOptions } from './desired.js';
-export { savePlan, loadPlan, isPlanFile } from './plan-file.js';
+export { checkPlanOutput, savePlan, loadPlan, isPlanFile } from './plan-file.js';
 export { reportPassed, type CaseResult, type PacketChange, type PacketPreview, type PacketTestReport, type ShadowedChain, type StepResult } from './packets.js';

@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { kernelEngine, manifestTarget, planFields, sourceFields, withLogFields } from '../context.js';
 import { hostIdentity } from '../../core/host.js';
-import { loadDesired, netnsOf, savePlan } from '../../engine/index.js';
+import { checkPlanOutput, loadDesired, netnsOf, savePlan } from '../../engine/index.js';
 import { loadPacketTests } from '../../packets/index.js';
 import { hasChanges } from '../../plan/index.js';
 import { renderPlan, renderPlanJson } from '../../views/index.js';
@@ -22,6 +22,7 @@ export async function planCommand(base: Context, target: string | undefined, fla
   const ctx = withLogFields(base, { ...sourceFields(desired), stack: desired.stack });
   const tests = flags.packets ? loadPacketTests(flags.packets) : undefined;
   const engine = kernelEngine(ctx);
+  if (flags.out) checkPlanOutput(flags.out);
   await engine.recover();
   const live = engine.readLive(netnsOf(desired));
   const p = engine.plan(desired, live, { host });
