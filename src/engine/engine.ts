@@ -14,11 +14,10 @@ import { liveFingerprint, plan as diff } from '../plan/index.js';
 import { netnsOf } from './desired.js';
 import { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
-import { Journal, journalPath, recover } from './journal.js';
+import { Journal, journalPresent, recover } from './journal.js';
 import { acquireLock, type Lock } from './lock.js';
 import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
 import type { LoadedPacketTests } from '../packets/index.js';
-import fs from 'node:fs';
 
 export interface EngineOptions {
   paths: KfnPaths;
@@ -147,7 +146,7 @@ export class Engine {
    * is running), read-only callers go on and are told the state may be changing.
    */
   async recover(lock?: Lock): Promise<void> {
-    if (!fs.existsSync(journalPath(this.paths.stateDir))) return;
+    if (!journalPresent(this.paths.stateDir)) return;
     let held = lock;
     if (!held) {
       try {
@@ -158,7 +157,7 @@ export class Engine {
       }
     }
     try {
-      const report = recover(this.paths.stateDir, this.form);
+      const report = recover(this.paths.stateDir, this.form, this.paths.pinRoot);
       if (report) this.emit({ type: 'recovered', report });
     } finally {
       if (!lock) held.release();

@@ -17,6 +17,12 @@
  * A last line without its newline is an append the process did not finish: the call
  * that wrote it never returned, so the step it announces never ran, and it is ignored.
  * Any other damage makes the journal invalid.
+ *
+ * The journal is an input, never trusted: it is read only as a regular file (no symbolic
+ * link, no FIFO, bounded) owned by this user and writable by nobody else, every record
+ * is shape-checked, a journal of another pin root is left to the kfn that manages it,
+ * and a journal whose writer still runs (pid, start time and boot) is never recovered:
+ * with its lock file removed by hand, a second apply would undo a live one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +30,8 @@ import { KfnError } from '../core/errors.js';
 import { sha256Hex } from '../core/digest.js';
 import type { PlannedStep } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
+import { InputFileError, readRegularFile } from '../core/files.js';
+import { isProcessRef, isRunning, selfRef, type ProcessRef } from './host.js';
 import { ensureStateDir } from './lock.js';
 
 export const JOURNAL_VERSION = 3;
@@ -41,6 +49,8 @@ interface JournalBody {
   /** The chain form whose operations the journal holds. */
   form: string;
   pid: number;
+  /** The writing process (pid, start time, boot): a journal whose writer still runs is live. */
+  writer?: ProcessRef;
   command: string;
   startedAt: string;
   pinRoot: string;
@@ -61,6 +71,16 @@ type JournalRecord =
   | { t: 'release'; steps: PlannedStep[] };
 
 export const journalPath = (stateDir: string): string => path.join(stateDir, 'journal.json');
+
+/** Something is at the journal's path (a symbolic link too, even a dangling one: it is judged, not skipped). */
+export function journalPresent(stateDir: string): boolean {
+  try {
+    fs.lstatSync(journalPath(stateDir));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const CHECKSUM_LENGTH = 64;
 const nextChecksum = (previous: string, json: string): string => sha256Hex(`${previous}\n${json}`);
@@ -85,7 +105,7 @@ export class Journal {
       throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
     }
     const j = new Journal(file, fd);
-    j.append({ t: 'begin', version: JOURNAL_VERSION, form, pid: process.pid, command, startedAt: new Date().toISOString(), pinRoot });
+    j.append({ t: 'begin', version: JOURNAL_VERSION, form, pid: process.pid, writer: selfRef(), command, startedAt: new Date().toISOString(), pinRoot });
     // The new file's name is durable too: a journal that vanished on disk could not be recovered.
     const dirFd = fs.openSync(path.dirname(file), 'r');
     try {
@@ -149,13 +169,38 @@ function invalid(file: string, why: string): KfnError {
   return new KfnError('JOURNAL_INVALID', `journal ${file} ${why}`, { hint: INVALID_HINT });
 }
 
+/** Far more than the longest plan journals (a line per step). */
+const MAX_JOURNAL_BYTES = 512 * 1024 * 1024;
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Why one record is not of the journal's shape, or undefined. */
+function recordProblem(r: unknown): string | undefined {
+  if (!isObj(r)) return 'is not a record';
+  switch (r.t) {
+    case 'begin':
+      for (const f of ['form', 'command', 'startedAt', 'pinRoot'] as const) if (typeof r[f] !== 'string') return `has no ${f}`;
+      if (!Number.isSafeInteger(r.pid)) return 'has no pid';
+      if (r.writer !== undefined && !isProcessRef(r.writer)) return 'names its writer wrongly';
+      return undefined;
+    case 'intend':
+      return typeof r.description === 'string' && Array.isArray(r.undo) ? undefined : 'is a malformed step';
+    case 'done':
+      return undefined;
+    case 'release':
+      return Array.isArray(r.steps) && r.steps.every((st) => isObj(st) && typeof st.description === 'string' && isObj(st.op)) ? undefined : 'is a malformed commit point';
+    default:
+      return 'is of no known kind';
+  }
+}
+
 /** The records of a journal file, checksums verified; a last line cut short is dropped. */
 function readRecords(file: string): JournalRecord[] {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file, { maxBytes: MAX_JOURNAL_BYTES, noFollow: true, owner: process.geteuid?.() ?? 0 }).toString('utf8');
   } catch (e) {
-    throw invalid(file, `is unreadable: ${(e as Error).message}`);
+    throw invalid(file, e instanceof InputFileError ? e.detail : `is unreadable: ${(e as Error).message}`);
   }
   if (text.startsWith('{')) throw invalid(file, 'was written by an older kfn (one JSON document, not a log): recover it with that kfn');
   const lines = text.split('\n');
@@ -167,11 +212,15 @@ function readRecords(file: string): JournalRecord[] {
     if (line.slice(0, CHECKSUM_LENGTH) !== checksum || line[CHECKSUM_LENGTH] !== ' ') {
       throw invalid(file, `failed its checksum at line ${i + 1} (modified or truncated)`);
     }
+    let r: unknown;
     try {
-      return JSON.parse(json) as JournalRecord;
+      r = JSON.parse(json);
     } catch (e) {
       throw invalid(file, `line ${i + 1} is not JSON: ${(e as Error).message}`);
     }
+    const bad = recordProblem(r);
+    if (bad) throw invalid(file, `line ${i + 1} ${bad}`);
+    return r as JournalRecord;
   });
 }
 
@@ -202,13 +251,24 @@ function readJournal(file: string): JournalBody {
  * Finishes what an interrupted apply left: undoes its steps in reverse (before the
  * commit point) or completes its cleanup (after). Caller must hold the lock.
  */
-export function recover(stateDir: string, form: ChainForm): RecoveryReport | undefined {
+export function recover(stateDir: string, form: ChainForm, pinRoot: string): RecoveryReport | undefined {
   const file = journalPath(stateDir);
-  if (!fs.existsSync(file)) return undefined;
+  if (!journalPresent(stateDir)) return undefined;
   const body = readJournal(file);
   if (body.version !== JOURNAL_VERSION || body.form !== form.name) {
     throw new KfnError('JOURNAL_INVALID', `journal ${file} was written by another kfn (version ${String(body.version)}, form ${String(body.form)})`, {
       hint: 'recover it with the kfn that wrote it, or inspect it and remove it by hand once the kernel state is checked',
+    });
+  }
+  if (body.writer && body.writer.pid !== process.pid && isRunning(body.writer)) {
+    throw new KfnError('LOCKED', `journal ${file} belongs to an apply that still runs: pid ${body.writer.pid} (${body.command}, started ${body.startedAt})`, {
+      hint: 'wait for it to finish; never remove the lock file of a running kfn',
+    });
+  }
+  if (body.pinRoot !== pinRoot) {
+    // Its undo operations name another pin root's objects: only the kfn managing that one may run them.
+    throw new KfnError('JOURNAL_EXISTS', `journal ${file} is for pin root ${body.pinRoot}, not ${pinRoot}`, {
+      hint: `run kfn plan with KFN_PIN_ROOT=${body.pinRoot} to recover it`,
     });
   }
   const ctx = { pinRoot: body.pinRoot, now: () => new Date() };

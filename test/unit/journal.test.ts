@@ -89,7 +89,7 @@ describe('apply journal', () => {
     j.done();
     j.intend('two', ['u2']);
     j.close();
-    const r = recover(dir, fakeForm(calls))!;
+    const r = recover(dir, fakeForm(calls), '/pins')!;
     assert.equal(r.phase, 'apply');
     assert.deepEqual(r.undone, ['two', 'one']);
     assert.deepEqual(calls.undo, ['u2', 'u1a', 'u1b']);
@@ -105,7 +105,7 @@ describe('apply journal', () => {
     j.done();
     j.releasing([releaseStep('release a'), releaseStep('release b')]);
     j.close();
-    const r = recover(dir, fakeForm(calls))!;
+    const r = recover(dir, fakeForm(calls), '/pins')!;
     assert.equal(r.phase, 'release');
     assert.deepEqual(r.released, ['release a', 'release b']);
     assert.deepEqual(calls.run, ['release a', 'release b']);
@@ -123,7 +123,7 @@ describe('apply journal', () => {
     // Keep one, cut the record of step two in the middle.
     const cut = lines.slice(0, 3).join('\n') + '\n' + lines[3]!.slice(0, 90);
     fs.writeFileSync(file(), cut);
-    const r = recover(dir, fakeForm(calls))!;
+    const r = recover(dir, fakeForm(calls), '/pins')!;
     assert.deepEqual(r.undone, ['one']);
     assert.deepEqual(calls.undo, ['u1']);
   });
@@ -135,7 +135,7 @@ describe('apply journal', () => {
     j.releasing([releaseStep('release a')]);
     j.close();
     fs.writeFileSync(file(), text().slice(0, -20));
-    const r = recover(dir, fakeForm(calls))!;
+    const r = recover(dir, fakeForm(calls), '/pins')!;
     assert.equal(r.phase, 'apply');
     assert.deepEqual(calls.undo, ['u1']);
     assert.deepEqual(calls.run, []);
@@ -161,21 +161,21 @@ describe('apply journal', () => {
     ];
     for (const [what, t] of variants) {
       fs.writeFileSync(file(), t);
-      const got = invalidCode(() => recover(dir, fakeForm(calls)));
+      const got = invalidCode(() => recover(dir, fakeForm(calls), '/pins'));
       assert.match(got, /^JOURNAL_INVALID: /, what);
       assert.ok(got.includes(file()), `${what}: the message names the file`);
       assert.equal(text(), t, `${what}: the journal is left for a human`);
     }
-    assert.match(invalidCode(() => (fs.writeFileSync(file(), variants[6]![1]), recover(dir, fakeForm(calls)))), /older kfn/);
+    assert.match(invalidCode(() => (fs.writeFileSync(file(), variants[6]![1]), recover(dir, fakeForm(calls), '/pins'))), /older kfn/);
     assert.deepEqual(calls.undo, [], 'nothing was undone on the strength of a bad journal');
     fs.writeFileSync(file(), original);
-    assert.deepEqual(recover(dir, fakeForm(calls))!.undone, ['two', 'one']);
+    assert.deepEqual(recover(dir, fakeForm(calls), '/pins')!.undone, ['two', 'one']);
   });
 
   test('a journal of another form is refused; begin refuses while one exists', () => {
     const j = Journal.begin(dir, 'kfn apply', '/pins', 'fused');
     j.close();
-    assert.match(invalidCode(() => recover(dir, fakeForm(calls))), /^JOURNAL_INVALID: .*form fused/);
+    assert.match(invalidCode(() => recover(dir, fakeForm(calls), '/pins')), /^JOURNAL_INVALID: .*form fused/);
     assert.match(invalidCode(() => Journal.begin(dir, 'kfn apply', '/pins', 'tailcall')), /^JOURNAL_EXISTS: /);
   });
 
@@ -184,7 +184,7 @@ describe('apply journal', () => {
     j.intend('one', ['u1']);
     j.intend('two', ['bad']);
     j.close();
-    assert.match(invalidCode(() => recover(dir, fakeForm(calls, 'bad'))), /^RECOVERY_FAILED: .*undo bad: cannot/);
+    assert.match(invalidCode(() => recover(dir, fakeForm(calls, 'bad'), '/pins')), /^RECOVERY_FAILED: .*undo bad: cannot/);
     assert.ok(fs.existsSync(file()));
     assert.deepEqual(calls.undo, ['u1'], 'the other steps are still undone');
   });
