@@ -116,17 +116,23 @@ const POLL_MS = 100;
 /** Bound on retaking the lock because the path was replaced under us (a pathological race). */
 const MAX_RELOCKS = 50;
 
+/** Test-only: runs between flock and the check that the path still names the locked inode. */
+export interface LockTestHooks {
+  afterFlock?: (file: string) => void;
+}
+
 /**
  * Takes the lock, waiting up to `timeoutMs` without blocking the event loop; fails naming
  * the holder. An aborted `signal` ends the wait (INTERRUPTED).
  */
-export async function acquireLock(stateDir: string, command: string, timeoutMs = 0, signal?: AbortSignal): Promise<Lock> {
+export async function acquireLock(stateDir: string, command: string, timeoutMs = 0, signal?: AbortSignal, hooks: LockTestHooks = {}): Promise<Lock> {
   ensureStateDir(stateDir);
   const file = path.join(stateDir, 'lock');
   const deadline = Date.now() + timeoutMs;
   let fd = openLockFile(file);
   for (let relocks = 0; ; ) {
     if (tryLockExclusive(fd)) {
+      hooks.afterFlock?.(file);
       if (stillNamed(fd, file)) return writeHolder(fd, file, command);
       // The file was removed or replaced while we waited: lock what the path names now.
       fs.closeSync(fd);

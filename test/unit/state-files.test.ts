@@ -1,0 +1,221 @@
+/**
+ * The files kfn keeps are inputs: the lock guards the inode it locked, and the journal
+ * (an append-only log of checksummed lines, src/engine/journal.ts) is judged (file type,
+ * owner, shape of every record, writer, pin root) before recovery runs any of it. The
+ * journals here are written line by line with recomputed checksums, as an attacker who
+ * can write files would: only the content checks can refuse them. No kernel needed.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { sha256Hex } from '../../src/core/digest.js';
+import { KfnError } from '../../src/core/errors.js';
+import { processStartTime } from '../../src/engine/host.js';
+import { journalPath, recover } from '../../src/engine/journal.js';
+import { acquireLock } from '../../src/engine/lock.js';
+import type { ChainForm } from '../../src/forms/form.js';
+import { tryLockExclusive } from '../../src/libbpf/index.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-state-files-'));
+const pinRoot = path.join(tmp, 'pins');
+
+function stateDir(name: string): string {
+  const d = path.join(tmp, name);
+  fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  return d;
+}
+
+function expectKfnError(fn: () => unknown, code: string, message?: RegExp): KfnError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KfnError, `expected KfnError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    assert.ok(e.hint, `${code} has a hint`);
+    assert.doesNotMatch(e.message, /\n/, 'one line');
+    return e;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+async function expectRejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof KfnError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return true;
+  });
+}
+
+/** A form that records what recovery asks of it, so a test sees that nothing ran. */
+function recordingForm(): { form: ChainForm; undone: unknown[] } {
+  const undone: unknown[] = [];
+  const form = {
+    name: 'tailcall',
+    undo: (op: unknown) => void undone.push(op),
+    run: () => assert.fail('nothing is released in these journals'),
+    describeUndo: (op: unknown) => JSON.stringify(op),
+  } as unknown as ChainForm;
+  return { form, undone };
+}
+
+/** Lines of the journal's log format (`<sha256(previous checksum \n json)> <json>`), checksums recomputed. */
+function logText(records: unknown[]): string {
+  let checksum = '';
+  return records
+    .map((r) => {
+      const json = JSON.stringify(r);
+      checksum = sha256Hex(`${checksum}\n${json}`);
+      return `${checksum} ${json}\n`;
+    })
+    .join('');
+}
+
+function begin(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { t: 'begin', version: 3, form: 'tailcall', pid: 999_999_99, writer: { pid: 999_999_99, startTime: '1', bootId: null }, command: 'kfn apply (test)', startedAt: new Date(0).toISOString(), pinRoot, ...extra };
+}
+
+const UNDO = { op: 'unpinTree', dir: path.join(pinRoot, 'chains', 'ns', 'eth0', 'xdp', 'fn', 'drop@abc123') };
+
+function writeJournal(dir: string, records: unknown[], mode = 0o600): string {
+  const file = journalPath(dir);
+  fs.writeFileSync(file, logText(records), { mode });
+  fs.chmodSync(file, mode);
+  return file;
+}
+
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('lock file', () => {
+  test('a lock file replaced between flock and the check is relocked on what the path names now', async () => {
+    const dir = stateDir('lock-race');
+    const file = path.join(dir, 'lock');
+    const moved = path.join(dir, 'lock-old');
+    let replaced = 0;
+    const lock = await acquireLock(dir, 'test', 0, undefined, {
+      afterFlock: (f) => {
+        if (replaced++ > 0) return;
+        fs.renameSync(f, moved);
+        fs.writeFileSync(f, '', { mode: 0o600 });
+      },
+    });
+    try {
+      assert.equal(replaced, 2, 'flocked twice: the replaced inode, then the one the path names');
+      const probe = (p: string): boolean => {
+        const fd = fs.openSync(p, 'r+');
+        try {
+          return tryLockExclusive(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      };
+      assert.equal(probe(file), false, 'the inode the path names is the one locked');
+      assert.equal(probe(moved), true, 'the replaced inode is not held');
+      assert.match(fs.readFileSync(file, 'utf8'), /"command":"test"/);
+    } finally {
+      lock.release();
+    }
+  });
+
+  test('a lock file that is a directory, a symlink to a device, or a FIFO: LOCK_FILE_INVALID at once', async () => {
+    const cases: [string, (f: string) => void, RegExp][] = [
+      ['directory', (f) => fs.mkdirSync(f), /is a directory/],
+      ['symlink to /dev/null', (f) => fs.symlinkSync('/dev/null', f), /is a symbolic link/],
+      ['FIFO', (f) => void spawnSync('mkfifo', [f]), /is a FIFO/],
+    ];
+    for (const [what, make, message] of cases) {
+      const dir = stateDir(`lock-${what.replace(/\W+/g, '-')}`);
+      make(path.join(dir, 'lock'));
+      await expectRejects(acquireLock(dir, 'test'), 'LOCK_FILE_INVALID', message);
+    }
+  });
+
+  test('a state dir owned by someone else is refused (they could plant a journal)', async () => {
+    const dir = stateDir('foreign-owner');
+    fs.chownSync(dir, 65534, 65534);
+    await expectRejects(acquireLock(dir, 'test'), 'STATE_DIR_UNUSABLE', /belongs to uid 65534/);
+  });
+});
+
+describe('journal: judged before anything of it runs', () => {
+  test('a well-formed journal of a dead writer is recovered (the checks below refuse only what is wrong)', () => {
+    const dir = stateDir('journal-ok');
+    const { form, undone } = recordingForm();
+    writeJournal(dir, [begin(), { t: 'intend', description: 'load drop', undo: [UNDO] }, { t: 'done' }]);
+    const report = recover(dir, form, pinRoot)!;
+    assert.deepEqual(report.undone, ['load drop']);
+    assert.deepEqual(undone, [UNDO]);
+    assert.equal(fs.existsSync(journalPath(dir)), false);
+  });
+
+  test('null, a string, a record of no known kind, or a malformed step, checksums recomputed: JOURNAL_INVALID naming the line, nothing run', () => {
+    const cases: [string, unknown[], RegExp][] = [
+      ['null header', [null], /line 1 is not a record/],
+      ['null step', [begin(), null], /line 2 is not a record/],
+      ['a string', [begin(), 'rm -rf /'], /line 2 is not a record/],
+      ['unknown kind', [begin(), { t: 'exec', cmd: 'rm -rf /' }], /line 2 is of no known kind/],
+      ['undo not a list', [begin(), { t: 'intend', description: 'x', undo: 'rm -rf /' }], /line 2 is a malformed step/],
+      ['header without pin root', [begin({ pinRoot: undefined })], /line 1 has no pinRoot/],
+    ];
+    for (const [what, records, message] of cases) {
+      const dir = stateDir(`journal-${what.replace(/\W+/g, '-')}`);
+      const file = writeJournal(dir, records);
+      const before = fs.readFileSync(file, 'utf8');
+      const { form, undone } = recordingForm();
+      expectKfnError(() => recover(dir, form, pinRoot), 'JOURNAL_INVALID', message);
+      assert.deepEqual(undone, [], `${what}: nothing undone`);
+      assert.equal(fs.readFileSync(file, 'utf8'), before, `${what}: the journal is left for a human`);
+    }
+  });
+
+  test('a journal that is a FIFO, a symlink, writable by others or owned by another user is refused without reading it', () => {
+    const good = logText([begin(), { t: 'intend', description: 'x', undo: [UNDO] }]);
+    const cases: [string, (f: string) => void, RegExp][] = [
+      ['FIFO', (f) => void spawnSync('mkfifo', [f]), /FIFO/],
+      ['symlink', (f) => (fs.writeFileSync(`${f}.real`, good, { mode: 0o600 }), fs.symlinkSync(`${f}.real`, f)), /symbolic link/],
+      ['dangling symlink', (f) => fs.symlinkSync('/nonexistent-kfn-journal', f), /symbolic link/],
+      ['world-writable', (f) => (fs.writeFileSync(f, good), fs.chmodSync(f, 0o666)), /writable/],
+      ['other owner', (f) => (fs.writeFileSync(f, good, { mode: 0o600 }), fs.chownSync(f, 65534, 65534)), /65534|owned|belongs/],
+    ];
+    for (const [what, make, message] of cases) {
+      const dir = stateDir(`journal-file-${what.replace(/\W+/g, '-')}`);
+      make(journalPath(dir));
+      const { form, undone } = recordingForm();
+      // A FIFO opened for reading would block forever: the test finishing is part of the proof.
+      expectKfnError(() => recover(dir, form, pinRoot), 'JOURNAL_INVALID', message);
+      assert.deepEqual(undone, [], `${what}: nothing undone`);
+    }
+  });
+
+  test('the journal of a writer that still runs is never recovered (LOCKED naming it), even with no lock held', async () => {
+    const dir = stateDir('journal-live');
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const writer = { pid: child.pid!, startTime: processStartTime(child.pid!), bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() };
+      const file = writeJournal(dir, [begin({ pid: child.pid, writer }), { t: 'intend', description: 'load drop', undo: [UNDO] }]);
+      const { form, undone } = recordingForm();
+      expectKfnError(() => recover(dir, form, pinRoot), 'LOCKED', new RegExp(`pid ${child.pid} .*still runs|still runs: pid ${child.pid}`));
+      assert.deepEqual(undone, [], 'the live apply is not undone under its feet');
+      assert.ok(fs.existsSync(file));
+      // Same pid, another start time: a recycled pid, so the writer is dead and the journal recovered.
+      writeJournal(dir, [begin({ pid: child.pid, writer: { ...writer, startTime: '1' } }), { t: 'intend', description: 'load drop', undo: [UNDO] }]);
+      assert.deepEqual(recover(dir, form, pinRoot)!.undone, ['load drop']);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('a journal of another pin root is left to the kfn managing it (JOURNAL_EXISTS), nothing run', () => {
+    const dir = stateDir('journal-other-root');
+    const file = writeJournal(dir, [begin({ pinRoot: '/sys/fs/bpf/other-kfn' }), { t: 'intend', description: 'x', undo: [{ op: 'unpinTree', dir: '/sys/fs/bpf/other-kfn/chains/a/b/xdp' }] }]);
+    const { form, undone } = recordingForm();
+    expectKfnError(() => recover(dir, form, pinRoot), 'JOURNAL_EXISTS', /other-kfn/);
+    assert.deepEqual(undone, []);
+    assert.ok(fs.existsSync(file));
+  });
+});
