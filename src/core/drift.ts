@@ -12,13 +12,19 @@ export function driftText(d: DriftKind): string {
       return 'chain metadata is missing';
     case 'pin-missing':
       if (d.instance === undefined && d.pin === 'link') return 'root link is missing';
+      if (d.progId !== undefined && d.instance === undefined && d.pin === 'root') return `the root program's pin was removed (prog ${d.progId} still runs through kfn's link)`;
+      if (d.progId !== undefined && d.pin === 'prog') return `the program pin of ${d.instance ?? 'the chain'} was removed (prog ${d.progId} still runs)`;
       return d.instance === undefined ? `pin ${d.pin} of the chain is missing` : `pin ${d.pin} of ${d.instance} is missing`;
+    case 'root-missing':
+      return 'the chain root program is gone';
     case 'netns-missing':
       return `network namespace ${d.netns} no longer exists`;
     case 'interface-missing':
       return `interface ${d.ifname} no longer exists`;
     case 'interface-recreated':
       return `interface ${d.ifname} was recreated; the root link is defunct`;
+    case 'interface-renamed':
+      return `interface ${d.from} was renamed to ${d.to}; the chain still runs there${d.conflict ? ` (kfn also has a chain recorded for ${d.to})` : ''}`;
     case 'root-detached':
       return "root detached: kfn's link was detached from the hook outside kfn";
     case 'link-defunct':
@@ -28,9 +34,16 @@ export function driftText(d: DriftKind): string {
     case 'foreign-in-chain':
       return `foreign program ${d.progId} (${d.progName}) is in the chain after ${d.after ?? 'the root'}`;
     case 'loop':
-      return `the chain loops back to ${d.to}`;
-    case 'bypassed':
-      return `chain bypassed after ${d.after ?? 'the root'}: its slot is empty, ${d.unreached.join(', ')} no longer reached`;
+      return `the chain loops back to ${d.to}${d.after !== undefined ? ` after ${d.after}` : ''}`;
+    case 'bypassed': {
+      const rest = d.unreached.length ? `, ${d.unreached.join(', ')} no longer reached` : '';
+      if (d.pin) return `chain bypassed after ${d.after ?? 'the root'}: its ${d.pin} pin was removed, so the kernel emptied the slot${rest}`;
+      return `chain bypassed after ${d.after ?? 'the root'}: its slot is empty${rest}`;
+    }
+    case 'maps-missing':
+      return `maps of ${d.instance} were unpinned (${d.maps.join(', ')})${d.recoverable ? '' : ' and cannot be recovered'}`;
+    case 'instance-metadata-missing':
+      return `instance ${d.dir} has no metadata${d.inChain ? ' but runs in the chain' : ''}`;
     case 'position-lost':
       return `program ${d.progId} (${d.progName}) runs ${d.position === 'first' ? 'before' : 'after'} kfn's root, which should be ${d.position} on the hook`;
     case 'map-edited':

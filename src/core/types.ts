@@ -224,12 +224,20 @@ export interface DesiredState {
  */
 export type DriftKind =
   | { code: 'metadata-missing' }
-  /** A pin kfn made is gone (`instance` absent: one of the chain's own). */
-  | { code: 'pin-missing'; pin: string; instance?: string }
+  /**
+   * A pin kfn made is gone (`instance` absent: one of the chain's own). `progId`: the pin
+   * held a program that still runs (the root behind kfn's link, an instance in the walk),
+   * so apply pins it again and reloads nothing.
+   */
+  | { code: 'pin-missing'; pin: string; instance?: string; progId?: number }
+  /** No root program is left at all (its pin and kfn's link are gone): apply loads a new one. */
+  | { code: 'root-missing' }
   | { code: 'netns-missing'; netns: string }
   | { code: 'interface-missing'; ifname: string }
   /** The interface was deleted and created again: kfn's root link went with the old one. */
   | { code: 'interface-recreated'; ifname: string }
+  /** The interface was renamed; the chain still runs on it. `conflict`: kfn already has a chain recorded under the new name. */
+  | { code: 'interface-renamed'; from: string; to: string; conflict?: boolean }
   /** kfn's root link was detached by hand (bpftool link detach); the interface is the same. */
   | { code: 'root-detached' }
   /** The root's link is defunct and kfn (older metadata) cannot tell a detach from a recreated interface. */
@@ -238,8 +246,15 @@ export type DriftKind =
   | { code: 'root-not-attached'; running?: number }
   | { code: 'foreign-in-chain'; progId: number; progName: string; after?: string }
   | { code: 'loop'; to: string; after?: string }
-  /** A slot kfn filled is empty: the instances after it are no longer reached. */
-  | { code: 'bypassed'; after?: string; unreached: string[] }
+  /**
+   * A slot kfn filled is empty: the instances after it are no longer reached. `pin`: the
+   * slot's pin (root_next or kfn_next) was removed, so the kernel emptied it.
+   */
+  | { code: 'bypassed'; after?: string; unreached: string[]; pin?: 'root_next' | 'kfn_next' }
+  /** Maps of an instance were unpinned; `recoverable`: its live program still holds them and kfn recorded their ids. */
+  | { code: 'maps-missing'; instance: string; maps: string[]; recoverable: boolean }
+  /** An instance directory without (usable) metadata: its identity is unknown. `inChain`: its program runs in the chain. */
+  | { code: 'instance-metadata-missing'; dir: string; inChain: boolean }
   /** A tcx program now runs ahead of a `first` root (or behind a `last` one). */
   | { code: 'position-lost'; position: TcPosition; progId: number; progName: string }
   | { code: 'map-edited'; instance: string; map: string }
@@ -253,6 +268,11 @@ export type DriftKind =
   | { code: 'other'; text: string };
 
 export type DriftCode = DriftKind['code'];
+
+/** Drift after which the walked order is not the chain kfn built: the chain is rebuilt on fresh copies. */
+export function breaksOrder(kinds: readonly DriftKind[] | undefined): boolean {
+  return (kinds ?? []).some((d) => d.code === 'foreign-in-chain' || d.code === 'loop' || d.code === 'bypassed' || (d.code === 'instance-metadata-missing' && d.inChain));
+}
 
 export interface LiveInstance {
   name: string;
@@ -421,6 +441,10 @@ export type Reason =
   | { code: 'copied' }
   /** ...only because its successor changes. */
   | { code: 'successor-changed' }
+  /** ...because the chain is rebuilt to repair damage (a foreign program, a loop, an emptied slot). */
+  | { code: 'chain-rebuilt' }
+  /** Replaced because kfn's bookkeeping of it is damaged beyond re-pinning (its maps are gone). */
+  | { code: 'damaged'; what: string }
   | { code: 'probe-missing' }
   | { code: 'probe-unwanted' }
   /** A probe's attach point changed: a new link on the new target. */
@@ -588,6 +612,8 @@ export type StepKind =
   | 'attach'
   | 'reattach'
   | 'record'
+  /** Put kfn's bookkeeping back (re-pin an object that still runs, move a renamed interface's pins); changes no packet path. */
+  | 'repin'
   | 'release'
   | 'detach-release'
   | 'load-probe'

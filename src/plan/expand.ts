@@ -34,6 +34,14 @@ export function netnsText(netns: string): string {
   return netns === DEFAULT_NETNS ? 'the default netns' : `netns ${netns}`;
 }
 
+/** The new name of an interface a live chain was attached to under `ifname`, if it was renamed. */
+function renamedTo(live: LiveState, netns: string, ifname: string): string | undefined {
+  for (const c of live.chains) {
+    for (const d of c.driftKinds ?? []) if (d.code === 'interface-renamed' && d.from === ifname && c.attachment.netns === netns) return d.to;
+  }
+  return undefined;
+}
+
 export interface ExpandedChain {
   chain: DesiredChain;
   attachments: Attachment[];
@@ -74,9 +82,12 @@ export function expandChains(chains: readonly DesiredChain[], live: LiveState, w
         for (const h of hits) picked.add(h);
       } else {
         if (!names.includes(pattern)) {
-          throw new KfnError('INTERFACE_NOT_FOUND', `chain "${chain.name}": interface "${pattern}" not found in netns ${chain.netns}`, {
+          const renamed = renamedTo(live, chain.netns, pattern);
+          throw new KfnError('INTERFACE_NOT_FOUND', `chain "${chain.name}": interface "${pattern}" not found in netns ${chain.netns}${renamed ? ` (it was renamed to ${renamed}, where kfn's chain still runs)` : ''}`, {
             source: chain.interfaceSources?.[i] ?? chain.source,
-            hint: `check the name with "ip${chain.netns === DEFAULT_NETNS ? '' : ` -n ${chain.netns}`} link", or use a glob ("${pattern}*") if the interface may be absent`,
+            hint: renamed
+              ? `name ${renamed} in the manifest (kfn then moves its chain's bookkeeping there), or rename the interface back`
+              : `check the name with "ip${chain.netns === DEFAULT_NETNS ? '' : ` -n ${chain.netns}`} link", or use a glob ("${pattern}*") if the interface may be absent`,
           });
         }
         picked.add(pattern);

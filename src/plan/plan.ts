@@ -3,7 +3,7 @@
  * (kernel). No I/O. See DESIGN.md, "Plan".
  */
 import { KfnError } from '../core/errors.js';
-import { DEFAULT_NETNS, attachmentKey } from '../core/types.js';
+import { DEFAULT_NETNS, attachmentKey, breaksOrder } from '../core/types.js';
 import type {
   ChainHandle,
   Attachment,
@@ -112,9 +112,21 @@ function forgetChain(rc: StackRecord['chains'][number]): ChainChange {
   };
 }
 
+/** Why an instance cannot be kept (its state is lost with its unpinned maps), or undefined. */
+function unusable(l: LiveChain, name: string): string | undefined {
+  for (const d of l.driftKinds ?? []) {
+    if (d.code === 'maps-missing' && d.instance === name && !d.recoverable) return 'its maps were unpinned and the kernel no longer holds them';
+  }
+  return undefined;
+}
+
 function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, stack: string | undefined): ChainChange {
   const liveByName = new Map<string, LiveInstance>();
   for (const i of l.instances) if (!liveByName.has(i.name)) liveByName.set(i.name, i);
+  // A broken walk cut the chain short: the instances it did not reach are still the
+  // chain's own (their maps hold its state), so the rebuilt chain takes them over.
+  if (breaksOrder(l.driftKinds)) for (const o of l.orphans) if (!liveByName.has(o.name)) liveByName.set(o.name, o);
+  const matched = new Set(liveByName.values());
   const fromOrder = l.instances.map((i) => i.name);
   const toOrder = chain.instances.map((i) => i.name);
   const moved = movedNames(fromOrder, toOrder);
@@ -128,13 +140,17 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
       continue;
     }
     const idc = identityChanges(li.identity, d.identity);
-    const mc = mapChanges(d.maps, li);
+    const broken = unusable(l, d.name);
+    const mc = mapChanges(d.maps, broken ? undefined : li);
     const pc = proceedOnChange(d, li);
     const reasons: Reason[] = [];
     let action: InstanceChange['action'] = 'noop';
     if (idc.length > 0) {
       action = 'replace';
       reasons.push({ code: 'forces-replacement' });
+    } else if (broken) {
+      action = 'replace';
+      reasons.push({ code: 'damaged', what: broken });
     } else if (mc.length > 0 || pc) {
       action = 'update';
       if (mc.length > 0) reasons.push({ code: 'maps-differ' });
@@ -154,7 +170,8 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
     const change: InstanceChange = { name: d.name, action, reasons, identityChanges: idc, mapChanges: mc, desired: d, live: liveHandle(li) };
     if (pc) change.proceedOnChange = pc;
     if (action === 'replace') {
-      const reset = stateReset(d.stateMaps, li.stateMaps, d.maps);
+      // Unpinned maps are gone with their contents: every state map starts empty.
+      const reset = stateReset(d.stateMaps, broken ? Object.fromEntries(Object.keys(d.stateMaps ?? {}).map((k) => [k, ''])) : li.stateMaps, d.maps);
       if (reset.length) change.stateReset = reset;
     }
     instances.push(change);
@@ -162,11 +179,13 @@ function updateChain(chain: DesiredChain, attachment: Attachment, l: LiveChain, 
   for (const li of l.instances) {
     if (!desiredNames.has(li.name)) instances.push(deleteInstance(li, { code: 'instance-removed' }));
   }
-  for (const o of l.orphans) instances.push(deleteInstance(o, { code: 'orphaned' }));
+  for (const o of l.orphans) if (!matched.has(o) || !desiredNames.has(o.name)) instances.push(deleteInstance(o, { code: 'orphaned' }));
 
   const reordered = moved.size > 0;
   const reasons: Reason[] = [];
-  if (chain.name !== l.chainName) reasons.push({ code: 'chain-renamed', from: l.chainName });
+  const metaLost = (l.driftKinds ?? []).some((d) => d.code === 'metadata-missing');
+  // Without its metadata a chain has no recorded name: it is the desired one, not a rename.
+  if (chain.name !== l.chainName && !metaLost) reasons.push({ code: 'chain-renamed', from: l.chainName });
   if (stack !== undefined && l.stack === undefined) reasons.push({ code: 'adopted', stack });
   // Another program took the root's place on its tcx hook: attaching again restores it.
   let reattach = l.attached && (l.driftKinds ?? []).some((d) => d.code === 'position-lost');

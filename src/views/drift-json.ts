@@ -15,7 +15,13 @@ export function driftKindJson(d: DriftKind) {
   const base = { code: driftCode(d), text: driftText(d), repair: repairText(d) };
   switch (d.code) {
     case 'pin-missing':
-      return { ...base, pin: d.pin, instance: d.instance ?? null };
+      return { ...base, pin: d.pin, instance: d.instance ?? null, ...(d.progId !== undefined ? { prog_id: d.progId } : {}) };
+    case 'interface-renamed':
+      return { ...base, from: d.from, to: d.to, conflict: d.conflict === true };
+    case 'maps-missing':
+      return { ...base, instance: d.instance, maps: d.maps, recoverable: d.recoverable };
+    case 'instance-metadata-missing':
+      return { ...base, dir: d.dir, in_chain: d.inChain };
     case 'netns-missing':
       return { ...base, netns: d.netns };
     case 'interface-missing':
@@ -29,7 +35,7 @@ export function driftKindJson(d: DriftKind) {
     case 'loop':
       return { ...base, to: d.to, after: d.after ?? null };
     case 'bypassed':
-      return { ...base, after: d.after ?? null, unreached: d.unreached };
+      return { ...base, after: d.after ?? null, unreached: d.unreached, ...(d.pin ? { pin: d.pin } : {}) };
     case 'position-lost':
       return { ...base, position: d.position, prog_id: d.progId, prog_name: d.progName };
     case 'map-edited':

@@ -11,7 +11,18 @@ export function repairText(d: DriftKind): string {
     case 'metadata-missing':
       return 'apply writes the chain metadata again';
     case 'pin-missing':
+      if (d.progId !== undefined) return 'apply pins the running program again (nothing is reloaded or re-attached)';
       return d.pin === 'link' ? 'apply attaches the root again' : 'apply rebuilds what the pin held';
+    case 'root-missing':
+      return 'apply loads a new root, rebuilds the chain on it and attaches it';
+    case 'interface-renamed':
+      return d.conflict
+        ? `apply cannot move the chain's pins to ${d.to}, where kfn has another chain: destroy one of the two, or rename the interface back`
+        : `apply moves the chain's pins to ${d.to} if the manifests name it (a glob, or the new name); the running root stays`;
+    case 'maps-missing':
+      return d.recoverable ? "apply pins the maps again from the instance's program (state kept)" : `apply replaces ${d.instance} (its state starts empty)`;
+    case 'instance-metadata-missing':
+      return d.inChain ? 'apply rebuilds the chain (the directory without metadata is released)' : 'apply releases the directory';
     case 'netns-missing':
       return 'apply fails until the namespace exists again; removing the chain from the manifests releases it';
     case 'interface-missing':
@@ -23,10 +34,10 @@ export function repairText(d: DriftKind): string {
     case 'root-not-attached':
       return d.running ? `apply cannot attach the root until program ${d.running} is removed (kfn never detaches foreign programs)` : 'apply attaches the root again';
     case 'foreign-in-chain':
-      return `apply rebuilds the chain after ${d.after ?? 'the root'} (the foreign program is only unlinked)`;
+      return 'apply rebuilds the chain on copies sharing its maps and swaps the root slot to them (the foreign program is only unlinked)';
     case 'loop':
     case 'bypassed':
-      return `apply rebuilds the chain after ${d.after ?? 'the root'}`;
+      return 'apply rebuilds the chain on copies sharing its maps (state kept) and swaps the root slot to them';
     case 'position-lost':
       return `apply attaches the root again as ${d.position} (the other program stays)`;
     case 'map-edited':

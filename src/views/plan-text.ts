@@ -60,7 +60,9 @@ function chainVerb(ch: ChainChange): string {
     case 'delete':
       return ch.reasons[0]?.code === 'chain-gone' ? 'is already gone from the kernel and will be forgotten' : 'will be destroyed';
     case 'update': {
-      const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every((i) => i.action === 'noop');
+      // A rebuild reloads instances that themselves stay the same: still only a repair.
+      const same = (i: InstanceChange): boolean => i.action === 'noop' || (i.action === 'reload' && i.reasons.some((r) => r.code === 'chain-rebuilt'));
+      const onlyDrift = ch.reasons.length === 1 && ch.drift.length > 0 && ch.instances.every(same);
       return onlyDrift ? 'has drifted and will be repaired' : 'will be updated in place';
     }
     default:

@@ -48,6 +48,10 @@ export function reasonText(r: Reason): string {
       return 'reloaded as a copy sharing its maps';
     case 'successor-changed':
       return 'reloaded as a copy sharing its maps: its successor changes';
+    case 'chain-rebuilt':
+      return 'reloaded as a copy sharing its maps: the damaged chain is rebuilt';
+    case 'damaged':
+      return `replaced: ${r.what}`;
     case 'probe-missing':
       return 'not present in the kernel';
     case 'probe-unwanted':

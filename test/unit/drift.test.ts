@@ -20,6 +20,10 @@ const EVERY: Record<DriftCode, DriftKind> = {
   'netns-missing': { code: 'netns-missing', netns: 'kfn-a' },
   'interface-missing': { code: 'interface-missing', ifname: 'eth9' },
   'interface-recreated': { code: 'interface-recreated', ifname: 'eth0' },
+  'interface-renamed': { code: 'interface-renamed', from: 'eth0', to: 'eth1' },
+  'root-missing': { code: 'root-missing' },
+  'maps-missing': { code: 'maps-missing', instance: 'drop', maps: ['blocked_v4', 'stats'], recoverable: true },
+  'instance-metadata-missing': { code: 'instance-metadata-missing', dir: 'count@abc123', inChain: true },
   'root-detached': { code: 'root-detached' },
   'link-defunct': { code: 'link-defunct', ifname: 'eth0' },
   'root-not-attached': { code: 'root-not-attached', running: 77 },
@@ -159,12 +163,24 @@ describe('drift words, repairs and JSON', () => {
     const doc = driftJson({ chains, probes: [], inSync: false });
     assertMatchesSchema('drift', doc, 'a drift report with every kind');
     assert.equal(doc.drift_count, Object.keys(EVERY).length);
-    assert.deepEqual(doc.chains.find((c) => c.name === 'c10')?.drift[0], {
+    assert.deepEqual(doc.chains.find((c) => c.drift[0]?.code === 'bypassed')?.drift[0], {
       code: 'bypassed',
       text: 'chain bypassed after count: its slot is empty, drop, limit no longer reached',
-      repair: 'apply rebuilds the chain after count',
+      repair: 'apply rebuilds the chain on copies sharing its maps (state kept) and swaps the root slot to them',
       after: 'count',
       unreached: ['drop', 'limit'],
+    });
+    // A slot whose pin was removed says so; a pin whose program still runs is pinned again, nothing reloaded.
+    assert.equal(driftText({ code: 'bypassed', unreached: ['drop'], pin: 'root_next' }), 'chain bypassed after the root: its root_next pin was removed, so the kernel emptied the slot, drop no longer reached');
+    assert.equal(driftText({ code: 'pin-missing', pin: 'root', progId: 7 }), "the root program's pin was removed (prog 7 still runs through kfn's link)");
+    assert.match(repairText({ code: 'pin-missing', pin: 'prog', instance: 'drop', progId: 8 }), /pins the running program again/);
+    assert.deepEqual(doc.chains.find((c) => c.drift[0]?.code === 'interface_renamed')?.drift[0], {
+      code: 'interface_renamed',
+      text: 'interface eth0 was renamed to eth1; the chain still runs there',
+      repair: "apply moves the chain's pins to eth1 if the manifests name it (a glob, or the new name); the running root stays",
+      from: 'eth0',
+      to: 'eth1',
+      conflict: false,
     });
   });
 

@@ -53,13 +53,21 @@ const lProbe = (name: string, tp: string, attached = true): LiveProbe => ({
 });
 
 /** Every kind of change at once, on five hooks, and probes. */
-function everything(): { plan: Plan; live: LiveState } {
+export function everything(): { plan: Plan; live: LiveState } {
   const tc = lChain('tc', at('veth-a', 'tc-ingress'), [inst('count', FN.flowstats, 30)]);
   tc.position = 'last';
   // Every chain is the plan's stack's but old-name, applied before stacks: it is adopted.
   const owned = (c: LiveChain): LiveChain => ({ ...c, stack: 'netops/manifests' });
+  // Damaged bookkeeping: the root's pin removed (re-pinned), a slot emptied (the chain is
+  // rebuilt on copies), maps of one instance unpinned for good (it is replaced).
+  const hurt: LiveChain = owned(lChain('hurt', at('eth2'), [inst('y', FN.flowstats, 50), inst('z', FN.flowstats, 51)], { drift: ['damage'] }));
+  hurt.driftKinds = [
+    { code: 'pin-missing', pin: 'root', progId: 100 },
+    { code: 'bypassed', after: 'z', unreached: ['w'] },
+    { code: 'maps-missing', instance: 'y', maps: ['stats'], recoverable: false },
+  ];
   const live = liveState({
-    interfaces: ifaces({ default: ['eth0', 'eth1', 'veth-a', 'veth-b', 'veth-c'] }),
+    interfaces: ifaces({ default: ['eth0', 'eth1', 'eth2', 'veth-a', 'veth-b', 'veth-c'] }),
     chains: [
       owned(lChain('edge', at('eth0'), [
         inst('a', FN.blocklist, 11, { blocked_v4: { '198.18.0.3/32': '1' } }, { blocked_v4: { '198.18.0.4/32': '1' } }),
@@ -71,6 +79,7 @@ function everything(): { plan: Plan; live: LiveState } {
       ], { drift: ['root link is missing', `e: ${damaged().drift![0]}`] })),
       lChain('old-name', at('eth1'), [inst('s', FN.flowstats, 20)], { mode: 'native' }),
       owned(tc),
+      hurt,
       owned(lChain('bye', at('veth-b'), [inst('x', FN.flowstats, 40)], { orphans: [inst('lost', FN.flowstats, 41)] })),
     ],
     foreign: [{ attachment: at('veth-c'), progId: 99, progName: 'xdp_fw', linkId: 7 }],
@@ -91,6 +100,7 @@ function everything(): { plan: Plan; live: LiveState } {
     dChain('renamed', ['eth1'], [dInst('s', FN.flowstats)], { mode: 'generic' }),
     dChain('tc', ['veth-a'], [dInst('count', FN.flowstats)], { hook: 'tc-ingress', position: 'first' }),
     dChain('fresh', ['veth-c'], [dInst('m', FN.mirror)]),
+    dChain('hurt', ['eth2'], [dInst('y', FN.flowstats), dInst('z', FN.flowstats)]),
   );
   d.probes = [dProbe('p-new', 'tcp/tcp_retransmit_skb'), dProbe('p-moved', 'tcp/tcp_retransmit_synack'), dProbe('p-detached', 'sock/inet_sock_set_state')];
   return { plan: compiled({ ...d, stack: 'netops/manifests' }, live), live };
@@ -113,7 +123,7 @@ describe('JSON output schemas', () => {
     const actions = new Set(doc.resource_changes.map((r) => JSON.stringify(r.change.actions)));
     assert.deepEqual([...actions].sort(), ['["create","delete"]', '["create"]', '["delete"]', '["no-op"]', '["update"]'].sort());
     const kinds = new Set(doc.planned_steps.map((s) => s.kind));
-    for (const k of ['load-root', 'load', 'load-replacement', 'load-copy', 'swap', 'update-maps', 'attach', 'reattach', 'record', 'release', 'detach-release', 'load-probe', 'attach-probe', 'detach-probe']) {
+    for (const k of ['load-root', 'load', 'load-replacement', 'load-copy', 'swap', 'update-maps', 'attach', 'reattach', 'record', 'repin', 'release', 'detach-release', 'load-probe', 'attach-probe', 'detach-probe']) {
       assert.ok(kinds.has(k as never), `step kind ${k} occurs`);
     }
     assert.ok(doc.resource_drift.length > 0, 'drift reported');

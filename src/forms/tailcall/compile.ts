@@ -2,26 +2,35 @@
  * Compiles planned changes into the tail-call form's concrete steps, at plan time, in
  * three phases:
  *
- *  1. prepare: load and pin every new instance (fresh, replacement, or a copy that
- *     shares the maps of the instance it stands in for) and wire its slot; nothing
- *     live can reach any of it yet.
+ *  1. prepare: put damaged bookkeeping back where the objects still live (re-pin a root,
+ *     a slot, a program or maps by identity; move a renamed interface's pins), then load
+ *     and pin every new instance (fresh, replacement, or a copy that shares the maps of
+ *     the instance it stands in for) and wire its slot; nothing live can reach any of it.
  *  2. commit: per chain, in-place map updates, then ONE atomic pointer swap (a
  *     `kfn_next` slot or the root slot), an attach, or a re-attach.
  *  3. release: unpin what is no longer referenced (a deleted chain is detached here:
  *     a detach cannot be undone exactly, so it must never need a rollback).
  *
+ * A chain whose walked order is not the one kfn built (a foreign program or a loop in a
+ * slot, a slot emptied by a removed pin, an instance without metadata in the walk) is
+ * rebuilt: every instance is loaded afresh (copies share the old maps, so state is kept),
+ * wired, and swapped in with one update of the root's slot; a chain whose root is gone
+ * gets a new root first. A working root is never detached to repair anything.
+ *
  * Every step of phases 1-2 carries its undo operations; apply journals them before the
  * step runs. Everything a step needs (directories, what maps it shares or carries over,
  * previous values) is decided here, so apply never re-decides.
  */
+import path from 'node:path';
 import { KfnError, isKfnError } from '../../core/errors.js';
 import { tracepointId } from '../../libbpf/index.js';
 import { digestEntries } from '../../core/digest.js';
-import { attachmentKey, attachmentLabel, companionText } from '../../core/types.js';
-import type { ChainChange, DesiredInstance, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, StackRecord, StepKind, StepPhase } from '../../core/types.js';
+import { attachmentKey, attachmentLabel, breaksOrder, companionText } from '../../core/types.js';
+import type { ChainChange, DesiredInstance, DriftKind, InstanceChange, LiveInstance, LiveState, PlannedChanges, PlannedStep, Reason, StackRecord, StepKind, StepPhase } from '../../core/types.js';
 import type { CompileContext, Compiled } from '../form.js';
 import { chainDir, chainPins, instancePins, newInstanceDir, stackPin } from './layout.js';
-import type { ChainMeta, InstanceMeta, StackMeta } from './meta.js';
+import type { InstanceMeta, StackMeta } from './meta.js';
+import type { SlotContent, TailcallChainData } from './read.js';
 import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, StackWrite, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
 import { compileProbes } from './probe-compile.js';
@@ -30,7 +39,9 @@ interface Ctx {
   pinRoot: string;
   plan: PlannedChanges;
   instancesByDir: Map<string, LiveInstance>;
-  chainMetaByDir: Map<string, ChainMeta>;
+  chainDataByDir: Map<string, TailcallChainData>;
+  /** The live chains' typed drift, by pin directory: what the repair works from. */
+  driftByDir: Map<string, DriftKind[]>;
   /** Per stack the chains change: its record after this plan, and how to put the old one back. */
   stacks: Map<string, { write: StackWrite; undo: UndoOp[] }>;
   /** Owning stack of each live chain, by attachment key. */
@@ -54,7 +65,8 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
     pinRoot: cc.pinRoot,
     plan: planned,
     instancesByDir: indexInstances(cc.live),
-    chainMetaByDir: new Map(cc.live.chains.filter((c) => c.formData).map((c) => [c.pinDir, c.formData as ChainMeta])),
+    chainDataByDir: new Map(cc.live.chains.filter((c) => c.formData).map((c) => [c.pinDir, c.formData as TailcallChainData])),
+    driftByDir: new Map(cc.live.chains.map((c) => [c.pinDir, c.driftKinds ?? []])),
     stacks: stackWrites(cc.pinRoot, planned, changes, cc.live, liveStacks),
     liveStacks,
     prepare: [],
@@ -160,9 +172,10 @@ function liveInstance(ctx: Ctx, ic: InstanceChange): LiveInstance {
 
 /**
  * Loads `names` back to front, each pointing at the one after it (the last at `tail`);
- * returns the new directory of each.
+ * returns the new directory of each. Instances that stay are loaded as copies sharing
+ * their maps; `copyReason` says why (their successor changes, or the chain is rebuilt).
  */
-function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: string | null): Map<string, string> {
+function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: string | null, copyReason: Reason = { code: 'successor-changed' }): Map<string, string> {
   const dirs = new Map<string, string>();
   let next = tail;
   for (const name of [...names].reverse()) {
@@ -182,8 +195,8 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
       verb = 'load a copy of';
       if (ic.action === 'noop') {
         ic.action = 'reload';
-        ic.reasons.push({ code: 'successor-changed' });
-      } else ic.reasons.push({ code: 'copied' });
+        ic.reasons.push(copyReason);
+      } else ic.reasons.push(copyReason.code === 'successor-changed' ? { code: 'copied' } : copyReason);
     } else {
       checkCompanions(c, desired);
       if (ic.action === 'replace') {
@@ -269,13 +282,128 @@ function compileDelete(ctx: Ctx, c: ChainChange): void {
 }
 
 const STAYS = new Set(['noop', 'update']);
+function compileUpdate(ctx: Ctx, c: ChainChange): void {
+  const from = c.live!.pinDir;
+  const drift = ctx.driftByDir.get(from) ?? [];
+  // The reader moved a renamed interface's chain to its new name; its pins are still under the old one.
+  const renamed = drift.some((d) => d.code === 'interface-renamed' && !d.conflict);
+  const to = renamed ? chainDir(ctx.pinRoot, c.attachment) : from;
+  const label = attachmentLabel(c.attachment);
+  const marks = { prepare: ctx.prepare.length, commit: ctx.commit.length, release: ctx.release.length };
+  if (from !== to) {
+    // The interface was renamed: the pins follow it first; every later step of this chain
+    // is compiled for the old place and then moved with it (relocate).
+    push(ctx, 'prepare', c, 'repin', `move the pins of ${label} from ${path.basename(path.dirname(from))} (renamed interface)`, { op: 'move-chain', from, to }, [{ op: 'moveChain', from: to, to: from }]);
+    marks.prepare++;
+  }
+  const rootMissing = drift.some((d) => d.code === 'root-missing');
+  const rebuild = rootMissing || breaksOrder(drift);
+  repairBookkeeping(ctx, c, from, drift, rebuild, rootMissing);
+  if (rebuild) compileRebuild(ctx, c, from, rootMissing);
+  else compileSplice(ctx, c, from);
+  compileAttachment(ctx, c, from);
+  for (const d of ctx.chainDataByDir.get(from)?.damagedDirs ?? []) {
+    push(ctx, 'release', c, 'release', `release ${path.basename(d)} (no metadata, or nothing of it runs)`, { op: 'release', dir: d }, []);
+  }
+  if (rootMissing) push(ctx, 'release', c, 'release', `release the slot of the old root of ${label}`, { op: 'unpin', pin: chainPins(from).rootNextAside }, []);
+  if (from !== to) for (const phase of ['prepare', 'commit', 'release'] as const) relocate(ctx[phase].slice(marks[phase]), from, to);
+}
+
+/** Rewrites every path under `from` in the steps' operations and undo operations to lie under `to`. */
+function relocate(steps: PlannedStep[], from: string, to: string): void {
+  const move = (v: unknown): unknown => {
+    if (typeof v === 'string') return v === from || v.startsWith(`${from}/`) ? to + v.slice(from.length) : v;
+    if (Array.isArray(v)) return v.map(move);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, move(x)]));
+    return v;
+  };
+  for (const s of steps) {
+    // The move itself (and its undo) names both places on purpose.
+    if ((s.op as TailcallOp).op === 'move-chain') continue;
+    s.op = move(s.op);
+    s.undo = s.undo.map(move);
+  }
+}
+
+/** The live instance a drift entry names: the walked one of the chain (never an orphan). */
+function walked(ctx: Ctx, c: ChainChange, name: string): LiveInstance | undefined {
+  const ic = c.instances.find((i) => i.name === name && i.live && c.fromOrder.includes(i.name));
+  return ic?.live ? ctx.instancesByDir.get(ic.live.pinDir) : undefined;
+}
+
+/**
+ * Puts back pins whose objects still live, found by identity (the program behind kfn's
+ * link, a program's own slot array, map ids kfn recorded), each undone by unpinning again.
+ */
+function repairBookkeeping(ctx: Ctx, c: ChainChange, dir: string, drift: readonly DriftKind[], rebuild: boolean, rootMissing: boolean): void {
+  const pins = chainPins(dir);
+  const label = attachmentLabel(c.attachment);
+  for (const d of drift) {
+    if (d.code === 'pin-missing' && d.pin === 'root' && d.instance === undefined && d.progId !== undefined) {
+      push(ctx, 'prepare', c, 'repin', `re-pin the root of ${label} (prog ${d.progId}, still running through kfn's link)`, { op: 'pin-link-prog', link: pins.link, pin: pins.root, hook: c.attachment.hook }, [
+        { op: 'unpin', pin: pins.root },
+      ]);
+    } else if (d.code === 'bypassed' && d.pin === 'root_next' && !rootMissing) {
+      // The root's own array, emptied by the kernel: pinned again, the rebuild fills it.
+      push(ctx, 'prepare', c, 'repin', `re-pin the root slot of ${label} (the kernel emptied it)`, { op: 'pin-prog-slot', prog: pins.root, slot: pins.rootNext }, [{ op: 'unpin', pin: pins.rootNext }]);
+    } else if (d.code === 'pin-missing' && d.pin === 'prog' && d.instance !== undefined && d.progId !== undefined && !rebuild) {
+      const li = walked(ctx, c, d.instance);
+      if (!li) continue;
+      const ip = instancePins(li.pinDir);
+      push(ctx, 'prepare', c, 'repin', `re-pin the program of ${d.instance} (prog ${d.progId})`, { op: 'pin-instance-prog', pin: ip.prog, progId: d.progId, next: ip.next }, [{ op: 'unpin', pin: ip.prog }], d.instance);
+    } else if (d.code === 'maps-missing' && d.recoverable) {
+      const li = walked(ctx, c, d.instance);
+      const ids = (li?.formData as InstanceMeta | undefined)?.mapIds;
+      if (!li || !ids) continue;
+      const maps = Object.fromEntries(d.maps.filter((m) => ids[m] !== undefined).map((m) => [m, ids[m]!]));
+      const undo: UndoOp[] = Object.keys(maps).map((m) => ({ op: 'unpin', pin: instancePins(li.pinDir).map(m) }));
+      push(ctx, 'prepare', c, 'repin', `re-pin the maps of ${d.instance} (${d.maps.join(', ')}) from its program`, { op: 'pin-instance-maps', dir: li.pinDir, progId: li.progId, maps }, undo, d.instance);
+    }
+  }
+}
+
+/** The undo of re-pointing a slot: exactly what it held (a foreign program by id, checked at undo time). */
+function slotUndo(slot: string, was: SlotContent | undefined): UndoOp {
+  if (was?.kind === 'kfn') return { op: 'setSlot', slot, prog: was.prog };
+  if (was?.kind === 'foreign') return { op: 'setSlotId', slot, progId: was.progId, tag: was.tag, name: was.name };
+  return { op: 'setSlot', slot, prog: null };
+}
+
+/**
+ * Rebuilds the whole chain on fresh instances (copies sharing the old maps, replacements,
+ * new ones) and swaps them in with one update of the root's slot; every old instance
+ * directory is released after the commit point.
+ */
+function compileRebuild(ctx: Ctx, c: ChainChange, dir: string, rootMissing: boolean): void {
+  const pins = chainPins(dir);
+  const label = attachmentLabel(c.attachment);
+  const data = ctx.chainDataByDir.get(dir);
+  if (rootMissing) {
+    const meta = chainMeta(ctx, c);
+    const metaUndo: UndoOp = data?.meta ? { op: 'writeMeta', pin: pins.meta, meta: data.meta } : { op: 'unpin', pin: pins.meta };
+    push(ctx, 'prepare', c, 'load-root', `load a new chain root for ${label} (the old one is gone)`, { op: 'load-root', dir, hook: c.attachment.hook, meta, aside: true }, [
+      metaUndo,
+      { op: 'restoreRoot', dir },
+    ]);
+  }
+  const fresh = loadRun(ctx, c, dir, c.toOrder, null, { code: 'chain-rebuilt' });
+  updateAllMaps(ctx, c, fresh);
+  const first = c.toOrder.length ? instancePins(fresh.get(c.toOrder[0]!)!).prog : null;
+  // A new root's slot goes with its restoreRoot undo.
+  push(ctx, 'commit', c, 'swap', `rebuild ${label}: point the root at the fresh [${c.toOrder.join(', ')}]`, { op: 'set-slot', slot: pins.rootNext, prog: first }, rootMissing ? [] : [slotUndo(pins.rootNext, data?.rootSlot)]);
+  const released = new Set<string>();
+  for (const ic of c.instances) {
+    if (!ic.live || released.has(ic.live.pinDir)) continue;
+    released.add(ic.live.pinDir);
+    push(ctx, 'release', c, 'release', `release the old ${ic.name} (prog ${ic.live.progId})`, { op: 'release', dir: ic.live.pinDir }, [], ic.name);
+  }
+}
 
 /**
  * The new order shares a prefix and a suffix with the old one; only the middle is
  * rebuilt, on new instances, and spliced in with one slot update.
  */
-function compileUpdate(ctx: Ctx, c: ChainChange): void {
-  const dir = c.live!.pinDir;
+function compileSplice(ctx: Ctx, c: ChainChange, dir: string): void {
   const pins = chainPins(dir);
   const label = attachmentLabel(c.attachment);
   const from = c.fromOrder;
@@ -291,21 +419,40 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
   const suffixHead = s > 0 ? liveProg(to[to.length - s]!) : null;
 
   const fresh = loadRun(ctx, c, dir, middle, suffixHead);
-
-  for (const ic of c.instances) {
-    if (!ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
-    if (ic.mapChanges.length) updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
-    // A copy is loaded with the desired proceed-on already.
-    if (ic.proceedOnChange && !fresh.has(ic.name)) updateProceedOnInPlace(ctx, c, ic);
-  }
+  updateAllMaps(ctx, c, fresh);
   if (middle.length || oldMiddle.length) {
     const slot = p === 0 ? pins.rootNext : instancePins(instance(c, from[p - 1]!).live!.pinDir).next;
     const target = middle.length ? instancePins(fresh.get(middle[0]!)!).prog : suffixHead;
     const before = oldMiddle.length ? liveProg(oldMiddle[0]!) : suffixHead;
     push(ctx, 'commit', c, 'swap', `switch ${label} to [${to.join(', ')}]`, { op: 'set-slot', slot, prog: target }, [{ op: 'setSlot', slot, prog: before }]);
   }
-  const oldMeta = ctx.chainMetaByDir.get(dir);
-  const restore: UndoOp[] = oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [];
+  for (const name of oldMiddle) {
+    const ic = instance(c, name);
+    push(ctx, 'release', c, 'release', `release ${name} (prog ${ic.live!.progId})`, { op: 'release', dir: ic.live!.pinDir }, [], name);
+  }
+  for (const ic of c.instances) {
+    if (ic.action === 'delete' && !oldMiddle.includes(ic.name)) {
+      push(ctx, 'release', c, 'release', `release ${ic.name}`, { op: 'release', dir: ic.live!.pinDir }, [], ic.name);
+    }
+  }
+}
+
+function updateAllMaps(ctx: Ctx, c: ChainChange, fresh: Map<string, string>): void {
+  for (const ic of c.instances) {
+    if (!ic.live || ic.action === 'replace' || ic.action === 'create' || ic.action === 'delete') continue;
+    if (ic.mapChanges.length) updateMapsInPlace(ctx, c, ic, fresh.get(ic.name));
+    // A copy is loaded with the desired proceed-on already.
+    if (ic.proceedOnChange && !fresh.has(ic.name)) updateProceedOnInPlace(ctx, c, ic);
+  }
+}
+
+/** The attach, re-attach or metadata record that ends a chain's commit. */
+function compileAttachment(ctx: Ctx, c: ChainChange, dir: string): void {
+  const pins = chainPins(dir);
+  const label = attachmentLabel(c.attachment);
+  const oldMeta = ctx.chainDataByDir.get(dir)?.meta;
+  // Metadata that was missing is created by the step; its undo removes it again.
+  const restore: UndoOp[] = oldMeta ? [{ op: 'writeMeta', pin: pins.meta, meta: oldMeta }] : [{ op: 'unpin', pin: pins.meta }];
   const meta = chainMeta(ctx, c);
   const sw = stackWrite(ctx, c);
   const attach = { dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) };
@@ -320,16 +467,8 @@ function compileUpdate(ctx: Ctx, c: ChainChange): void {
     const recorded: RecordedChainMeta = { ...meta };
     if (oldMeta?.attachedMode) recorded.attachedMode = oldMeta.attachedMode;
     if (oldMeta?.ifindex !== undefined) recorded.ifindex = oldMeta.ifindex;
+    else if (c.live!.ifindex) recorded.ifindex = c.live!.ifindex;
     push(ctx, 'commit', c, 'record', `record manifest digest on ${label}`, { op: 'write-chain-meta', pin: pins.meta, meta: recorded, ...(sw.write ? { stack: sw.write } : {}) }, restore);
-  }
-  for (const name of oldMiddle) {
-    const ic = instance(c, name);
-    push(ctx, 'release', c, 'release', `release ${name} (prog ${ic.live!.progId})`, { op: 'release', dir: ic.live!.pinDir }, [], name);
-  }
-  for (const ic of c.instances) {
-    if (ic.action === 'delete' && !oldMiddle.includes(ic.name)) {
-      push(ctx, 'release', c, 'release', `release ${ic.name}`, { op: 'release', dir: ic.live!.pinDir }, [], ic.name);
-    }
   }
 }
 

@@ -21,7 +21,7 @@ export const tailcallForm: ChainForm = {
   read: readLiveState,
   compile,
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
-  undo: (op: unknown) => runUndo(op as UndoOp),
+  undo: (op: unknown, ctx) => runUndo(op as UndoOp, ctx),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, parametersOf(instance), limit),
   counters: (instance: LiveInstance) => readInstanceCounters(instance, parametersOf(instance)),

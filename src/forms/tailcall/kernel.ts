@@ -3,6 +3,7 @@
  * function instance, attach the root to its hook. Each leaves either everything
  * pinned or nothing (it cleans up its own partial work before rethrowing).
  */
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
@@ -20,7 +21,11 @@ import {
   attachTracepointLink,
   attachXdpLink,
   closeFd,
+  fdById,
   fileSha256,
+  linkInfoByFd,
+  progInfoByFd,
+  unpin,
   ifindexHere,
   openPinned,
   pinFd,
@@ -30,31 +35,68 @@ import {
   withFd,
   withNetns,
 } from '../../libbpf/index.js';
-import { NEXT_MAP, chainPins, instancePins } from './layout.js';
-import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
+import { NEXT_MAP, chainPins, instancePins, rootProgram } from './layout.js';
+import { createMeta, putMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { writeProceedOn } from './proceed.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
 
 export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
 
-export const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
 
-/** Loads a chain's root program and pins it with its slot and the chain metadata. */
-export function loadRoot(dir: string, hook: Hook, meta: ChainMeta): void {
+/**
+ * Loads a chain's root program and pins it with its slot and the chain metadata. With
+ * `aside` (a chain whose root is gone), the old root's slot, if still pinned as root_next,
+ * is first renamed root_next_old so the new root can take the name and the old one can
+ * come back; only what this call pinned is then removed on failure. Without it the
+ * directory is new and goes whole.
+ */
+export function loadRoot(dir: string, hook: Hook, meta: ChainMeta, aside = false): void {
   const pins = chainPins(dir);
+  if (aside && fs.existsSync(pins.rootNext) && !fs.existsSync(pins.rootNextAside)) fs.renameSync(pins.rootNext, pins.rootNextAside);
   const obj = BpfObject.open(ROOT_OBJECT);
+  let pinned = 0;
   try {
     const loaded = obj.load(rootProgram(hook));
     pinFd(loaded.progFd, pins.root);
+    pinned = 1;
     pinFd(loaded.mapFds[NEXT_MAP]!, pins.rootNext);
-    createMeta(pins.meta, meta);
+    pinned = 2;
+    if (aside) putMeta(pins.meta, meta);
+    else createMeta(pins.meta, meta);
   } catch (e) {
-    unpinTree(dir);
+    if (!aside) unpinTree(dir);
+    else {
+      if (pinned >= 1) unpin(pins.root);
+      if (pinned >= 2) unpin(pins.rootNext);
+      restoreAside(dir);
+    }
     throw e;
   } finally {
     obj.close();
   }
+}
+
+/**
+ * Undoes loadRoot(aside) whatever point it reached: the new root's pins go (root_next
+ * only when it is that root's own array), and the old slot gets its name back.
+ */
+export function restoreRoot(dir: string): void {
+  const pins = chainPins(dir);
+  const root = tryOpenPinned(pins.root);
+  if (root !== undefined) {
+    const own = withFd(root, (fd) => progInfoByFd(fd).mapIds);
+    const next = tryOpenPinned(pins.rootNext);
+    const nextId = next === undefined ? 0 : withFd(next, (fd) => mapInfoByFd(fd).id);
+    unpin(pins.root);
+    if (nextId && own.includes(nextId)) unpin(pins.rootNext);
+  }
+  restoreAside(dir);
+}
+
+function restoreAside(dir: string): void {
+  const pins = chainPins(dir);
+  if (fs.existsSync(pins.rootNextAside) && !fs.existsSync(pins.rootNext)) fs.renameSync(pins.rootNextAside, pins.rootNext);
 }
 
 export interface LoadInstanceArgs {
@@ -135,7 +177,12 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       pinFd(proceedFd, pins.proceed);
       writeProceedOn(pins.proceed, proceedOn);
     }
-    for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== nextMap && name !== PROCEED_MAP) pinFd(fd, pins.map(name));
+    const mapIds: Record<string, number> = {};
+    for (const [name, fd] of Object.entries(loaded.mapFds)) {
+      if (name === nextMap || name === PROCEED_MAP) continue;
+      pinFd(fd, pins.map(name));
+      mapIds[name] = mapInfoByFd(fd).id;
+    }
 
     const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
     if (!a.share) {
@@ -157,6 +204,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
         .map((m) => m.name)
         .sort(),
       ...(proceedFd !== undefined ? { proceedOn } : {}),
+      mapIds,
       createdAt: now.toISOString(),
     };
     createMeta(pins.meta, meta);
@@ -250,7 +298,11 @@ export function setSlot(slot: string, prog: string | null): void {
 
 /** Points the one-slot program array `slotFd` (named `label` in errors) at `progFd`, or empties it. */
 export function setSlotFd(slotFd: number, label: string, progFd: number | null): void {
-  const h = new MapHandle(slotFd, mapInfoByFd(slotFd), label);
+  const info = mapInfoByFd(slotFd);
+  // A slot path comes from a plan or a journal: it must name a program array, not any map.
+  if (info.typeName !== 'prog_array') throw new KfnError('STATE_CORRUPT', `${label} is not a program array (map ${info.id} is ${info.typeName})`, { hint: 'run kfn plan: it reports the damage' });
+  if (progFd !== null) progInfoByFd(progFd); // a program, not some other object pinned there
+  const h = new MapHandle(slotFd, info, label);
   const key = new Uint8Array(4);
   if (progFd === null) {
     h.delete(key);
@@ -259,6 +311,102 @@ export function setSlotFd(slotFd: number, label: string, progFd: number | null):
   const v = Buffer.alloc(4);
   v.writeUInt32LE(progFd);
   h.update(key, v);
+}
+
+/**
+ * Puts back a program kfn did not pin (a foreign one that sat in the slot), by id, only
+ * if that id still names the same program (tag and name): ids are reused.
+ */
+export function setSlotById(slot: string, progId: number, tag: string, name: string): void {
+  let progFd: number;
+  try {
+    progFd = fdById('prog', progId);
+  } catch (e) {
+    throw new KfnError('STATE_CORRUPT', `program ${progId} (${name}) that sat in ${slot} is gone: the slot stays as it is`, { cause: e });
+  }
+  withFd(progFd, (pf) => {
+    const info = progInfoByFd(pf);
+    if (info.tag !== tag || info.name !== name) throw new KfnError('STATE_CORRUPT', `program id ${progId} is now ${info.name} (tag ${info.tag}), not the ${name} that sat in ${slot}`);
+    withFd(openPinned(slot), (slotFd) => setSlotFd(slotFd, slot, pf));
+  });
+}
+
+/** Pins `fd` at `pin`, or checks that `pin` already holds the object with id `id` (idempotent replays). */
+function pinOnce(fd: number, id: number, pin: string, info: (fd: number) => { id: number }): void {
+  const have = tryOpenPinned(pin);
+  if (have === undefined) return pinFd(fd, pin);
+  const other = withFd(have, (h) => info(h).id);
+  if (other !== id) throw new KfnError('STATE_CORRUPT', `${pin} holds object ${other}, not ${id}`, { hint: 'run kfn plan: it reports the damage' });
+}
+
+/** Re-pins the root program that kfn's link runs, after its pin was removed. */
+export function pinLinkProgram(linkPin: string, rootPin: string, hook: Hook): void {
+  const progId = withFd(openPinned(linkPin), (fd) => linkInfoByFd(fd).progId);
+  withFd(fdById('prog', progId), (fd) => {
+    const info = progInfoByFd(fd);
+    if (info.name !== rootProgram(hook)) throw new KfnError('STATE_CORRUPT', `kfn's link ${linkPin} runs program ${progId} (${info.name}), not a kfn root`);
+    pinOnce(fd, info.id, rootPin, progInfoByFd);
+  });
+}
+
+/**
+ * Re-pins a program's own chain slot (found among the program's maps: the one program
+ * array named `mapName`). A slot whose last pin went was emptied by the kernel; pinned
+ * again it holds nothing until a step fills it.
+ */
+export function pinProgramSlot(progPin: string, slotPin: string, mapName = NEXT_MAP): void {
+  withFd(openPinned(progPin), (pf) => {
+    const ids = progInfoByFd(pf).mapIds;
+    for (const id of ids) {
+      const done = withFd(fdById('map', id), (mf) => {
+        const m = mapInfoByFd(mf);
+        if (m.typeName !== 'prog_array' || m.name !== mapName.slice(0, 15)) return false;
+        pinOnce(mf, m.id, slotPin, mapInfoByFd);
+        return true;
+      });
+      if (done) return;
+    }
+    throw new KfnError('STATE_CORRUPT', `program ${progPin} has no ${mapName} map`);
+  });
+}
+
+/** The program `progId`, checked to be the instance's own: it uses the instance's pinned kfn_next. */
+function instanceProgram<T>(progId: number, nextPin: string, fn: (fd: number, info: ReturnType<typeof progInfoByFd>) => T): T {
+  const nextId = withFd(openPinned(nextPin), (fd) => mapInfoByFd(fd).id);
+  return withFd(fdById('prog', progId), (fd) => {
+    const info = progInfoByFd(fd);
+    if (!info.mapIds.includes(nextId)) throw new KfnError('STATE_CORRUPT', `program ${progId} (${info.name}) does not use ${nextPin}: it is not that instance's program`);
+    return fn(fd, info);
+  });
+}
+
+/** Re-pins an instance's program by id. */
+export function pinInstanceProgram(progPin: string, progId: number, nextPin: string): void {
+  instanceProgram(progId, nextPin, (fd, info) => pinOnce(fd, info.id, progPin, progInfoByFd));
+}
+
+/** Re-pins an instance's maps by the ids kfn recorded at load, each checked to be one of its program's maps. */
+export function pinInstanceMaps(instanceDir: string, progId: number, mapIds: Record<string, number>): void {
+  const pins = instancePins(instanceDir);
+  const uses = instanceProgram(progId, pins.next, (_fd, info) => info.mapIds);
+  for (const [name, id] of Object.entries(mapIds)) {
+    if (!uses.includes(id)) throw new KfnError('STATE_CORRUPT', `map ${id} (${name}) is not a map of program ${progId}`);
+    withFd(fdById('map', id), (fd) => pinOnce(fd, id, pins.map(name), mapInfoByFd));
+  }
+}
+
+/** Moves a chain's pin directory (its interface was renamed), and removes the parents left empty; idempotent. */
+export function moveChainDir(from: string, to: string, pinRoot: string): void {
+  if (!fs.existsSync(from) && fs.existsSync(to)) return;
+  fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
+  fs.renameSync(from, to);
+  for (let d = path.dirname(from); d.startsWith(pinRoot + path.sep); d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
 }
 
 export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {

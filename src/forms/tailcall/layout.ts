@@ -25,6 +25,9 @@ import { HOOKS, PROCEED_MAP } from '../../core/types.js';
 /** Pin name of the one-slot program array through which every instance (and the root) chains. */
 export const NEXT_MAP = 'kfn_next';
 
+/** The root program of bpf/root.bpf.c for a hook: also how kfn knows its root behind its link when the root's pin is gone. */
+export const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
+
 const enc = (s: string): string => encodeURIComponent(s).replace(/\./g, '%2E');
 const dec = (s: string): string => decodeURIComponent(s);
 
@@ -63,6 +66,8 @@ export const chainPins = (dir: string) => ({
   link: path.join(dir, 'link'),
   root: path.join(dir, 'root'),
   rootNext: path.join(dir, 'root_next'),
+  /** A dead root's slot, set aside while a new root takes its name (released after the commit point; bpffs refuses '.' in names). */
+  rootNextAside: path.join(dir, 'root_next_old'),
   meta: path.join(dir, 'meta'),
   functions: path.join(dir, 'fn'),
 });
@@ -96,6 +101,15 @@ export const probePins = (dir: string) => ({
 
 export function isInstanceDirName(base: string): boolean {
   return /^.+@[0-9a-z]+$/.test(base);
+}
+
+/** The instance name an instance directory was made for (`drop-bad@lx3k...` -> `drop-bad`). */
+export function instanceNameOf(base: string): string {
+  try {
+    return dec(base.slice(0, base.lastIndexOf('@')));
+  } catch {
+    return base;
+  }
 }
 
 /** Maps of a function object that the form owns: never parameters, never state. */

@@ -57,6 +57,8 @@ export interface InstanceMeta {
   mergeMaps?: string[];
   /** Proceed-on kfn last wrote into the instance's kfn_proceed; absent: the object has none. */
   proceedOn?: ProceedVerdict[];
+  /** Kernel id of every map pinned under maps/ at load: unpinned maps the program still holds are pinned again by id. */
+  mapIds?: Record<string, number>;
   createdAt: string;
 }
 

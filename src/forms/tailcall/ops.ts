@@ -8,7 +8,24 @@ import { KfnError } from '../../core/errors.js';
 import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
-import { attachRoot, detachRoot, loadInstance, loadRoot, releaseDir, setSlot, writeEntries, type Attached, type LoadInstanceArgs } from './kernel.js';
+import {
+  attachRoot,
+  detachRoot,
+  loadInstance,
+  loadRoot,
+  moveChainDir,
+  pinInstanceMaps,
+  pinInstanceProgram,
+  pinLinkProgram,
+  pinProgramSlot,
+  releaseDir,
+  restoreRoot,
+  setSlot,
+  setSlotById,
+  writeEntries,
+  type Attached,
+  type LoadInstanceArgs,
+} from './kernel.js';
 import { chainPins } from './layout.js';
 import { putMeta, readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta, type StackMeta } from './meta.js';
 import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
@@ -36,7 +53,8 @@ interface AttachFields {
 }
 
 export type TailcallOp =
-  | { op: 'load-root'; dir: string; hook: Hook; meta: RecordedChainMeta }
+  /** `aside`: the chain's root is gone; its slot is renamed root_next_old first (see loadRoot). */
+  | { op: 'load-root'; dir: string; hook: Hook; meta: RecordedChainMeta; aside?: boolean }
   | LoadInstanceOp
   | { op: 'set-slot'; slot: string; prog: string | null }
   | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
@@ -58,7 +76,19 @@ export type TailcallOp =
   /** Make a probe's perf-event link and pin it. */
   | ({ op: 'probe-attach' } & AttachProbeArgs)
   /** Detach a probe and remove its directory (release phase). */
-  | { op: 'probe-release'; dir: string };
+  | { op: 'probe-release'; dir: string }
+  /** Re-pin the root that kfn's link runs (its pin was removed). */
+  | { op: 'pin-link-prog'; link: string; pin: string; hook: Hook }
+  /** Re-pin a program's own slot array (its pin was removed, so the kernel emptied it). */
+  | { op: 'pin-prog-slot'; prog: string; slot: string }
+  /** Re-pin an instance's program by id, checked against the instance's pinned kfn_next. */
+  | { op: 'pin-instance-prog'; pin: string; progId: number; next: string }
+  /** Re-pin an instance's maps by the ids kfn recorded, checked against its program (identified by its pinned kfn_next). */
+  | { op: 'pin-instance-maps'; dir: string; progId: number; maps: Record<string, number> }
+  /** Move a chain's pins to the directory of its interface's new name. */
+  | { op: 'move-chain'; from: string; to: string }
+  /** Release phase: remove one pin (a dead root's slot set aside). */
+  | { op: 'unpin'; pin: string };
 
 export type UndoOp =
   /** Remove a pin directory (a freshly loaded instance or chain), and with `stopAt` the parents left empty. */
@@ -67,6 +97,11 @@ export type UndoOp =
   | { op: 'unpin'; pin: string }
   /** Point a one-slot program array at a pinned program, or empty it. */
   | { op: 'setSlot'; slot: string; prog: string | null }
+  /** Put a program kfn did not pin back into a slot, if that id is still that program. */
+  | { op: 'setSlotId'; slot: string; progId: number; tag: string; name: string }
+  | { op: 'moveChain'; from: string; to: string }
+  /** Undo load-root(aside): the new root's pins go, the old slot gets its name back. */
+  | { op: 'restoreRoot'; dir: string }
   /** Detach a chain's root link and remove the link pin. */
   | { op: 'detachRoot'; chainDir: string }
   /** Restore map entries: value null deletes the key (hex strings). */
@@ -101,7 +136,7 @@ function instanceMeta(pin: string): InstanceMeta | ProbeMeta {
 export function runOp(op: TailcallOp, ctx: RunContext): void {
   switch (op.op) {
     case 'load-root':
-      return loadRoot(op.dir, op.hook, stamped(op.meta, ctx));
+      return loadRoot(op.dir, op.hook, stamped(op.meta, ctx), op.aside === true);
     case 'load-instance':
       return void loadInstance(op, ctx.now());
     case 'set-slot':
@@ -145,10 +180,22 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return attachProbe(op, ctx.now());
     case 'probe-release':
       return releaseProbe(op.dir, ctx.pinRoot);
+    case 'pin-link-prog':
+      return pinLinkProgram(op.link, op.pin, op.hook);
+    case 'pin-prog-slot':
+      return pinProgramSlot(op.prog, op.slot);
+    case 'pin-instance-prog':
+      return pinInstanceProgram(op.pin, op.progId, op.next);
+    case 'pin-instance-maps':
+      return pinInstanceMaps(op.dir, op.progId, op.maps);
+    case 'move-chain':
+      return moveChainDir(op.from, op.to, ctx.pinRoot);
+    case 'unpin':
+      return unpin(op.pin);
   }
 }
 
-export function runUndo(op: UndoOp): void {
+export function runUndo(op: UndoOp, ctx: RunContext): void {
   switch (op.op) {
     case 'unpinTree':
       return op.stopAt ? unpinTreeAndEmptyParents(op.dir, op.stopAt) : unpinTree(op.dir);
@@ -156,6 +203,12 @@ export function runUndo(op: UndoOp): void {
       return unpin(op.pin);
     case 'setSlot':
       return setSlot(op.slot, op.prog);
+    case 'setSlotId':
+      return setSlotById(op.slot, op.progId, op.tag, op.name);
+    case 'moveChain':
+      return moveChainDir(op.from, op.to, ctx.pinRoot);
+    case 'restoreRoot':
+      return restoreRoot(op.dir);
     case 'detachRoot':
       return detachRoot(op.chainDir);
     case 'writeEntries':
@@ -181,6 +234,12 @@ export function describeUndo(op: UndoOp): string {
       return `remove ${op.pin}`;
     case 'setSlot':
       return `point ${op.slot} at ${op.prog ?? 'nothing'}`;
+    case 'setSlotId':
+      return `point ${op.slot} at program ${op.progId} (${op.name}) again`;
+    case 'moveChain':
+      return `move ${op.from} back to ${op.to}`;
+    case 'restoreRoot':
+      return `remove the new root of ${op.dir}`;
     case 'detachRoot':
       return `detach ${op.chainDir}`;
     case 'writeEntries':

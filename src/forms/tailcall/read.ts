@@ -9,6 +9,7 @@ import {
   LINK_TYPE,
   MapHandle,
   dumpLinksHere,
+  fdById,
   linkInfoByFd,
   listPinDirs,
   mapInfoByFd,
@@ -23,6 +24,7 @@ import {
   mapLayoutDigest,
   isPerCpu,
   perCpuValues,
+  type LinkInfo,
   type MapInfo,
   type MapKernelInfo,
   type MprogQuery,
@@ -33,8 +35,8 @@ import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
 import type { Attachment, Companion, DriftKind, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveInterface, LiveState, MapEntry, StackRecord, TcPosition } from '../../core/types.js';
 import { attachmentKey, companionText } from '../../core/types.js';
 import { driftText } from '../../core/drift.js';
-import { NEXT_MAP, chainDir, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir, parseStackPin, stacksRoot } from './layout.js';
-import { readMetaIfPinned, type ChainMeta, type InstanceMeta } from './meta.js';
+import { chainDir, rootProgram, chainPins, chainsRoot, instancePins, isInstanceDirName, parseChainDir, parseStackPin, stacksRoot } from './layout.js';
+import { readMetaIfPinned, type ChainMeta, type InstanceMeta, type Meta } from './meta.js';
 import { readProceedOn } from './proceed.js';
 import { readProbes } from './probe-read.js';
 import type { ReadOptions } from '../form.js';
@@ -191,51 +193,139 @@ function progName(id: number): string {
   }
 }
 
-export function pinnedProgId(pin: string): number {
-  const fd = tryOpenPinned(pin);
-  return fd === undefined ? 0 : withFd(fd, progIdByFd);
+/** An fd of the pinned object, or undefined when the pin is missing or is not a BPF object. */
+function openPin(pin: string): number | undefined {
+  try {
+    return tryOpenPinned(pin);
+  } catch (e) {
+    if (e instanceof BpfError) return undefined;
+    throw e;
+  }
 }
 
-/** The program id in slot 0 of a pinned one-slot program array (0 = empty). */
+/** The id of the object pinned at `pin` (0: missing, or not of that kind). */
+function pinnedId(pin: string, info: (fd: number) => { id: number }): number {
+  const fd = openPin(pin);
+  if (fd === undefined) return 0;
+  return withFd(fd, (f) => {
+    try {
+      return info(f).id;
+    } catch {
+      return 0;
+    }
+  });
+}
+
+export function pinnedProgId(pin: string): number {
+  return pinnedId(pin, (fd) => ({ id: progIdByFd(fd) }));
+}
+
+interface Slot {
+  /** The slot's pin exists (a removed pin means the kernel emptied the slot). */
+  pinned: boolean;
+  /** The program in the slot (0 = empty). */
+  progId: number;
+}
+
+function readSlot(pin: string): Slot {
+  const fd = openPin(pin);
+  if (fd === undefined) return { pinned: false, progId: 0 };
+  return withFd(fd, (f) => {
+    try {
+      const info = mapInfoByFd(f);
+      if (info.typeName !== 'prog_array') return { pinned: false, progId: 0 };
+      const v = new MapHandle(f, info, pin).lookup(new Uint8Array(4));
+      return { pinned: true, progId: v ? v.readUInt32LE(0) : 0 };
+    } catch {
+      return { pinned: false, progId: 0 };
+    }
+  });
+}
+
+/** The program id in slot 0 of a pinned one-slot program array (0 = empty; undefined: no such pin). */
 export function slotProgId(pin: string): number | undefined {
-  const fd = tryOpenPinned(pin);
+  const s = readSlot(pin);
+  return s.pinned ? s.progId : undefined;
+}
+
+/** What a slot held when it was read, so that re-pointing it can be undone exactly. */
+export type SlotContent = { kind: 'missing' } | { kind: 'empty' } | { kind: 'kfn'; prog: string } | { kind: 'foreign'; progId: number; tag: string; name: string };
+
+/** The tail-call form's own record of a live chain (LiveChain.formData); opaque to every other layer. */
+export interface TailcallChainData {
+  meta?: ChainMeta;
+  /** The root's slot as read. */
+  rootSlot: SlotContent;
+  /** Instance directories holding no usable instance (no metadata): released by the next apply. */
+  damagedDirs: string[];
+}
+
+function pinnedLink(pin: string): LinkInfo | undefined {
+  const fd = openPin(pin);
   if (fd === undefined) return undefined;
   return withFd(fd, (f) => {
-    const v = new MapHandle(f, mapInfoByFd(f), pin).lookup(new Uint8Array(4));
-    return v ? v.readUInt32LE(0) : 0;
+    try {
+      return linkInfoByFd(f);
+    } catch {
+      return undefined;
+    }
   });
+}
+
+/**
+ * kfn's root: the pinned program, or, when that pin was removed, the program behind kfn's
+ * own pinned link if it is a kfn root (kfn made that link; only kfn points it anywhere).
+ */
+function chainRoot(rootPin: string, link: LinkInfo | undefined, hook: Attachment['hook'], drift: DriftKind[]): number {
+  const pinned = pinnedProgId(rootPin);
+  if (pinned) return pinned;
+  if (link?.progId && progName(link.progId) === rootProgram(hook)) {
+    drift.push({ code: 'pin-missing', pin: 'root', progId: link.progId });
+    return link.progId;
+  }
+  drift.push({ code: 'root-missing' });
+  return 0;
 }
 
 /** One chain; `hooks`: the interfaces of its netns (undefined: the netns is gone). */
 function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined, scope: ReadScope): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
-  const meta = readMetaIfPinned(pins.meta) as ChainMeta | undefined;
+  const stored = readMetaSafely(pins.meta);
+  const meta = stored?.kind === 'chain' ? stored : undefined;
   const drift: DriftKind[] = [];
-  const rootProgId = pinnedProgId(pins.root);
-  const linkFd = tryOpenPinned(pins.link);
-  const link = linkFd === undefined ? undefined : withFd(linkFd, linkInfoByFd);
   if (!meta) drift.push({ code: 'metadata-missing' });
+  const link = pinnedLink(pins.link);
   if (!link) drift.push({ code: 'pin-missing', pin: 'link' });
-  if (!rootProgId) drift.push({ code: 'pin-missing', pin: 'root' });
+  const rootProgId = chainRoot(pins.root, link, attachment.hook, drift);
 
   let ifindex = 0;
   let attached = false;
   let mode: LiveChain['mode'];
-  const here = hooks?.get(attachment.ifname);
+  let where = attachment;
+  // The link's device is the truth: an interface renamed since keeps kfn's root running.
+  const byIndex = link?.ifindex && hooks ? [...hooks.values()].find((h) => h.ifindex === link.ifindex) : undefined;
+  const here = byIndex ?? hooks?.get(attachment.ifname);
   if (!hooks) drift.push({ code: 'netns-missing', netns: attachment.netns });
   else if (!here) drift.push({ code: 'interface-missing', ifname: attachment.ifname });
   else {
     ifindex = here.ifindex;
+    if (here.ifname !== attachment.ifname) {
+      const renamed = { ...attachment, ifname: here.ifname };
+      const conflict = fs.existsSync(chainDir(pinRoot, renamed));
+      drift.push({ code: 'interface-renamed', from: attachment.ifname, to: here.ifname, ...(conflict ? { conflict } : {}) });
+      // The chain is where its root runs; its pins follow with the next apply.
+      if (!conflict) where = renamed;
+    }
     if (link && link.ifindex !== ifindex) drift.push(defunctLink(link.ifindex, ifindex, attachment.ifname, meta));
     else if (attachment.hook === 'xdp') {
-      attached = here.xdp.progId === rootProgId;
+      attached = rootProgId > 0 && here.xdp.progId === rootProgId;
       if (!attached) drift.push({ code: 'root-not-attached', running: here.xdp.progId });
       else if (here.xdp.mode === 'native' || here.xdp.mode === 'generic') mode = here.xdp.mode;
     } else {
       const q = here.tcx[attachment.hook === 'tc-ingress' ? 'ingress' : 'egress'];
       if (q instanceof BpfError) throw q;
-      attached = q.progIds.includes(rootProgId);
+      attached = rootProgId > 0 && q.progIds.includes(rootProgId);
       if (!attached) drift.push({ code: 'root-not-attached' });
       else if (meta?.position) {
         const lost = positionLost(q.progIds, rootProgId, meta.position);
@@ -244,44 +334,18 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
     }
   }
 
-  const all = readInstances(dir, scope);
-  const byProg = new Map(all.map((i) => [i.progId, i]));
-  const instances: LiveInstance[] = [];
-  const seen = new Set<number>();
-  let slot = pins.rootNext;
-  let next = slotProgId(slot);
-  if (next === undefined) drift.push({ code: 'pin-missing', pin: 'root_next' });
-  while (next) {
-    const inst = byProg.get(next);
-    const after = instances.at(-1)?.name;
-    if (!inst) {
-      drift.push({ code: 'foreign-in-chain', progId: next, progName: progName(next), ...(after !== undefined ? { after } : {}) });
-      break;
-    }
-    if (seen.has(next) || instances.length >= MAX_CHAIN_LENGTH) {
-      drift.push({ code: 'loop', to: inst.name, ...(after !== undefined ? { after } : {}) });
-      break;
-    }
-    seen.add(next);
-    instances.push(inst);
-    slot = instancePins(inst.pinDir).next;
-    next = slotProgId(slot);
-    if (next === undefined) drift.push({ code: 'pin-missing', pin: NEXT_MAP, instance: inst.name });
-  }
-  const orphans = all.filter((i) => !seen.has(i.progId));
-  const bypass = bypassed(meta?.order, instances, drift);
-  if (bypass) drift.push(bypass);
-  for (const i of instances) for (const d of i.drift ?? []) drift.push({ code: 'instance-drift', instance: i.name, text: d });
+  const walk = walkChain(pins, rootProgId > 0, meta, drift, scope);
+  for (const i of walk.instances) for (const d of i.drift ?? []) drift.push({ code: 'instance-drift', instance: i.name, text: d });
 
   const chain: LiveChain = {
-    attachment,
+    attachment: where,
     chainName: meta?.chainName ?? '?',
     ifindex,
     rootProgId,
     linkId: link?.id ?? 0,
     pinDir: dir,
-    instances,
-    orphans,
+    instances: walk.instances,
+    orphans: walk.orphans,
     drift: drift.map(driftText),
     driftKinds: drift,
     attached: attached && link !== undefined,
@@ -292,8 +356,187 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
   if (meta?.revision) chain.revision = meta.revision;
   if (meta?.stack !== undefined) chain.stack = meta.stack;
   if (meta?.updatedAt) chain.appliedAt = meta.updatedAt;
-  if (meta) chain.formData = meta;
+  const data: TailcallChainData = { rootSlot: walk.rootSlot, damagedDirs: walk.damagedDirs };
+  if (meta) data.meta = meta;
+  chain.formData = data;
   return chain;
+}
+
+/** Metadata at `pin`, or undefined when it is missing or not kfn metadata (something else pinned there). */
+function readMetaSafely(pin: string): Meta | undefined {
+  try {
+    const m = readMetaIfPinned(pin);
+    return m && typeof m === 'object' ? m : undefined;
+  } catch (e) {
+    if (e instanceof BpfError) return undefined;
+    throw e;
+  }
+}
+
+/** One instance directory as found, before the walk gives it a place. */
+interface InstanceDir {
+  base: string;
+  pinDir: string;
+  /** From the prog pin (0: the pin is missing). */
+  progId: number;
+  meta?: InstanceMeta;
+  /** The pinned kfn_next map (0: missing): identifies the instance's program when its prog pin is gone. */
+  nextMapId: number;
+}
+
+function readInstanceDirs(fnDir: string): InstanceDir[] {
+  return listPinDirs(fnDir)
+    .filter(isInstanceDirName)
+    .map((base) => {
+      const pinDir = path.join(fnDir, base);
+      const pins = instancePins(pinDir);
+      const stored = readMetaSafely(pins.meta);
+      const d: InstanceDir = { base, pinDir, progId: pinnedProgId(pins.prog), nextMapId: pinnedId(pins.next, mapInfoByFd) };
+      if (stored?.kind === 'instance') d.meta = stored;
+      return d;
+    });
+}
+
+interface Walk {
+  instances: LiveInstance[];
+  orphans: LiveInstance[];
+  rootSlot: SlotContent;
+  damagedDirs: string[];
+}
+
+/**
+ * Follows the slots from the root: each program must be one of the chain's instances (by
+ * its prog pin or, when that pin is gone, by its pinned kfn_next map among the program's
+ * maps). Every way the walk differs from what kfn built is drift: a foreign program, a
+ * loop, a slot whose pin was removed, or (against the order kfn recorded) an empty slot.
+ */
+function walkChain(pins: ReturnType<typeof chainPins>, rootAlive: boolean, meta: ChainMeta | undefined, drift: DriftKind[], scope: ReadScope): Walk {
+  const dirs = readInstanceDirs(pins.functions);
+  const byProg = new Map(dirs.filter((d) => d.progId).map((d) => [d.progId, d]));
+  const find = (progId: number): InstanceDir | undefined => {
+    const hit = byProg.get(progId);
+    const unpinned = dirs.filter((d) => !d.progId && d.nextMapId);
+    if (hit || !unpinned.length) return hit;
+    let mapIds: number[];
+    try {
+      mapIds = progInfoById(progId).mapIds;
+    } catch {
+      return undefined;
+    }
+    return unpinned.find((d) => mapIds.includes(d.nextMapId));
+  };
+  const order = meta?.order;
+  const unreached = (walked: number): string[] => (order ? order.slice(walked) : []);
+
+  let slot = readSlot(pins.rootNext);
+  const rootSlot = slotContent(slot, find);
+  const instances: LiveInstance[] = [];
+  const inChain = new Set<string>();
+  let after: string | undefined;
+  let cut = false;
+  if (!slot.pinned && rootAlive) {
+    drift.push({ code: 'bypassed', unreached: unreached(0), pin: 'root_next' });
+    cut = true;
+  }
+  while (slot.pinned && slot.progId) {
+    const d = find(slot.progId);
+    if (!d) {
+      drift.push({ code: 'foreign-in-chain', progId: slot.progId, progName: progName(slot.progId), ...(after !== undefined ? { after } : {}) });
+      cut = true;
+      break;
+    }
+    if (!d.meta) {
+      drift.push({ code: 'instance-metadata-missing', dir: d.base, inChain: true });
+      inChain.add(d.pinDir);
+      cut = true;
+      break;
+    }
+    if (inChain.has(d.pinDir) || instances.length >= MAX_CHAIN_LENGTH) {
+      drift.push({ code: 'loop', to: d.meta.name, ...(after !== undefined ? { after } : {}) });
+      cut = true;
+      break;
+    }
+    inChain.add(d.pinDir);
+    if (!d.progId) drift.push({ code: 'pin-missing', pin: 'prog', instance: d.meta.name, progId: slot.progId });
+    instances.push(liveInstance(d, d.meta, slot.progId, drift, scope));
+    after = d.meta.name;
+    slot = readSlot(instancePins(d.pinDir).next);
+    if (!slot.pinned) {
+      drift.push({ code: 'bypassed', after, unreached: unreached(instances.length), pin: 'kfn_next' });
+      cut = true;
+    }
+  }
+  if (!cut && rootAlive) {
+    const bypass = bypassed(order, instances);
+    if (bypass) drift.push(bypass);
+  }
+  const orphans: LiveInstance[] = [];
+  const damagedDirs: string[] = [];
+  for (const d of dirs) {
+    if (!d.meta) {
+      damagedDirs.push(d.pinDir);
+      if (!inChain.has(d.pinDir)) drift.push({ code: 'instance-metadata-missing', dir: d.base, inChain: false });
+    } else if (!inChain.has(d.pinDir) && d.progId) orphans.push(liveInstance(d, d.meta, d.progId, [], scope));
+    else if (!inChain.has(d.pinDir)) damagedDirs.push(d.pinDir); // neither reached nor loadable: nothing of it runs
+  }
+  return { instances, orphans, rootSlot, damagedDirs };
+}
+
+function slotContent(slot: Slot, find: (progId: number) => InstanceDir | undefined): SlotContent {
+  if (!slot.pinned) return { kind: 'missing' };
+  if (!slot.progId) return { kind: 'empty' };
+  const d = find(slot.progId);
+  if (d?.progId) return { kind: 'kfn', prog: instancePins(d.pinDir).prog };
+  try {
+    const info = progInfoById(slot.progId);
+    return { kind: 'foreign', progId: info.id, tag: info.tag, name: info.name };
+  } catch {
+    return { kind: 'empty' };
+  }
+}
+
+/** A live instance from its directory; maps whose pins are gone are read through the live program when kfn knows their ids. */
+function liveInstance(d: InstanceDir, meta: InstanceMeta, progId: number, drift: DriftKind[], scope: ReadScope): LiveInstance {
+  const { pinDir } = d;
+  const pins = instancePins(pinDir);
+  const pinned = new Set(instanceMapPins(pinDir).map((m) => m.name));
+  const byId = unpinnedMaps(meta, progId, pinned, drift);
+  const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope, byId);
+  const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
+  if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
+  const idrift: string[] = [];
+  if (meta.identity.companions?.length) {
+    inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
+    idrift.push(...inst.companions.flatMap((c) => companionDrift(c)));
+  }
+  const proceedOn = readProceedOn(pins.proceed);
+  if (proceedOn) inst.proceedOn = proceedOn;
+  if (meta.proceedOn) {
+    inst.appliedProceedOn = meta.proceedOn;
+    // The program still reads the word, but kfn can no longer write it: a reload repairs.
+    if (!proceedOn) idrift.push('its proceed-on word is no longer pinned');
+  }
+  if (idrift.length) inst.drift = idrift;
+  return inst;
+}
+
+/**
+ * Maps recorded at load whose pins are gone. While the program lives it holds them: they
+ * are read by id (each checked to be one of the program's maps) and can be pinned again.
+ */
+function unpinnedMaps(meta: InstanceMeta, progId: number, pinned: Set<string>, drift: DriftKind[]): { name: string; id: number }[] {
+  const recorded = meta.mapIds;
+  const missing = recorded ? Object.keys(recorded).filter((n) => !pinned.has(n)).sort() : [];
+  if (!missing.length) return [];
+  let progMaps: number[] = [];
+  try {
+    if (progId) progMaps = progInfoById(progId).mapIds;
+  } catch {
+    /* the program is gone */
+  }
+  const found = missing.filter((n) => progMaps.includes(recorded![n]!));
+  drift.push({ code: 'maps-missing', instance: meta.name, maps: missing, recoverable: found.length === missing.length });
+  return found.length === missing.length ? found.map((name) => ({ name, id: recorded![name]! })) : [];
 }
 
 /**
@@ -319,8 +562,8 @@ function positionLost(progIds: number[], rootProgId: number, position: TcPositio
  * The walk ended on an empty slot before the instances kfn last built: the rest of the
  * chain is bypassed. Other endings (a foreign program, a loop) are reported as such.
  */
-function bypassed(order: string[] | undefined, walked: LiveInstance[], drift: DriftKind[]): DriftKind | undefined {
-  if (!order || drift.some((d) => d.code === 'foreign-in-chain' || d.code === 'loop')) return undefined;
+function bypassed(order: string[] | undefined, walked: LiveInstance[]): DriftKind | undefined {
+  if (!order) return undefined;
   const names = walked.map((i) => i.name);
   if (names.length >= order.length || names.some((n, i) => order[i] !== n)) return undefined;
   const after = names.at(-1);
@@ -352,37 +595,6 @@ export function readStackRecords(pinRoot: string): StackRecord[] {
   return out;
 }
 
-function readInstances(chainDirPath: string, scope: ReadScope): LiveInstance[] {
-  const fnDir = chainPins(chainDirPath).functions;
-  const out: LiveInstance[] = [];
-  for (const base of listPinDirs(fnDir)) {
-    if (!isInstanceDirName(base)) continue;
-    const pinDir = path.join(fnDir, base);
-    const pins = instancePins(pinDir);
-    const progId = pinnedProgId(pins.prog);
-    const meta = readMetaIfPinned(pins.meta) as InstanceMeta | undefined;
-    if (!progId || !meta) continue;
-    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
-    const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
-    if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
-    const drift: string[] = [];
-    if (meta.identity.companions?.length) {
-      inst.companions = meta.identity.companions.map((c) => readCompanion(pinDir, c));
-      drift.push(...inst.companions.flatMap((c) => companionDrift(c)));
-    }
-    const proceedOn = readProceedOn(pins.proceed);
-    if (proceedOn) inst.proceedOn = proceedOn;
-    if (meta.proceedOn) {
-      inst.appliedProceedOn = meta.proceedOn;
-      // The program still reads the word, but kfn can no longer write it: a reload repairs.
-      if (!proceedOn) drift.push('its proceed-on word is no longer pinned');
-    }
-    if (drift.length) inst.drift = drift;
-    out.push(inst);
-  }
-  return out;
-}
-
 function readCompanion(instancePinDir: string, c: Companion): LiveCompanion {
   const pins = instancePins(instancePinDir).companion(c.program);
   const progId = pinnedProgId(pins.prog);
@@ -403,21 +615,43 @@ function companionDrift(c: LiveCompanion): string[] {
  * One pass over an instance's maps, each typed from kernel BTF once: the decoded
  * entries of its parameter maps (state maps are left out) and every map's layout digest.
  */
-export function readInstanceMaps(instancePinDir: string, parameters: string[] | undefined, scope: ReadScope): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
+export function readInstanceMaps(
+  instancePinDir: string,
+  parameters: string[] | undefined,
+  scope: ReadScope,
+  byId: readonly { name: string; id: number }[] = [],
+): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
-  for (const { name, pin } of instanceMapPins(instancePinDir)) {
-    const fd = tryOpenPinned(pin);
+  const refs: { name: string; pin: string; open: () => number | undefined }[] = [
+    ...instanceMapPins(instancePinDir).map((m) => ({ ...m, open: () => openPin(m.pin) })),
+    ...byId.map((m) => ({ name: m.name, pin: `map ${m.id}`, open: () => openMapById(m.id) })),
+  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const { name, pin, open } of refs) {
+    const fd = open();
     if (fd === undefined) continue;
     withFd(fd, (f) => {
-      const info = mapInfoByFd(f);
+      let info: MapKernelInfo;
+      try {
+        info = mapInfoByFd(f);
+      } catch {
+        return; // a program or link pinned where a map belongs
+      }
       const typed = scope.typed(name, info);
       stateMaps[name] = scope.layout(typed, info);
       if (isParameter(name, info.typeName)) maps[name] = readMapEntries(new MapHandle(f, info, pin), typed);
     });
   }
   return { maps, stateMaps };
+}
+
+function openMapById(id: number): number | undefined {
+  try {
+    return fdById('map', id);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The map pins of an instance, by map name, in name order. */
@@ -429,14 +663,29 @@ function instanceMapPins(instancePinDir: string): { name: string; pin: string }[
   } catch {
     return [];
   }
-  return files.map((file) => ({ name: decodeURIComponent(file), pin: path.join(dir, file) }));
+  return files.map((file) => {
+    let name = file;
+    try {
+      name = decodeURIComponent(file);
+    } catch {
+      /* not a name kfn wrote: shown as it is */
+    }
+    return { name, pin: path.join(dir, file) };
+  });
 }
 
 export function listInstanceMaps(instancePinDir: string): { name: string; pin: string; info: MapKernelInfo }[] {
   return instanceMapPins(instancePinDir).flatMap(({ name, pin }) => {
-    const fd = tryOpenPinned(pin);
+    const fd = openPin(pin);
     if (fd === undefined) return [];
-    return [{ name, pin, info: withFd(fd, mapInfoByFd) }];
+    const info = withFd(fd, (f) => {
+      try {
+        return mapInfoByFd(f);
+      } catch {
+        return undefined; // a program or link pinned where a map belongs
+      }
+    });
+    return info ? [{ name, pin, info }] : [];
   });
 }
 

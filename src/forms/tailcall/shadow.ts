@@ -36,7 +36,8 @@ import {
 } from '../../libbpf/index.js';
 import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
 import type { Outcome } from '../../packets/expect.js';
-import { ROOT_OBJECT, globalPatches, rootProgram, setSlotFd, writeEntriesFd } from './kernel.js';
+import { ROOT_OBJECT, globalPatches, setSlotFd, writeEntriesFd } from './kernel.js';
+import { rootProgram } from './layout.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
 import { proceedWord } from './proceed-word.js';
