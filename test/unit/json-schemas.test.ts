@@ -53,7 +53,7 @@ const lProbe = (name: string, tp: string, attached = true): LiveProbe => ({
 });
 
 /** Every kind of change at once, on five hooks, and probes. */
-export function everything(): { plan: Plan; live: LiveState } {
+function everything(): { plan: Plan; live: LiveState } {
   const tc = lChain('tc', at('veth-a', 'tc-ingress'), [inst('count', FN.flowstats, 30)]);
   tc.position = 'last';
   // Every chain is the plan's stack's but old-name, applied before stacks: it is adopted.
