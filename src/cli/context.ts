@@ -42,12 +42,16 @@ export function manifestTarget(arg: string | undefined): string {
   return path.resolve(arg ?? DEFAULT_MANIFESTS);
 }
 
-function recoveredText(r: RecoveryReport): string {
+export function recoveredText(r: RecoveryReport): string {
   const what =
     r.phase === 'apply'
-      ? `undid ${r.undone.length} step(s); the kernel is back to the state before that apply`
+      ? `undid ${r.undone.length} step(s)${r.restored === false ? '; the kernel differs from the state before that apply: run kfn plan' : r.errors.length ? '' : '; the kernel is back to the state before that apply'}`
       : `finished its cleanup (${r.released.length} release step${r.released.length === 1 ? '' : 's'})`;
-  return `kfn: recovered an interrupted apply (pid ${r.pid}, ${r.command}, started ${r.startedAt}): ${what}.\n`;
+  const problems = r.errors.length
+    ? `\nkfn: ${r.errors.length} operation(s) could not run because the kernel changed since (recovery went on with the rest): ${r.errors.join('; ')}` +
+      (r.keptAt ? `\nkfn: the journal is kept at ${r.keptAt} (kfn journal show); run kfn plan to see what is left.` : '')
+    : '';
+  return `kfn: recovered an interrupted apply (pid ${r.pid}, ${r.command}, started ${r.startedAt}): ${what}.${problems}\n`;
 }
 
 /**
@@ -107,7 +111,7 @@ export function kernelEngine(ctx: Context, extra?: (e: EngineEvent) => void, acc
           else process.stderr.write(recoveredText(e.report));
           break;
         case 'apply-in-progress':
-          ctx.log.warn('an apply is in progress; the live state may be changing');
+          ctx.log.warn(e.pid ? `an apply (pid ${e.pid}, ${e.command}) is in progress; the live state may be changing` : 'an apply is in progress; the live state may be changing');
           break;
         case 'warning':
           ctx.log.warn(e.message);

@@ -44,6 +44,10 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/suspend.js')).suspendCommand(await ctx(), f as Flags<{ stack?: string; reason?: string }>);
     case 'resume':
       return (await import('./commands/suspend.js')).resumeCommand(await ctx(), f as Flags<{ stack?: string }>);
+    case 'journal-show':
+      return (await import('./commands/journal.js')).journalShowCommand(await ctx(), f as Flags<{ json?: boolean }>);
+    case 'journal-clear':
+      return (await import('./commands/journal.js')).journalClearCommand(await ctx(), f as Flags<{ force?: boolean; lockTimeout?: string }>);
     case 'version':
       return (await import('./commands/version.js')).versionCommand(f as Flags<{ json?: boolean }>);
     case 'completion':

@@ -32,6 +32,8 @@ export type CommandName =
   | 'status'
   | 'suspend'
   | 'resume'
+  | 'journal-show'
+  | 'journal-clear'
   | 'version'
   | 'completion';
 
@@ -200,6 +202,18 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description("let a suspended stack's reconcile agent work again")
     .option('--stack <name>', 'the stack (may be left out when one agent runs on this host)')
     .action(act('resume'));
+  const journal = program.command('journal').description('inspect or drop the journal of an interrupted apply (docs/errors.md, JOURNAL_INVALID)');
+  journal
+    .command('show')
+    .description('the journal as recovery would judge it, and the journals kept for inspection (nothing is run)')
+    .option('--json', 'machine-readable')
+    .action(act('journal-show'));
+  journal
+    .command('clear')
+    .description('remove the journal without running it, and the journals kept for inspection')
+    .option('--force', 'also a journal that recovery would still run')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)')
+    .action(act('journal-clear'));
   program
     .command('version')
     .description("kfn's version, libbpf's version and the kernel features kfn uses")

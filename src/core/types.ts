@@ -655,6 +655,8 @@ export interface Plan extends PlannedChanges {
   form: string;
   /** Pin root the steps were compiled for; apply refuses a plan made for another one. */
   pinRoot: string;
+  /** Host (and boot) the plan was made on; apply refuses a plan of another host or boot. */
+  host: HostId;
   steps: PlannedStep[];
 }
 
@@ -753,4 +755,19 @@ export interface StatusReport {
     agent?: StackStatus;
     suspended?: Suspension;
   }[];
+}
+
+/** The apply journal as recovery would judge it, without running anything (`kfn journal show`). */
+export interface JournalSummary {
+  file: string;
+  state: 'none' | 'invalid' | 'live' | 'other-pin-root' | 'pending';
+  /** Why kfn would not run it (state invalid). */
+  reason?: string;
+  writer?: { pid: number; command: string; startedAt: string; running: boolean };
+  pinRoot?: string;
+  phase?: 'apply' | 'release';
+  steps: { description: string; done: boolean; undo: string[] }[];
+  release: string[];
+  /** Journals recovery could not fully undo, kept for inspection. */
+  kept: string[];
 }

@@ -48,3 +48,17 @@ export function requireKernelAccess(paths: KfnPaths, opts: { pins?: boolean } = 
     throw new KfnError('BPFFS_NOT_MOUNTED', `${bpffs} is not a bpf filesystem`, { hint: `mount it: mount -t bpf bpf ${bpffs}` });
   }
 }
+
+/** Before a change: kfn must be able to pin under its pin root (a read-only bpffs refuses every pin, with ENOENT from mkdir). */
+export function requirePinRootWritable(pinRoot: string): void {
+  let at = pinRoot;
+  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  try {
+    fs.accessSync(at, fs.constants.W_OK);
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    throw new KfnError('PIN_ROOT_READ_ONLY', `kfn cannot pin under ${pinRoot}: ${at} is ${errno === 'EROFS' ? 'on a read-only file system' : `not writable (${errno})`}`, {
+      hint: `remount the bpf filesystem read-write (mount -o remount,rw ${path.dirname(pinRoot)}) or set KFN_PIN_ROOT to a writable bpffs directory`,
+    });
+  }
+}

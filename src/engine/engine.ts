@@ -7,14 +7,16 @@
  */
 import { KfnError } from '../core/errors.js';
 import type { KfnPaths } from '../core/config.js';
-import { attachmentKey, probeKey, type Attachment, type DesiredState, type HostIdentity, type LiveChain, type LiveProbe, type LiveState, type Plan } from '../core/types.js';
+import { attachmentKey, probeKey, type Attachment, type DesiredState, type HostIdentity, type JournalSummary, type LiveChain, type LiveProbe, type LiveState, type Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { tailcallForm } from '../forms/tailcall/index.js';
 import { liveFingerprint, plan as diff } from '../plan/index.js';
 import { netnsOf } from './desired.js';
 import { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
-import { Journal, journalPresent, recover } from './journal.js';
+import { Journal, clearJournals, inspectJournal, journalPresent, recover, summarizeJournal } from './journal.js';
+import { requirePinRootWritable } from './access.js';
+import { hostId, hostMismatch, isHostId } from './host.js';
 import { acquireLock, type Lock } from './lock.js';
 import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
 import type { LoadedPacketTests } from '../packets/index.js';
@@ -106,7 +108,7 @@ export class Engine {
     const t0 = performance.now();
     const planned = diff(desired, live, { now: this.now(), ...(opts.host ? { host: opts.host } : {}) });
     const { changes, steps } = this.form.compile(planned, { pinRoot: this.paths.pinRoot, live });
-    const p: Plan = { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, steps };
+    const p: Plan = { ...planned, changes, formatVersion: 2, form: this.form.name, pinRoot: this.paths.pinRoot, host: hostId(), steps };
     this.emit({ type: 'planned', seconds: (performance.now() - t0) / 1000, summary: p.summary, steps: steps.length });
     return p;
   }
@@ -143,7 +145,9 @@ export class Engine {
 
   /**
    * Finishes what an interrupted apply left, if anything. Without the lock (an apply
-   * is running), read-only callers go on and are told the state may be changing.
+   * is running), read-only callers go on and are told the state may be changing. A
+   * journal kfn may not run is refused (JOURNAL_INVALID) and left for a human, never
+   * executed; one whose writer still runs is left alone (a transaction fails LOCKED).
    */
   async recover(lock?: Lock): Promise<void> {
     if (!journalPresent(this.paths.stateDir)) return;
@@ -157,10 +161,52 @@ export class Engine {
       }
     }
     try {
+      const s = inspectJournal(this.paths.stateDir, this.form, this.paths.pinRoot);
+      if (s.state === 'live' && !lock) return this.emit({ type: 'apply-in-progress', pid: s.body.pid, command: s.body.command });
       const report = recover(this.paths.stateDir, this.form, this.paths.pinRoot);
-      if (report) this.emit({ type: 'recovered', report });
+      if (!report) return;
+      if (report.phase === 'apply' && s.state === 'pending' && s.body.before !== undefined && s.body.netns !== undefined) report.restored = this.restoredTo(s.body.netns, s.body.before);
+      this.emit({ type: 'recovered', report });
     } finally {
       if (!lock) held.release();
+    }
+  }
+
+  /**
+   * Whether the live state is again what the fingerprint taken before an apply says.
+   * Never fails the command: a namespace gone since leaves it unknown.
+   */
+  private restoredTo(netns: string[], before: string): boolean | undefined {
+    try {
+      return liveFingerprint(this.readLive(netns)) === before;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The journal as recovery would judge it (nothing runs): `kfn journal show`. */
+  journalStatus(): JournalSummary {
+    return summarizeJournal(this.paths.stateDir, this.form, this.paths.pinRoot);
+  }
+
+  /**
+   * Drops the journal without running it, and the journals kept for inspection, holding
+   * the lock. Never the journal of a running apply; one recovery would still run only
+   * with `force` (recovering it is almost always what is wanted: kfn plan does).
+   */
+  async clearJournal(force: boolean, lockTimeoutMs = 0): Promise<string[]> {
+    const lock = await acquireLock(this.paths.stateDir, 'kfn journal clear', lockTimeoutMs);
+    try {
+      const s = inspectJournal(this.paths.stateDir, this.form, this.paths.pinRoot);
+      if (s.state === 'live') throw s.error;
+      if (s.state === 'pending' && !force) {
+        throw new KfnError('JOURNAL_EXISTS', `the journal of the interrupted apply of pid ${s.body.pid} (${s.body.command}) can still be recovered`, {
+          hint: 'run kfn plan to recover it (undoing its steps); kfn journal clear --force drops it without undoing anything',
+        });
+      }
+      return clearJournals(this.paths.stateDir);
+    } finally {
+      lock.release();
     }
   }
 
@@ -189,12 +235,23 @@ export class Engine {
     return result;
   }
 
-  private applyLocked(p: Plan, opts: ApplyOptions): ApplyResult {
+  /** A plan is an instruction that may come from a file: for this host, pin root and form, and every step kfn's own. */
+  private checkPlan(p: Plan): void {
     if (p.pinRoot !== this.paths.pinRoot || p.form !== this.form.name) {
       throw new KfnError('PLAN_MISMATCH', `the plan was made for pin root ${p.pinRoot} (${p.form} form), this kfn manages ${this.paths.pinRoot} (${this.form.name} form)`, {
         hint: 'make the plan with the same KFN_PIN_ROOT on this host',
       });
     }
+    const other = isHostId(p.host) ? hostMismatch(p.host) : 'it records no host';
+    if (other) throw new KfnError('PLAN_MISMATCH', `the plan is for another kernel: ${other}`, { hint: 'make the plan on this host: kfn plan -o FILE' });
+    for (const [i, step] of p.steps.entries()) {
+      const bad = this.form.checkStep(step, this.paths.pinRoot);
+      if (bad) throw new KfnError('PLAN_INVALID', `step ${i + 1} of the plan (${String(step.description)}) is refused: ${bad}`, { hint: 'make a new plan with kfn plan; a plan file is an instruction: keep it where only root can write' });
+    }
+  }
+
+  private applyLocked(p: Plan, opts: ApplyOptions): ApplyResult {
+    this.checkPlan(p);
     const live = opts.live ?? this.readLive(planNetns(p));
     const before = liveFingerprint(live);
     if (before !== p.liveFingerprint) {
@@ -206,7 +263,8 @@ export class Engine {
     // no step touches it.
     const { attachments: touched, scope } = touchedBy(p);
     const beforeTouched = liveFingerprint(live, scope);
-    const journal = Journal.begin(this.paths.stateDir, this.opts.command ?? process.argv.slice(1).join(' '), this.paths.pinRoot, this.form.name);
+    requirePinRootWritable(this.paths.pinRoot);
+    const journal = Journal.begin(this.paths.stateDir, this.opts.command ?? process.argv.slice(1).join(' '), this.paths.pinRoot, this.form.name, { netns: planNetns(p), fingerprint: before });
     let result;
     try {
       result = executeSteps(p, {

@@ -19,8 +19,8 @@ export type EngineEvent =
   /** An apply ended, in `seconds` from the lock being held to the verification. */
   | { type: 'applied'; seconds: number; outcome: ApplyOutcome; steps: number }
   | { type: 'recovered'; report: RecoveryReport }
-  /** A read-only command found a journal while an apply holds the lock. */
-  | { type: 'apply-in-progress' }
+  /** A read-only command found a journal while an apply holds the lock (or the journal's writer still runs). */
+  | { type: 'apply-in-progress'; pid?: number; command?: string }
   | { type: 'step'; n: number; total: number; step: PlannedStep }
   | { type: 'step-done'; n: number; total: number; step: PlannedStep }
   | { type: 'undo'; step: PlannedStep }

@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import { sha256Hex } from '../core/digest.js';
-import type { PlannedStep } from '../core/types.js';
+import type { JournalSummary, PlannedStep } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { InputFileError, readRegularFile } from '../core/files.js';
 import { isProcessRef, isRunning, selfRef, type ProcessRef } from './host.js';
@@ -54,6 +54,9 @@ interface JournalBody {
   command: string;
   startedAt: string;
   pinRoot: string;
+  /** Namespaces the apply read, and the fingerprint of the live state before it: what recovery checks it restored. */
+  netns?: string[];
+  before?: string;
   /** `apply`: steps may need undoing. `release`: committed, only cleanup is left. */
   phase: 'apply' | 'release';
   steps: JournalStep[];
@@ -94,7 +97,7 @@ export class Journal {
     private readonly fd: number,
   ) {}
 
-  static begin(stateDir: string, command: string, pinRoot: string, form: string): Journal {
+  static begin(stateDir: string, command: string, pinRoot: string, form: string, before?: { netns: string[]; fingerprint: string }): Journal {
     ensureStateDir(stateDir);
     const file = journalPath(stateDir);
     let fd: number;
@@ -105,7 +108,17 @@ export class Journal {
       throw new KfnError('JOURNAL_EXISTS', `an unfinished journal exists at ${file}`, { hint: 'run kfn plan to recover first' });
     }
     const j = new Journal(file, fd);
-    j.append({ t: 'begin', version: JOURNAL_VERSION, form, pid: process.pid, writer: selfRef(), command, startedAt: new Date().toISOString(), pinRoot });
+    j.append({
+      t: 'begin',
+      version: JOURNAL_VERSION,
+      form,
+      pid: process.pid,
+      writer: selfRef(),
+      command,
+      startedAt: new Date().toISOString(),
+      pinRoot,
+      ...(before ? { netns: before.netns, before: before.fingerprint } : {}),
+    });
     // The new file's name is durable too: a journal that vanished on disk could not be recovered.
     const dirFd = fs.openSync(path.dirname(file), 'r');
     try {
@@ -160,10 +173,15 @@ export interface RecoveryReport {
   phase: 'apply' | 'release';
   undone: string[];
   released: string[];
+  /** Operations the kernel refused because it changed since (each with why); recovery went on with the rest. */
   errors: string[];
+  /** Where the journal was kept for inspection when `errors` is not empty. */
+  keptAt?: string;
+  /** Whether the kernel is as the fingerprint taken before the apply says (undefined: not checked). */
+  restored?: boolean;
 }
 
-const INVALID_HINT = 'inspect it, then remove it by hand once the kernel state is checked';
+const INVALID_HINT = 'nothing of it was run; inspect it with kfn journal show, check the kernel (kfn show, bpftool), then remove it with kfn journal clear';
 
 function invalid(file: string, why: string): KfnError {
   return new KfnError('JOURNAL_INVALID', `journal ${file} ${why}`, { hint: INVALID_HINT });
@@ -182,6 +200,8 @@ function recordProblem(r: unknown): string | undefined {
       for (const f of ['form', 'command', 'startedAt', 'pinRoot'] as const) if (typeof r[f] !== 'string') return `has no ${f}`;
       if (!Number.isSafeInteger(r.pid)) return 'has no pid';
       if (r.writer !== undefined && !isProcessRef(r.writer)) return 'names its writer wrongly';
+      if (r.netns !== undefined && !(Array.isArray(r.netns) && r.netns.every((n) => typeof n === 'string'))) return 'names its namespaces wrongly';
+      if (r.before !== undefined && typeof r.before !== 'string') return 'has a malformed fingerprint';
       return undefined;
     case 'intend':
       return typeof r.description === 'string' && Array.isArray(r.undo) ? undefined : 'is a malformed step';
@@ -247,54 +267,157 @@ function readJournal(file: string): JournalBody {
   return body;
 }
 
+/** The journal as recovery judges it, before anything of it runs. */
+export type JournalState =
+  | { state: 'none' }
+  /** Nothing of it may run: `error` says why (JOURNAL_INVALID). */
+  | { state: 'invalid'; reason: string; error: KfnError }
+  /** Its writer still runs (the lock file was removed?): never recovered. */
+  | { state: 'live'; body: JournalBody; error: KfnError }
+  /** Of another pin root: only the kfn managing that one may run it. */
+  | { state: 'other-pin-root'; body: JournalBody; error: KfnError }
+  | { state: 'pending'; body: JournalBody };
+
 /**
- * Finishes what an interrupted apply left: undoes its steps in reverse (before the
- * commit point) or completes its cleanup (after). Caller must hold the lock.
+ * Judges the journal without running any of it: readable and well-formed, of this form,
+ * its writer gone, of this pin root, and every undo operation and release step one of
+ * the form's own on kfn's pins under the pin root (form.checkUndo / checkStep).
  */
-export function recover(stateDir: string, form: ChainForm, pinRoot: string): RecoveryReport | undefined {
+export function inspectJournal(stateDir: string, form: ChainForm, pinRoot: string): JournalState {
   const file = journalPath(stateDir);
-  if (!journalPresent(stateDir)) return undefined;
-  const body = readJournal(file);
+  if (!journalPresent(stateDir)) return { state: 'none' };
+  let body: JournalBody;
+  try {
+    body = readJournal(file);
+  } catch (e) {
+    if (e instanceof KfnError) return { state: 'invalid', reason: e.message, error: e };
+    throw e;
+  }
   if (body.version !== JOURNAL_VERSION || body.form !== form.name) {
-    throw new KfnError('JOURNAL_INVALID', `journal ${file} was written by another kfn (version ${String(body.version)}, form ${String(body.form)})`, {
-      hint: 'recover it with the kfn that wrote it, or inspect it and remove it by hand once the kernel state is checked',
+    const error = new KfnError('JOURNAL_INVALID', `journal ${file} was written by another kfn (version ${String(body.version)}, form ${String(body.form)})`, {
+      hint: 'recover it with the kfn that wrote it, or inspect it (kfn journal show) and remove it (kfn journal clear) once the kernel state is checked',
     });
+    return { state: 'invalid', reason: error.message, error };
   }
   if (body.writer && body.writer.pid !== process.pid && isRunning(body.writer)) {
-    throw new KfnError('LOCKED', `journal ${file} belongs to an apply that still runs: pid ${body.writer.pid} (${body.command}, started ${body.startedAt})`, {
+    const error = new KfnError('LOCKED', `journal ${file} belongs to an apply that still runs: pid ${body.writer.pid} (${body.command}, started ${body.startedAt})`, {
       hint: 'wait for it to finish; never remove the lock file of a running kfn',
     });
+    return { state: 'live', body, error };
   }
   if (body.pinRoot !== pinRoot) {
     // Its undo operations name another pin root's objects: only the kfn managing that one may run them.
-    throw new KfnError('JOURNAL_EXISTS', `journal ${file} is for pin root ${body.pinRoot}, not ${pinRoot}`, {
+    const error = new KfnError('JOURNAL_EXISTS', `journal ${file} is for pin root ${body.pinRoot}, not ${pinRoot}`, {
       hint: `run kfn plan with KFN_PIN_ROOT=${body.pinRoot} to recover it`,
     });
+    return { state: 'other-pin-root', body, error };
   }
+  for (const [i, st] of body.steps.entries()) {
+    for (const op of st.undo) {
+      const bad = form.checkUndo(op, pinRoot);
+      if (bad) return refuse(file, `step ${i + 1} (${st.description}) has an undo operation kfn will not run: ${bad}`);
+    }
+  }
+  for (const st of body.release) {
+    const bad = form.checkStep(st, pinRoot);
+    if (bad) return refuse(file, `its release step "${st.description}" is one kfn will not run: ${bad}`);
+  }
+  return { state: 'pending', body };
+}
+
+function refuse(file: string, why: string): JournalState {
+  const error = invalid(file, why);
+  return { state: 'invalid', reason: error.message, error };
+}
+
+/** Journals recovery could not fully undo, kept for inspection (they block nothing). */
+const KEPT = /^journal\.failed-[0-9TZ.-]+\.json$/;
+
+export function keptJournals(stateDir: string): string[] {
+  try {
+    return fs
+      .readdirSync(stateDir)
+      .filter((f) => KEPT.test(f))
+      .sort()
+      .map((f) => path.join(stateDir, f));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Finishes what an interrupted apply left: undoes its steps in reverse (before the
+ * commit point) or completes its cleanup (after). An operation the kernel refuses
+ * because the world changed since (a pin removed again, a program gone) is recorded with
+ * why and recovery goes on with the rest: it never wedges the host. A journal not fully
+ * carried out is then kept aside for inspection (kfn journal show, kfn journal clear),
+ * blocking nothing. A journal kfn may not run throws (JOURNAL_INVALID, LOCKED,
+ * JOURNAL_EXISTS) and nothing of it runs. Caller must hold the lock.
+ */
+export function recover(stateDir: string, form: ChainForm, pinRoot: string): RecoveryReport | undefined {
+  const file = journalPath(stateDir);
+  const s = inspectJournal(stateDir, form, pinRoot);
+  if (s.state === 'none') return undefined;
+  if (s.state !== 'pending') throw s.error;
+  const { body } = s;
   const ctx = { pinRoot: body.pinRoot, now: () => new Date() };
   const report: RecoveryReport = { pid: body.pid, command: body.command, startedAt: body.startedAt, phase: body.phase, undone: [], released: [], errors: [] };
   if (body.phase === 'apply') {
-    for (const s of [...body.steps].reverse()) {
-      for (const op of s.undo) {
+    for (const st of [...body.steps].reverse()) {
+      for (const op of st.undo) {
         try {
           form.undo(op, ctx);
         } catch (e) {
           report.errors.push(`${form.describeUndo(op)}: ${(e as Error).message}`);
         }
       }
-      report.undone.push(s.description);
+      report.undone.push(st.description);
     }
   } else {
     for (const step of body.release) {
-      form.run(step, ctx);
-      report.released.push(step.description);
+      try {
+        form.run(step, ctx);
+        report.released.push(step.description);
+      } catch (e) {
+        report.errors.push(`${step.description}: ${(e as Error).message}`);
+      }
     }
   }
   if (report.errors.length) {
-    throw new KfnError('RECOVERY_FAILED', `could not fully undo the interrupted apply of pid ${body.pid}: ${report.errors.join('; ')}`, {
-      hint: `the journal is kept at ${file}; check kfn show and bpftool, then remove it`,
-    });
-  }
-  fs.rmSync(file, { force: true });
+    const kept = path.join(stateDir, `journal.failed-${new Date().toISOString().replace(/:/g, '-')}.json`);
+    fs.renameSync(file, kept);
+    report.keptAt = kept;
+  } else fs.rmSync(file, { force: true });
   return report;
+}
+
+/** Removes the journal (without running it) and the journals kept for inspection; returns what it removed. */
+export function clearJournals(stateDir: string): string[] {
+  const files = [...(journalPresent(stateDir) ? [journalPath(stateDir)] : []), ...keptJournals(stateDir)];
+  for (const f of files) fs.rmSync(f, { force: true });
+  return files;
+}
+
+/** The journal as recovery would judge it, for people (`kfn journal show`): nothing runs. */
+export function summarizeJournal(stateDir: string, form: ChainForm, pinRoot: string): JournalSummary {
+  const s = inspectJournal(stateDir, form, pinRoot);
+  const out: JournalSummary = { file: journalPath(stateDir), state: s.state, steps: [], release: [], kept: keptJournals(stateDir) };
+  if (s.state === 'invalid') out.reason = s.reason;
+  if (s.state === 'none' || s.state === 'invalid') return out;
+  const b = s.body;
+  out.writer = { pid: b.pid, command: b.command, startedAt: b.startedAt, running: s.state === 'live' };
+  out.pinRoot = b.pinRoot;
+  out.phase = b.phase;
+  // Described, never run; an operation of another pin root's journal was not checked: its words are guarded.
+  out.steps = b.steps.map((st) => ({ description: st.description, done: st.done, undo: st.undo.map((op) => safeDescribe(form, op)) }));
+  out.release = b.release.map((r) => r.description);
+  return out;
+}
+
+function safeDescribe(form: ChainForm, op: unknown): string {
+  try {
+    return form.describeUndo(op);
+  } catch {
+    return JSON.stringify(op);
+  }
 }

@@ -114,6 +114,13 @@ export interface ChainForm {
   compile(changes: PlannedChanges, ctx: CompileContext): Compiled;
   run(step: PlannedStep, ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
+  /**
+   * Steps and undo operations come back from files (saved plans, the journal): why this
+   * one is not an operation of this form on kfn's own objects under `pinRoot` (a path
+   * outside it, through a symlink, of the wrong kind...), or undefined when it may run.
+   */
+  checkStep(step: unknown, pinRoot: string): string | undefined;
+  checkUndo(op: unknown, pinRoot: string): string | undefined;
   describeUndo(op: unknown): string;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];

@@ -16,3 +16,4 @@ export { renderTestReport } from './test-text.js';
 export { renderTestJson, testJson } from './test-json.js';
 export { renderJunit } from './junit.js';
 export { groupPacketChanges, changeText, type PacketChangeGroup } from './packets-format.js';
+export { renderJournal, renderJournalJson } from './journal.js';

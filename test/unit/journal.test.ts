@@ -30,6 +30,8 @@ function fakeForm(calls: Calls, failUndo?: unknown): ChainForm {
       calls.undo.push(op);
     },
     describeUndo: (op) => `undo ${String(op)}`,
+    checkStep: () => undefined,
+    checkUndo: () => undefined,
     stats: () => [],
     counters: () => ({}),
     shadow: () => {
@@ -179,13 +181,47 @@ describe('apply journal', () => {
     assert.match(invalidCode(() => Journal.begin(dir, 'kfn apply', '/pins', 'tailcall')), /^JOURNAL_EXISTS: /);
   });
 
-  test('an undo that fails keeps the journal and names the operation', () => {
+  test('an undo the changed kernel refuses is reported with why, the rest is undone, the journal is kept aside and blocks nothing', () => {
     const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
     j.intend('one', ['u1']);
     j.intend('two', ['bad']);
     j.close();
-    assert.match(invalidCode(() => recover(dir, fakeForm(calls, 'bad'), '/pins')), /^RECOVERY_FAILED: .*undo bad: cannot/);
-    assert.ok(fs.existsSync(file()));
+    const r = recover(dir, fakeForm(calls, 'bad'), '/pins')!;
+    assert.deepEqual(r.errors, ['undo bad: cannot']);
+    assert.deepEqual(r.undone, ['two', 'one']);
     assert.deepEqual(calls.undo, ['u1'], 'the other steps are still undone');
+    assert.ok(!fs.existsSync(file()), 'no journal blocks the next command');
+    assert.match(path.basename(r.keptAt!), /^journal\.failed-[0-9TZ.-]+\.json$/);
+    assert.ok(fs.readFileSync(r.keptAt!, 'utf8').includes('"bad"'), 'kept as it was, for inspection');
+    assert.equal(recover(dir, fakeForm(calls), '/pins'), undefined, 'nothing left to recover');
+  });
+
+  test('a release step the changed kernel refuses is reported and the others still run', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.done();
+    j.releasing([releaseStep('release a'), releaseStep('release b')]);
+    j.close();
+    const form = fakeForm(calls);
+    form.run = (step) => {
+      if (step.description === 'release a') throw new Error('gone');
+      calls.run.push(step.description);
+    };
+    const r = recover(dir, form, '/pins')!;
+    assert.deepEqual(r.errors, ['release a: gone']);
+    assert.deepEqual(r.released, ['release b']);
+    assert.ok(r.keptAt && fs.existsSync(r.keptAt));
+  });
+
+  test('an undo operation the form refuses (outside the pin root...) makes the journal invalid: nothing of it runs', () => {
+    const j = Journal.begin(dir, 'kfn apply', '/pins', 'tailcall');
+    j.intend('one', ['u1']);
+    j.intend('two', ['/etc']);
+    j.close();
+    const form = fakeForm(calls);
+    form.checkUndo = (op) => (op === '/etc' ? '/etc is outside kfn\'s pin root /pins' : undefined);
+    assert.match(invalidCode(() => recover(dir, form, '/pins')), /^JOURNAL_INVALID: .*step 2 \(two\) has an undo operation kfn will not run: \/etc is outside/);
+    assert.deepEqual(calls.undo, []);
+    assert.ok(fs.existsSync(file()), 'left for a human');
   });
 });

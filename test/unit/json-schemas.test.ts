@@ -21,7 +21,7 @@ const PIN_ROOT = '/sys/fs/bpf/kfn';
 function compiled(d: ReturnType<typeof desired>, l: LiveState): Plan {
   const planned = plan(d, l, { now: NOW });
   const { changes, steps } = compile(planned, { pinRoot: PIN_ROOT, live: l });
-  return { ...planned, changes, formatVersion: 2, form: 'tailcall', pinRoot: PIN_ROOT, steps };
+  return { ...planned, changes, formatVersion: 2, form: 'tailcall', pinRoot: PIN_ROOT, host: { machineId: null, bootId: null, hostname: 'edge-07' }, steps };
 }
 
 const inst = (name: string, fn = FN.blocklist, progId = 10, maps = {}, applied?: Record<string, Record<string, string>>) => lInst(name, fn, progId, maps, applied);

@@ -13,6 +13,7 @@ import { isPlanFile, loadPlan, savePlan } from '../../src/engine/plan-file.js';
 import { KfnError } from '../../src/core/errors.js';
 import type { Plan } from '../../src/core/types.js';
 import { NOW, FN, dChain, dInst, desired, liveState } from './plan-fixtures.js';
+import { hostId } from '../../src/engine/host.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-plan-file-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 function aPlan(): Plan {
   const live = liveState();
   const planned = plan(desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist, { blocked_v4: { '198.18.0.3/32': '1' } })])), live, { now: NOW });
-  return { ...planned, ...compile(planned, { pinRoot: '/sys/fs/bpf/kfn', live }), formatVersion: 2, form: 'tailcall', pinRoot: '/sys/fs/bpf/kfn' };
+  return { ...planned, ...compile(planned, { pinRoot: '/sys/fs/bpf/kfn', live }), formatVersion: 2, form: 'tailcall', pinRoot: '/sys/fs/bpf/kfn', host: hostId() };
 }
 
 const code = (fn: () => unknown): string => {

@@ -18,6 +18,10 @@ import { journalPath, recover } from '../../src/engine/journal.js';
 import { acquireLock } from '../../src/engine/lock.js';
 import type { ChainForm } from '../../src/forms/form.js';
 import { tryLockExclusive } from '../../src/libbpf/index.js';
+import { tailcallForm } from '../../src/forms/tailcall/index.js';
+import { compile } from '../../src/forms/tailcall/compile.js';
+import { plan } from '../../src/plan/index.js';
+import { NOW, FN, dChain, dInst, desired, liveState } from './plan-fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-state-files-'));
 const pinRoot = path.join(tmp, 'pins');
@@ -59,6 +63,8 @@ function recordingForm(): { form: ChainForm; undone: unknown[] } {
     undo: (op: unknown) => void undone.push(op),
     run: () => assert.fail('nothing is released in these journals'),
     describeUndo: (op: unknown) => JSON.stringify(op),
+    checkStep: () => undefined,
+    checkUndo: () => undefined,
   } as unknown as ChainForm;
   return { form, undone };
 }
@@ -217,5 +223,68 @@ describe('journal: judged before anything of it runs', () => {
     expectKfnError(() => recover(dir, form, pinRoot), 'JOURNAL_EXISTS', /other-kfn/);
     assert.deepEqual(undone, []);
     assert.ok(fs.existsSync(file));
+  });
+});
+
+describe('steps read back from a plan or a journal name only kfn\'s own pins', () => {
+  const pinRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-pins-'));
+  after(() => fs.rmSync(pinRoot, { recursive: true, force: true }));
+  const live = liveState();
+  const planned = plan(
+    desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist, { blocked_v4: { '198.18.0.3/32': '1' } }), dInst('b', FN.flowstats)], { hook: 'tc-ingress' })),
+    live,
+    { now: NOW },
+  );
+  const { steps } = compile(planned, { pinRoot, live });
+
+  test('every step kfn compiles passes the check', () => {
+    assert.ok(steps.length >= 4);
+    for (const s of steps) assert.equal(tailcallForm.checkStep(s, pinRoot), undefined, s.description);
+  });
+
+  test('an edited step is refused with why: outside the pin root, not canonical, not of the layout, through a symlink, unknown', () => {
+    const load = steps.find((s) => s.kind === 'load')!;
+    const dir = (load.op as { dir: string }).dir;
+    const edits: [string, unknown, RegExp][] = [
+      ['outside', { ...load, op: { ...(load.op as object), dir: '/etc' } }, /\/etc is outside kfn's pin root/],
+      ['dot-dot', { ...load, op: { ...(load.op as object), dir: `${dir}/../../../../../../etc` } }, /not a canonical path/],
+      ['not layout', { ...load, op: { ...(load.op as object), dir: path.join(pinRoot, 'chains', 'x') } }, /not a instance-dir of kfn's layout/],
+      ['unknown op', { ...load, op: { op: 'rm-rf', dir } }, /"rm-rf" is not an operation/],
+      ['undo outside', { ...load, undo: [{ op: 'unpinTree', dir: '/home' }] }, /\/home is outside/],
+      ['undo stopAt', { ...load, undo: [{ op: 'unpinTree', dir, stopAt: '/' }] }, /stops at \/, not at the pin root/],
+      ['slot not a slot', { ...load, op: { op: 'set-slot', slot: path.join(path.dirname(dir), '..', 'meta'), prog: null } }, /not a canonical path|is not a slot/],
+    ];
+    for (const [what, step, re] of edits) assert.match(String(tailcallForm.checkStep(step, pinRoot)), re, what);
+    // A symbolic link on the way down (bpffs allows them) could lead anywhere.
+    fs.mkdirSync(path.join(pinRoot, 'chains'), { recursive: true });
+    fs.symlinkSync('/tmp', path.join(pinRoot, 'chains', 'default'));
+    assert.match(String(tailcallForm.checkStep(load, pinRoot)), /chains\/default is a symbolic link/);
+    fs.rmSync(path.join(pinRoot, 'chains', 'default'));
+  });
+
+  test("main's own operations pass: stack records, probe dirs, proceed-on words, companions", () => {
+    const chain = path.join(pinRoot, 'chains', 'default', 'eth0', 'xdp');
+    const inst = path.join(chain, 'fn', 'a@abc123');
+    const probe = path.join(pinRoot, 'probes', 'p@abc123');
+    const ok: unknown[] = [
+      { op: 'unpin', pin: path.join(pinRoot, 'stacks', 'netops%2Fmanifests') },
+      { op: 'writeProceedOn', pin: path.join(inst, 'kfn_proceed'), proceedOn: ['pass'] },
+      { op: 'probeDetach', dir: probe },
+      { op: 'unpinTree', dir: probe },
+      { op: 'writeMeta', pin: path.join(probe, 'meta'), meta: { kind: 'probe' } },
+      { op: 'setSlotId', slot: path.join(chain, 'root_next'), progId: 7, tag: 'ab', name: 'x' },
+      { op: 'restoreRoot', dir: chain },
+    ];
+    for (const u of ok) assert.equal(tailcallForm.checkUndo(u, pinRoot), undefined, JSON.stringify(u));
+    const stepOk = (op: unknown): string | undefined => tailcallForm.checkStep({ phase: 'commit', description: 'x', op, undo: [] }, pinRoot);
+    assert.equal(stepOk({ op: 'write-proceed-on', pin: path.join(inst, 'kfn_proceed'), proceedOn: ['pass', 'drop'] }), undefined);
+    assert.equal(stepOk({ op: 'patch-proceed-on', pin: path.join(inst, 'meta'), proceedOn: ['pass'] }), undefined);
+    assert.equal(stepOk({ op: 'patch-probe-stack', pin: path.join(probe, 'meta'), stack: 's' }), undefined);
+    assert.equal(stepOk({ op: 'probe-release', dir: probe }), undefined);
+    assert.equal(stepOk({ op: 'probe-attach', dir: probe, name: 'p', target: { hook: 'tracepoint', tracepoint: 'a/b' } }), undefined);
+    assert.equal(stepOk({ op: 'probe-load', dir: probe, desired: { objectPath: '/o.bpf.o' } }), undefined);
+    assert.equal(stepOk({ op: 'release', dir: chain, stack: { pin: path.join(pinRoot, 'stacks', 's'), meta: null } }), undefined);
+    assert.match(String(stepOk({ op: 'release', dir: chain, stack: { pin: '/etc/passwd', meta: null } })), /outside/);
+    assert.match(String(stepOk({ op: 'write-proceed-on', pin: path.join(inst, 'kfn_proceed'), proceedOn: ['maybe'] })), /proceed-on is malformed/);
   });
 });

@@ -61,6 +61,14 @@ export function compile(planned: PlannedChanges, cc: CompileContext): Compiled {
   // The compiler annotates the changes it compiles (copies, reloads): those are its own copies.
   const changes = planned.changes.map((c) => (c.action === 'noop' ? c : structuredClone(c)));
   const liveStacks = new Map(cc.live.chains.filter((c) => c.stack !== undefined).map((c) => [attachmentKey(c.attachment), c.stack!]));
+  // A chain whose metadata pin was removed no longer names its stack: the stack record that
+  // lists it does, so that deleting the chain rewrites (or removes) that record too.
+  for (const r of cc.live.stacks ?? []) {
+    for (const rc of r.chains) {
+      const k = attachmentKey(rc.attachment);
+      if (!liveStacks.has(k) && cc.live.chains.some((c) => c.stack === undefined && attachmentKey(c.attachment) === k)) liveStacks.set(k, r.stack);
+    }
+  }
   const ctx: Ctx = {
     pinRoot: cc.pinRoot,
     plan: planned,

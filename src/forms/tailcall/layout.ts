@@ -17,6 +17,7 @@
  *
  * Path components are URI-encoded so no interface or netns name can escape the tree.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Attachment, Hook } from '../../core/types.js';
@@ -127,3 +128,74 @@ export const instancePins = (dir: string) => ({
     link: path.join(dir, 'companions', enc(program), 'link'),
   }),
 });
+
+// ---------------------------------------------------------------- checks
+
+/** The shapes of kfn's own paths under the pin root: what a step read back from a file may name. */
+export type PinKind = 'chain-dir' | 'chain-pin' | 'instance-dir' | 'instance-pin' | 'map-pin' | 'companion-pin' | 'stack-pin' | 'probe-dir' | 'probe-pin' | 'probe-map-pin';
+
+const CHAIN_PIN_NAMES = new Set(['link', 'root', 'root_next', 'root_next_old', 'meta']);
+const INSTANCE_PIN_NAMES = new Set(['prog', NEXT_MAP, PROCEED_MAP, 'meta']);
+const PROBE_PIN_NAMES = new Set(['prog', 'link', 'meta']);
+
+/** A path component exactly as `enc` writes it (decodes, and encodes back to itself). */
+function encodedOk(seg: string): boolean {
+  try {
+    return seg !== '' && enc(dec(seg)) === seg;
+  } catch {
+    return false;
+  }
+}
+
+const loadDirOk = (seg: string): boolean => isInstanceDirName(seg) && encodedOk(seg.slice(0, seg.lastIndexOf('@')));
+
+function chainShape(segs: string[]): PinKind | undefined {
+  if (segs.length < 3 || !encodedOk(segs[0]!) || !encodedOk(segs[1]!) || !(HOOKS as readonly string[]).includes(segs[2]!)) return undefined;
+  if (segs.length === 3) return 'chain-dir';
+  if (segs.length === 4) return CHAIN_PIN_NAMES.has(segs[3]!) ? 'chain-pin' : undefined;
+  if (segs[3] !== 'fn' || !loadDirOk(segs[4]!)) return undefined;
+  if (segs.length === 5) return 'instance-dir';
+  if (segs.length === 6) return INSTANCE_PIN_NAMES.has(segs[5]!) ? 'instance-pin' : undefined;
+  if (segs.length === 7 && segs[5] === 'maps' && encodedOk(segs[6]!)) return 'map-pin';
+  if (segs.length === 8 && segs[5] === 'companions' && encodedOk(segs[6]!) && (segs[7] === 'prog' || segs[7] === 'link')) return 'companion-pin';
+  return undefined;
+}
+
+function shapeOf(segs: string[]): PinKind | undefined {
+  const [top, ...rest] = segs;
+  if (top === 'chains') return chainShape(rest);
+  if (top === 'stacks') return rest.length === 1 && encodedOk(rest[0]!) ? 'stack-pin' : undefined;
+  if (top !== 'probes' || !rest.length || !loadDirOk(rest[0]!)) return undefined;
+  if (rest.length === 1) return 'probe-dir';
+  if (rest.length === 2) return PROBE_PIN_NAMES.has(rest[1]!) ? 'probe-pin' : undefined;
+  if (rest.length === 3 && rest[1] === 'maps' && encodedOk(rest[2]!)) return 'probe-map-pin';
+  return undefined;
+}
+
+/**
+ * Why `p` (from a saved plan or a journal) is not one of kfn's own paths of one of
+ * `kinds` under `pinRoot`, or undefined: canonical, of the layout's shape, its last
+ * component `leaf` when given, and no symbolic link on the way down from the pin root
+ * (bpffs allows them: one could lead anywhere).
+ */
+export function pathProblem(pinRoot: string, p: unknown, kinds: readonly PinKind[], leaf?: string): string | undefined {
+  if (typeof p !== 'string' || !path.isAbsolute(p)) return `${JSON.stringify(p)} is not an absolute path`;
+  if (path.normalize(p) !== p || p.endsWith('/')) return `${p} is not a canonical path`;
+  if (!p.startsWith(`${pinRoot}/`)) return `${p} is outside kfn's pin root ${pinRoot}`;
+  const segs = p.slice(pinRoot.length + 1).split('/');
+  const kind = shapeOf(segs);
+  if (!kind || !kinds.includes(kind)) return `${p} is not a ${kinds.join(' or ')} of kfn's layout`;
+  if (leaf !== undefined && segs.at(-1) !== leaf) return `${p} is not a ${leaf} pin`;
+  let at = pinRoot;
+  for (const seg of ['', ...segs]) {
+    at = seg ? path.join(at, seg) : at;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(at);
+    } catch {
+      break; // not there (yet): nothing below it can be a link
+    }
+    if (st.isSymbolicLink()) return `${at} is a symbolic link`;
+  }
+  return undefined;
+}

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
 import type { Attachment, Hook, ProceedVerdict, TcPosition, XdpMode } from '../../core/types.js';
+import { HOOKS, PROCEED_MAP, PROCEED_VERDICTS } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import {
@@ -26,7 +27,7 @@ import {
   type Attached,
   type LoadInstanceArgs,
 } from './kernel.js';
-import { chainPins } from './layout.js';
+import { NEXT_MAP, chainDir, chainPins, pathProblem } from './layout.js';
 import { putMeta, readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta, type StackMeta } from './meta.js';
 import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
 import { writeProceedOn } from './proceed.js';
@@ -253,4 +254,243 @@ export function describeUndo(op: UndoOp): string {
     case 'probeDetach':
       return `detach probe ${op.dir}`;
   }
+}
+
+// ---------------------------------------------------------------- checks
+//
+// Plans and journals come back from files: checkOp / checkUndo refuse any operation
+// whose paths are not kfn's own (under the pin root, of the layout's shape for that
+// operand, no symlink on the way) before anything runs. Kernel objects met on the way
+// are checked again when used (a slot must be a program array, a re-pinned program the
+// one its pinned maps say, a foreign program put back the one that sat there).
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isHex = (v: unknown): boolean => typeof v === 'string' && /^(?:[0-9a-f]{2})*$/.test(v);
+const isId = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+const isHook = (v: unknown): boolean => (HOOKS as readonly unknown[]).includes(v);
+const isVerdicts = (v: unknown): boolean => Array.isArray(v) && v.every((x) => (PROCEED_VERDICTS as readonly unknown[]).includes(x));
+
+type Check = string | undefined;
+
+function first(...checks: (() => Check)[]): Check {
+  for (const c of checks) {
+    const bad = c();
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+const entriesProblem = (v: unknown): Check =>
+  Array.isArray(v) && v.every((e) => isObj(e) && isHex(e.key) && (e.value === null || isHex(e.value))) ? undefined : 'its entries are not hex key/value pairs';
+
+function attachmentProblem(pinRoot: string, dir: unknown, a: unknown): Check {
+  if (!isObj(a) || typeof a.netns !== 'string' || typeof a.ifname !== 'string' || !isHook(a.hook)) return 'its attachment is malformed';
+  // The directory is derived from the attachment, never taken on trust.
+  if (dir !== chainDir(pinRoot, a as unknown as Attachment)) return `${String(dir)} is not the pin directory of ${a.netns}/${a.ifname}/${String(a.hook)}`;
+  return undefined;
+}
+
+function stackProblem(pinRoot: string, w: unknown): Check {
+  if (w === undefined) return undefined;
+  if (!isObj(w)) return 'its stack record is malformed';
+  return first(
+    () => pathProblem(pinRoot, w.pin, ['stack-pin']),
+    () => (w.meta === null || (isObj(w.meta) && w.meta.kind === 'stack') ? undefined : 'its stack record is malformed'),
+  );
+}
+
+const PROG_PIN = (pinRoot: string, p: unknown): Check => pathProblem(pinRoot, p, ['instance-pin'], 'prog');
+const SLOT_PIN = (pinRoot: string, p: unknown): Check =>
+  pathProblem(pinRoot, p, ['chain-pin', 'instance-pin']) ?? (typeof p === 'string' && (p.endsWith('/root_next') || p.endsWith(`/${NEXT_MAP}`)) ? undefined : `${String(p)} is not a slot`);
+const META_PIN = (pinRoot: string, p: unknown): Check => pathProblem(pinRoot, p, ['chain-pin', 'instance-pin', 'probe-pin', 'stack-pin']) ?? (typeof p === 'string' && (p.endsWith('/meta') || p.includes('/stacks/')) ? undefined : `${String(p)} is not a metadata pin`);
+const PROCEED_PIN = (pinRoot: string, p: unknown): Check => pathProblem(pinRoot, p, ['instance-pin'], PROCEED_MAP);
+const MAP_PIN = (pinRoot: string, p: unknown): Check => pathProblem(pinRoot, p, ['map-pin', 'probe-map-pin']);
+const mapsProblem = (pinRoot: string, v: unknown): Check =>
+  v === undefined ? undefined : Array.isArray(v) ? v.map((m) => (isObj(m) && typeof m.name === 'string' ? MAP_PIN(pinRoot, m.pin) : 'a shared map is malformed')).find(Boolean) : 'its shared maps are not a list';
+
+/** Why a step's operation (from a saved plan or a journal) may not run under `pinRoot`, or undefined. */
+export function checkOp(v: unknown, pinRoot: string): Check {
+  if (!isObj(v)) return 'its operation is not an object';
+  const op = v;
+  switch (op.op) {
+    case 'load-root':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['chain-dir']),
+        () => (isHook(op.hook) && isObj(op.meta) ? undefined : 'its hook or metadata is malformed'),
+      );
+    case 'load-instance': {
+      const d = op.desired as Record<string, unknown> | undefined;
+      const share = op.share as Record<string, unknown> | undefined;
+      const carry = op.carry as Record<string, unknown> | undefined;
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['instance-dir']),
+        () => (op.successor === null ? undefined : PROG_PIN(pinRoot, op.successor)),
+        () => (isObj(d) && typeof d.objectPath === 'string' && d.objectPath.startsWith('/') && isObj(d.identity) && isObj(d.maps) ? undefined : 'its desired instance is malformed'),
+        () => (share === undefined || isObj(share) ? mapsProblem(pinRoot, share?.maps) : 'its shared maps are malformed'),
+        () => (carry === undefined || isObj(carry) ? mapsProblem(pinRoot, carry?.maps) : 'its carried maps are malformed'),
+        () =>
+          share?.companions === undefined
+            ? undefined
+            : Array.isArray(share.companions)
+              ? share.companions.map((c) => (isObj(c) ? (pathProblem(pinRoot, c.prog, ['companion-pin'], 'prog') ?? pathProblem(pinRoot, c.link, ['companion-pin'], 'link')) : 'a companion is malformed')).find(Boolean)
+              : 'its companions are not a list',
+      );
+    }
+    case 'set-slot':
+      return first(
+        () => SLOT_PIN(pinRoot, op.slot),
+        () => (op.prog === null ? undefined : PROG_PIN(pinRoot, op.prog)),
+      );
+    case 'write-entries':
+      return first(
+        () => MAP_PIN(pinRoot, op.map),
+        () => entriesProblem(op.entries),
+      );
+    case 'patch-applied-maps':
+      return pathProblem(pinRoot, op.pin, ['instance-pin', 'probe-pin'], 'meta');
+    case 'write-proceed-on':
+      return first(
+        () => PROCEED_PIN(pinRoot, op.pin),
+        () => (isVerdicts(op.proceedOn) ? undefined : 'its proceed-on is malformed'),
+      );
+    case 'patch-proceed-on':
+      return first(
+        () => pathProblem(pinRoot, op.pin, ['instance-pin'], 'meta'),
+        () => (isVerdicts(op.proceedOn) ? undefined : 'its proceed-on is malformed'),
+      );
+    case 'write-chain-meta':
+      return first(
+        () => pathProblem(pinRoot, op.pin, ['chain-pin'], 'meta'),
+        () => (isObj(op.meta) && op.meta.kind === 'chain' ? undefined : 'its metadata is malformed'),
+        () => stackProblem(pinRoot, op.stack),
+      );
+    case 'attach':
+    case 'reattach':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['chain-dir']),
+        () => attachmentProblem(pinRoot, op.dir, op.attachment),
+        () => (isObj(op.meta) ? undefined : 'its metadata is malformed'),
+        () => stackProblem(pinRoot, op.stack),
+      );
+    case 'release':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['chain-dir', 'instance-dir']),
+        () => stackProblem(pinRoot, op.stack),
+      );
+    case 'patch-probe-stack':
+      return first(
+        () => pathProblem(pinRoot, op.pin, ['probe-pin'], 'meta'),
+        () => (typeof op.stack === 'string' ? undefined : 'its stack is malformed'),
+      );
+    case 'probe-load':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['probe-dir']),
+        () => (isObj(op.desired) && typeof op.desired.objectPath === 'string' && op.desired.objectPath.startsWith('/') ? undefined : 'its desired probe is malformed'),
+        () => (op.carry === undefined || isObj(op.carry) ? mapsProblem(pinRoot, (op.carry as Record<string, unknown> | undefined)?.maps) : 'its carried maps are malformed'),
+      );
+    case 'probe-attach':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['probe-dir']),
+        () => (typeof op.name === 'string' && isObj(op.target) ? undefined : 'its probe is malformed'),
+      );
+    case 'probe-release':
+      return pathProblem(pinRoot, op.dir, ['probe-dir']);
+    case 'pin-link-prog':
+      return first(
+        () => pathProblem(pinRoot, op.link, ['chain-pin'], 'link'),
+        () => pathProblem(pinRoot, op.pin, ['chain-pin'], 'root'),
+        () => (isHook(op.hook) ? undefined : 'its hook is malformed'),
+      );
+    case 'pin-prog-slot':
+      return first(
+        () => pathProblem(pinRoot, op.prog, ['chain-pin'], 'root'),
+        () => pathProblem(pinRoot, op.slot, ['chain-pin'], 'root_next'),
+      );
+    case 'pin-instance-prog':
+      return first(
+        () => PROG_PIN(pinRoot, op.pin),
+        () => pathProblem(pinRoot, op.next, ['instance-pin'], NEXT_MAP),
+        () => (isId(op.progId) ? undefined : 'its program id is malformed'),
+      );
+    case 'pin-instance-maps':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['instance-dir']),
+        () => (isId(op.progId) ? undefined : 'its program id is malformed'),
+        () => (isObj(op.maps) && Object.entries(op.maps).every(([n, id]) => n !== '' && isId(id)) ? undefined : 'its map ids are malformed'),
+      );
+    case 'move-chain':
+      return first(
+        () => pathProblem(pinRoot, op.from, ['chain-dir']),
+        () => pathProblem(pinRoot, op.to, ['chain-dir']),
+      );
+    case 'unpin':
+      return pathProblem(pinRoot, op.pin, ['chain-pin'], 'root_next_old');
+    default:
+      return `${JSON.stringify(op.op)} is not an operation of the tailcall form`;
+  }
+}
+
+/** Why an undo operation (from a saved plan or a journal) may not run under `pinRoot`, or undefined. */
+export function checkUndo(v: unknown, pinRoot: string): Check {
+  if (!isObj(v)) return 'an undo operation is not an object';
+  const op = v;
+  switch (op.op) {
+    case 'unpinTree':
+      return first(
+        () => pathProblem(pinRoot, op.dir, ['chain-dir', 'instance-dir', 'probe-dir']),
+        () => (op.stopAt === undefined || op.stopAt === pinRoot ? undefined : `it stops at ${String(op.stopAt)}, not at the pin root`),
+      );
+    case 'unpin':
+      return pathProblem(pinRoot, op.pin, ['chain-pin', 'instance-pin', 'map-pin', 'stack-pin']);
+    case 'setSlot':
+      return first(
+        () => SLOT_PIN(pinRoot, op.slot),
+        () => (op.prog === null ? undefined : PROG_PIN(pinRoot, op.prog)),
+      );
+    case 'setSlotId':
+      return first(
+        () => SLOT_PIN(pinRoot, op.slot),
+        () => (isId(op.progId) && typeof op.tag === 'string' && typeof op.name === 'string' ? undefined : 'its program is malformed'),
+      );
+    case 'detachRoot':
+      return pathProblem(pinRoot, op.chainDir, ['chain-dir']);
+    case 'writeEntries':
+      return first(
+        () => MAP_PIN(pinRoot, op.map),
+        () => entriesProblem(op.entries),
+      );
+    case 'writeMeta':
+      return first(
+        () => META_PIN(pinRoot, op.pin),
+        () => (isObj(op.meta) && ['chain', 'instance', 'stack', 'probe'].includes(op.meta.kind as string) ? undefined : 'its metadata is malformed'),
+      );
+    case 'writeProceedOn':
+      return first(
+        () => PROCEED_PIN(pinRoot, op.pin),
+        () => (isVerdicts(op.proceedOn) ? undefined : 'its proceed-on is malformed'),
+      );
+    case 'attachRoot':
+      return first(
+        () => pathProblem(pinRoot, op.chainDir, ['chain-dir']),
+        () => attachmentProblem(pinRoot, op.chainDir, op.attachment),
+      );
+    case 'probeDetach':
+      return pathProblem(pinRoot, op.dir, ['probe-dir']);
+    case 'moveChain':
+      return first(
+        () => pathProblem(pinRoot, op.from, ['chain-dir']),
+        () => pathProblem(pinRoot, op.to, ['chain-dir']),
+      );
+    case 'restoreRoot':
+      return pathProblem(pinRoot, op.dir, ['chain-dir']);
+    default:
+      return `${JSON.stringify(op.op)} is not an undo operation of the tailcall form`;
+  }
+}
+
+/** A whole planned step: its phase, its operation, and each of its undo operations. */
+export function checkStep(step: unknown, pinRoot: string): Check {
+  if (!isObj(step) || !['prepare', 'commit', 'release'].includes(step.phase as string) || typeof step.description !== 'string') return 'the step is malformed';
+  if (!Array.isArray(step.undo)) return 'its undo operations are not a list';
+  return checkOp(step.op, pinRoot) ?? step.undo.map((u) => checkUndo(u, pinRoot)).find(Boolean);
 }
