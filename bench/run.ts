@@ -2,10 +2,10 @@
  * `npm run bench [-- NAME...]`: every benchmark (or the named ones), one after another,
  * each in its own process; then the goals missed, all together.
  *
- *   startup    kfn --version / validate / plan against node -e 0
- *   fleet      deploy, no-op plan, one entry changed, peak RSS against bpftool
- *   perpacket  chains against inlined and hand-chained functions (BPF_PROG_TEST_RUN)
- *   hitless    packets lost while a function is replaced 100 times (iperf3)
+ *   startup        kfn --version / validate / plan against node -e 0
+ *   control-plane  deploy, no-op plan, one entry changed, peak RSS against bpftool
+ *   perpacket      chains against inlined and hand-chained functions (BPF_PROG_TEST_RUN)
+ *   hitless        packets lost while a function is replaced 100 times (iperf3)
  *
  * Run them on a quiet machine: they are heavy, and never alongside tests.
  */
@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { REPO } from './lib.js';
 
-const ALL = ['startup', 'fleet', 'perpacket', 'hitless'];
+const ALL = ['startup', 'control-plane', 'perpacket', 'hitless'];
 const picked = process.argv.slice(2);
 const unknown = picked.filter((n) => !ALL.includes(n));
 if (unknown.length) {

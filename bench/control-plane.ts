@@ -3,7 +3,7 @@
  * in one run, on one netns full of ifb interfaces (XDP generic; this kernel has no
  * dummy driver).
  *
- *   node --import tsx bench/fleet.ts [--interfaces 100] [--max 200] [--runs 5]
+ *   node --import tsx bench/control-plane.ts [--interfaces 100] [--max 200] [--runs 5]
  *
  * Every chain is the same 5 functions (blocklist with 2 entries, allowlist with 2
  * entries, percpu_test, counter, counter v2). They verify in a few ms each; ratelimit
@@ -64,7 +64,7 @@ const FNS = 5;
 
 const why = kernelUnavailable(['nsenter', 'make', 'clang']);
 if (why) {
-  process.stderr.write(`bench/fleet: cannot run: ${why}\n`);
+  process.stderr.write(`bench/control-plane: cannot run: ${why}\n`);
   process.exit(1);
 }
 buildBenchObjects();
@@ -73,7 +73,7 @@ const prefix = benchPrefix('kbf');
 const ns = new IfbNetns(`${prefix}-ns`, prefix, MAX);
 const kfn = new KfnInstall(`${prefix}-kfn`);
 const basePins = `/sys/fs/bpf/${prefix}-base`;
-const progress = (msg: string): void => void process.stderr.write(`bench/fleet: ${msg}\n`);
+const progress = (msg: string): void => void process.stderr.write(`bench/control-plane: ${msg}\n`);
 
 // ------------------------------------------------------------------ manifests
 
@@ -223,7 +223,7 @@ function batch(count: number): number {
 
 // ------------------------------------------------------------------ kfn
 
-const engine = new Engine({ paths: { pinRoot: kfn.pinRoot, stateDir: kfn.stateDir }, command: 'bench/fleet' });
+const engine = new Engine({ paths: { pinRoot: kfn.pinRoot, stateDir: kfn.stateDir }, command: 'bench/control-plane' });
 const readLive = (): LiveState => engine.readLive([ns.name]);
 const changedKey = attachmentKey({ netns: ns.name, ifname: ns.ifnames[0]!, hook: 'xdp' });
 
@@ -362,7 +362,7 @@ function main(): void {
     'The baselines load XDP-only builds of the same sources (bench/bpf) and attach with netlink (bpftool net attach xdpgeneric);',
     'kfn attaches BPF links and also writes a metadata map per chain and instance, which the baselines do not.',
   );
-  report(`fleet: ${FNS}-function chains on ifb interfaces (XDP generic)`, rows, notes);
+  report(`control-plane: ${FNS}-function chains on ifb interfaces (XDP generic)`, rows, notes);
 }
 
 try {
