@@ -6,6 +6,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
 import { SHELLS } from '../views/completion.js';
+import { DEFAULT_STATS_LIMIT } from '../views/stats-text.js';
+
 
 export interface GlobalOptions {
   logLevel: string;
@@ -115,6 +117,8 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description('what kfn runs now, per interface and hook; or a saved plan')
     .option('--json', 'machine-readable live state (or plan)')
     .option('--stats', 'include what each function counted')
+    .option('--limit <n>', `entries shown per state map with --stats, busiest first (default ${DEFAULT_STATS_LIMIT})`)
+    .option('--all', 'every entry of every state map with --stats')
     .action(act('show'));
   program
     .command('destroy [path]')
