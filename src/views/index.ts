@@ -17,3 +17,4 @@ export { renderTestReport } from './test-text.js';
 export { renderTestJson, testJson } from './test-json.js';
 export { renderJunit } from './junit.js';
 export { groupPacketChanges, changeText, type PacketChangeGroup } from './packets-format.js';
+export { renderStats, renderStatsJson, statsJson, renderTop, renderTopJson, topJson, rateText, NO_CHAINS, type RenderTopOptions } from './visibility.js';
