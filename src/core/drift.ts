@@ -2,7 +2,9 @@
  * The words for each kind of drift. One definition: chain forms fill LiveChain.drift with
  * them (what plan and show print), and `kfn drift` / `kfn status` print the same.
  */
-import type { DriftKind } from './types.js';
+import type { DriftKind, ProceedVerdict } from './types.js';
+
+const proceedList = (v: readonly ProceedVerdict[]): string => (v.length ? v.join(', ') : 'nothing');
 
 export function driftText(d: DriftKind): string {
   switch (d.code) {
@@ -33,6 +35,8 @@ export function driftText(d: DriftKind): string {
       return `program ${d.progId} (${d.progName}) runs ${d.position === 'first' ? 'before' : 'after'} kfn's root, which should be ${d.position} on the hook`;
     case 'map-edited':
       return `map ${d.map} of ${d.instance} was edited outside kfn`;
+    case 'proceed-on-edited':
+      return `proceed-on of ${d.instance} was changed outside kfn: it continues on ${proceedList(d.live)}, kfn wrote ${proceedList(d.applied)}`;
     case 'foreign-on-hook':
       return `foreign program ${d.progId} (${d.progName}) holds kfn's hook`;
     case 'chain-removed':

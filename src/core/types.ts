@@ -243,6 +243,8 @@ export type DriftKind =
   /** A tcx program now runs ahead of a `first` root (or behind a `last` one). */
   | { code: 'position-lost'; position: TcPosition; progId: number; progName: string }
   | { code: 'map-edited'; instance: string; map: string }
+  /** An instance's proceed-on word no longer holds what kfn wrote. */
+  | { code: 'proceed-on-edited'; instance: string; applied: ProceedVerdict[]; live: ProceedVerdict[] }
   | { code: 'foreign-on-hook'; progId: number; progName: string }
   | { code: 'chain-removed' }
   /** Damage to one instance that only reloading it repairs (a companion's link removed...). */

@@ -5,7 +5,7 @@
  */
 import { digestEntries } from '../core/digest.js';
 import { attachmentKey } from '../core/types.js';
-import type { Attachment, DriftKind, LiveChain, LiveState } from '../core/types.js';
+import type { Attachment, DriftKind, LiveChain, LiveInstance, LiveProbe, LiveState, ProbeTarget } from '../core/types.js';
 import { compareAttachments } from './expand.js';
 
 export interface ChainDrift {
@@ -18,28 +18,46 @@ export interface ChainDrift {
   drift: DriftKind[];
 }
 
+export interface ProbeDrift {
+  name: string;
+  target: ProbeTarget;
+  stack?: string;
+  /** Empty: the probe is as kfn left it. */
+  drift: DriftKind[];
+}
+
 export interface DriftReport {
   /** The stack asked about (absent: every chain kfn manages). */
   stack?: string;
   chains: ChainDrift[];
+  probes: ProbeDrift[];
   inSync: boolean;
 }
 
 /** Parameter maps whose entries differ from what kfn last wrote (merge-mode maps hold others' entries too: not judged). */
-function editedMaps(c: LiveChain): DriftKind[] {
+function editedMaps(i: Pick<LiveInstance, 'name' | 'maps' | 'appliedMaps' | 'mergeMaps'>): DriftKind[] {
   const out: DriftKind[] = [];
-  for (const i of c.instances) {
-    for (const map of Object.keys(i.appliedMaps).sort()) {
-      if (i.mergeMaps?.includes(map)) continue;
-      if (digestEntries(i.maps[map] ?? []) !== i.appliedMaps[map]) out.push({ code: 'map-edited', instance: i.name, map });
-    }
+  for (const map of Object.keys(i.appliedMaps).sort()) {
+    if (i.mergeMaps?.includes(map)) continue;
+    if (digestEntries(i.maps[map] ?? []) !== i.appliedMaps[map]) out.push({ code: 'map-edited', instance: i.name, map });
   }
   return out;
 }
 
+function editedProceedOn(i: LiveInstance): DriftKind[] {
+  const { proceedOn: live, appliedProceedOn: applied } = i;
+  if (!live || !applied || live.join() === applied.join()) return [];
+  return [{ code: 'proceed-on-edited', instance: i.name, applied, live }];
+}
+
+function probeDrift(p: LiveProbe): ProbeDrift {
+  const drift: DriftKind[] = [...p.drift.map((text): DriftKind => ({ code: 'other', text })), ...editedMaps(p)];
+  return { name: p.name, target: p.target, ...(p.stack !== undefined ? { stack: p.stack } : {}), drift };
+}
+
 function chainDrift(c: LiveChain, live: LiveState): ChainDrift {
   const kinds: DriftKind[] = c.driftKinds ? [...c.driftKinds] : c.drift.map((text) => ({ code: 'other', text }));
-  kinds.push(...editedMaps(c));
+  for (const i of c.instances) kinds.push(...editedMaps(i), ...editedProceedOn(i));
   // Only XDP has one program per hook: a foreign one there holds kfn's place. On tcx the
   // reader reports a tenant that broke the root's position.
   if (c.attachment.hook === 'xdp') {
@@ -68,7 +86,11 @@ export function detectDrift(live: LiveState, opts: { stack?: string } = {}): Dri
     }
   }
   chains.sort((a, b) => compareAttachments(a.attachment, b.attachment));
-  const report: DriftReport = { chains, inSync: chains.every((c) => c.drift.length === 0) };
+  const probes = (live.probes ?? [])
+    .filter((p) => mine(p.stack))
+    .map(probeDrift)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const report: DriftReport = { chains, probes, inSync: chains.every((c) => c.drift.length === 0) && probes.every((p) => p.drift.length === 0) };
   if (opts.stack !== undefined) report.stack = opts.stack;
   return report;
 }

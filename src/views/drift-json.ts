@@ -2,8 +2,9 @@
 import { driftText } from '../core/drift.js';
 import type { DriftKind } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
-import type { ChainDrift, DriftReport } from '../plan/drift.js';
-import { chainAddress } from './address.js';
+import type { ChainDrift, DriftReport, ProbeDrift } from '../plan/drift.js';
+import { targetText } from '../plan/probes.js';
+import { chainAddress, probeAddress } from './address.js';
 import { repairText } from './drift-text.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 
@@ -33,6 +34,8 @@ export function driftKindJson(d: DriftKind) {
       return { ...base, position: d.position, prog_id: d.progId, prog_name: d.progName };
     case 'map-edited':
       return { ...base, instance: d.instance, map: d.map };
+    case 'proceed-on-edited':
+      return { ...base, instance: d.instance, applied: d.applied, live: d.live };
     case 'foreign-on-hook':
       return { ...base, prog_id: d.progId, prog_name: d.progName };
     case 'instance-drift':
@@ -57,14 +60,26 @@ export function chainDriftJson(c: ChainDrift) {
   };
 }
 
+export function probeDriftJson(p: ProbeDrift) {
+  return {
+    address: probeAddress(p.name),
+    name: p.name,
+    target: targetText(p.target),
+    stack: p.stack ?? null,
+    in_sync: p.drift.length === 0,
+    drift: p.drift.map(driftKindJson),
+  };
+}
+
 export function driftJson(r: DriftReport) {
   return {
     format_version: JSON_FORMAT_VERSION,
     kfn_version: kfnVersion(),
     stack: r.stack ?? null,
     in_sync: r.inSync,
-    drift_count: r.chains.reduce((n, c) => n + c.drift.length, 0),
+    drift_count: [...r.chains, ...r.probes].reduce((n, c) => n + c.drift.length, 0),
     chains: r.chains.map(chainDriftJson),
+    probes: r.probes.map(probeDriftJson),
   };
 }
 

@@ -2,6 +2,7 @@
 import { driftText } from '../core/drift.js';
 import type { DriftKind } from '../core/types.js';
 import type { DriftReport } from '../plan/drift.js';
+import { targetText } from '../plan/probes.js';
 import { colors, quote, shortSha, whereText } from './format.js';
 
 /** What `kfn apply` (or a reconcile round) of the same manifests does about one finding. */
@@ -30,6 +31,8 @@ export function repairText(d: DriftKind): string {
       return `apply attaches the root again as ${d.position} (the other program stays)`;
     case 'map-edited':
       return 'apply writes back the entries kfn last wrote';
+    case 'proceed-on-edited':
+      return 'apply writes back the proceed-on of the manifests';
     case 'foreign-on-hook':
       return 'apply cannot attach until it is removed: kfn never touches foreign programs';
     case 'chain-removed':
@@ -46,10 +49,13 @@ export const IN_SYNC = 'No drift. The kernel matches what kfn last applied.';
 export function renderDrift(r: DriftReport, opts: { color: boolean }): string {
   const c = colors(opts.color);
   const drifted = r.chains.filter((ch) => ch.drift.length > 0);
+  const driftedProbes = r.probes.filter((p) => p.drift.length > 0);
   const scope = r.stack === undefined ? '' : ` of stack ${quote(r.stack)}`;
-  if (drifted.length === 0) {
+  const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (drifted.length === 0 && driftedProbes.length === 0) {
     const n = r.chains.length;
-    return c.green(`${IN_SYNC}${n ? ` (${n} chain${n === 1 ? '' : 's'}${scope} checked)` : ` (no chains${scope})`}`);
+    const probes = r.probes.length ? ` and ${plural(r.probes.length, 'probe')}` : '';
+    return c.green(`${IN_SYNC}${n || probes ? ` (${plural(n, 'chain')}${probes}${scope} checked)` : ` (no chains${scope})`}`);
   }
   const sections: string[][] = [];
   for (const ch of drifted) {
@@ -59,9 +65,17 @@ export function renderDrift(r: DriftReport, opts: { color: boolean }): string {
     for (const d of ch.drift) lines.push(`  ${c.bold(c.red('!'))} ${driftText(d)}`, `      ${c.dim('->')} ${repairText(d)}`);
     sections.push(lines);
   }
-  const n = drifted.reduce((k, ch) => k + ch.drift.length, 0);
+  for (const p of driftedProbes) {
+    const lines = [c.bold(`probe ${quote(p.name)} on ${targetText(p.target)}`) + ` ${c.dim(`(${p.stack === undefined ? 'no stack' : `stack ${quote(p.stack)}`})`)}`];
+    for (const d of p.drift) lines.push(`  ${c.bold(c.red('!'))} ${driftText(d)}`, `      ${c.dim('->')} ${repairText(d)}`);
+    sections.push(lines);
+  }
+  const n = [...drifted, ...driftedProbes].reduce((k, x) => k + x.drift.length, 0);
+  const on = [drifted.length || !driftedProbes.length ? `${drifted.length} of ${plural(r.chains.length, 'chain')}` : '', driftedProbes.length ? `${driftedProbes.length} of ${plural(r.probes.length, 'probe')}` : '']
+    .filter(Boolean)
+    .join(' and ');
   sections.push([
-    c.bold(`Drift: ${n} finding${n === 1 ? '' : 's'} on ${drifted.length} of ${r.chains.length} chain${r.chains.length === 1 ? '' : 's'}${scope}.`),
+    c.bold(`Drift: ${plural(n, 'finding')} on ${on}${scope}.`),
     'Run kfn apply with the manifests that were applied (or let kfn reconcile repair it); kfn plan shows the exact steps.',
   ]);
   return sections.map((s) => s.join('\n')).join('\n\n');

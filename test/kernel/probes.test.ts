@@ -232,10 +232,17 @@ describe('probes: tracepoint and uprobe through kfn apply', { skip, timeout: 240
       assert.equal(rc.change.reattach, true, name);
     }
     assert.match(h!.ok(['plan', h!.dir]).stdout, /! its link is gone: the probe is detached \(changed outside kfn\)/);
+    // Without the manifests too (kfn drift from cron): exit 2, the probe named with its words.
+    const drift = h!.kfn(['drift', '--json']);
+    assert.equal(drift.code, 2, drift.stderr);
+    const byProbe = Object.fromEntries((JSON.parse(drift.stdout) as { probes: { address: string; drift: { code: string; text: string }[] }[] }).probes.map((p) => [p.address, p.drift]));
+    assert.deepEqual(byProbe['probe.retrans'], [{ code: 'other', text: 'its link is gone: the probe is detached', repair: 'kfn plan shows the repair' }]);
+    assert.match(byProbe['probe.calls']?.[0]?.text ?? '', /was replaced since the probe was attached/);
     const ids = Object.fromEntries(probes().map((p) => [p.name, p.prog_id]));
     h!.apply();
     assert.deepEqual(Object.fromEntries(probes().map((p) => [p.name, p.prog_id])), ids, 'the same programs, attached again');
     assert.ok(probes().every((p) => p.attached && p.drift.length === 0));
+    assert.equal(h!.kfn(['drift']).code, 0, 'kfn drift: in sync again');
     runTarget(10);
     assert.equal(statNumber(probeOf('calls'), 'counts'), 85, 'the new file is probed');
     assert.equal(h!.kfn(['plan', h!.dir, '--detailed-exitcode']).code, 0, 'converged');

@@ -168,8 +168,14 @@ describe('proceed-on: real traffic through kfn apply', { skip, timeout: 180_000 
     const rc = p.resource_changes.find((x) => x.type === 'kfn_function_instance' && x.name === 'filter')!;
     assert.deepEqual(rc.change.proceed_on_change && { ...rc.change.proceed_on_change }, { before: ['pass'], after: ['pass', 'drop'], drift: true, in_place: true, effect: 'drop now goes on to the next function' });
     assert.match(h!.ok(['plan', h!.dir]).stdout, /! ~ proceed_on: \[pass\] -> \[pass, drop\] .*\(changed outside kfn\)/);
+    // Without the manifests too: kfn drift (cron) compares the word with what kfn recorded writing.
+    const drift = h!.kfn(['drift', '--json']);
+    assert.equal(drift.code, 2, drift.stderr);
+    const found = (JSON.parse(drift.stdout) as { chains: { drift: { code: string; instance?: string; applied?: string[]; live?: string[] }[] }[] }).chains.flatMap((c) => c.drift);
+    assert.deepEqual(found, [{ code: 'proceed_on_edited', text: 'proceed-on of filter was changed outside kfn: it continues on pass, kfn wrote pass, drop', repair: 'apply writes back the proceed-on of the manifests', instance: 'filter', applied: ['pass', 'drop'], live: ['pass'] }]);
     const ids0 = progIds(live);
     h!.apply();
+    assert.equal(h!.kfn(['drift']).code, 0, 'kfn drift: in sync again');
     assert.deepEqual(progIds(h!.show()), ids0, 'repaired without a reload');
     assert.equal(h!.kfn(['plan', h!.dir, '--detailed-exitcode']).code, 0, 'converged');
   });

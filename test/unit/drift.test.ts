@@ -10,7 +10,8 @@ import { detectDrift } from '../../src/plan/index.js';
 import { statusReport } from '../../src/agent/report.js';
 import { driftJson, renderDrift, renderStatus, repairText, statusJson } from '../../src/views/index.js';
 import { assertMatchesSchema } from '../helpers/schemas.js';
-import { FN, NOW, at, lChain, lInst, liveState } from './plan-fixtures.js';
+import { digestEntries } from '../../src/core/digest.js';
+import { FN, NOW, at, entries, lChain, lInst, liveState } from './plan-fixtures.js';
 
 /** One of each kind: a code added to DriftKind without a sample here does not compile. */
 const EVERY: Record<DriftCode, DriftKind> = {
@@ -27,6 +28,7 @@ const EVERY: Record<DriftCode, DriftKind> = {
   bypassed: { code: 'bypassed', after: 'count', unreached: ['drop', 'limit'] },
   'position-lost': { code: 'position-lost', position: 'first', progId: 99, progName: 'tenant' },
   'map-edited': { code: 'map-edited', instance: 'drop', map: 'blocked_v4' },
+  'proceed-on-edited': { code: 'proceed-on-edited', instance: 'count', applied: ['pass', 'drop'], live: ['pass'] },
   'foreign-on-hook': { code: 'foreign-on-hook', progId: 66, progName: 'other_xdp' },
   'chain-removed': { code: 'chain-removed' },
   'instance-drift': { code: 'instance-drift', instance: 'count', text: 'companion count_tp link is missing' },
@@ -94,6 +96,51 @@ describe('drift detection without manifests', () => {
     assert.equal(detectDrift(live, { stack: 'nobody' }).inSync, true);
   });
 
+  test("a proceed-on word changed behind kfn's back is drift; one that holds what kfn wrote, or an object without the word, is not", () => {
+    const edited = { ...lInst('count', FN.flowstats, 1), proceedOn: ['pass' as const], appliedProceedOn: ['pass' as const, 'drop' as const] };
+    const same = { ...lInst('same', FN.flowstats, 2), proceedOn: ['pass' as const, 'drop' as const], appliedProceedOn: ['pass' as const, 'drop' as const] };
+    const none = lInst('none', FN.flowstats, 3);
+    const r = detectDrift(liveState({ chains: [{ ...lChain('edge', at('eth0'), [edited, same, none]), driftKinds: [] }] }));
+    assert.deepEqual(r.chains[0]!.drift, [EVERY['proceed-on-edited']]);
+    assert.equal(driftText(EVERY['proceed-on-edited']), 'proceed-on of count was changed outside kfn: it continues on pass, kfn wrote pass, drop');
+  });
+
+  test("probes: the reader's words and edited maps are drift, --stack narrows them, and they count in the text and the JSON", () => {
+    const probe = (name: string, stack: string | undefined, drift: string[], edited = false) => ({
+      name,
+      target: { hook: 'tracepoint' as const, tracepoint: 'tcp/tcp_retransmit_skb' },
+      identity: FN.flowstats,
+      progId: 5,
+      linkId: drift.length ? 0 : 6,
+      attached: drift.length === 0,
+      pinDir: `/sys/fs/bpf/kfn/probes/${name}@a`,
+      maps: { ports: entries({ '443': '1' }) },
+      // What kfn wrote digests to something else than what the map holds when it was edited.
+      appliedMaps: { ports: edited ? 'x'.repeat(64) : digestEntries(entries({ '443': '1' })) },
+      drift,
+      ...(stack ? { stack } : {}),
+    });
+    const live: LiveState = {
+      ...liveState({ chains: [{ ...lChain('edge', at('eth0'), []), stack: STACK, driftKinds: [] }] }),
+      probes: [probe('retrans', STACK, ['its link is gone: the probe is detached'], true), probe('theirs', 'observability/obs', [])],
+    };
+    const r = detectDrift(live, { stack: STACK });
+    assert.deepEqual(
+      r.probes.map((p) => [p.name, p.drift]),
+      [['retrans', [{ code: 'other', text: 'its link is gone: the probe is detached' }, { code: 'map-edited', instance: 'retrans', map: 'ports' }]]],
+    );
+    assert.equal(r.inSync, false);
+    const doc = driftJson(r);
+    assertMatchesSchema('drift', doc, 'a drift report with a probe');
+    assert.equal(doc.drift_count, 2);
+    assert.equal(doc.probes[0]!.address, 'probe.retrans');
+    const text = renderDrift(r, { color: false });
+    assert.match(text, /^probe "retrans" on tracepoint tcp\/tcp_retransmit_skb \(stack "netops\/manifests"\)$/m);
+    assert.match(text, /Drift: 2 findings on 1 of 1 probe of stack "netops\/manifests"\./);
+    const clean = detectDrift({ ...live, probes: [probe('theirs', 'observability/obs', [])] }, { stack: 'observability/obs' });
+    assert.equal(renderDrift(clean, { color: false }), 'No drift. The kernel matches what kfn last applied. (0 chains and 1 probe of stack "observability/obs" checked)');
+  });
+
   test('in sync: exit-0 words, every chain counted', () => {
     const live = liveState({ chains: [{ ...lChain('edge', at('eth0'), [lInst('a', FN.flowstats, 1)]), driftKinds: [] }] });
     const r = detectDrift(live);
@@ -109,7 +156,7 @@ describe('drift words, repairs and JSON', () => {
       assert.ok(/apply|kfn plan/.test(repairText(d)), `${d.code}: ${repairText(d)}`);
     }
     const chains = Object.values(EVERY).map((d, i) => ({ attachment: at(`eth${i}`), chainName: `c${i}`, stack: STACK, revision: 'abc1234-dirty', appliedAt: NOW.toISOString(), drift: [d] }));
-    const doc = driftJson({ chains, inSync: false });
+    const doc = driftJson({ chains, probes: [], inSync: false });
     assertMatchesSchema('drift', doc, 'a drift report with every kind');
     assert.equal(doc.drift_count, Object.keys(EVERY).length);
     assert.deepEqual(doc.chains.find((c) => c.name === 'c10')?.drift[0], {
@@ -124,7 +171,7 @@ describe('drift words, repairs and JSON', () => {
   test('a detached root reads as such, never as a recreated interface', () => {
     assert.equal(driftText(EVERY['root-detached']), "root detached: kfn's link was detached from the hook outside kfn");
     assert.doesNotMatch(driftText(EVERY['root-detached']), /recreated/);
-    const text = renderDrift({ chains: [{ attachment: at('eth0', 'xdp', 'kfn-a'), chainName: 'edge', stack: STACK, revision: 'abcdef0123456789', drift: [EVERY['root-detached'], EVERY['map-edited']] }], inSync: false }, { color: false });
+    const text = renderDrift({ chains: [{ attachment: at('eth0', 'xdp', 'kfn-a'), chainName: 'edge', stack: STACK, revision: 'abcdef0123456789', drift: [EVERY['root-detached'], EVERY['map-edited']] }], probes: [], inSync: false }, { color: false });
     assert.equal(
       text,
       [

@@ -3,7 +3,6 @@
  * function instance, attach the root to its hook. Each leaves either everything
  * pinned or nothing (it cleans up its own partial work before rethrowing).
  */
-import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
 import type { Attachment, Companion, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
@@ -35,8 +34,9 @@ import { createMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { writeProceedOn } from './proceed.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
+import { installPath } from '../../core/install.js';
 
-export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
+export const ROOT_OBJECT = installPath('bpf', 'build', 'root.bpf.o');
 
 export const rootProgram = (hook: Hook): string => (hook === 'xdp' ? 'kfn_root_xdp' : 'kfn_root_tc');
 
