@@ -6,11 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
 import { SHELLS } from '../views/completion.js';
-import { DEFAULT_STATS_LIMIT } from '../views/stats-text.js';
-import { SORT_BYS, SortBy } from '../visibility/sample.js';
-
-/** Flows `kfn top` shows by default. */
-export const DEFAULT_TOP_LIMIT = 20;
+import { DEFAULT_STATS_LIMIT, DEFAULT_TOP_LIMIT, SORT_BYS, SortBy } from '../visibility/options.js';
 
 export interface GlobalOptions {
   logLevel: string;

@@ -10,7 +10,8 @@ import { targetText } from '../plan/probes.js';
 import { proceedOnMeaning, setText } from './proceed.js';
 import { colors, fnText, quote, shortSha, whereText } from './format.js';
 import { tableLines } from './table.js';
-import { DEFAULT_STATS_LIMIT, mapStatsLines } from './stats-text.js';
+import { mapStatsLines } from './stats-text.js';
+import { DEFAULT_STATS_LIMIT } from '../visibility/options.js';
 import type { Colors } from './format.js';
 
 export interface RenderLiveOptions {

@@ -11,8 +11,7 @@ import { TCP_FLAGS } from '../packets/types.js';
 import { tableLines } from './table.js';
 import type { Colors } from './format.js';
 
-/** Entries of a map shown by default; `--limit N` or `--all` show more. */
-export const DEFAULT_STATS_LIMIT = 10;
+export { DEFAULT_STATS_LIMIT } from '../visibility/options.js';
 
 const packetsOf = (v: unknown): bigint | undefined => {
   const p = typeof v === 'object' && v !== null ? (v as Record<string, unknown>).packets : undefined;

@@ -6,6 +6,7 @@ import type { Attachment } from '../core/types.js';
 import type { InstanceCounters } from '../forms/form.js';
 import { flowKey, type Flow } from '../flows/flows.js';
 import { MEASURES, measuresOf, type Measure } from './measures.js';
+import type { SortBy } from './options.js';
 
 export interface InstanceSample {
   chain: string;
@@ -34,12 +35,7 @@ export interface Rate {
   perSecond: number;
 }
 
-export enum SortBy {
-  Packets = 'packets',
-  Bytes = 'bytes',
-}
-
-export const SORT_BYS: readonly SortBy[] = [SortBy.Packets, SortBy.Bytes];
+export { SortBy, SORT_BYS } from './options.js';
 
 export interface FlowRow {
   instance: InstanceSample;
