@@ -69,7 +69,7 @@ function flowLines(c: Colors, s: MapStats, limit: number): string[] {
 
 /**
  * The lines of one state map of a `fn` instance: a one-value map on one line, a flow
- * table as a table, any other map one `[key] value` line per entry.
+ * table as a table, any other map one `map: [key] value` line per entry.
  */
 export function mapStatsLines(c: Colors, fn: string, s: MapStats, limit: number): string[] {
   if (isFlowTable(s)) return flowLines(c, s, limit);
@@ -78,8 +78,9 @@ export function mapStatsLines(c: Colors, fn: string, s: MapStats, limit: number)
     const [first = '', ...rest] = entries[0]!.valueText.split('\n');
     return [`${c.cyan(`${s.map}:`)} ${first}`, ...rest.map((r) => `  ${r}`)];
   }
-  const lines = [`${c.cyan(`${s.map}:`)}${s.count === 0 ? ` ${c.dim('(empty)')}` : ''}`];
-  for (const e of entries) lines.push(`  [${protocolSlotName(fn, s.map, e.key) ?? e.keyText ?? ''}] ${e.valueText}`);
-  if (s.count > entries.length) lines.push(`  ${c.dim(left(s.count - entries.length, 'entries'))}`);
+  // One line per entry, each naming its map, as show has always printed them (scripts grep for `map: [key]`).
+  if (s.count === 0) return [`${c.cyan(`${s.map}:`)} ${c.dim('(empty)')}`];
+  const lines = entries.map((e) => `${c.cyan(`${s.map}:`)} [${protocolSlotName(fn, s.map, e.key) ?? e.keyText ?? ''}] ${e.valueText}`);
+  if (s.count > entries.length) lines.push(`${c.cyan(`${s.map}:`)} ${c.dim(left(s.count - entries.length, 'entries'))}`);
   return lines;
 }

@@ -188,8 +188,8 @@ describe('kfn stats, kfn top and show --stats with real traffic', { skip }, () =
     );
     assert.match(text, /flows: 3 flows, most packets first/);
     // proto_stats by protocol name: every UDP datagram that got past blocklist.
-    assert.match(text, /^\s+\[udp\] \{packets: 39, bytes: \d+\}$/m);
-    assert.doesNotMatch(text, /^\s+\[3\] /m);
+    assert.match(text, /^\s+proto_stats: \[udp\] \{packets: 39, bytes: \d+\}$/m);
+    assert.doesNotMatch(text, /proto_stats: \[3\] /);
 
     const one = kfnExpect(env, ['show', '--stats', '--limit', '1'], 0).stdout;
     assert.equal(one.split('\n').filter((l) => /^\s+udp\s+198\.18/.test(l)).length, 1);
