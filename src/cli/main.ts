@@ -25,6 +25,10 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
     case 'show':
       return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
+    case 'stats':
+      return (await import('./commands/stats.js')).statsCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/stats.js').statsCommand>[1]);
+    case 'top':
+      return (await import('./commands/top.js')).topCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/top.js').topCommand>[1]);
     case 'export':
       return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
     case 'import':
