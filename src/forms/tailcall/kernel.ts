@@ -5,7 +5,7 @@
  */
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, Companion, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Companion, DesiredInstance, DesiredMap, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
@@ -137,13 +137,8 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
     }
     for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== nextMap && name !== PROCEED_MAP) pinFd(fd, pins.map(name));
 
-    const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
-    if (!a.share) {
-      for (const m of Object.values(desired.maps)) {
-        writeEntries(pins.map(m.name), [...(a.carry?.keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
-        appliedMaps[m.name] = digestEntries(m.entries);
-      }
-    }
+    // Shared maps already hold the manifests' entries: their first instance wrote them.
+    const appliedMaps = a.share ? { ...a.share.appliedMaps } : writeDesiredMaps(pins.map, desired.maps, a.carry?.keep);
     const meta: InstanceMeta = {
       kind: 'instance',
       name: desired.name,
@@ -259,6 +254,19 @@ export function setSlotFd(slotFd: number, label: string, progFd: number | null):
   const v = Buffer.alloc(4);
   v.writeUInt32LE(progFd);
   h.update(key, v);
+}
+
+/**
+ * Fills freshly loaded parameter maps: the entries carried over (merge-mode entries not
+ * listed), then the manifests' own. Returns the digest of what kfn wrote, per map.
+ */
+export function writeDesiredMaps(pinOf: (map: string) => string, maps: Record<string, DesiredMap>, keep: Record<string, { key: string; value: string }[]> = {}): Record<string, string> {
+  const applied: Record<string, string> = {};
+  for (const m of Object.values(maps)) {
+    writeEntries(pinOf(m.name), [...(keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
+    applied[m.name] = digestEntries(m.entries);
+  }
+  return applied;
 }
 
 export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {
