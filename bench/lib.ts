@@ -15,7 +15,8 @@ export const CLI = path.join(REPO, 'dist/cli/main.js');
 export const BPF_BUILD = path.join(REPO, 'bpf/build');
 /** Objects built by bench/bpf/Makefile: bench-only programs and the XDP-only copies bpftool loads. */
 export const BENCH_BUILD = path.join(REPO, 'bench/bpf/build');
-const PROBE = path.join(REPO, 'bench/probe.mjs');
+/** Loaded with `node --import` in front of the CLI: the process's peak RSS and the packages it loaded. */
+export const PROBE = path.join(REPO, 'bench/probe.mjs');
 
 export interface Timed {
   ms: number;

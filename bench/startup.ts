@@ -7,7 +7,8 @@
  *
  * `--version` and `validate` need no root; the plan row is skipped without it. Also
  * lists the packages each loads (bench/probe.mjs): `kfn --version` must load neither
- * koffi, ajv nor pino-pretty.
+ * koffi, ajv nor pino-pretty (the warm-up run probes the host once for this boot;
+ * later runs read the report it cached in the state dir).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -44,6 +44,12 @@ echo "  ping6 from 2001:2::2 (allowed):  $(ping_from -6 2001:2::1)"
 say "What each kernel function saw (kfn show --stats)"
 kfn show --stats
 
+say "Counters per function (kfn stats)"
+kfn stats
+
+say "Rates over one second (kfn top --once; live: kfn top, q quits)"
+kfn top --once
+
 say "kfn plan again: the kernel matches the manifests"
 kfn plan "$manifests"
 
@@ -52,6 +58,7 @@ cat <<MSG
 Look further (the demo keeps its chains in its own pin root and state dir):
   export KFN_PIN_ROOT=$KFN_PIN_ROOT KFN_STATE_DIR=$KFN_STATE_DIR
   node dist/cli/main.js show --stats        what runs, per interface, with counters
+  node dist/cli/main.js top                 busiest flows and per-function rates, live
   node dist/cli/main.js plan $manifests     edit $manifests/chain.yaml, then plan and apply
   node dist/cli/main.js functions           the built-in functions the chain uses
   ip -n $prefix-a link show $prefix-a0      the kernel's own view (prog/xdp ...)

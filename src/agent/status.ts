@@ -59,8 +59,8 @@ export function withRound(status: StackStatus, round: RoundRecord): StackStatus 
   return { ...status, lastRound: round, history };
 }
 
-/** Every stack an agent recorded, by name. */
-export function listStatuses(stateDir: string): StackStatus[] {
+/** The records of one kind in the agents' directory, by file name. */
+function listRecords<T>(stateDir: string, suffix: string, valid: (r: T | undefined) => r is T): T[] {
   let names: string[];
   try {
     names = fs.readdirSync(agentDir(stateDir));
@@ -68,24 +68,19 @@ export function listStatuses(stateDir: string): StackStatus[] {
     return [];
   }
   return names
-    .filter((n) => n.endsWith('.json'))
+    .filter((n) => n.endsWith(suffix))
     .sort()
-    .map((n) => readJson<StackStatus>(path.join(agentDir(stateDir), n)))
-    .filter((s): s is StackStatus => s?.version === 1);
+    .map((n) => readJson<T>(path.join(agentDir(stateDir), n)))
+    .filter(valid);
+}
+
+/** Every stack an agent recorded, by name. */
+export function listStatuses(stateDir: string): StackStatus[] {
+  return listRecords<StackStatus>(stateDir, '.json', (s): s is StackStatus => s?.version === 1);
 }
 
 export function listSuspensions(stateDir: string): Suspension[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(agentDir(stateDir));
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.endsWith('.suspended'))
-    .sort()
-    .map((n) => readJson<Suspension>(path.join(agentDir(stateDir), n)))
-    .filter((s): s is Suspension => typeof s?.stack === 'string');
+  return listRecords<Suspension>(stateDir, '.suspended', (s): s is Suspension => typeof s?.stack === 'string');
 }
 
 export function readSuspension(stateDir: string, stack: string): Suspension | undefined {

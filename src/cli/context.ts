@@ -137,3 +137,18 @@ export function parseDuration(text: string): number {
   }
   return value;
 }
+
+/** A whole number of at least 1 (`--limit`). */
+export function parseCount(text: string, flag: string): number {
+  const t = text.trim();
+  const n = /^\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new KfnError('USAGE', `invalid ${flag} "${text}"`, { hint: 'a whole number of at least 1' });
+  return n;
+}
+
+/** A duration above zero (`--interval`): the time between two readings. */
+export function parseInterval(text: string, flag = '--interval'): number {
+  const v = parseDuration(text);
+  if (v <= 0) throw new KfnError('USAGE', `invalid ${flag} "${text}": it must be more than 0`, { hint: 'a duration such as 500ms, 1s, 5s' });
+  return v;
+}

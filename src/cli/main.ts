@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** kfn command line: flags -> engine -> view. Each command's module loads only when it runs. */
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
-import { buildProgram, VERSION_REQUESTED, type GlobalOptions, type Invocation } from './program.js';
-import { normalizeArgs } from './terraform-flags.js';
+import type { GlobalOptions, Invocation } from './program.js';
 import type { Context } from './context.js';
 
 type Flags<T> = T & Record<string, unknown>;
@@ -26,6 +25,10 @@ async function dispatch(inv: Invocation): Promise<number> {
       return (await import('./commands/apply.js')).destroyCommand(await ctx(), arg, f);
     case 'show':
       return (await import('./commands/show.js')).showCommand(await ctx(), arg, f);
+    case 'stats':
+      return (await import('./commands/stats.js')).statsCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/stats.js').statsCommand>[1]);
+    case 'top':
+      return (await import('./commands/top.js')).topCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/top.js').topCommand>[1]);
     case 'export':
       return (await import('./commands/export.js')).exportCommand(await ctx(), f as unknown as Parameters<typeof import('./commands/export.js').exportCommand>[1]);
     case 'import':
@@ -91,6 +94,10 @@ function printError(e: KfnError, json: boolean): void {
 }
 
 async function run(argv: string[]): Promise<number> {
+  // Scripts and health checks ask every host for its version: it answers without loading
+  // the command tree (commander and every command's options).
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return dispatch({ name: 'version', args: [], flags: {}, global: { logLevel: 'warn', logFormat: 'pretty', color: !process.env.NO_COLOR } });
+  const [{ buildProgram, VERSION_REQUESTED }, { normalizeArgs }] = await Promise.all([import('./program.js'), import('./terraform-flags.js')]);
   const { program, exitCode } = buildProgram(dispatch);
   const json = (): boolean => program.opts<GlobalOptions>().logFormat === 'json';
   try {

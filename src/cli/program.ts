@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
 import { SHELLS } from '../views/completion.js';
+import { DEFAULT_STATS_LIMIT, DEFAULT_TOP_LIMIT, SORT_BYS, SortBy } from '../visibility/options.js';
 
 export interface GlobalOptions {
   logLevel: string;
@@ -22,6 +23,8 @@ export type CommandName =
   | 'test'
   | 'apply'
   | 'show'
+  | 'stats'
+  | 'top'
   | 'destroy'
   | 'export'
   | 'import'
@@ -117,7 +120,27 @@ export function buildProgram(dispatch: Dispatch): { program: Command; exitCode: 
     .description('what kfn runs now, per interface and hook; or a saved plan')
     .option('--json', 'machine-readable live state (or plan)')
     .option('--stats', 'include what each function counted')
+    .option('--limit <n>', `entries shown per state map with --stats, busiest first (default ${DEFAULT_STATS_LIMIT})`)
+    .option('--all', 'every entry of every state map with --stats')
     .action(act('show'));
+  program
+    .command('stats')
+    .description("per chain and function: the packets, bytes, passed and dropped each function counted, summed over CPUs")
+    .option('--json', 'machine-readable counters on stdout')
+    .option('--chain <name...>', 'only these chains')
+    .option('--interface <name...>', 'only the chains on these interfaces')
+    .action(act('stats'));
+  program
+    .command('top')
+    .description('a live table of the busiest flows and of each function\'s passed/dropped rates')
+    .option('--interval <duration>', 'time between two readings of the counters', '1s')
+    .option('--once', 'read twice, one interval apart, print the rates and exit')
+    .option('--json', 'with --once: machine-readable rates on stdout')
+    .addOption(new Option('--sort <by>', 'order the flows by').choices(SORT_BYS).default(SortBy.Packets))
+    .option('--limit <n>', 'flows shown', String(DEFAULT_TOP_LIMIT))
+    .option('--chain <name...>', 'only these chains')
+    .option('--interface <name...>', 'only the chains on these interfaces')
+    .action(act('top'));
   program
     .command('destroy [path]')
     .description("detach and unload the chains of the manifests' stack")

@@ -1,5 +1,6 @@
 /** IP protocol numbers and the names people read (IANA "Assigned Internet Protocol Numbers"). */
 const NAMES: Record<number, string> = {
+  0: 'hopopt',
   1: 'icmp',
   2: 'igmp',
   4: 'ipip',

@@ -737,16 +737,36 @@ export interface Suspension {
   by: string;
 }
 
+/** Drift without manifests (`kfn drift`): one chain against what kfn recorded applying. */
+export interface ChainDrift {
+  attachment: Attachment;
+  chainName: string;
+  stack?: string;
+  revision?: string;
+  appliedAt?: string;
+  /** Empty: the chain is as kfn left it. */
+  drift: DriftKind[];
+}
+
+export interface ProbeDrift {
+  name: string;
+  target: ProbeTarget;
+  stack?: string;
+  /** Empty: the probe is as kfn left it. */
+  drift: DriftKind[];
+}
+
+export interface DriftReport {
+  /** The stack asked about (absent: every chain kfn manages). */
+  stack?: string;
+  chains: ChainDrift[];
+  probes: ProbeDrift[];
+  inSync: boolean;
+}
+
 /** `kfn status`: every chain with its drift, and every stack with what kfn and its agent recorded. */
 export interface StatusReport {
-  chains: {
-    attachment: Attachment;
-    chainName: string;
-    stack?: string;
-    revision?: string;
-    appliedAt?: string;
-    drift: DriftKind[];
-  }[];
+  chains: ChainDrift[];
   stacks: {
     stack: string;
     /** What the last apply of the stack recorded in bpffs. */

@@ -20,6 +20,8 @@ import { hostId, hostMismatch, isHostId } from './host.js';
 import { acquireLock, type Lock } from './lock.js';
 import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
 import type { LoadedPacketTests } from '../packets/index.js';
+import { readSample, type SampleOptions } from './sample.js';
+import type { Sample } from '../visibility/sample.js';
 
 export interface EngineOptions {
   paths: KfnPaths;
@@ -94,6 +96,11 @@ export class Engine {
   /** kfn's chains plus the interfaces and hooks of the given namespaces; with `only`, just those chains (ReadOptions). */
   readLive(netns: Iterable<string> = [], only?: readonly Attachment[]): LiveState {
     return this.form.read({ pinRoot: this.paths.pinRoot, netns: [...new Set(netns)], ...(only ? { only } : {}) });
+  }
+
+  /** Counters (and with `flows`, flow tables) of the selected live chains, read now (`kfn stats`, `kfn top`). */
+  sample(opts: SampleOptions = {}): Sample {
+    return readSample(this.form, this.readLive(), opts, (e) => this.emit({ type: 'warning', message: `an instance went away while its counters were read: ${e instanceof Error ? e.message : String(e)}` }));
   }
 
   /**

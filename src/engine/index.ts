@@ -7,3 +7,4 @@ export { requireKernelAccess, missingCapabilities, REQUIRED_CAPABILITIES } from 
 export { loadDesired, listFunctionsHere, netnsOf, defaultStack, stackFor, repoName, checkStackName, gitRevision, type DesiredOptions } from './desired.js';
 export { checkPlanOutput, savePlan, loadPlan, isPlanFile } from './plan-file.js';
 export { reportPassed, type CaseResult, type PacketChange, type PacketPreview, type PacketTestReport, type ShadowedChain, type StepResult } from './packets.js';
+export type { SampleOptions } from './sample.js';

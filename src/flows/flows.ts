@@ -77,6 +77,27 @@ export function flowsOf(stats: readonly MapStats[]): Flow[] {
   return stats.filter(isFlowTable).flatMap((s) => s.entries.flatMap((e) => flowOf(e.key, e.value) ?? []));
 }
 
+/** Most packets first, then most bytes, then by 5-tuple (a stable order). */
+export function compareFlows(a: Flow, b: Flow): number {
+  if (a.packets !== b.packets) return a.packets > b.packets ? -1 : 1;
+  if (a.bytes !== b.bytes) return a.bytes > b.bytes ? -1 : 1;
+  const ka = flowKey(a);
+  const kb = flowKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * Names of the slots of flowstats' `proto_stats` (`enum flowstats_proto` in
+ * bpf/flowstats.bpf.c; the map's BTF key is a plain __u32, so the object cannot say).
+ */
+const FLOWSTATS_PROTO_SLOTS = ['other', 'icmp', 'tcp', 'udp', 'icmpv6'] as const;
+
+/** The protocol name of a per-protocol counter slot of `fn`'s map `map`, when that map is one. */
+export function protocolSlotName(fn: string, map: string, slot: unknown): string | undefined {
+  if (fn !== 'flowstats' || map !== 'proto_stats' || typeof slot !== 'number') return undefined;
+  return FLOWSTATS_PROTO_SLOTS[slot];
+}
+
 /** A stable identity of a flow: its 5-tuple. */
 export function flowKey(f: Flow): string {
   return `${f.proto} ${f.src} ${f.sport} ${f.dst} ${f.dport}`;

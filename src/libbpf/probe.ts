@@ -10,33 +10,10 @@ import { bpf, libbpfStatus } from './ffi.js';
 import { Btf } from './btf.js';
 import { errnoName, errnoText } from './errors.js';
 import { PROG_TYPE } from './constants.js';
+import { FeatureState, KernelFeature, TRACEFS, tracefsMissing, type FeatureProbe, type HostReport } from './host-features.js';
 
-export enum KernelFeature {
-  Btf = 'btf',
-  XdpLink = 'xdp-link',
-  Tcx = 'tcx',
-  Tracepoints = 'tracepoints',
-}
+export { FeatureState, KernelFeature, TRACEFS, type FeatureProbe, type HostReport };
 
-export enum FeatureState {
-  Yes = 'yes',
-  No = 'no',
-  /** Could not be told (no root to probe, no BTF to look in). */
-  Unknown = 'unknown',
-}
-
-export interface FeatureProbe {
-  feature: KernelFeature;
-  state: FeatureState;
-  detail: string;
-}
-
-export interface HostReport {
-  libbpf: { ok: true; version: string; path: string } | { ok: false; error: string; code: string };
-  kernel: { release: string; machine: string; features: FeatureProbe[] };
-}
-
-export const TRACEFS = '/sys/kernel/tracing';
 
 function probeProgType(type: number): { state: FeatureState; why?: string } {
   const r = bpf.probe_prog_type(type, null) as number;
@@ -72,7 +49,7 @@ function probeFeatures(): FeatureProbe[] {
     out.push(linked(KernelFeature.Tcx, PROG_TYPE.SCHED_CLS, 'bpf_attach_type', 'BPF_TCX_INGRESS', 'Linux 6.6 or later has it'));
     const tp = probeProgType(PROG_TYPE.TRACEPOINT);
     if (tp.state !== FeatureState.Yes) out.push({ feature: KernelFeature.Tracepoints, state: tp.state, detail: tp.why ?? 'program type refused by the kernel' });
-    else if (!fs.existsSync(`${TRACEFS}/events`)) out.push({ feature: KernelFeature.Tracepoints, state: FeatureState.No, detail: `tracefs is not mounted: mount -t tracefs tracefs ${TRACEFS}` });
+    else if (!fs.existsSync(`${TRACEFS}/events`)) out.push({ feature: KernelFeature.Tracepoints, state: FeatureState.No, detail: tracefsMissing() });
     else out.push({ feature: KernelFeature.Tracepoints, state: FeatureState.Yes, detail: `tracefs at ${TRACEFS}` });
     return out;
   } finally {

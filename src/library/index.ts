@@ -9,8 +9,8 @@
  * itself, like any other function's.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Hook } from '../core/types.js';
+import { installPath } from '../core/install.js';
 
 export interface BuiltinFunction {
   name: string;
@@ -25,8 +25,7 @@ export interface BuiltinFunction {
   summary: string;
 }
 
-/** bpf/build of this installation: src/library and dist/library are both two levels down. */
-export const LIBRARY_DIR = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
+export const LIBRARY_DIR = installPath('bpf', 'build') + path.sep;
 
 const ALL_HOOKS: Hook[] = ['xdp', 'tc-ingress', 'tc-egress'];
 

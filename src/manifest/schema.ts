@@ -5,18 +5,18 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { KfnError } from '../core/errors.js';
 import { sha256Hex } from '../core/digest.js';
 import type { ManifestKind } from './types.js';
 import { decodePointer, formatPath, valueAt, type PathSegment, type SourceLocator } from './source.js';
 import { closest } from '../core/closest.js';
+import { installPath } from '../core/install.js';
 
 export { closest };
 
-/** schemas/ of the installation: src/manifest/*.ts and dist/manifest/*.js are both two levels down. */
-export const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.url));
+export const SCHEMA_DIR = installPath('schemas') + path.sep;
 
 export const SCHEMA_FILES: Record<ManifestKind, string> = {
   KernelFunction: 'kernelfunction.schema.json',
@@ -57,7 +57,7 @@ const validators = new Map<string, ValidateFunction>();
 function precompiled(): CompiledSchemas | null {
   if (compiled === undefined) {
     try {
-      compiled = require(`./${COMPILED_SCHEMAS}`) as CompiledSchemas;
+      compiled = require(installPath('dist', COMPILED_SCHEMAS)) as CompiledSchemas;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
       compiled = null;

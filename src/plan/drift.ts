@@ -5,34 +5,10 @@
  */
 import { digestEntries } from '../core/digest.js';
 import { attachmentKey } from '../core/types.js';
-import type { Attachment, DriftKind, LiveChain, LiveInstance, LiveProbe, LiveState, ProbeTarget } from '../core/types.js';
+import type { ChainDrift, DriftKind, DriftReport, LiveChain, LiveInstance, LiveProbe, LiveState, ProbeDrift } from '../core/types.js';
 import { compareAttachments } from './expand.js';
 
-export interface ChainDrift {
-  attachment: Attachment;
-  chainName: string;
-  stack?: string;
-  revision?: string;
-  appliedAt?: string;
-  /** Empty: the chain is as kfn left it. */
-  drift: DriftKind[];
-}
-
-export interface ProbeDrift {
-  name: string;
-  target: ProbeTarget;
-  stack?: string;
-  /** Empty: the probe is as kfn left it. */
-  drift: DriftKind[];
-}
-
-export interface DriftReport {
-  /** The stack asked about (absent: every chain kfn manages). */
-  stack?: string;
-  chains: ChainDrift[];
-  probes: ProbeDrift[];
-  inSync: boolean;
-}
+export type { ChainDrift, DriftReport, ProbeDrift };
 
 /** Parameter maps whose entries differ from what kfn last wrote (merge-mode maps hold others' entries too: not judged). */
 function editedMaps(i: Pick<LiveInstance, 'name' | 'maps' | 'appliedMaps' | 'mergeMaps'>): DriftKind[] {

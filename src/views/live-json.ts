@@ -1,13 +1,17 @@
 /** `kfn show -json`: the documented contract (schemas/show-output.schema.json). */
-import type { Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveProbe, LiveState } from '../core/types.js';
+import type { Companion, ForeignProgram, LiveChain, LiveCompanion, LiveInstance, LiveProbe, LiveState, ProbeTarget } from '../core/types.js';
 import { DEFAULT_NEXT_MAP, attachmentLabel } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
 import type { MapStats } from '../forms/form.js';
-import { compareAttachments, proceedOnOf } from '../plan/index.js';
+import { compareAttachments, proceedOnOf, targetText } from '../plan/index.js';
 import { chainAddress, instanceAddress, probeAddress } from './address.js';
-import { targetJson } from './plan-json.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
 import { driftKindJson } from './drift-json.js';
+
+/** A probe's attach point: its fields and the words for it. */
+export function targetJson(t: ProbeTarget) {
+  return { ...t, text: targetText(t) };
+}
 
 export function foreignJson(f: ForeignProgram) {
   return {

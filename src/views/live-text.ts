@@ -10,12 +10,16 @@ import { targetText } from '../plan/probes.js';
 import { proceedOnMeaning, setText } from './proceed.js';
 import { colors, fnText, quote, shortSha, whereText } from './format.js';
 import { tableLines } from './table.js';
+import { mapStatsLines } from './stats-text.js';
+import { DEFAULT_STATS_LIMIT } from '../visibility/options.js';
 import type { Colors } from './format.js';
 
 export interface RenderLiveOptions {
   color: boolean;
   /** State maps per instance, keyed by the instance's pinDir (counters read from its maps). */
   stats?: Record<string, MapStats[]>;
+  /** Entries shown per state map (Infinity: all); DEFAULT_STATS_LIMIT when absent. */
+  statsLimit?: number;
 }
 
 export const NOTHING_MANAGED = 'No kernel functions are managed by kfn on this host.';
@@ -39,21 +43,8 @@ function detailLines(c: Colors, i: Pick<LiveInstance, 'identity' | 'maps' | 'pin
     }
     for (const e of entries) lines.push(`${ind}${name}[${quote(e.keyText)}] = ${e.valueText}`);
   }
-  for (const s of opts.stats?.[i.pinDir] ?? []) {
-    for (const text of statTexts(s)) {
-      const [first = '', ...rest] = text.split('\n');
-      lines.push(`${ind}${c.cyan(`${s.map}:`)} ${first}`);
-      for (const r of rest) lines.push(`${ind}  ${r}`);
-    }
-  }
+  for (const s of opts.stats?.[i.pinDir] ?? []) lines.push(...mapStatsLines(c, i.identity.function, s, opts.statsLimit ?? DEFAULT_STATS_LIMIT).map((l) => `${ind}${l}`));
   return lines;
-}
-
-/** One line per entry: the value of a single-value map, else `[key] value`; then what was cut. */
-export function statTexts(s: MapStats): string[] {
-  const out = s.entries.map((e) => (e.keyText === undefined ? e.valueText : `[${e.keyText}] ${e.valueText}`));
-  if (s.count > s.entries.length) out.push(`... ${s.count - s.entries.length} more entries`);
-  return out;
 }
 
 const INSTANCE_HEAD = ['#', 'name', 'function', 'prog', 'sha256'];

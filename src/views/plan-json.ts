@@ -3,14 +3,14 @@
  * internal Plan. Internal handles (pin paths, fds) are left out; program ids are the
  * kernel's own and stay.
  */
-import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ProbeTarget, ValueChange } from '../core/types.js';
+import type { ChainChange, FunctionIdentity, InstanceAction, InstanceChange, LiveChain, Plan, PlanNote, PlannedChanges, PlannedStep, ProbeAction, ProbeChange, ValueChange } from '../core/types.js';
 import { DEFAULT_NEXT_MAP } from '../core/types.js';
 import { kfnVersion } from '../core/version.js';
-import { hasChanges, proceedOnOf, targetText } from '../plan/index.js';
+import { hasChanges, proceedOnOf } from '../plan/index.js';
 import { proceedOnEffect } from './proceed.js';
 import { chainAddress, instanceAddress, probeAddress, stepAddress } from './address.js';
 import { JSON_FORMAT_VERSION, renderJson } from './json.js';
-import { companionJson, foreignJson } from './live-json.js';
+import { companionJson, foreignJson, targetJson } from './live-json.js';
 import { noteCode, noteText, reasonCode, reasonText } from './reasons.js';
 import type { PacketPreview } from '../engine/packets.js';
 import type { Outcome } from '../packets/expect.js';
@@ -107,10 +107,6 @@ function chainJson(c: ChainChange) {
 const PROBE_ACTIONS: Record<ProbeAction, Actions> = { create: ['create'], delete: ['delete'], replace: ['create', 'delete'], update: ['update'], noop: ['no-op'] };
 
 /** A probe's attach point as data, and as text. */
-export function targetJson(t: ProbeTarget) {
-  return { ...t, text: targetText(t) };
-}
-
 function mapChangesJson(mcs: InstanceChange['mapChanges']) {
   return mcs.map((m) => ({
     map: m.map,

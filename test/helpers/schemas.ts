@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { REPO_ROOT } from './paths.js';
 
-export const OUTPUTS = ['plan', 'show', 'validate', 'drift', 'status'] as const;
+export const OUTPUTS = ['plan', 'show', 'validate', 'drift', 'status', 'stats', 'top'] as const;
 export type Output = (typeof OUTPUTS)[number];
 
 export const schemaFile = (o: Output): string => path.join(REPO_ROOT, 'schemas', `${o}-output.schema.json`);

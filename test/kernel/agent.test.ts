@@ -4,6 +4,9 @@
  * after the push; SIGTERM while a round applies lets the apply finish (never half) and
  * exits 0; push events on the webhook start a round at once when authenticated (GitHub
  * HMAC, GitLab token), and a bad signature gets 401 and starts nothing; SIGHUP starts one.
+ * The agent's /metrics, scraped before and after the round a push starts and read with a
+ * real Prometheus parser, change with that round (issue 12): one more applied round, the
+ * applied revision, a later last success, one more plan and apply observed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +22,7 @@ import { chainYaml, cleanupTestEnv, createTestEnv, functionsYaml, type ChainSpec
 import { describeRun, runKfn, show } from '../helpers/kfn.js';
 import { pingUntilOk } from '../helpers/ping.js';
 import { TestRepo, seedFunctions } from '../helpers/gitrepo.js';
+import { family, histogram, parseExposition, samples, value, type Exposition } from '../helpers/prometheus.js';
 import { BPF_BUILD, CLI, OBJECTS, REPO_ROOT } from '../helpers/paths.js';
 
 const skip = kernelGate({ tools: ['git'] });
@@ -92,6 +96,22 @@ class Agent {
     }
   }
 }
+
+interface Scrape {
+  text: string;
+  x: Exposition;
+}
+
+/** /metrics of the agent, parsed with a real Prometheus text parser. */
+async function scrape(base: string | null | undefined): Promise<Scrape> {
+  assert.ok(base, 'the agent printed its metrics address');
+  const res = await fetch(`${base}/metrics`);
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  return { text, x: parseExposition(text) };
+}
+
+const hasSamples = (x: Exposition, name: string, labels: Record<string, string>): boolean => x.some((f) => f.name === name) && samples(x, name, labels).length > 0;
 
 function post(port: number, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -217,6 +237,7 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
     await sleep(1500); // bounded: give a wrongly started round the time to show
     assert.equal(a.rounds().length, rounds0, 'no round started');
     assert.equal(planOf(c4), 2, 'c4 is not applied');
+    const metricsBefore = await scrape(started.metrics);
 
     const t0 = Date.now();
     const ok = await post(port, { 'x-github-event': 'push', 'x-hub-signature-256': sign(body) }, body);
@@ -225,14 +246,23 @@ describe('reconcile agent: a long-running process, interval rounds, SIGTERM, web
     assert.deepEqual([r.outcome, r.revision], ['applied', c4]);
     t.diagnostic(`signed push -> round started ${Date.parse(r.startedAt!) - t0} ms later, applied ${Date.parse(r.time) - t0} ms later`);
     assert.equal(planOf(c4), 0);
-    // The round metrics follow: rounds by outcome, the revision now applied.
-    const exposition = await (await fetch(`${started.metrics}/metrics`)).text();
-    const sample = (name: string, labels: string): number | undefined => {
-      const m = new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(exposition);
-      return m ? Number(m[1]) : undefined;
-    };
-    assert.equal(sample('kfn_reconcile_applied_revision_info', `stack="netops/manifests",revision="${c4}"`), 1, exposition);
-    assert.ok((sample('kfn_reconcile_rounds_total', 'stack="netops/manifests",outcome="applied"') ?? 0) >= 1, exposition);
+    // The round metrics changed with that round: one more applied round, the applied
+    // revision's one series moved to c4, a later last success, one more plan and apply.
+    const metricsAfter = await scrape(started.metrics);
+    const stack = { stack: 'netops/manifests' };
+    const applied = (m: Scrape): number => (hasSamples(m.x, 'kfn_reconcile_rounds_total', { ...stack, outcome: 'applied' }) ? value(m.x, 'kfn_reconcile_rounds_total', { ...stack, outcome: 'applied' }) : 0);
+    const revisions = (m: Scrape): string[] => samples(m.x, 'kfn_reconcile_applied_revision_info', stack).map((s) => s.labels!.revision!);
+    const planCount = (m: Scrape): number => Number(family(m.x, 'kfn_plan_duration_seconds').metrics[0]?.count ?? 0);
+    const applyCount = (m: Scrape): number => (m.text.includes('kfn_apply_duration_seconds_count{outcome="applied"}') ? Number(histogram(m.text, 'kfn_apply_duration_seconds', { outcome: 'applied' }).count) : 0);
+    assert.equal(applied(metricsAfter), applied(metricsBefore) + 1, metricsAfter.text);
+    assert.equal(revisions(metricsBefore).length, 1, metricsBefore.text);
+    assert.notEqual(revisions(metricsBefore)[0], c4);
+    assert.deepEqual(revisions(metricsAfter), [c4], 'one series per stack: the old revision is gone');
+    assert.equal(value(metricsAfter.x, 'kfn_reconcile_applied_revision_info', { ...stack, revision: c4 }), 1);
+    assert.ok(value(metricsAfter.x, 'kfn_reconcile_last_success_timestamp_seconds', stack) > value(metricsBefore.x, 'kfn_reconcile_last_success_timestamp_seconds', stack), 'a later last success');
+    assert.equal(value(metricsAfter.x, 'kfn_reconcile_drift', stack), 0);
+    assert.ok(planCount(metricsAfter) > planCount(metricsBefore), 'the round planned');
+    assert.equal(applyCount(metricsAfter), applyCount(metricsBefore) + 1, 'the round applied once');
 
     const gl = await post(port, { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET }, body);
     assert.equal(gl.status, 202, gl.body);

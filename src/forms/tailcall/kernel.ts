@@ -4,10 +4,9 @@
  * pinned or nothing (it cleans up its own partial work before rethrowing).
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, Companion, DesiredInstance, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
+import type { Attachment, Companion, DesiredInstance, DesiredMap, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
 import { attachmentLabel } from '../../core/types.js';
 import fs from 'node:fs';
 import {
@@ -40,8 +39,9 @@ import { createMeta, putMeta, type ChainMeta, type InstanceMeta } from './meta.j
 import { writeProceedOn } from './proceed.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
+import { installPath } from '../../core/install.js';
 
-export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/build/root.bpf.o', import.meta.url));
+export const ROOT_OBJECT = installPath('bpf', 'build', 'root.bpf.o');
 
 
 /**
@@ -184,13 +184,8 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
       mapIds[name] = mapInfoByFd(fd).id;
     }
 
-    const appliedMaps: Record<string, string> = { ...(a.share?.appliedMaps ?? {}) };
-    if (!a.share) {
-      for (const m of Object.values(desired.maps)) {
-        writeEntries(pins.map(m.name), [...(a.carry?.keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
-        appliedMaps[m.name] = digestEntries(m.entries);
-      }
-    }
+    // Shared maps already hold the manifests' entries: their first instance wrote them.
+    const appliedMaps = a.share ? { ...a.share.appliedMaps } : writeDesiredMaps(pins.map, desired.maps, a.carry?.keep);
     const meta: InstanceMeta = {
       kind: 'instance',
       name: desired.name,
@@ -407,6 +402,19 @@ export function moveChainDir(from: string, to: string, pinRoot: string): void {
       return;
     }
   }
+}
+
+/**
+ * Fills freshly loaded parameter maps: the entries carried over (merge-mode entries not
+ * listed), then the manifests' own. Returns the digest of what kfn wrote, per map.
+ */
+export function writeDesiredMaps(pinOf: (map: string) => string, maps: Record<string, DesiredMap>, keep: Record<string, { key: string; value: string }[]> = {}): Record<string, string> {
+  const applied: Record<string, string> = {};
+  for (const m of Object.values(maps)) {
+    writeEntries(pinOf(m.name), [...(keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
+    applied[m.name] = digestEntries(m.entries);
+  }
+  return applied;
 }
 
 export function writeEntries(map: string, entries: { key: string; value: string | null }[]): void {

@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
-import { digestEntries } from '../../core/digest.js';
 import { PROCEED_MAP, type DesiredProbe, type ProbeTarget } from '../../core/types.js';
 import {
   BpfObject,
@@ -21,7 +20,7 @@ import {
   unpinTreeAndEmptyParents,
   withFd,
 } from '../../libbpf/index.js';
-import { writeEntries } from './kernel.js';
+import { writeDesiredMaps } from './kernel.js';
 import { NEXT_MAP, probePins } from './layout.js';
 import { createMeta, readMeta, writeMeta, type ProbeMeta } from './meta.js';
 import { fileIdentity, type UprobePlace } from './probe-place.js';
@@ -58,11 +57,7 @@ export function loadProbe(a: LoadProbeArgs, now: Date): void {
     pinFd(loaded.progFd, pins.prog);
     // A probe object that includes kfn.h without KFN_NO_CHAIN has chain maps it never uses.
     for (const [name, fd] of Object.entries(loaded.mapFds)) if (name !== NEXT_MAP && name !== PROCEED_MAP) pinFd(fd, pins.map(name));
-    const appliedMaps: Record<string, string> = {};
-    for (const m of Object.values(desired.maps)) {
-      writeEntries(pins.map(m.name), [...(a.carry?.keep[m.name] ?? []), ...m.entries.map((e) => ({ key: e.key, value: e.value }))]);
-      appliedMaps[m.name] = digestEntries(m.entries);
-    }
+    const appliedMaps = writeDesiredMaps(pins.map, desired.maps, a.carry?.keep);
     const meta: ProbeMeta = {
       kind: 'probe',
       name: desired.name,

@@ -18,7 +18,6 @@
  * there is the same verdict, decided by the same instance.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { KfnError } from '../../core/errors.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP, attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance, type ProceedVerdict } from '../../core/types.js';
 import {
@@ -41,8 +40,9 @@ import { rootProgram } from './layout.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
 import { proceedWord } from './proceed-word.js';
+import { installPath } from '../../core/install.js';
 
-export const MARK_OBJECT = fileURLToPath(new URL('../../../bpf/build/shadow_mark.bpf.o', import.meta.url));
+export const MARK_OBJECT = installPath('bpf', 'build', 'shadow_mark.bpf.o');
 const MARK_MAP = 'reached';
 const MARK_POSITION = 'position';
 /** MAX_TAIL_CALL_CNT of the kernel. */
