@@ -11,7 +11,7 @@ import path from 'node:path';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { BPF_BUILD } from '../helpers/paths.js';
 import { BpfObject, mapInfoByFd, mapLayoutDigest, readObjectInfo, type MapKernelInfo } from '../../src/libbpf/index.js';
-import { ReadScope } from '../../src/forms/tailcall/read.js';
+import { ReadScope } from '../../src/forms/tailcall/read-instance.js';
 
 const skip = kernelGate({ objects: ['blocklist.bpf.o'], cli: false });
 const OBJECT = path.join(BPF_BUILD, 'blocklist.bpf.o');

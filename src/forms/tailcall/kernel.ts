@@ -140,15 +140,20 @@ export function globalPatches(identity: FunctionIdentity, obj: BpfObject, object
  * attached (each through a BPF link pinned in the instance's directory: removing the
  * directory releases them).
  */
-export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number } {
-  const { desired } = a;
-  const sha = fileSha256(desired.objectPath);
-  if (sha !== desired.identity.sha256) {
-    throw new KfnError('OBJECT_CHANGED', `object ${desired.objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${desired.identity.sha256.slice(0, 12)})`, {
+/** Opens the object a plan step names, refusing one whose bytes are not those planned. */
+export function openUnchanged(objectPath: string, sha256: string): BpfObject {
+  const sha = fileSha256(objectPath);
+  if (sha !== sha256) {
+    throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
       hint: 'run kfn plan again',
     });
   }
-  const obj = BpfObject.open(desired.objectPath);
+  return BpfObject.open(objectPath);
+}
+
+export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number } {
+  const { desired } = a;
+  const obj = openUnchanged(desired.objectPath, desired.identity.sha256);
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {

@@ -8,11 +8,9 @@ import fs from 'node:fs';
 import { KfnError } from '../../core/errors.js';
 import { PROCEED_MAP, type DesiredProbe, type ProbeTarget } from '../../core/types.js';
 import {
-  BpfObject,
   attachProbeLink,
   attachTracepointLink,
   closeFd,
-  fileSha256,
   openPinned,
   pinFd,
   probePmu,
@@ -20,7 +18,7 @@ import {
   unpinTreeAndEmptyParents,
   withFd,
 } from '../../libbpf/index.js';
-import { writeDesiredMaps } from './kernel.js';
+import { openUnchanged, writeDesiredMaps } from './kernel.js';
 import { NEXT_MAP, probePins } from './layout.js';
 import { createMeta, readMeta, writeMeta, type ProbeMeta } from './meta.js';
 import { fileIdentity, type UprobePlace } from './probe-place.js';
@@ -36,16 +34,10 @@ export interface LoadProbeArgs {
 
 export function loadProbe(a: LoadProbeArgs, now: Date): void {
   const { desired } = a;
-  const sha = fileSha256(desired.objectPath);
-  if (sha !== desired.identity.sha256) {
-    throw new KfnError('OBJECT_CHANGED', `object ${desired.objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${desired.identity.sha256.slice(0, 12)})`, {
-      hint: 'run kfn plan again',
-    });
-  }
-  const obj = BpfObject.open(desired.objectPath);
+  const obj = openUnchanged(desired.objectPath, desired.identity.sha256);
   const shared: Record<string, number> = {};
   try {
-    const info = obj.info(sha);
+    const info = obj.info(desired.identity.sha256);
     const globals = Object.entries(desired.identity.globals).map(([name, g]) => {
       const gi = info.globals.find((x) => x.name === name);
       if (!gi) throw new KfnError('GLOBAL_NOT_FOUND', `global ${name} not found in ${desired.objectPath}`);

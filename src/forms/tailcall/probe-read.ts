@@ -10,7 +10,7 @@ import type { MapStats } from '../form.js';
 import { isInstanceDirName, probePins, probesRoot } from './layout.js';
 import { readMetaIfPinned, type ProbeMeta } from './meta.js';
 import { fileIdentity } from './probe-place.js';
-import { pinnedProgId, readInstanceMaps, type ReadScope } from './read.js';
+import { pinnedProgId, readInstanceMaps, type ReadScope } from './read-instance.js';
 import { readInstanceStats } from './stats.js';
 
 export function readProbes(pinRoot: string, scope: ReadScope): LiveProbe[] {

@@ -7,7 +7,7 @@ import type { LiveInstance } from '../../core/types.js';
 import { decodeValue, formatValue, mapSideType, sumPerCpuValues } from '../../values/index.js';
 import type { InstanceCounters, MapStats } from '../form.js';
 import { FORM_MAPS } from './layout.js';
-import { listInstanceMaps, withReadScope, type ReadScope } from './read.js';
+import { listInstanceMaps, withReadScope, type ReadScope } from './read-instance.js';
 
 /** The instance's (or probe's) state maps (never parameters, never the form's maps), typed from kernel BTF. */
 function stateMaps(instance: Pick<LiveInstance, 'pinDir'>, parameters: readonly string[], scope: ReadScope) {
