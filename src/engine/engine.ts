@@ -242,8 +242,12 @@ export class Engine {
     return result;
   }
 
-  /** A plan is an instruction that may come from a file: for this host, pin root and form, and every step kfn's own. */
-  private checkPlan(p: Plan): void {
+  /**
+   * A plan is an instruction that may come from a file: for this host, pin root and form,
+   * and every step kfn's own. Apply checks it again; a caller checks a saved plan before
+   * showing it too, so that no forged step is ever printed as what kfn will do.
+   */
+  checkPlan(p: Plan): void {
     if (p.pinRoot !== this.paths.pinRoot || p.form !== this.form.name) {
       throw new KfnError('PLAN_MISMATCH', `the plan was made for pin root ${p.pinRoot} (${p.form} form), this kfn manages ${this.paths.pinRoot} (${this.form.name} form)`, {
         hint: 'make the plan with the same KFN_PIN_ROOT on this host',

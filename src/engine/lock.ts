@@ -37,6 +37,8 @@ export function stateDirError(what: string, file: string, e: unknown): KfnError 
     EACCES: 'permission denied',
     EPERM: 'operation not permitted',
     ENOTDIR: 'a component of the path is not a directory',
+    ENOENT: 'a directory on its path does not exist (a dangling symbolic link?)',
+    ELOOP: 'too many symbolic links on its path',
   };
   const text = (errno && why[errno]) ?? (e as Error).message;
   return new KfnError('STATE_DIR_UNUSABLE', `cannot ${what} ${file}: ${text}${errno ? ` (${errno})` : ''}`, { hint: STATE_HINT, cause: e });
@@ -46,9 +48,15 @@ export function ensureStateDir(stateDir: string): void {
   try {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw stateDirError('create the state directory', stateDir, e);
+    // Something that is not a directory holds the path (mkdir -p says only EEXIST): name what it is.
+    if (errnoOf(e) !== 'EEXIST') throw stateDirError('create the state directory', stateDir, e);
   }
-  const st = fs.statSync(stateDir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(stateDir);
+  } catch (e) {
+    throw stateDirError('read the state directory', stateDir, e);
+  }
   if (!st.isDirectory()) throw new KfnError('STATE_DIR_UNUSABLE', `state directory ${stateDir} is ${fileKind(st)}, not a directory`, { hint: STATE_HINT });
   const euid = process.geteuid?.() ?? st.uid;
   if (st.uid !== euid) {

@@ -147,5 +147,15 @@ add(id('map-70000-invalid-keys'),{'functions.yaml':FUNCS},{code:'VALUE_INVALID',
 add(id('map-140000-duplicate-keys'),{'functions.yaml':FUNCS},{code:'MANIFEST_YAML',fragment:'more errors not shown',setup:'many-duplicate-keys'});
 add(id('kernel-netns-regular-file'),{'functions.yaml':FUNCS},{code:'NETNS_NOT_FOUND',fragment:'network namespace "kfn-corpus-nsfile-',command:'plan',kernel:true,setup:'netns-regular-file'});
 add(id('kernel-plan-out-missing-dir'),withF(chain({name:'kfn-corpus-out',ifs:'[lo]',extra:'  mode: generic\n'})),{code:'PLAN_FILE_WRITE',fragment:'/nonexistent-kfn-corpus does not exist',command:'plan -o /nonexistent-kfn-corpus/x.plan',kernel:true});
+add(id('yaml-pairs-under-maps'),withF(chain({fns:'    - function: blocklist\n      maps:\n        blocked_v4: !!pairs\n          - "10.0.0.0/8": 1\n'})),{code:'MANIFEST_YAML',fragment:'chain.yaml:11:11: !!pairs is not supported'});
+// A byte-order mark is accepted: an error after it is at the line and column of the text as written.
+add(id('bom-then-bad-hook'),withF('\ufeff'+chain({hook:'xpd'})),{code:'MANIFEST_SCHEMA',fragment:'chain.yaml:5:9'});
+// kfn's own files that are not what they claim: each case gets a state dir of its own, prepared by its "state".
+const lo=withF(chain({name:'kfn-corpus-state',ifs:'[lo]',extra:'  mode: generic\n'}));
+add(id('kernel-lock-file-directory'),lo,{code:'LOCK_FILE_INVALID',fragment:'is a directory',command:'apply --auto-approve',kernel:true,state:'lock-directory'});
+add(id('kernel-lock-file-fifo'),lo,{code:'LOCK_FILE_INVALID',fragment:'FIFO',command:'apply --auto-approve',kernel:true,state:'lock-fifo'});
+add(id('kernel-lock-file-device-symlink'),lo,{code:'LOCK_FILE_INVALID',fragment:'symbolic link',command:'destroy --all --auto-approve',kernel:true,state:'lock-device-symlink'});
+add(id('kernel-journal-null'),lo,{code:'JOURNAL_INVALID',fragment:'line 1',command:'plan',kernel:true,state:'journal-null'});
+add(id('kernel-state-dir-regular-file'),lo,{code:'STATE_DIR_UNUSABLE',fragment:'not a directory',command:'apply --auto-approve',kernel:true,state:'regular-file'});
 fs.writeFileSync(path.join(HERE,'cases.json'), JSON.stringify(cases,null,2)+'\n');
 console.log(cases.length);

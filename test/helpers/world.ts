@@ -23,3 +23,17 @@ export async function assertWorldUnchanged(env: KfnEnv, sb: Sandbox, w: World, w
   assert.deepEqual(show(env).chains, w.chains, `${what}: kfn show --json differs`);
   assert.equal(sb.xdpProgIdA(), w.xdp, `${what}: the XDP program on the interface changed`);
 }
+
+/**
+ * Like assertWorldUnchanged, for a host where other tests load programs meanwhile: kfn's
+ * pins (with the ids they hold), everything they reach, kfn show and the interface's XDP
+ * program are unchanged, but new objects outside the pin root are not counted (a program
+ * another test loads has no pin of ours to tell it apart from one kfn leaked).
+ */
+export async function assertKfnUnchanged(env: KfnEnv, sb: Sandbox, w: World, what: string): Promise<void> {
+  const d = await waitSameKernel(w.bpf, env.pinRoot);
+  const removed = Object.values(d.removed).flat();
+  assert.ok(d.pins === null && removed.length === 0, `${what}: kfn's pins or the objects they reach changed:\n${JSON.stringify({ pins: d.pins, removed: d.removed }, null, 2)}`);
+  assert.deepEqual(show(env).chains, w.chains, `${what}: kfn show --json differs`);
+  assert.equal(sb.xdpProgIdA(), w.xdp, `${what}: the XDP program on the interface changed`);
+}

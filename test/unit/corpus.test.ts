@@ -10,6 +10,10 @@
  * invalid and 140,000 duplicate keys, and a regular file posing as a netns under
  * /var/run/netns. They are removed when the test ends.
  *
+ * Cases with a `state` run with a state dir of their own holding a file of kfn's that is
+ * not what it claims (a lock file that is a directory, a FIFO or a symlink to a device, a
+ * journal holding `null`), or where the state dir itself is a regular file.
+ *
  * Cases marked `kernel: true` need root and a bpffs; they run with their own pin root and
  * state dir, and the bpftool prog/link id sets must be the same before and after. Cases
  * marked `known: "..."` are CLI problems not fixed yet: they are skipped with that reason.
@@ -40,6 +44,8 @@ interface Case {
     | 'many-invalid-keys'
     | 'many-duplicate-keys'
     | 'netns-regular-file';
+  /** A state dir of the case's own, prepared so (see stateDirOf). */
+  state?: 'lock-directory' | 'lock-fifo' | 'lock-device-symlink' | 'journal-null' | 'regular-file';
   pathSuffix?: string;
   kernel?: boolean;
   known?: string;
@@ -51,6 +57,25 @@ const PIN_ROOT = `/sys/fs/bpf/kfn-test-corpus-${process.pid}`;
 const STATE_DIR = `/tmp/kfn-test-corpus-${process.pid}`;
 const created: string[] = [];
 const kernelSkip = kernelUnavailableReason();
+
+/** The case's state dir: the shared one, or its own, prepared as its `state` says. */
+function stateDirOf(c: Case): string {
+  if (!c.state) return STATE_DIR;
+  const dir = `${STATE_DIR}-${c.name}`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  created.push(dir);
+  if (c.state === 'regular-file') {
+    fs.writeFileSync(dir, '');
+    return dir;
+  }
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const lock = path.join(dir, 'lock');
+  if (c.state === 'lock-directory') fs.mkdirSync(lock);
+  else if (c.state === 'lock-fifo') spawnSync('mkfifo', [lock]);
+  else if (c.state === 'lock-device-symlink') fs.symlinkSync('/dev/zero', lock);
+  else fs.writeFileSync(path.join(dir, 'journal.json'), 'null\n', { mode: 0o600 });
+  return dir;
+}
 
 function generate(c: Case): void {
   const dir = path.join(REPO_ROOT, c.path);
@@ -186,7 +211,7 @@ function runCase(c: Case) {
   const target = c.pathSuffix ? path.join(c.path, c.pathSuffix) : c.path;
   const r = spawnSync(process.execPath, [CLI, ...c.command.split(' '), target], {
     cwd: REPO_ROOT,
-    env: { ...process.env, KFN_PIN_ROOT: PIN_ROOT, KFN_STATE_DIR: STATE_DIR, NO_COLOR: '1' },
+    env: { ...process.env, KFN_PIN_ROOT: PIN_ROOT, KFN_STATE_DIR: stateDirOf(c), NO_COLOR: '1' },
     input: '',
     encoding: 'utf8',
     timeout: 60_000,

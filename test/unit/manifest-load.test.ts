@@ -290,3 +290,27 @@ describe('loadManifests: errors carry code, file:line:column and a one-line mess
     }
   });
 });
+
+describe('loadManifests: a UTF-8 byte-order mark', () => {
+  const CHAIN = 'apiVersion: kfn.dev/v1alpha1\nkind: Chain\nmetadata: { name: edge }\nspec:\n  hook: xdp\n  interfaces: [eth0]\n  functions:\n    - function: counter\n';
+
+  test('before the first document is accepted, and positions after it are those of the text as written', () => {
+    const dir = tmpDir();
+    try {
+      const file = path.join(dir, 'bom.yaml');
+      fs.writeFileSync(file, `\ufeff${CHAIN}`);
+      const l = loadManifests(file);
+      assert.deepEqual(l.chains.map((c) => c.data.metadata.name), ['edge']);
+      fs.writeFileSync(path.join(dir, 'plain.yaml'), CHAIN);
+      const plain = loadManifests(path.join(dir, 'plain.yaml')).chains[0]!.source;
+      assert.deepEqual([l.chains[0]!.source.line, l.chains[0]!.source.column], [plain.line, plain.column], 'the mark shifts nothing');
+      fs.writeFileSync(file, `\ufeff${CHAIN.replace('hook: xdp', 'hook: xpd')}`);
+      const errs = errorsOf(() => loadManifests(file));
+      assert.equal(errs.length, 1, lines(errs).join('\n'));
+      assert.equal(errs[0]!.code, 'MANIFEST_SCHEMA');
+      assert.deepEqual([errs[0]!.source?.line, errs[0]!.source?.column], [5, 9]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,6 +5,8 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { canonicalJson, sha256Hex } from '../../src/core/digest.js';
 import os from 'node:os';
 import path from 'node:path';
 import { plan } from '../../src/plan/index.js';
@@ -62,5 +64,52 @@ describe('saved plans', () => {
     assert.equal(code(() => loadPlan(file)), 'PLAN_FILE_INVALID');
     assert.equal(code(() => loadPlan(path.join(dir, 'none.plan'))), 'PLAN_FILE_INVALID');
     assert.ok(!isPlanFile(path.join(dir, 'none.plan')));
+  });
+
+  test('a FIFO, /dev/zero, a directory or a plan writable by others is refused without hanging or reading it', () => {
+    const fifo = path.join(dir, 'fifo.plan');
+    spawnSync('mkfifo', [fifo]);
+    const zero = path.join(dir, 'zero.plan');
+    fs.symlinkSync('/dev/zero', zero);
+    const shared = path.join(dir, 'shared.plan');
+    savePlan(shared, aPlan());
+    fs.chmodSync(shared, 0o666);
+    const message = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (e) {
+        assert.ok(e instanceof KfnError && e.code === 'PLAN_FILE_INVALID', String(e));
+        return e.message;
+      }
+      assert.fail('no error');
+    };
+    // A FIFO opened for reading would block forever: the test finishing is part of the proof.
+    for (const [file, why] of [
+      [fifo, /FIFO/],
+      [zero, /symbolic link|character device/],
+      [path.join(dir, 'missing'), /.+/],
+      [dir, /directory/],
+      [shared, /writable by other/],
+    ] as const) {
+      assert.match(message(() => loadPlan(file)), why, file);
+    }
+    assert.ok(!isPlanFile(fifo) && !isPlanFile(zero) && !isPlanFile(dir), 'only regular files are sniffed');
+  });
+
+  test('a plan with its checksum recomputed but parts missing or of another format is refused', () => {
+    const file = path.join(dir, 'partial.plan');
+    const write = (p: unknown): void => fs.writeFileSync(file, JSON.stringify({ kind: 'kfn-plan', checksum: sha256Hex(canonicalJson(p)), plan: p }, null, 2), { mode: 0o600 });
+    const edits: [string, (p: Record<string, unknown>) => void][] = [
+      ['no steps', (p) => delete p.steps],
+      ['no summary', (p) => delete p.summary],
+      ['a step without undo', (p) => void ((p.steps as Record<string, unknown>[])[0]!.undo = 'rm -rf /')],
+      ['another format', (p) => void (p.formatVersion = 1)],
+    ];
+    for (const [what, edit] of edits) {
+      const p = structuredClone(aPlan()) as unknown as Record<string, unknown>;
+      edit(p);
+      write(p);
+      assert.equal(code(() => loadPlan(file)), 'PLAN_FILE_INVALID', what);
+    }
   });
 });

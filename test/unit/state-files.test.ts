@@ -11,7 +11,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { sha256Hex } from '../../src/core/digest.js';
 import { KfnError } from '../../src/core/errors.js';
 import { processStartTime } from '../../src/engine/host.js';
 import { journalPath, recover } from '../../src/engine/journal.js';
@@ -22,6 +21,7 @@ import { tailcallForm } from '../../src/forms/tailcall/index.js';
 import { compile } from '../../src/forms/tailcall/compile.js';
 import { plan } from '../../src/plan/index.js';
 import { NOW, FN, dChain, dInst, desired, liveState } from './plan-fixtures.js';
+import { beginRecord, logText, writeJournalLog as writeJournal } from '../helpers/journal-log.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-state-files-'));
 const pinRoot = path.join(tmp, 'pins');
@@ -69,30 +69,9 @@ function recordingForm(): { form: ChainForm; undone: unknown[] } {
   return { form, undone };
 }
 
-/** Lines of the journal's log format (`<sha256(previous checksum \n json)> <json>`), checksums recomputed. */
-function logText(records: unknown[]): string {
-  let checksum = '';
-  return records
-    .map((r) => {
-      const json = JSON.stringify(r);
-      checksum = sha256Hex(`${checksum}\n${json}`);
-      return `${checksum} ${json}\n`;
-    })
-    .join('');
-}
-
-function begin(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { t: 'begin', version: 3, form: 'tailcall', pid: 999_999_99, writer: { pid: 999_999_99, startTime: '1', bootId: null }, command: 'kfn apply (test)', startedAt: new Date(0).toISOString(), pinRoot, ...extra };
-}
+const begin = (extra: Record<string, unknown> = {}): Record<string, unknown> => beginRecord(pinRoot, extra);
 
 const UNDO = { op: 'unpinTree', dir: path.join(pinRoot, 'chains', 'ns', 'eth0', 'xdp', 'fn', 'drop@abc123') };
-
-function writeJournal(dir: string, records: unknown[], mode = 0o600): string {
-  const file = journalPath(dir);
-  fs.writeFileSync(file, logText(records), { mode });
-  fs.chmodSync(file, mode);
-  return file;
-}
 
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -31,6 +31,7 @@ export async function applyCommand(base: Context, target: string | undefined, fl
     const saved = loadPlan(target);
     const ctx = withLogFields(base, sourceFields(saved));
     const { engine, end } = engineWithProgress(ctx);
+    engine.checkPlan(saved);
     return engine.transaction('kfn apply (saved plan)', timeout, async (tx) => {
       process.stdout.write(renderPlan(saved, { color: ctx.color }) + '\n');
       return execute(ctx, tx, saved, 'apply', {}, end);
