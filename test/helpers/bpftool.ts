@@ -38,11 +38,24 @@ type Kind = 'progs' | 'maps' | 'links';
 const KINDS: Kind[] = ['progs', 'maps', 'links'];
 const VERB: Record<Kind, string> = { progs: 'prog', maps: 'map', links: 'link' };
 
+/**
+ * A listing races with other processes freeing objects: bpftool gets an id, then the
+ * object is gone (ENOENT) or being torn down (EAGAIN) when it asks for it by id. Such a
+ * listing is asked again; any other failure is the test's.
+ */
+const VANISHED = /Resource temporarily unavailable|No such file or directory/;
+
 export function bpftoolJson(args: string[]): unknown {
-  const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8', timeout: 30_000, maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`bpftool ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-  const out = r.stdout.trim();
-  return out ? JSON.parse(out) : [];
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8', timeout: 30_000, maxBuffer: 256 * 1024 * 1024 });
+    if (r.status === 0) {
+      const out = r.stdout.trim();
+      return out ? JSON.parse(out) : [];
+    }
+    const why = r.stderr || r.stdout;
+    // Only whole listings race; asking for one id that is gone is an answer.
+    if (attempt >= 5 || !args.includes('show') || args.includes('id') || !VANISHED.test(why)) throw new Error(`bpftool ${args.join(' ')} failed: ${why}`);
+  }
 }
 
 /** BPF objects held through file descriptors by live processes (what `bpftool -j prog show` lists as pids). */
