@@ -38,6 +38,8 @@ const COUNTER_KINDS = new Set<string>(Object.values(CounterKind));
 
 export class Btf {
   private readonly cache = new Map<number, BtfType>();
+  private varTagList: { name: string; tag: string }[] | undefined;
+  private readonly counterCache = new Map<string, MapCounter[]>();
   private tags: DeclTag[] | undefined;
 
   constructor(private readonly handle: Ptr) {}
@@ -158,11 +160,12 @@ export class Btf {
   }
 
   private varTags(): { name: string; tag: string }[] {
-    return this.declTags().flatMap((t) => {
+    this.varTagList ??= this.declTags().flatMap((t) => {
       if (t.component !== -1) return [];
       const target = this.raw(t.target);
       return target.kind === KIND.VAR ? [{ name: target.name, tag: t.tag }] : [];
     });
+    return this.varTagList;
   }
 
   /** Tags on the members of struct or union `typeId` (through typedefs and qualifiers), by member name. */
@@ -185,6 +188,17 @@ export class Btf {
    * tags on members of the value struct name those members.
    */
   counters(mapName: string, valueTypeId: number): MapCounter[] {
+    // One BTF serves every instance of an object in a read: each map is asked once.
+    const key = `${valueTypeId}:${mapName}`;
+    let out = this.counterCache.get(key);
+    if (!out) {
+      out = this.findCounters(mapName, valueTypeId);
+      this.counterCache.set(key, out);
+    }
+    return out.map((c) => ({ ...c }));
+  }
+
+  private findCounters(mapName: string, valueTypeId: number): MapCounter[] {
     const kind = (tag: string): CounterKind | undefined => {
       const k = tag.startsWith(COUNTER_TAG_PREFIX) ? tag.slice(COUNTER_TAG_PREFIX.length) : undefined;
       return k !== undefined && COUNTER_KINDS.has(k) ? (k as CounterKind) : undefined;
