@@ -38,7 +38,7 @@ export function readProbes(pinRoot: string, scope: ReadScope): LiveProbe[] {
       else if (now.dev !== meta.binary.dev || now.ino !== meta.binary.ino) drift.push(`${t.path} was replaced since the probe was attached: it fires only for the old file`);
       if (drift.length) attached = false;
     }
-    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope);
+    const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope, { objectSha256: meta.identity.sha256 });
     out.push({ name: meta.name, target: t, identity: meta.identity, progId, linkId: link?.id ?? 0, attached, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, drift, ...(meta.stack !== undefined ? { stack: meta.stack } : {}), formData: meta });
   }
   return out;

@@ -37,6 +37,7 @@ const LEGACY_PARAMETER_MAP_TYPES = new Set(['hash', 'array', 'lpm_trie']);
 export class ReadScope {
   readonly btf = new KernelBtfCache();
   private readonly layouts = new Map<string, string>();
+  private readonly described = new Map<string, { typed: MapInfo; layout: string }>();
 
   /** MapInfo (with BTF key/value types from the kernel) of a live map, for the value codec. */
   typed(name: string, info: MapKernelInfo): MapInfo {
@@ -58,6 +59,22 @@ export class ReadScope {
       this.layouts.set(key, digest);
     }
     return digest;
+  }
+
+  /**
+   * `typed` and its layout digest. Given the sha256 of the object the map was loaded from,
+   * the maps of other loads of that object are described without fetching their BTF: a
+   * load's BTF is its object's, the same bytes with the same type ids.
+   */
+  describe(name: string, info: MapKernelInfo, objectSha256?: string): { typed: MapInfo; layout: string } {
+    const key = objectSha256 && [objectSha256, name, info.type, info.keySize, info.valueSize, info.maxEntries, info.btfKeyTypeId, info.btfValueTypeId].join(':');
+    let d = key ? this.described.get(key) : undefined;
+    if (!d) {
+      const typed = this.typed(name, info);
+      d = { typed, layout: this.layout(typed, info) };
+      if (key) this.described.set(key, d);
+    }
+    return { typed: { ...d.typed }, layout: d.layout };
   }
 
   close(): void {
@@ -110,14 +127,14 @@ export function readInstanceMaps(
   instancePinDir: string,
   parameters: string[] | undefined,
   scope: ReadScope,
-  byId: readonly { name: string; id: number }[] = [],
+  opts: { byId?: readonly { name: string; id: number }[]; objectSha256?: string; pins?: readonly { name: string; pin: string }[] } = {},
 ): { maps: Record<string, MapEntry[]>; stateMaps: Record<string, string> } {
   const maps: Record<string, MapEntry[]> = {};
   const stateMaps: Record<string, string> = {};
   const isParameter = (name: string, typeName: string): boolean => (parameters ? parameters.includes(name) : LEGACY_PARAMETER_MAP_TYPES.has(typeName));
   const refs: { name: string; pin: string; open: () => number | undefined }[] = [
-    ...instanceMapPins(instancePinDir).map((m) => ({ ...m, open: () => openPin(m.pin) })),
-    ...byId.map((m) => ({ name: m.name, pin: `map ${m.id}`, open: () => openMapById(m.id) })),
+    ...(opts.pins ?? instanceMapPins(instancePinDir)).map((m) => ({ ...m, open: () => openPin(m.pin) })),
+    ...(opts.byId ?? []).map((m) => ({ name: m.name, pin: `map ${m.id}`, open: () => openMapById(m.id) })),
   ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const { name, pin, open } of refs) {
     const fd = open();
@@ -129,8 +146,8 @@ export function readInstanceMaps(
       } catch {
         return; // a program or link pinned where a map belongs
       }
-      const typed = scope.typed(name, info);
-      stateMaps[name] = scope.layout(typed, info);
+      const { typed, layout } = scope.describe(name, info, opts.objectSha256);
+      stateMaps[name] = layout;
       if (isParameter(name, info.typeName)) maps[name] = readMapEntries(new MapHandle(f, info, pin), typed);
     });
   }

@@ -294,7 +294,10 @@ interface InstanceDir {
   /** From the prog pin (0: the pin is missing). */
   progId: number;
   meta?: InstanceMeta;
-  /** The pinned kfn_next map (0: missing): identifies the instance's program when its prog pin is gone. */
+  /**
+   * The pinned kfn_next map, read only when the prog pin is gone (0: missing, or not read):
+   * then it identifies the instance's program among the programs the chain runs.
+   */
   nextMapId: number;
 }
 
@@ -305,7 +308,8 @@ function readInstanceDirs(fnDir: string): InstanceDir[] {
       const pinDir = path.join(fnDir, base);
       const pins = instancePins(pinDir);
       const stored = readMetaSafely(pins.meta);
-      const d: InstanceDir = { base, pinDir, progId: pinnedProgId(pins.prog), nextMapId: pinnedId(pins.next, mapInfoByFd) };
+      const progId = pinnedProgId(pins.prog);
+      const d: InstanceDir = { base, pinDir, progId, nextMapId: progId ? 0 : pinnedId(pins.next, mapInfoByFd) };
       if (stored?.kind === 'instance') d.meta = stored;
       return d;
     });
@@ -413,9 +417,9 @@ function slotContent(slot: Slot, find: (progId: number) => InstanceDir | undefin
 function liveInstance(d: InstanceDir, meta: InstanceMeta, progId: number, drift: DriftKind[], scope: ReadScope): LiveInstance {
   const { pinDir } = d;
   const pins = instancePins(pinDir);
-  const pinned = new Set(instanceMapPins(pinDir).map((m) => m.name));
-  const byId = unpinnedMaps(meta, progId, pinned, drift);
-  const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope, byId);
+  const mapPins = instanceMapPins(pinDir);
+  const byId = unpinnedMaps(meta, progId, new Set(mapPins.map((m) => m.name)), drift);
+  const { maps, stateMaps } = readInstanceMaps(pinDir, meta.parameters, scope, { byId, objectSha256: meta.identity.sha256, pins: mapPins });
   const inst: LiveInstance = { name: meta.name, identity: meta.identity, progId, pinDir, maps, appliedMaps: meta.appliedMaps, stateMaps, formData: meta };
   if (meta.mergeMaps?.length) inst.mergeMaps = [...meta.mergeMaps];
   const idrift: string[] = [];
