@@ -33,6 +33,7 @@ import type { InstanceMeta, StackMeta } from './meta.js';
 import type { SlotContent, TailcallChainData } from './read.js';
 import type { LoadInstanceOp, RecordedChainMeta, RecordedStackMeta, StackWrite, TailcallOp } from './ops.js';
 import type { UndoOp } from './ops.js';
+import { carriedState } from './carry.js';
 import { compileProbes } from './probe-compile.js';
 
 interface Ctx {
@@ -208,7 +209,8 @@ function loadRun(ctx: Ctx, c: ChainChange, dir: string, names: string[], tail: s
     } else {
       checkCompanions(c, desired);
       if (ic.action === 'replace') {
-        op.carry = carriedState(liveInstance(ctx, ic), ic);
+        const li = liveInstance(ctx, ic);
+        op.carry = carriedState(li, desired, instancePins(li.pinDir).map);
         kind = 'load-replacement';
         verb = 'load replacement';
       }
@@ -242,27 +244,6 @@ function checkCompanions(c: ChainChange, desired: DesiredInstance): void {
 
 function mapPins(li: LiveInstance, names: string[]): { name: string; pin: string }[] {
   return names.sort().map((name) => ({ name, pin: instancePins(li.pinDir).map(name) }));
-}
-
-/**
- * A replacement takes over the state maps (not the manifest-managed ones) of the live
- * instance wherever their layout is identical, so counters and tables survive; in merge
- * mode the entries a manifest does not list are copied over when the layout is unchanged.
- */
-function carriedState(li: LiveInstance, ic: InstanceChange): NonNullable<LoadInstanceOp['carry']> {
-  const desired = ic.desired!;
-  const want = desired.stateMaps ?? {};
-  const have = li.stateMaps ?? {};
-  const same = (name: string): boolean => want[name] !== undefined && want[name] === have[name];
-  const reuse = Object.keys(have).filter((name) => !(name in desired.maps) && same(name));
-  const keep: Record<string, { key: string; value: string }[]> = {};
-  for (const m of Object.values(desired.maps)) {
-    if (!m.merge || !same(m.name)) continue;
-    const listed = new Set(m.entries.map((e) => e.key));
-    const unlisted = (li.maps[m.name] ?? []).filter((e) => !listed.has(e.key)).map((e) => ({ key: e.key, value: e.value }));
-    if (unlisted.length) keep[m.name] = unlisted;
-  }
-  return { maps: mapPins(li, reuse), keep };
 }
 
 function compileCreate(ctx: Ctx, c: ChainChange): void {

@@ -40,6 +40,7 @@ import { writeProceedOn } from './proceed.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP } from '../../core/types.js';
 import { isUnsetSlot } from '../../values/index.js';
 import { installPath } from '../../core/install.js';
+import type { CarriedState } from './carry.js';
 
 export const ROOT_OBJECT = installPath('bpf', 'build', 'root.bpf.o');
 
@@ -112,7 +113,7 @@ export interface LoadInstanceArgs {
    */
   share?: { maps: { name: string; pin: string }[]; appliedMaps: Record<string, string>; companions?: SharedCompanion[] };
   /** A replacement: state maps taken over, and merge-mode entries kept, from the live instance. */
-  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
+  carry?: CarriedState;
 }
 
 /** A live instance's companion, by its pins. */

@@ -8,12 +8,13 @@
  */
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { DesiredProbe, LiveProbe, LiveState, PlannedStep, ProbeChange, ProbeTarget, StepKind, StepPhase } from '../../core/types.js';
+import type { LiveState, PlannedStep, ProbeChange, ProbeTarget, StepKind, StepPhase } from '../../core/types.js';
 import type { AttachProbeArgs } from './probe-kernel.js';
 import { newProbeDir, probePins } from './layout.js';
 import type { ProbeMeta } from './meta.js';
 import type { TailcallOp, UndoOp } from './ops.js';
 import { uprobePlace } from './probe-place.js';
+import { carriedState } from './carry.js';
 
 export interface ProbeSteps {
   prepare: PlannedStep[];
@@ -23,25 +24,6 @@ export interface ProbeSteps {
 
 function attachArgs(dir: string, name: string, target: ProbeTarget): AttachProbeArgs {
   return { dir, name, target, ...(target.hook === 'uprobe' ? { uprobe: uprobePlace(name, target) } : {}) };
-}
-
-/** Carried over on replacement: state maps of an unchanged layout, and merge-mode entries not listed. */
-function carried(l: LiveProbe, d: DesiredProbe): NonNullable<Extract<TailcallOp, { op: 'probe-load' }>['carry']> {
-  const want = d.stateMaps ?? {};
-  const have = l.stateMaps ?? {};
-  const same = (name: string): boolean => want[name] !== undefined && want[name] === have[name];
-  const keep: Record<string, { key: string; value: string }[]> = {};
-  for (const m of Object.values(d.maps)) {
-    if (!m.merge || !same(m.name)) continue;
-    const listed = new Set(m.entries.map((e) => e.key));
-    const unlisted = (l.maps[m.name] ?? []).filter((e) => !listed.has(e.key)).map((e) => ({ key: e.key, value: e.value }));
-    if (unlisted.length) keep[m.name] = unlisted;
-  }
-  const maps = Object.keys(have)
-    .filter((name) => !(name in d.maps) && same(name))
-    .sort()
-    .map((name) => ({ name, pin: probePins(l.pinDir).map(name) }));
-  return { maps, keep };
 }
 
 export function compileProbes(changes: readonly ProbeChange[], pinRoot: string, live: LiveState, stack?: string): ProbeSteps {
@@ -58,7 +40,7 @@ export function compileProbes(changes: readonly ProbeChange[], pinRoot: string, 
     if (pc.action === 'create' || pc.action === 'replace') {
       const dir = newProbeDir(pinRoot, pc.name);
       const op: Extract<TailcallOp, { op: 'probe-load' }> = { op: 'probe-load', dir, desired: d!, ...(stack !== undefined ? { stack } : {}) };
-      if (pc.action === 'replace') op.carry = carried(l!, d!);
+      if (pc.action === 'replace') op.carry = carriedState(l!, d!, probePins(l!.pinDir).map);
       push('prepare', pc.name, 'load-probe', `load probe "${pc.name}" (${d!.identity.function}@${d!.identity.version})`, op, [{ op: 'unpinTree', dir }]);
       push('commit', pc.name, 'attach-probe', `attach probe "${pc.name}" to ${what(d!.target)}`, { op: 'probe-attach', ...attachArgs(dir, pc.name, d!.target) }, [{ op: 'probeDetach', dir }]);
       if (pc.action === 'replace') {

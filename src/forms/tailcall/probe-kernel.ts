@@ -22,6 +22,7 @@ import { openUnchanged, writeDesiredMaps } from './kernel.js';
 import { NEXT_MAP, probePins } from './layout.js';
 import { createMeta, readMeta, writeMeta, type ProbeMeta } from './meta.js';
 import { fileIdentity, type UprobePlace } from './probe-place.js';
+import type { CarriedState } from './carry.js';
 
 export interface LoadProbeArgs {
   dir: string;
@@ -29,7 +30,7 @@ export interface LoadProbeArgs {
   /** The stack that will own the probe. */
   stack?: string;
   /** A replacement: state maps taken over, and merge-mode entries kept, from the live probe. */
-  carry?: { maps: { name: string; pin: string }[]; keep: Record<string, { key: string; value: string }[]> };
+  carry?: CarriedState;
 }
 
 export function loadProbe(a: LoadProbeArgs, now: Date): void {
