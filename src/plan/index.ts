@@ -1,4 +1,4 @@
-export { plan, hasChanges, summarize, selectsHost } from './plan.js';
+export { plan, hasChanges, ownedBy, summarize, selectsHost } from './plan.js';
 export type { PlanOptions } from './plan.js';
 export { liveFingerprint } from './fingerprint.js';
 export { compareAttachments, expandChains, globToRegExp, isGlob } from './expand.js';

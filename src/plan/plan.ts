@@ -261,6 +261,15 @@ function conflict(chain: DesiredChain, a: Attachment, stack: string, l: LiveChai
   );
 }
 
+/**
+ * Whether what kfn applied for `owner` is `stack`'s to change: its own, or applied before
+ * stacks (`owner` undefined) and `named` by the stack's manifests, which adopt it. Without
+ * a stack (destroy --all, hand-made states) everything is.
+ */
+export function ownedBy(stack: string | undefined, owner: string | undefined, named: boolean): boolean {
+  return stack === undefined || owner === stack || (owner === undefined && named);
+}
+
 export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions = {}): PlannedChanges {
   const warnings: string[] = [];
   const notes: PlanNote[] = [];
@@ -337,7 +346,7 @@ export function plan(desired: DesiredState, live: LiveState, opts: PlanOptions =
 
   // A stack's plan sees its own probes and, to adopt them, unowned ones its manifests name.
   const probeNames = new Set((desired.probes ?? []).map((p) => p.name));
-  const liveProbes = (live.probes ?? []).filter((p) => stack === undefined || p.stack === stack || (p.stack === undefined && probeNames.has(p.name)));
+  const liveProbes = (live.probes ?? []).filter((p) => ownedBy(stack, p.stack, probeNames.has(p.name)));
   for (const p of live.probes ?? []) {
     const d = desired.probes?.find((w) => w.name === p.name);
     if (d && stack !== undefined && p.stack !== undefined && p.stack !== stack) {

@@ -4,7 +4,7 @@ import { kernelEngine, manifestTarget, parseDuration, planFields, sourceFields, 
 import type { DesiredState, Plan } from '../../core/types.js';
 import { hostIdentity, type HostLabelFlags } from '../../core/host.js';
 import { ApplyFailedError, isPlanFile, loadDesired, loadPlan, netnsOf, type Engine, type Transaction } from '../../engine/index.js';
-import { hasChanges } from '../../plan/index.js';
+import { hasChanges, ownedBy } from '../../plan/index.js';
 import { renderPlan } from '../../views/index.js';
 import { progressView } from '../../views/progress.js';
 import { confirm } from '../confirm.js';
@@ -60,13 +60,12 @@ export async function destroyCommand(base: Context, target: string | undefined, 
   // A stack owns its chains and probes; those applied before stacks are its own when its manifests name them.
   const chainNames = new Set((desired?.chains ?? []).map((c) => c.name));
   const probeNames = new Set((desired?.probes ?? []).map((p) => p.name));
-  const owned = (s: string | undefined, name: string, names: Set<string>): boolean => stack === undefined || s === stack || (s === undefined && names.has(name));
   const { engine, end } = engineWithProgress(ctx);
   return engine.transaction('kfn destroy', timeout, async (tx) => {
     const live = tx.readLive(netnsOf(desired));
     const p = engine.planDestroy(
       live,
-      { chains: (c) => owned(c.stack, c.chainName, chainNames), stacks: (s) => stack === undefined || s === stack, probes: (pr) => owned(pr.stack, pr.name, probeNames) },
+      { chains: (c) => ownedBy(stack, c.stack, chainNames.has(c.chainName)), stacks: (s) => stack === undefined || s === stack, probes: (pr) => ownedBy(stack, pr.stack, probeNames.has(pr.name)) },
       desired?.manifestDigest,
     );
     return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);
