@@ -96,7 +96,7 @@ function printError(e: KfnError, json: boolean): void {
 async function run(argv: string[]): Promise<number> {
   // Scripts and health checks ask every host for its version: it answers without loading
   // the command tree (commander and every command's options).
-  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return dispatch({ name: 'version', args: [], flags: {}, global: { logLevel: 'warn', logFormat: 'pretty', color: !process.env.NO_COLOR } });
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return (await import('./commands/version.js')).versionCommand({});
   const [{ buildProgram, VERSION_REQUESTED }, { normalizeArgs }] = await Promise.all([import('./program.js'), import('./terraform-flags.js')]);
   const { program, exitCode } = buildProgram(dispatch);
   const json = (): boolean => program.opts<GlobalOptions>().logFormat === 'json';
