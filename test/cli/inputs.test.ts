@@ -24,7 +24,7 @@ import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox, sandboxPrefix } from '../helpers/sandbox.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, type KfnEnv, type RunResult } from '../helpers/kfn.js';
+import { assertErrorAndHint, describeRun, kfnExpect, runKfn, type KfnEnv, type RunResult } from '../helpers/kfn.js';
 import { assertKfnUnchanged, captureWorld, type World } from '../helpers/world.js';
 import { logRecords, logText } from '../helpers/journal-log.js';
 
@@ -41,14 +41,8 @@ const umount = (dir: string): void => void spawnSync('umount', ['-l', dir], { st
  * unless `planShown` (apply prints the plan it is about to run before the step that fails).
  */
 function oneError(r: RunResult, code: string, args: string[], message?: RegExp, planShown = false): void {
-  const what = describeRun(args, r);
-  assert.equal(r.code, 1, what);
-  const lines = r.stderr.replace(/\n$/, '').split('\n');
-  assert.equal(lines.length, 2, `one error line and one hint line\n${what}`);
-  assert.match(lines[0]!, new RegExp(`^error\\[${code}\\]: \\S`), what);
-  assert.match(lines[1]!, /^ {2}hint: \S/, what);
-  if (message) assert.match(lines[0]!, message, what);
-  if (!planShown) assert.equal(r.stdout, '', `nothing on stdout\n${what}`);
+  assertErrorAndHint(r, code, args, message);
+  if (!planShown) assert.equal(r.stdout, '', `nothing on stdout\n${describeRun(args, r)}`);
 }
 
 describe('inputs that are not what they claim, and places kfn cannot write: one error line, the kernel untouched', { skip, timeout: 300_000 }, () => {

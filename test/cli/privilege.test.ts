@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { kernelGate } from '../helpers/kernel-gate.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { cleanupTestEnv, createTestEnv, writeChain, type ChainSpec, type FnSpec, type TestEnv } from '../helpers/workspace.js';
-import { describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
+import { assertErrorAndHint, describeRun, kfnExpect, runKfn, show, type RunResult } from '../helpers/kfn.js';
 import { isEmptyDiff, snapshot, waitSameKernel } from '../helpers/bpftool.js';
 import { assertWorldUnchanged, captureWorld, type World } from '../helpers/world.js';
 import { CLI } from '../helpers/paths.js';
@@ -74,16 +74,6 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
   const world = (): World => captureWorld(env, sb);
   const assertUnchanged = (w: World, what: string): Promise<void> => assertWorldUnchanged(env, sb, w, what);
 
-  /** stderr is exactly `error[CODE]: ...` and its hint. */
-  function assertOneError(r: RunResult, code: string, args: string[], message?: RegExp): void {
-    const what = describeRun(args, r);
-    assert.equal(r.code, 1, what);
-    const lines = r.stderr.replace(/\n$/, '').split('\n');
-    assert.equal(lines.length, 2, `one error line and one hint line\n${what}`);
-    assert.match(lines[0]!, new RegExp(`^error\\[${code}\\]: \\S`), what);
-    assert.match(lines[1]!, /^ {2}hint: \S/, what);
-    if (message) assert.match(lines[0]!, message, what);
-  }
 
   before(() => {
     env = createTestEnv('privilege');
@@ -142,13 +132,13 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
         const r = runAs(wr.args, args);
         if (args[1] === saved && wr.name === 'the nobody user') {
           // nobody cannot even read root's 0600 plan: said as such, no stack trace.
-          assertOneError(r, 'MANIFEST_READ', [`(as ${wr.name})`, ...args], /cannot read file: EACCES: permission denied/);
-        } else assertOneError(r, 'NOT_ROOT', [`(as ${wr.name})`, ...args], wr.missing);
+          assertErrorAndHint(r, 'MANIFEST_READ', [`(as ${wr.name})`, ...args], /cannot read file: EACCES: permission denied/);
+        } else assertErrorAndHint(r, 'NOT_ROOT', [`(as ${wr.name})`, ...args], wr.missing);
         assert.equal(r.stdout, '', `nothing on stdout (as ${wr.name}): kfn ${args.join(' ')}`);
       }
       // No state dir is created for a refused command.
       const r = runAs(wr.args, ['apply', env.manifestDir, '--auto-approve'], freshState);
-      assertOneError(r, 'NOT_ROOT', [`(as ${wr.name}, fresh state dir)`, 'apply']);
+      assertErrorAndHint(r, 'NOT_ROOT', [`(as ${wr.name}, fresh state dir)`, 'apply']);
       assert.ok(!fs.existsSync(freshState), `${freshState} was created by a refused apply`);
     }
     assert.ok(!fs.existsSync(path.join(planDir, 'unprivileged.plan')), 'no plan file written');
@@ -177,17 +167,17 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
     entry.toText = '4294967295';
     const edited = path.join(planDir, 'edited.plan');
     fs.writeFileSync(edited, JSON.stringify(doc, null, 2) + '\n');
-    assertOneError(runKfn(env, ['apply', edited]), 'PLAN_FILE_INVALID', ['apply', edited], /failed its checksum/);
+    assertErrorAndHint(runKfn(env, ['apply', edited]), 'PLAN_FILE_INVALID', ['apply', edited], /failed its checksum/);
 
     // A truncated plan.
     const truncated = path.join(planDir, 'truncated.plan');
     fs.writeFileSync(truncated, original.slice(0, Math.floor(original.length / 2)));
-    assertOneError(runKfn(env, ['apply', truncated]), 'PLAN_FILE_INVALID', ['apply', truncated], /not a readable kfn plan/);
+    assertErrorAndHint(runKfn(env, ['apply', truncated]), 'PLAN_FILE_INVALID', ['apply', truncated], /not a readable kfn plan/);
 
     // A plan whose checksum was edited instead.
     const badSum = path.join(planDir, 'checksum.plan');
     fs.writeFileSync(badSum, original.replace(/"checksum": "([0-9a-f])/, (_m, c: string) => `"checksum": "${c === '0' ? '1' : '0'}`));
-    assertOneError(runKfn(env, ['apply', badSum]), 'PLAN_FILE_INVALID', ['apply', badSum]);
+    assertErrorAndHint(runKfn(env, ['apply', badSum]), 'PLAN_FILE_INVALID', ['apply', badSum]);
 
     await assertUnchanged(w, 'after the refused plans');
     kfnExpect(env, ['apply', file], 0);
@@ -220,7 +210,7 @@ describe('privileges, file modes, tampered plans and journals', { skip }, () => 
       fs.writeFileSync(journal, text);
       for (const args of [['plan', env.manifestDir], ['show'], ['apply', env.manifestDir, '--auto-approve'], ['destroy', '--all', '--auto-approve']]) {
         const r = runKfn(env, args);
-        assertOneError(r, 'JOURNAL_INVALID', [`(${what} journal)`, ...args], new RegExp(journal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+        assertErrorAndHint(r, 'JOURNAL_INVALID', [`(${what} journal)`, ...args], new RegExp(journal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
       }
       assert.equal(fs.readFileSync(journal, 'utf8'), text, `the ${what} journal is left for a human`);
     }

@@ -1,4 +1,5 @@
 /** Runs the built CLI (no shell) against a test's own pin root and state dir. */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CLI, REPO_ROOT } from './paths.js';
 import { Engine } from '../../src/engine/index.js';
@@ -40,6 +41,17 @@ export function runKfn(k: KfnEnv, args: string[], opts: RunOptions = {}): RunRes
 /** For assertion messages. */
 export function describeRun(args: string[], r: RunResult): string {
   return `kfn ${args.join(' ')} -> exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+}
+
+/** Exit 1, and stderr is exactly one `error[CODE]: ...` line (matching `message`, if given) and its hint. */
+export function assertErrorAndHint(r: RunResult, code: string, args: string[], message?: RegExp): void {
+  const what = describeRun(args, r);
+  assert.equal(r.code, 1, what);
+  const lines = r.stderr.replace(/\n$/, '').split('\n');
+  assert.equal(lines.length, 2, `one error line and one hint line\n${what}`);
+  assert.match(lines[0]!, new RegExp(`^error\\[${code}\\]: \\S`), what);
+  assert.match(lines[1]!, /^ {2}hint: \S/, what);
+  if (message) assert.match(lines[0]!, message, what);
 }
 
 /** Runs kfn and asserts the exit code, with the whole output in the failure message. */
