@@ -3,6 +3,10 @@
  * each journaled with their undo operations before they run (write-ahead), then the
  * commit point, then the release steps. Any failure before the commit point runs the
  * undo operations of the completed steps (and of the failing one) in reverse.
+ *
+ * A run of consecutive steps whose undo operations are all independent (the form says
+ * so: harmless when their step never ran) is journaled in one record write before the
+ * first of them runs; a deploy's loads, all of them building beside what runs, are one.
  */
 import { KfnError } from '../core/errors.js';
 import type { Plan, PlannedStep } from '../core/types.js';
@@ -10,8 +14,14 @@ import type { ChainForm, RunContext } from '../forms/form.js';
 import type { EventSink } from './events.js';
 
 /** Where steps are recorded before they run (the journal, in production). */
+export interface StepIntent {
+  description: string;
+  undo: unknown[];
+}
+
 export interface StepRecorder {
-  intend(description: string, undo: unknown[]): void;
+  /** Records steps and how to undo them, in order, before the first of them runs. */
+  intend(steps: readonly StepIntent[]): void;
   done(): void;
   releasing(steps: PlannedStep[]): void;
 }
@@ -63,11 +73,16 @@ export function executeSteps(plan: Plan, opts: ExecuteOptions): ExecuteResult {
   const total = plan.steps.length;
   const applied: PlannedStep[] = [];
   const started: PlannedStep[] = [];
+  let announced = 0;
   try {
     transactional.forEach((step, i) => {
       const n = i + 1;
       if (opts.faults?.failAtStep === n) throw new KfnError('INJECTED_FAULT', `injected failure at step ${n} (${step.description})`);
-      opts.recorder.intend(step.description, step.undo);
+      if (i >= announced) {
+        announced = i + 1;
+        if (independent(opts.form, step)) while (announced < transactional.length && independent(opts.form, transactional[announced]!)) announced++;
+        opts.recorder.intend(transactional.slice(i, announced));
+      }
       started.push(step);
       opts.emit({ type: 'step', n, total, step });
       opts.form.run(step, opts.run);
@@ -93,6 +108,8 @@ export function executeSteps(plan: Plan, opts: ExecuteOptions): ExecuteResult {
   });
   return { executed: plan.steps.map((s) => s.description), warnings };
 }
+
+const independent = (form: ChainForm, step: PlannedStep): boolean => step.undo.every((op) => form.independentUndo(op));
 
 function rollback(opts: ExecuteOptions, started: PlannedStep[], applied: PlannedStep[], cause: unknown): ApplyFailedError {
   const undone: string[] = [];

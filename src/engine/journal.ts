@@ -10,9 +10,14 @@
  * The records a recovery depends on (the beginning, each step's undo operations before
  * the step runs, the commit point) are fdatasync'ed before the caller goes on, so the
  * journal is write-ahead on disk as well as in the page cache; a step's `done` is
- * only written (undoing a step that completed is the same as undoing one that did not
- * finish). That is one fdatasync per step, the same for every step however long the
- * plan; on the default state dir (/run, tmpfs) it costs next to nothing.
+ * written with the next record, never alone, and never synced (undoing a step that
+ * completed is the same as undoing one that did not finish: `done` only tells a person
+ * reading the journal how far it got). That is at most one fdatasync per step, the same for every step however
+ * long the plan; on the default state dir (/run, tmpfs) it costs next to nothing.
+ * Steps whose undo operations are harmless when the step never ran (see
+ * ChainForm.independentUndo: a deploy's loads) are announced together, several intend
+ * records in one write and one fdatasync, before the first of them runs; `done`
+ * records then mark the announced steps in order.
  *
  * A last line without its newline is an append the process did not finish: the call
  * that wrote it never returned, so the step it announces never ran, and it is ignored.
@@ -33,6 +38,7 @@ import type { ChainForm } from '../forms/form.js';
 import { InputFileError, readRegularFile } from '../core/files.js';
 import { isProcessRef, isRunning, selfRef, type ProcessRef } from './host.js';
 import { ensureStateDir } from './lock.js';
+import type { StepIntent } from './executor.js';
 
 export const JOURNAL_VERSION = 3;
 
@@ -91,6 +97,8 @@ const nextChecksum = (previous: string, json: string): string => sha256Hex(`${pr
 export class Journal {
   private checksum = '';
   private closed = false;
+  /** `done` records not yet written: they go out with the next record (nothing depends on them). */
+  private doneSoFar = 0;
 
   private constructor(
     private readonly file: string,
@@ -129,22 +137,29 @@ export class Journal {
     return j;
   }
 
-  /** One line, written whole before the caller goes on; `durable`: on disk too. */
-  private append(record: JournalRecord, durable = true): void {
-    const json = JSON.stringify(record);
-    this.checksum = nextChecksum(this.checksum, json);
-    const line = Buffer.from(`${this.checksum} ${json}\n`, 'utf8');
-    for (let off = 0; off < line.length; ) off += fs.writeSync(this.fd, line, off);
+  /** One line per record, all written before the caller goes on; `durable`: on disk too. */
+  private append(records: JournalRecord | readonly JournalRecord[], durable = true): void {
+    let text = '';
+    const dones: JournalRecord[] = Array.from({ length: this.doneSoFar }, () => ({ t: 'done' }));
+    this.doneSoFar = 0;
+    for (const record of [...dones, ...(Array.isArray(records) ? records : [records])]) {
+      const json = JSON.stringify(record);
+      this.checksum = nextChecksum(this.checksum, json);
+      text += `${this.checksum} ${json}\n`;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
     if (durable) fs.fdatasyncSync(this.fd);
   }
 
-  /** Records a step and how to undo it, before it touches the kernel. */
-  intend(description: string, undo: unknown[]): void {
-    this.append({ t: 'intend', description, undo });
+  /** Records steps and how to undo them, before the first of them touches the kernel: one write, one fdatasync. */
+  intend(steps: readonly StepIntent[]): void {
+    this.append(steps.map((s): JournalRecord => ({ t: 'intend', description: s.description, undo: s.undo })));
   }
 
+  /** The step announced first and not yet done is done: written with the next record, or on close. */
   done(): void {
-    this.append({ t: 'done' }, false);
+    this.doneSoFar++;
   }
 
   /** The commit point: from here on only cleanup remains. */
@@ -154,6 +169,7 @@ export class Journal {
 
   /** The apply is over (done, or rolled back completely): nothing is left to recover. */
   finish(): void {
+    this.doneSoFar = 0;
     this.close();
     fs.rmSync(this.file, { force: true });
   }
@@ -161,6 +177,7 @@ export class Journal {
   /** Stops writing and leaves the journal for recovery (a rollback that did not complete). */
   close(): void {
     if (this.closed) return;
+    if (this.doneSoFar) this.append([], false);
     this.closed = true;
     fs.closeSync(this.fd);
   }
@@ -251,14 +268,17 @@ function readJournal(file: string): JournalBody {
   if (!head || head.t !== 'begin') throw invalid(file, 'has no complete header (modified or truncated)');
   const { t: _t, ...header } = head;
   const body: JournalBody = { ...header, phase: 'apply', steps: [], release: [] };
+  // Steps are announced ahead (several before the first runs) and done in order.
+  let doneSoFar = 0;
   for (const [i, r] of records.slice(1).entries()) {
     const where = `line ${i + 2}`;
     if (body.phase === 'release') throw invalid(file, `has a record after its commit point (${where})`);
     if (r.t === 'intend') body.steps.push({ description: r.description, undo: r.undo, done: false });
     else if (r.t === 'done') {
-      const last = body.steps.at(-1);
-      if (!last || last.done) throw invalid(file, `marks a step done that was not started (${where})`);
-      last.done = true;
+      const next = body.steps[doneSoFar];
+      if (!next) throw invalid(file, `marks a step done that was not announced (${where})`);
+      next.done = true;
+      doneSoFar++;
     } else if (r.t === 'release') {
       body.phase = 'release';
       body.release = r.steps;

@@ -122,6 +122,13 @@ export interface ChainForm {
   checkStep(step: unknown, pinRoot: string): string | undefined;
   checkUndo(op: unknown, pinRoot: string): string | undefined;
   describeUndo(op: unknown): string;
+  /**
+   * Whether running this undo operation is harmless when its step never ran, whatever
+   * else ran: it only removes what its own step creates where nothing was before the
+   * apply. The steps of a run whose undo operations are all independent are journaled
+   * together before the first of them runs (one record write and one fdatasync).
+   */
+  independentUndo(op: unknown): boolean;
   /** Decoded state maps of a live instance, per-CPU values summed; at most `limit` entries per map. */
   stats(instance: LiveInstance, limit?: number): MapStats[];
   /** The same for a probe (a form that builds probes has it). */

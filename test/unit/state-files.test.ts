@@ -65,6 +65,7 @@ function recordingForm(): { form: ChainForm; undone: unknown[] } {
     describeUndo: (op: unknown) => JSON.stringify(op),
     checkStep: () => undefined,
     checkUndo: () => undefined,
+    independentUndo: () => false,
   } as unknown as ChainForm;
   return { form, undone };
 }

@@ -8,7 +8,7 @@ import type { ChainForm } from '../form.js';
 import { compile } from './compile.js';
 import { FORM_MAPS } from './layout.js';
 import type { InstanceMeta } from './meta.js';
-import { checkStep, checkUndo, describeUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
+import { checkStep, checkUndo, describeUndo, independentUndo, runOp, runUndo, type TailcallOp, type UndoOp } from './ops.js';
 import { readLiveState } from './read.js';
 import { readInstanceCounters, readInstanceStats } from './stats.js';
 import { preflightProbes } from './probe-preflight.js';
@@ -23,6 +23,7 @@ export const tailcallForm: ChainForm = {
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
   undo: (op: unknown, ctx) => runUndo(op as UndoOp, ctx),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
+  independentUndo: (op: unknown) => independentUndo(op as UndoOp),
   checkStep,
   checkUndo,
   stats: (instance: LiveInstance, limit?: number) => readInstanceStats(instance, parametersOf(instance), limit),

@@ -227,6 +227,15 @@ export function runUndo(op: UndoOp, ctx: RunContext): void {
   }
 }
 
+/**
+ * The compiler makes removals (unpinTree, unpin) the undo only of what a step creates
+ * where nothing was: a fresh directory, a record or pin that is missing. Every other
+ * undo puts something back as it was, which is only right once its step ran.
+ */
+export function independentUndo(op: UndoOp): boolean {
+  return op.op === 'unpinTree' || op.op === 'unpin';
+}
+
 export function describeUndo(op: UndoOp): string {
   switch (op.op) {
     case 'unpinTree':
