@@ -63,14 +63,20 @@ export function parseChainDir(pinRoot: string, dir: string): Attachment | undefi
   return { netns: dec(rel[0]!), ifname: dec(rel[1]!), hook: rel[2] as Hook };
 }
 
+/**
+ * `dir`/`name` for a canonical `dir` of the layout (what path.join gives, without
+ * normalizing again: a read builds these for every pin of every instance).
+ */
+export const under = (dir: string, name: string): string => (dir.endsWith('/') ? dir + name : `${dir}/${name}`);
+
 export const chainPins = (dir: string) => ({
-  link: path.join(dir, 'link'),
-  root: path.join(dir, 'root'),
-  rootNext: path.join(dir, 'root_next'),
+  link: under(dir, 'link'),
+  root: under(dir, 'root'),
+  rootNext: under(dir, 'root_next'),
   /** A dead root's slot, set aside while a new root takes its name (released after the commit point; bpffs refuses '.' in names). */
-  rootNextAside: path.join(dir, 'root_next_old'),
-  meta: path.join(dir, 'meta'),
-  functions: path.join(dir, 'fn'),
+  rootNextAside: under(dir, 'root_next_old'),
+  meta: under(dir, 'meta'),
+  functions: under(dir, 'fn'),
 });
 
 /**
@@ -117,12 +123,12 @@ export function instanceNameOf(base: string): string {
 export const FORM_MAPS: readonly string[] = [NEXT_MAP, PROCEED_MAP];
 
 export const instancePins = (dir: string) => ({
-  prog: path.join(dir, 'prog'),
-  next: path.join(dir, NEXT_MAP),
-  proceed: path.join(dir, PROCEED_MAP),
-  meta: path.join(dir, 'meta'),
-  maps: path.join(dir, 'maps'),
-  map: (name: string) => path.join(dir, 'maps', enc(name)),
+  prog: under(dir, 'prog'),
+  next: under(dir, NEXT_MAP),
+  proceed: under(dir, PROCEED_MAP),
+  meta: under(dir, 'meta'),
+  maps: under(dir, 'maps'),
+  map: (name: string) => under(dir, `maps/${enc(name)}`),
   companion: (program: string) => ({
     prog: path.join(dir, 'companions', enc(program), 'prog'),
     link: path.join(dir, 'companions', enc(program), 'link'),

@@ -3,7 +3,6 @@
  * shares across instances: the chain reader, the probe reader and the counters all start here.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import {
   BpfError,
   MapHandle,
@@ -21,7 +20,7 @@ import {
 } from '../../libbpf/index.js';
 import { decodeMapEntry, isUnsetSlot } from '../../values/index.js';
 import type { MapEntry } from '../../core/types.js';
-import { instancePins } from './layout.js';
+import { instancePins, under } from './layout.js';
 
 /**
  * Instances loaded by a kfn that did not record their parameter maps: these map kinds
@@ -178,7 +177,7 @@ export function instanceMapPins(instancePinDir: string): { name: string; pin: st
     } catch {
       /* not a name kfn wrote: shown as it is */
     }
-    return { name, pin: path.join(dir, file) };
+    return { name, pin: under(dir, file) };
   });
 }
 
