@@ -266,7 +266,7 @@ describe('inputs that are not what they claim, and places kfn cannot write: one 
         const dir = ${JSON.stringify(env.stateDir)};
         const lock = await acquireLock(dir, 'kfn apply (held by test)');
         const j = Journal.begin(dir, 'kfn apply (held by test)', ${JSON.stringify(env.pinRoot)}, 'tailcall');
-        j.intend('a step that never ends', [{ op: 'unpinTree', dir: ${JSON.stringify(path.join(env.pinRoot, 'chains', sb.nsA, sb.ifA, 'xdp'))} }]);
+        j.intend([{ description: 'a step that never ends', undo: [{ op: 'unpinTree', dir: ${JSON.stringify(path.join(env.pinRoot, 'chains', sb.nsA, sb.ifA, 'xdp'))} }] }]);
         process.stdout.write('ready\\n');
         process.stdin.on('data', () => { j.close(); fs.rmSync(${JSON.stringify(journal())}); lock.release(); process.exit(0); });
         setTimeout(() => process.exit(1), 60000);
