@@ -20,6 +20,8 @@ import { tryLockExclusive } from '../../src/libbpf/index.js';
 import { tailcallForm } from '../../src/forms/tailcall/index.js';
 import { compile } from '../../src/forms/tailcall/compile.js';
 import { plan } from '../../src/plan/index.js';
+import { Engine } from '../../src/engine/index.js';
+import type { Plan } from '../../src/core/types.js';
 import { NOW, FN, dChain, dInst, desired, liveState } from './plan-fixtures.js';
 import { beginRecord, logText, writeJournalLog as writeJournal } from '../helpers/journal-log.js';
 
@@ -240,6 +242,20 @@ describe('steps read back from a plan or a journal name only kfn\'s own pins', (
     fs.symlinkSync('/tmp', path.join(pinRoot, 'chains', 'default'));
     assert.match(String(tailcallForm.checkStep(load, pinRoot)), /chains\/default is a symbolic link/);
     fs.rmSync(path.join(pinRoot, 'chains', 'default'));
+  });
+
+  test('the engine checks every plan but the ones it compiled itself: a copy edited in memory is refused before anything runs', async () => {
+    const engine = new Engine({ paths: { pinRoot, stateDir: stateDir('own-plans') }, now: () => NOW });
+    const own = engine.plan(desired(dChain('edge', ['eth0'], [dInst('a', FN.flowstats)])), live);
+    const edited = structuredClone(own) as Plan;
+    const load = edited.steps.find((st) => st.kind === 'load')!;
+    (load.op as { dir: string }).dir = '/etc';
+    await assert.rejects(
+      engine.transaction('test', 0, async (tx) => tx.apply(edited)),
+      (e: unknown) => e instanceof KfnError && e.code === 'PLAN_INVALID' && /step \d+ of the plan .* \/etc is outside kfn's pin root/.test(e.message),
+    );
+    assert.ok(!fs.existsSync(journalPath(path.join(tmp, 'own-plans'))), 'no journal was begun');
+    assert.doesNotThrow(() => engine.checkPlan(own), 'what the engine compiled passes the check it skips');
   });
 
   test("main's own operations pass: stack records, probe dirs, proceed-on words, companions", () => {
