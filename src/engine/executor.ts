@@ -13,12 +13,12 @@ import type { Plan, PlannedStep } from '../core/types.js';
 import type { ChainForm, RunContext } from '../forms/form.js';
 import type { EventSink } from './events.js';
 
-/** Where steps are recorded before they run (the journal, in production). */
 export interface StepIntent {
   description: string;
   undo: unknown[];
 }
 
+/** Where steps are recorded before they run (the journal, in production). */
 export interface StepRecorder {
   /** Records steps and how to undo them, in order, before the first of them runs. */
   intend(steps: readonly StepIntent[]): void;

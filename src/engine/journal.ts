@@ -12,8 +12,9 @@
  * journal is write-ahead on disk as well as in the page cache; a step's `done` is
  * written with the next record, never alone, and never synced (undoing a step that
  * completed is the same as undoing one that did not finish: `done` only tells a person
- * reading the journal how far it got). That is at most one fdatasync per step, the same for every step however
- * long the plan; on the default state dir (/run, tmpfs) it costs next to nothing.
+ * reading the journal how far it got). That is at most one fdatasync per step, the
+ * same for every step however long the plan; on the default state dir (/run, tmpfs) it
+ * costs next to nothing.
  * Steps whose undo operations are harmless when the step never ran (see
  * ChainForm.independentUndo: a deploy's loads) are announced together, several intend
  * records in one write and one fdatasync, before the first of them runs; `done`
@@ -98,7 +99,7 @@ export class Journal {
   private checksum = '';
   private closed = false;
   /** `done` records not yet written: they go out with the next record (nothing depends on them). */
-  private doneSoFar = 0;
+  private pendingDone = 0;
 
   private constructor(
     private readonly file: string,
@@ -140,13 +141,13 @@ export class Journal {
   /** One line per record, all written before the caller goes on; `durable`: on disk too. */
   private append(records: JournalRecord | readonly JournalRecord[], durable = true): void {
     let text = '';
-    const dones: JournalRecord[] = Array.from({ length: this.doneSoFar }, () => ({ t: 'done' }));
-    this.doneSoFar = 0;
-    for (const record of [...dones, ...(Array.isArray(records) ? records : [records])]) {
+    const line = (record: JournalRecord): void => {
       const json = JSON.stringify(record);
       this.checksum = nextChecksum(this.checksum, json);
       text += `${this.checksum} ${json}\n`;
-    }
+    };
+    for (; this.pendingDone > 0; this.pendingDone--) line({ t: 'done' });
+    for (const record of Array.isArray(records) ? records : [records]) line(record);
     const bytes = Buffer.from(text, 'utf8');
     for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
     if (durable) fs.fdatasyncSync(this.fd);
@@ -159,7 +160,7 @@ export class Journal {
 
   /** The step announced first and not yet done is done: written with the next record, or on close. */
   done(): void {
-    this.doneSoFar++;
+    this.pendingDone++;
   }
 
   /** The commit point: from here on only cleanup remains. */
@@ -169,7 +170,7 @@ export class Journal {
 
   /** The apply is over (done, or rolled back completely): nothing is left to recover. */
   finish(): void {
-    this.doneSoFar = 0;
+    this.pendingDone = 0;
     this.close();
     fs.rmSync(this.file, { force: true });
   }
@@ -177,7 +178,7 @@ export class Journal {
   /** Stops writing and leaves the journal for recovery (a rollback that did not complete). */
   close(): void {
     if (this.closed) return;
-    if (this.doneSoFar) this.append([], false);
+    if (this.pendingDone) this.append([], false);
     this.closed = true;
     fs.closeSync(this.fd);
   }
