@@ -5,7 +5,7 @@
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, check } from './errors.js';
 import { withFd } from './fd.js';
-import { bpfAddress } from './info.js';
+import { bpfAddress, objInfo } from './info.js';
 import type { BtfMember, BtfType } from './btf-types.js';
 import { COUNTER_TAG_PREFIX, CounterKind, type MapCounter } from './object-info.js';
 
@@ -254,7 +254,7 @@ export function kernelBtfBytes(id: number, into: Buffer = Buffer.alloc(FIRST_REA
       const info = Buffer.alloc(BTF_INFO_SIZE);
       info.writeBigUInt64LE(bpfAddress(data), 0);
       info.writeUInt32LE(data.length, 8);
-      check(bpf.obj_get_info_by_fd(f, info, [BTF_INFO_SIZE]), 'get info of', `BTF ${id}`);
+      objInfo(f, info, `BTF ${id}`);
       const actual = info.readUInt32LE(8);
       if (actual <= data.length) return data.subarray(0, actual);
       data = Buffer.alloc(actual);

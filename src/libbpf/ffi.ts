@@ -77,7 +77,7 @@ const declareLibbpf = (lib: Lib) => ({
   map_get_next_key: lib.func('int bpf_map_get_next_key(int fd, void *key, void *next_key)'),
   obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
   obj_get: lib.func('int bpf_obj_get(const char *path)'),
-  obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+  obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, uint32_t *len)'),
   prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   map_get_fd_by_id: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),

@@ -39,12 +39,24 @@ export interface LinkInfo {
 /** One zeroed buffer per struct size, read by the caller before the next call (all calls are synchronous). */
 const scratch = new Map<number, Buffer>();
 
+/**
+ * The info length in and out. A typed array is handed to the kernel as it is; a JS array
+ * (koffi's in/out form) is copied both ways, which doubled the cost of the call.
+ */
+const infoLength = new Uint32Array(1);
+
+/** BPF_OBJ_GET_INFO_BY_FD of `fd` into `info` (its whole length), which the caller has prepared. */
+export function objInfo(fd: number, info: Buffer, what: string): void {
+  infoLength[0] = info.length;
+  check(bpf.obj_get_info_by_fd(fd, info, infoLength), 'get info of', what);
+}
+
 function getInfo(fd: number, size: number, what: string, prepare?: (buf: Buffer) => void): Buffer {
   let buf = scratch.get(size);
   if (!buf) scratch.set(size, (buf = Buffer.alloc(size)));
   buf.fill(0);
   prepare?.(buf);
-  check(bpf.obj_get_info_by_fd(fd, buf, [size]), 'get info of', what);
+  objInfo(fd, buf, what);
   return buf;
 }
 
