@@ -3,7 +3,7 @@
  * the layout of include/uapi/linux/btf.h.
  */
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
-import { BpfError, check } from './errors.js';
+import { BpfError, check, ENOENT } from './errors.js';
 import { withFd } from './fd.js';
 import { bpfAddress, objInfo } from './info.js';
 import type { BtfMember, BtfType } from './btf-types.js';
@@ -239,7 +239,6 @@ export class Btf {
 /** struct bpf_btf_info: btf (u64 pointer), btf_size (u32), id, name (u64), name_len, kernel_btf. */
 const BTF_INFO_SIZE = 32;
 const FIRST_READ = 1 << 16;
-const ENOENT = 2;
 
 /**
  * The raw bytes of kernel BTF object `id`, in `into` when they fit (a view of it, valid

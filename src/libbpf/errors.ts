@@ -1,3 +1,4 @@
+import os from 'node:os';
 import util from 'node:util';
 import { KfnError } from '../core/errors.js';
 
@@ -13,6 +14,9 @@ const LIBBPF_ERRNOS: Record<number, [string, string]> = {
   4008: ['LIBBPF_ERRNO__PROG2BIG', 'program too big'],
   4010: ['LIBBPF_ERRNO__PROGTYPE', 'kernel does not support this program type'],
 };
+
+/** "No such file or entry": a missing pin, map key or kernel object. */
+export const ENOENT = os.constants.errno.ENOENT;
 
 export function errnoName(errno: number): string {
   const lib = LIBBPF_ERRNOS[Math.abs(errno)];

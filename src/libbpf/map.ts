@@ -1,11 +1,10 @@
 /** Element access on a map fd. Keys and values are raw bytes; typing lives in src/values. */
 import { KfnError } from '../core/errors.js';
 import { bpf } from './ffi.js';
-import { BpfError, check } from './errors.js';
+import { BpfError, check, ENOENT } from './errors.js';
 import { BPF_ANY, MAP_TYPE } from './constants.js';
 import type { MapKernelInfo } from './info.js';
 
-const ENOENT = 2;
 
 let possibleCpus: number | undefined;
 export function numPossibleCpus(): number {
