@@ -6,6 +6,7 @@
  * engines and call them repeatedly.
  */
 import { KfnError } from '../core/errors.js';
+import { ObjectFiles } from '../core/objects.js';
 import type { KfnPaths } from '../core/config.js';
 import { attachmentKey, probeKey, type Attachment, type DesiredState, type HostIdentity, type JournalSummary, type LiveChain, type LiveProbe, type LiveState, type Plan } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
@@ -283,7 +284,7 @@ export class Engine {
     try {
       result = executeSteps(p, {
         form: this.form,
-        run: { pinRoot: this.paths.pinRoot, now: this.now },
+        run: { pinRoot: this.paths.pinRoot, now: this.now, objects: new ObjectFiles() },
         recorder: journal,
         emit: this.emit,
         ...(this.opts.faults ? { faults: this.opts.faults } : {}),

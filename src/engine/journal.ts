@@ -33,6 +33,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
+import { ObjectFiles } from '../core/objects.js';
 import { sha256Hex } from '../core/digest.js';
 import type { JournalSummary, PlannedStep } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
@@ -381,7 +382,7 @@ export function recover(stateDir: string, form: ChainForm, pinRoot: string): Rec
   if (s.state === 'none') return undefined;
   if (s.state !== 'pending') throw s.error;
   const { body } = s;
-  const ctx = { pinRoot: body.pinRoot, now: () => new Date() };
+  const ctx = { pinRoot: body.pinRoot, now: () => new Date(), objects: new ObjectFiles() };
   const report: RecoveryReport = { pid: body.pid, command: body.command, startedAt: body.startedAt, phase: body.phase, undone: [], released: [], errors: [] };
   if (body.phase === 'apply') {
     for (const st of [...body.steps].reverse()) {

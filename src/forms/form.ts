@@ -10,6 +10,7 @@
  */
 import type { Attachment, ChainChange, DesiredInstance, DesiredState, Hook, LiveChain, LiveInstance, LiveProbe, LiveState, PlannedChanges, PlannedStep } from '../core/types.js';
 import type { PrivateNetns } from '../libbpf/netns.js';
+import type { ObjectFiles } from '../core/objects.js';
 import type { CounterKind } from '../libbpf/object-info.js';
 import type { Outcome } from '../packets/expect.js';
 
@@ -39,6 +40,8 @@ export interface Compiled {
 export interface RunContext {
   pinRoot: string;
   now: () => Date;
+  /** The object files this run loads, each read once. */
+  objects: ObjectFiles;
 }
 
 /** One decoded entry of a state map; `key` absent for a single-value map. */

@@ -26,7 +26,6 @@ type Lib = ReturnType<typeof koffi.load>;
 
 const declareLibbpf = (lib: Lib) => ({
   // objects
-  object_open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
   object_open_mem: lib.func('bpf_object *bpf_object__open_mem(const void *buf, size_t size, void *opts)'),
   object_load: lib.func('int bpf_object__load(bpf_object *obj)'),
   object_close: lib.func('void bpf_object__close(bpf_object *obj)'),

@@ -9,10 +9,13 @@
  * loads of one object never share a map; the caller pins what it owns where it wants.
  */
 import fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { KfnError } from '../core/errors.js';
+import { sha256Hex } from '../core/digest.js';
+import { readObjectFile } from '../core/objects.js';
 import { bpf, koffi, lastErrno, type Ptr } from './ffi.js';
 import { BpfError, check, errnoText } from './errors.js';
+import { bpfAddress } from './info.js';
 import { Btf } from './btf.js';
 import { ATTACH_TYPE, MAP_TYPE_NAMES, PROG_TYPE } from './constants.js';
 // libbpf's messages (the verifier's among them) reach kfn's logger from the first load on.
@@ -85,7 +88,12 @@ function* iterate(next: (prev: Ptr) => Ptr): Generator<Ptr> {
 }
 
 export function fileSha256(path: string): string {
-  return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+  return sha256Hex(fs.readFileSync(path));
+}
+
+/** libbpf's name for an object file: its base name up to the first dot, as bpf_object__open_file names it. */
+function objectName(label: string): string {
+  return path.basename(label).split('.')[0] || 'kfn';
 }
 
 export interface LoadedProgram {
@@ -107,35 +115,38 @@ export class BpfObject {
   private constructor(
     readonly path: string,
     private readonly handle: Ptr,
-    /** open_mem: libbpf reads this buffer until close, so it is held until then. */
-    private image?: Buffer,
+    /** libbpf reads this buffer until the object is closed. */
+    private readonly image: Buffer,
   ) {}
 
-  /** Opens an object from its bytes (e.g. a tar member); `label` names it in messages. */
+  /**
+   * Opens an object from its bytes (a file's, a tar member's); `label` names it in messages,
+   * and its base name names the object as libbpf names a file's (internal maps are named
+   * after it).
+   */
   static openBytes(bytes: Uint8Array, label: string): BpfObject {
     const image = Buffer.from(bytes);
-    const h = bpf.object_open_mem(image, image.length, null);
+    const name = Buffer.from(`${objectName(label)}\0`);
+    // struct bpf_object_open_opts up to object_name; libbpf takes an older caller's shorter struct as it is.
+    const opts = Buffer.alloc(16);
+    opts.writeBigUInt64LE(BigInt(opts.length), 0);
+    opts.writeBigUInt64LE(bpfAddress(name), 8);
+    const h = bpf.object_open_mem(image, image.length, opts);
     if (!h) {
       const errno = lastErrno();
-      throw new KfnError('OBJECT_INVALID', `cannot open ${label} as an eBPF object: ${errnoText(errno)}`, {
-        hint: 'it must be an ELF eBPF object built with clang -target bpf -g',
-      });
+      throw new KfnError('OBJECT_INVALID', `cannot open ${label} as an eBPF object: ${errnoText(errno)}`, { hint: 'it must be an ELF eBPF object built with clang -target bpf -g' });
     }
     return new BpfObject(label, h, image);
   }
 
-  static open(path: string): BpfObject {
-    if (!fs.existsSync(path)) {
-      throw new KfnError('OBJECT_NOT_FOUND', `object file ${path} does not exist`, { hint: 'build it (npm run build:bpf) or fix spec.object' });
-    }
-    const h = bpf.object_open_file(path, null);
-    if (!h) {
-      const errno = lastErrno();
-      throw new KfnError('OBJECT_INVALID', `cannot open ${path} as an eBPF object: ${errnoText(errno)}`, {
-        hint: 'spec.object must be an ELF eBPF object built with clang -target bpf -g',
-      });
-    }
-    return new BpfObject(path, h);
+  /** Opens an object file from one read of its bytes (those `sha256()` hashes). */
+  static open(file: string): BpfObject {
+    return BpfObject.openBytes(readObjectFile(file), file);
+  }
+
+  /** The sha256 of the bytes this object was opened from. */
+  sha256(): string {
+    return sha256Hex(this.image);
   }
 
   private programsRaw(): { ptr: Ptr; info: ProgramInfo }[] {
@@ -301,7 +312,6 @@ export class BpfObject {
     if (this.closed) return;
     this.closed = true;
     bpf.object_close(this.handle);
-    if (this.image) this.image = undefined;
   }
 }
 
@@ -311,19 +321,17 @@ function koffiView(ptr: Ptr, len: number): Uint8Array {
 
 /** readObjectInfo for an object given as bytes; `label` is its `path` in the result and in messages. */
 export function readObjectInfoFromBytes(bytes: Uint8Array, label: string): ObjectInfo {
-  const obj = BpfObject.openBytes(bytes, label);
-  try {
-    return obj.info(createHash('sha256').update(bytes).digest('hex'));
-  } finally {
-    obj.close();
-  }
+  return describe(BpfObject.openBytes(bytes, label));
 }
 
 /** What an object declares (programs, maps with BTF types, globals), without the kernel. */
 export function readObjectInfo(path: string): ObjectInfo {
-  const obj = BpfObject.open(path);
+  return describe(BpfObject.open(path));
+}
+
+function describe(obj: BpfObject): ObjectInfo {
   try {
-    return obj.info(fileSha256(path));
+    return obj.info(obj.sha256());
   } finally {
     obj.close();
   }

@@ -11,6 +11,8 @@
  *     INTERFACE_NOT_FOUND.
  * (c) A saved plan applied after the live state changed (another apply; a map entry edited
  *     with bpftool behind kfn's back) is refused with PLAN_STALE and changes nothing.
+ * (d) An object a saved plan loads is rewritten between `plan -o` and `apply FILE`: refused
+ *     with OBJECT_CHANGED naming the object, rolled back, nothing left.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -166,6 +168,27 @@ describe('kernel refusals: reported with operation and object, rolled back', { s
     const fromManifests = ['apply', env.manifestDir, '--auto-approve'];
     assertRefused(runKfn(env, fromManifests), fromManifests, ['INTERFACE_NOT_FOUND'], new RegExp(`interface "${extraA}" not found in netns ${sb.nsA}`));
     await assertSameKernel(before, 'after apply of manifests naming the missing interface');
+  });
+
+  test('(d) an object rewritten after the plan was saved is refused with OBJECT_CHANGED, nothing left', async () => {
+    const before = snapshot();
+    writeChain(env, chain([drop('198.18.0.3/32')]));
+    const file = path.join(planDir, 'object.plan');
+    kfnExpect(env, ['plan', env.manifestDir, '-o', file], 0);
+    const planned = (JSON.parse(fs.readFileSync(file, 'utf8')) as { plan: { steps: { op: { desired?: { objectPath: string } } }[] } }).plan.steps.flatMap((s) => s.op.desired?.objectPath ?? []);
+    assert.ok(planned.length > 0, 'the plan loads an object');
+    const object = planned[0]!;
+    const original = fs.readFileSync(object);
+    assert.ok(object.startsWith(env.manifestDir), `the plan loads this test's copy of the object, not ${object}`);
+    try {
+      fs.writeFileSync(object, Buffer.concat([original, Buffer.alloc(8)]));
+      const args = ['apply', file];
+      assertRefused(runKfn(env, args), args, ['OBJECT_CHANGED'], new RegExp(`object ${object.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} changed since the plan was made`));
+      await assertSameKernel(before, 'after apply of a plan whose object changed');
+      assert.deepEqual(liveChains(), []);
+    } finally {
+      fs.writeFileSync(object, original);
+    }
   });
 
   test('(c) a saved plan applied after the live state changed is refused with PLAN_STALE and changes nothing', async () => {

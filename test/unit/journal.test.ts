@@ -13,6 +13,7 @@ import { executeSteps, type StepIntent } from '../../src/engine/executor.js';
 import type { ChainForm } from '../../src/forms/form.js';
 import type { PlannedStep } from '../../src/core/types.js';
 import { KfnError } from '../../src/core/errors.js';
+import { ObjectFiles } from '../../src/core/objects.js';
 
 interface Calls {
   undo: unknown[];
@@ -291,7 +292,7 @@ describe('executor: what is announced before it runs', () => {
   test('a run of steps whose undo is independent is announced at once; any other step alone, just before it runs', () => {
     const calls: Calls = { undo: [], run: [] };
     const log: string[][] = [];
-    executeSteps(plan(steps), { form: independentForm(calls), run: { pinRoot: '/pins', now: () => new Date(0) }, recorder: recorder(log), emit: () => undefined });
+    executeSteps(plan(steps), { form: independentForm(calls), run: { pinRoot: '/pins', now: () => new Date(0), objects: new ObjectFiles() }, recorder: recorder(log), emit: () => undefined });
     assert.deepEqual(log, [['load a', 'load b', 'point root'], ['attach'], ['record'], ['load c', 'load d']]);
     assert.deepEqual(calls.run, steps.map((st) => st.description));
   });
@@ -300,7 +301,7 @@ describe('executor: what is announced before it runs', () => {
     const calls: Calls = { undo: [], run: [] };
     const log: string[][] = [];
     assert.throws(
-      () => executeSteps(plan(steps), { form: independentForm(calls, 'load b'), run: { pinRoot: '/pins', now: () => new Date(0) }, recorder: recorder(log), emit: () => undefined }),
+      () => executeSteps(plan(steps), { form: independentForm(calls, 'load b'), run: { pinRoot: '/pins', now: () => new Date(0), objects: new ObjectFiles() }, recorder: recorder(log), emit: () => undefined }),
       /refused/,
     );
     assert.deepEqual(log, [['load a', 'load b', 'point root']]);

@@ -21,7 +21,6 @@ import {
   attachXdpLink,
   closeFd,
   fdById,
-  fileSha256,
   linkInfoByFd,
   progInfoByFd,
   unpin,
@@ -34,6 +33,8 @@ import {
   withFd,
   withNetns,
 } from '../../libbpf/index.js';
+import type { ObjectFiles } from '../../core/objects.js';
+import type { RunContext } from '../form.js';
 import { NEXT_MAP, chainPins, instancePins, rootProgram } from './layout.js';
 import { createMeta, putMeta, type ChainMeta, type InstanceMeta } from './meta.js';
 import { writeProceedOn } from './proceed.js';
@@ -52,10 +53,10 @@ export const ROOT_OBJECT = installPath('bpf', 'build', 'root.bpf.o');
  * come back; only what this call pinned is then removed on failure. Without it the
  * directory is new and goes whole.
  */
-export function loadRoot(dir: string, hook: Hook, meta: ChainMeta, aside = false): void {
+export function loadRoot(dir: string, hook: Hook, meta: ChainMeta, objects: ObjectFiles, aside = false): void {
   const pins = chainPins(dir);
   if (aside && fs.existsSync(pins.rootNext) && !fs.existsSync(pins.rootNextAside)) fs.renameSync(pins.rootNext, pins.rootNextAside);
-  const obj = BpfObject.open(ROOT_OBJECT);
+  const obj = BpfObject.openBytes(objects.read(ROOT_OBJECT).bytes, ROOT_OBJECT);
   let pinned = 0;
   try {
     const loaded = obj.load(rootProgram(hook));
@@ -142,19 +143,19 @@ export function globalPatches(identity: FunctionIdentity, obj: BpfObject, object
  * directory releases them).
  */
 /** Opens the object a plan step names, refusing one whose bytes are not those planned. */
-export function openUnchanged(objectPath: string, sha256: string): BpfObject {
-  const sha = fileSha256(objectPath);
+export function openUnchanged(objectPath: string, sha256: string, objects: ObjectFiles): BpfObject {
+  const sha = objects.read(objectPath).sha256;
   if (sha !== sha256) {
     throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
       hint: 'run kfn plan again',
     });
   }
-  return BpfObject.open(objectPath);
+  return BpfObject.openBytes(objects.read(objectPath).bytes, objectPath);
 }
 
-export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number } {
+export function loadInstance(a: LoadInstanceArgs, ctx: RunContext): { progId: number } {
   const { desired } = a;
-  const obj = openUnchanged(desired.objectPath, desired.identity.sha256);
+  const obj = openUnchanged(desired.objectPath, desired.identity.sha256, ctx.objects);
   const shared: Record<string, number> = {};
   const dir = a.dir;
   try {
@@ -206,7 +207,7 @@ export function loadInstance(a: LoadInstanceArgs, now: Date): { progId: number }
         .sort(),
       ...(proceedFd !== undefined ? { proceedOn } : {}),
       mapIds,
-      createdAt: now.toISOString(),
+      createdAt: ctx.now().toISOString(),
     };
     createMeta(pins.meta, meta);
     for (const c of companions) attachCompanion(pins.companion(c.program), loaded.progFds[c.program]!, c, `${desired.name} of chain ${a.chainName}`);

@@ -137,9 +137,9 @@ function instanceMeta(pin: string): InstanceMeta | ProbeMeta {
 export function runOp(op: TailcallOp, ctx: RunContext): void {
   switch (op.op) {
     case 'load-root':
-      return loadRoot(op.dir, op.hook, stamped(op.meta, ctx), op.aside === true);
+      return loadRoot(op.dir, op.hook, stamped(op.meta, ctx), ctx.objects, op.aside === true);
     case 'load-instance':
-      return void loadInstance(op, ctx.now());
+      return void loadInstance(op, ctx);
     case 'set-slot':
       return setSlot(op.slot, op.prog);
     case 'write-entries':
@@ -176,7 +176,7 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       return writeMeta(op.pin, { ...meta, stack: op.stack });
     }
     case 'probe-load':
-      return loadProbe(op, ctx.now());
+      return loadProbe(op, ctx);
     case 'probe-attach':
       return attachProbe(op, ctx.now());
     case 'probe-release':

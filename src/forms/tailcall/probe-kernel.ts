@@ -18,6 +18,7 @@ import {
   unpinTreeAndEmptyParents,
   withFd,
 } from '../../libbpf/index.js';
+import type { RunContext } from '../form.js';
 import { openUnchanged, writeDesiredMaps } from './kernel.js';
 import { NEXT_MAP, probePins } from './layout.js';
 import { createMeta, readMeta, writeMeta, type ProbeMeta } from './meta.js';
@@ -33,9 +34,9 @@ export interface LoadProbeArgs {
   carry?: CarriedState;
 }
 
-export function loadProbe(a: LoadProbeArgs, now: Date): void {
+export function loadProbe(a: LoadProbeArgs, ctx: RunContext): void {
   const { desired } = a;
-  const obj = openUnchanged(desired.objectPath, desired.identity.sha256);
+  const obj = openUnchanged(desired.objectPath, desired.identity.sha256, ctx.objects);
   const shared: Record<string, number> = {};
   try {
     const info = obj.info(desired.identity.sha256);
@@ -59,7 +60,7 @@ export function loadProbe(a: LoadProbeArgs, now: Date): void {
       target: desired.target,
       parameters: Object.keys(desired.maps).sort(),
       appliedMaps,
-      createdAt: now.toISOString(),
+      createdAt: ctx.now().toISOString(),
       ...(a.stack !== undefined ? { stack: a.stack } : {}),
     };
     createMeta(pins.meta, meta);

@@ -210,7 +210,7 @@ function runOne(progFd: number, frame: Uint8Array, hook: Hook, label: string): {
  * companions are not loaded: a shadow runs packets only.
  */
 function loadInstance(s: InstanceSpec, obj: BpfObject, type: VerdictHook): LoadedProgram {
-  const sha = fileSha256(s.objectPath);
+  const sha = obj.sha256();
   if (sha !== s.identity.sha256) {
     throw new KfnError('OBJECT_CHANGED', `object ${s.objectPath} changed since the manifests were read (sha256 ${sha.slice(0, 12)}, expected ${s.identity.sha256.slice(0, 12)})`, {
       hint: 'run the command again',
