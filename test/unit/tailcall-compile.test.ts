@@ -49,3 +49,25 @@ describe('tail-call compile: companions', () => {
     ]);
   });
 });
+
+describe('tail-call compile: what the journal may announce at once', () => {
+  const independent = (steps: { undo: unknown[] }[]): boolean[] => steps.map((s) => s.undo.every((op) => tailcallForm.independentUndo(op)));
+
+  test('a deploy from scratch only removes what it made: every step, attaches too, may be announced in one record', () => {
+    const d = desired(dChain('edge', ['eth0', 'eth1'], [dInst('drop', ident('blocklist')), dInst('count', ident('counter'))]));
+    const { steps } = compile(d, liveState());
+    const attaches = steps.filter((s) => s.kind === 'attach');
+    assert.equal(attaches.length, 2);
+    for (const a of attaches) assert.deepEqual(a.undo[0], { op: 'detachCreated', chainDir: (a.op as { dir: string }).dir });
+    assert.deepEqual(independent(steps), steps.map(() => true));
+  });
+
+  test('a re-attach of a chain that exists puts things back, so it is announced alone', () => {
+    const live = liveState({ chains: [lChain('edge', at('eth0'), [lInst('drop', ident('blocklist'), 5)], { mode: 'native' })] });
+    const { steps } = compile(desired(dChain('edge', ['eth0'], [dInst('drop', ident('blocklist'))], { mode: 'generic' })), live);
+    const reattach = steps.find((s) => s.kind === 'reattach');
+    assert.ok(reattach, `a reattach step among ${steps.map((s) => s.kind).join(', ')}`);
+    assert.deepEqual(reattach.undo[0], { op: 'detachRoot', chainDir: live.chains[0]!.pinDir });
+    assert.equal(independent([reattach])[0], false);
+  });
+});

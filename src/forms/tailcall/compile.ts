@@ -259,7 +259,7 @@ function compileCreate(ctx: Ctx, c: ChainChange): void {
   }
   const sw = stackWrite(ctx, c);
   push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) }, [
-    { op: 'detachRoot', chainDir: dir },
+    { op: 'detachCreated', chainDir: dir },
     ...sw.undo,
   ]);
 }

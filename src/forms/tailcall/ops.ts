@@ -105,6 +105,11 @@ export type UndoOp =
   | { op: 'restoreRoot'; dir: string }
   /** Detach a chain's root link and remove the link pin. */
   | { op: 'detachRoot'; chainDir: string }
+  /**
+   * The same for a chain this apply creates: its directory is new, so no link is pinned
+   * there unless its own attach ran, and the detach is harmless when it did not.
+   */
+  | { op: 'detachCreated'; chainDir: string }
   /** Restore map entries: value null deletes the key (hex strings). */
   | { op: 'writeEntries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'writeMeta'; pin: string; meta: Meta }
@@ -211,6 +216,7 @@ export function runUndo(op: UndoOp, ctx: RunContext): void {
     case 'restoreRoot':
       return restoreRoot(op.dir);
     case 'detachRoot':
+    case 'detachCreated':
       return detachRoot(op.chainDir);
     case 'writeEntries':
       return writeEntries(op.map, op.entries);
@@ -228,12 +234,13 @@ export function runUndo(op: UndoOp, ctx: RunContext): void {
 }
 
 /**
- * The compiler makes removals (unpinTree, unpin) the undo only of what a step creates
- * where nothing was: a fresh directory, a record or pin that is missing. Every other
- * undo puts something back as it was, which is only right once its step ran.
+ * The compiler makes removals (unpinTree, unpin, detachCreated) the undo only of what a
+ * step creates where nothing was: a fresh directory, a record or pin that is missing, the
+ * link of a new chain. Every other undo puts something back as it was, which is only
+ * right once its step ran.
  */
 export function independentUndo(op: UndoOp): boolean {
-  return op.op === 'unpinTree' || op.op === 'unpin';
+  return op.op === 'unpinTree' || op.op === 'unpin' || op.op === 'detachCreated';
 }
 
 export function describeUndo(op: UndoOp): string {
@@ -251,6 +258,7 @@ export function describeUndo(op: UndoOp): string {
     case 'restoreRoot':
       return `remove the new root of ${op.dir}`;
     case 'detachRoot':
+    case 'detachCreated':
       return `detach ${op.chainDir}`;
     case 'writeEntries':
       return `restore ${op.entries.length} entries of ${op.map}`;
@@ -462,6 +470,7 @@ export function checkUndo(v: unknown, pinRoot: string): Check {
         () => (isId(op.progId) && typeof op.tag === 'string' && typeof op.name === 'string' ? undefined : 'its program is malformed'),
       );
     case 'detachRoot':
+    case 'detachCreated':
       return pathProblem(pinRoot, op.chainDir, ['chain-dir']);
     case 'writeEntries':
       return first(
