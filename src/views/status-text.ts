@@ -1,13 +1,8 @@
 /** `kfn status`: a table of chains (stack, revision, apply time, drift), then each stack with its agent's rounds. */
-import Table from 'cli-table3';
 import { driftText } from '../core/drift.js';
 import type { RoundRecord, StatusReport } from '../core/types.js';
 import { colors, quote, shortSha, whereText, type Colors } from './format.js';
-
-const BARE = {
-  chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-  style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
-};
+import { tableLines } from './table.js';
 
 /** A revision as people read it: 12 characters of the commit, `-dirty` kept. */
 export function revisionText(rev: string | undefined): string {
@@ -40,11 +35,15 @@ export function renderStatus(r: StatusReport, opts: { color: boolean }): string 
   const sections: string[] = [];
   if (!r.chains.length && !r.stacks.length) return NO_STATUS;
   if (r.chains.length) {
-    const t = new Table({ ...BARE, head: ['CHAIN', 'WHERE', 'STACK', 'REVISION', 'APPLIED', 'DRIFT'] });
-    for (const ch of r.chains) {
-      t.push([ch.chainName, whereText(ch.attachment), ch.stack ?? '(none)', revisionText(ch.revision), ch.appliedAt ?? 'unknown', ch.drift.length ? c.red(`${ch.drift.length} finding${ch.drift.length === 1 ? '' : 's'}`) : 'in sync']);
-    }
-    const lines = [t.toString()];
+    const rows = r.chains.map((ch) => [
+      ch.chainName,
+      whereText(ch.attachment),
+      ch.stack ?? '(none)',
+      revisionText(ch.revision),
+      ch.appliedAt ?? 'unknown',
+      ch.drift.length ? c.red(`${ch.drift.length} finding${ch.drift.length === 1 ? '' : 's'}`) : 'in sync',
+    ]);
+    const lines = tableLines(['CHAIN', 'WHERE', 'STACK', 'REVISION', 'APPLIED', 'DRIFT'], rows);
     for (const ch of r.chains) for (const d of ch.drift) lines.push(`  ${c.bold(c.red('!'))} ${ch.chainName} on ${whereText(ch.attachment)}: ${driftText(d)}`);
     sections.push(lines.join('\n'));
   }
