@@ -39,8 +39,10 @@ export function errnoText(errno: number): string {
 
 /** Codes for the kernel refusals an operator can act on; anything else is KERNEL_ERROR. */
 function codeFor(op: string, errno: number, verifierLog: string | undefined): string {
-  if (verifierLog) return 'VERIFIER_REJECTED';
   const name = errnoName(errno);
+  // The verifier stops with EAGAIN when a signal is pending (libbpf retried 5 times): the program is not at fault.
+  if (name === 'EAGAIN') return 'KERNEL_ERROR';
+  if (verifierLog) return 'VERIFIER_REJECTED';
   if (name === 'EPERM' || name === 'EACCES') return 'KERNEL_PERMISSION';
   if (name === 'EBUSY' || (name === 'EEXIST' && op.includes('attach'))) return 'KERNEL_BUSY';
   if (name === 'E2BIG' || name === 'ENOSPC') return 'KERNEL_LIMIT';
@@ -75,6 +77,7 @@ export class BpfError extends KfnError {
 const BUSY_HINT = 'another program already holds this hook; remove it or choose another interface';
 
 function hintFor(op: string, errno: number, verifierLog: string | undefined): string | undefined {
+  if (errnoName(errno) === 'EAGAIN') return 'the kernel was interrupted (a signal arrived while it worked, e.g. from a profiler or a debugger); run the command again';
   if (verifierLog) return 'the kernel verifier refused the program; fix the function source (full log with --log-level debug)';
   if (codeFor(op, errno, undefined) === 'KERNEL_UNSUPPORTED') {
     return op.includes('XDP (native)')

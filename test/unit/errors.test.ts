@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KfnError, isKfnError, oneLine } from '../../src/core/errors.js';
 import { loadDesiredState } from '../../src/manifest/index.js';
-import { readObjectInfo } from '../../src/libbpf/index.js';
+import { BpfError, readObjectInfo } from '../../src/libbpf/index.js';
 
 test('control characters in messages and hints are escaped, so an error is one line', () => {
   const e = new KfnError('X', 'object a\r\nb\tc\x00 not found', { hint: 'fix\nit', source: { file: 'm.yaml', line: 3 } });
@@ -38,4 +38,15 @@ test('regression (found by fuzzing): a carriage return in a manifest does not br
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a load the verifier gave up on because a signal was pending (EAGAIN) is not blamed on the program', () => {
+  const log = '42: (57) r2 &= 15 ; R2=scalar()\n43: (b7) r3 = 5\n';
+  const interrupted = new BpfError('load program', 'allowlist_xdp from allowlist.bpf.o', -11, { verifierLog: log });
+  assert.equal(interrupted.code, 'KERNEL_ERROR');
+  assert.match(interrupted.message, /EAGAIN/);
+  assert.match(interrupted.hint ?? '', /interrupted .*run the command again/);
+  const refused = new BpfError('load program', 'badfn from bad_verifier.bpf.o', -13, { verifierLog: 'R1 invalid mem access' });
+  assert.equal(refused.code, 'VERIFIER_REJECTED');
+  assert.match(refused.hint ?? '', /fix the function source/);
 });
