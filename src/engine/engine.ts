@@ -17,7 +17,7 @@ import { ApplyOutcome, type EngineEvent, type EventSink } from './events.js';
 import { ApplyFailedError, executeSteps, type FaultInjection } from './executor.js';
 import { Journal, clearJournals, inspectJournal, journalPresent, recover, summarizeJournal } from './journal.js';
 import { requirePinRootWritable } from './access.js';
-import { hostId, hostMismatch, isHostId } from './host.js';
+import { hostId, hostMismatch, isHostId } from './provenance.js';
 import { acquireLock, type Lock } from './lock.js';
 import { previewPackets, runPacketTests, type PacketPreview, type PacketTestReport } from './packets.js';
 import type { LoadedPacketTests } from '../packets/index.js';

@@ -38,7 +38,7 @@ import { sha256Hex } from '../core/digest.js';
 import type { JournalSummary, PlannedStep } from '../core/types.js';
 import type { ChainForm } from '../forms/form.js';
 import { InputFileError, readRegularFile } from '../core/files.js';
-import { isProcessRef, isRunning, selfRef, type ProcessRef } from './host.js';
+import { isProcessRef, isRunning, selfRef, type ProcessRef } from './provenance.js';
 import { ensureStateDir } from './lock.js';
 import type { StepIntent } from './executor.js';
 

@@ -14,7 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KfnError } from '../core/errors.js';
 import { errnoOf, fileKind, readRegularFile } from '../core/files.js';
 import { tryLockExclusive } from '../libbpf/index.js';
-import { selfRef, type ProcessRef } from './host.js';
+import { selfRef, type ProcessRef } from './provenance.js';
 
 export interface LockHolder extends ProcessRef {
   command: string;

@@ -15,7 +15,7 @@ import { isPlanFile, loadPlan, savePlan } from '../../src/engine/plan-file.js';
 import { KfnError } from '../../src/core/errors.js';
 import type { Plan } from '../../src/core/types.js';
 import { NOW, FN, dChain, dInst, desired, liveState } from './plan-fixtures.js';
-import { hostId } from '../../src/engine/host.js';
+import { hostId } from '../../src/engine/provenance.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-plan-file-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

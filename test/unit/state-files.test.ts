@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { KfnError } from '../../src/core/errors.js';
-import { processStartTime } from '../../src/engine/host.js';
+import { processStartTime } from '../../src/engine/provenance.js';
 import { journalPath, recover } from '../../src/engine/journal.js';
 import { acquireLock } from '../../src/engine/lock.js';
 import type { ChainForm } from '../../src/forms/form.js';
