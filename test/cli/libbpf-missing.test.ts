@@ -26,7 +26,7 @@ const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc
 const BROKEN: { name: string; path: string; why: RegExp }[] = [
   { name: 'missing', path: path.join(tmp, 'nowhere', 'libbpf.so.1'), why: /cannot open shared object file|No such file/ },
   { name: 'not a library', path: notALibrary, why: /invalid ELF header|file too short|not an ELF/i },
-  ...(libc ? [{ name: 'a library without libbpf (libc)', path: libc, why: /bpf_object__open_file/ }] : []),
+  ...(libc ? [{ name: 'a library without libbpf (libc)', path: libc, why: /bpf_object__open_mem/ }] : []),
 ];
 
 function kfn(lib: string, args: string[]) {
