@@ -136,23 +136,23 @@ export function globalPatches(identity: FunctionIdentity, obj: BpfObject, object
   });
 }
 
+/** Opens the object a plan step names, refusing one whose bytes are not those planned. */
+export function openUnchanged(objectPath: string, sha256: string, objects: ObjectFiles): BpfObject {
+  const { bytes, sha256: sha } = objects.read(objectPath);
+  if (sha !== sha256) {
+    throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
+      hint: 'run kfn plan again',
+    });
+  }
+  return BpfObject.openBytes(bytes, objectPath);
+}
+
 /**
  * Loads one function instance and pins it under the chain. A fresh instance gets the
  * desired map entries written before anything can reach it, then its companions are
  * attached (each through a BPF link pinned in the instance's directory: removing the
  * directory releases them).
  */
-/** Opens the object a plan step names, refusing one whose bytes are not those planned. */
-export function openUnchanged(objectPath: string, sha256: string, objects: ObjectFiles): BpfObject {
-  const sha = objects.read(objectPath).sha256;
-  if (sha !== sha256) {
-    throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
-      hint: 'run kfn plan again',
-    });
-  }
-  return BpfObject.openBytes(objects.read(objectPath).bytes, objectPath);
-}
-
 export function loadInstance(a: LoadInstanceArgs, ctx: RunContext): { progId: number } {
   const { desired } = a;
   const obj = openUnchanged(desired.objectPath, desired.identity.sha256, ctx.objects);
