@@ -1,6 +1,21 @@
 /** What the engine reports while it works; views turn these into progress and logs. */
 import type { PlanSummary, PlannedStep } from '../core/types.js';
-import type { RecoveryReport } from './journal.js';
+
+/** What recovery of an interrupted apply did, from its journal. */
+export interface RecoveryReport {
+  pid: number;
+  command: string;
+  startedAt: string;
+  phase: 'apply' | 'release';
+  undone: string[];
+  released: string[];
+  /** Operations the kernel refused because it changed since (each with why); recovery went on with the rest. */
+  errors: string[];
+  /** Where the journal was kept for inspection when `errors` is not empty. */
+  keptAt?: string;
+  /** Whether the kernel is as the fingerprint taken before the apply says (undefined: not checked). */
+  restored?: boolean;
+}
 
 /** How an apply ended, for metrics and logs. */
 export enum ApplyOutcome {

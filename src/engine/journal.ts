@@ -41,6 +41,7 @@ import { InputFileError, readRegularFile } from '../core/files.js';
 import { isProcessRef, isRunning, selfRef, type ProcessRef } from './provenance.js';
 import { ensureStateDir } from './lock.js';
 import type { StepIntent } from './executor.js';
+import type { RecoveryReport } from './events.js';
 
 export const JOURNAL_VERSION = 3;
 
@@ -183,21 +184,6 @@ export class Journal {
     this.closed = true;
     fs.closeSync(this.fd);
   }
-}
-
-export interface RecoveryReport {
-  pid: number;
-  command: string;
-  startedAt: string;
-  phase: 'apply' | 'release';
-  undone: string[];
-  released: string[];
-  /** Operations the kernel refused because it changed since (each with why); recovery went on with the rest. */
-  errors: string[];
-  /** Where the journal was kept for inspection when `errors` is not empty. */
-  keptAt?: string;
-  /** Whether the kernel is as the fingerprint taken before the apply says (undefined: not checked). */
-  restored?: boolean;
 }
 
 const INVALID_HINT = 'nothing of it was run; inspect it with kfn journal show, check the kernel (kfn show, bpftool), then remove it with kfn journal clear';
