@@ -52,8 +52,8 @@ function readLive(opts: ReadOptions, scope: ReadScope): LiveState {
     if (netnsExists(netns)) hooksByNetns.set(netns, withNetns(netns, readHooksHere));
     else missingNetns.push(netns);
   }
-  const byName = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, new Map(hooks.map((h) => [h.ifname, h]))]));
-  const chains = attachments.map((a) => readChain(opts.pinRoot, a, byName.get(a.netns), scope));
+  const indexed = new Map([...hooksByNetns].map(([netns, hooks]) => [netns, indexHooks(hooks)]));
+  const chains = attachments.map((a) => readChain(opts.pinRoot, a, indexed.get(a.netns), scope));
   // Every chain's root is kfn's, also where only some chains are read: what is foreign does not depend on the scope.
   const kfnRoots = new Set([...chains.map((c) => c.rootProgId), ...all.filter((a) => !inScope(a)).map((a) => pinnedProgId(chainPins(chainDir(opts.pinRoot, a)).root))]);
   kfnRoots.delete(0);
@@ -76,6 +76,16 @@ interface InterfaceHooks {
   xdp: XdpQuery;
   /** The error when the kernel cannot query tcx on this device. */
   tcx: Record<TcxDirection, MprogQuery | BpfError>;
+}
+
+/** One netns's interfaces, found by name and by index. */
+interface NetnsHooks {
+  byName: Map<string, InterfaceHooks>;
+  byIndex: Map<number, InterfaceHooks>;
+}
+
+function indexHooks(hooks: InterfaceHooks[]): NetnsHooks {
+  return { byName: new Map(hooks.map((h) => [h.ifname, h])), byIndex: new Map(hooks.map((h) => [h.ifindex, h])) };
 }
 
 /** The interfaces of the current netns and their hooks: one netlink dump, two tcx queries per interface. */
@@ -202,7 +212,7 @@ function chainRoot(rootPin: string, link: LinkInfo | undefined, hook: Attachment
 }
 
 /** One chain; `hooks`: the interfaces of its netns (undefined: the netns is gone). */
-function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, InterfaceHooks> | undefined, scope: ReadScope): LiveChain {
+function readChain(pinRoot: string, attachment: Attachment, hooks: NetnsHooks | undefined, scope: ReadScope): LiveChain {
   const dir = chainDir(pinRoot, attachment);
   const pins = chainPins(dir);
   const stored = readMetaSafely(pins.meta);
@@ -218,8 +228,8 @@ function readChain(pinRoot: string, attachment: Attachment, hooks: Map<string, I
   let mode: LiveChain['mode'];
   let where = attachment;
   // The link's device is the truth: an interface renamed since keeps kfn's root running.
-  const byIndex = link?.ifindex && hooks ? [...hooks.values()].find((h) => h.ifindex === link.ifindex) : undefined;
-  const here = byIndex ?? hooks?.get(attachment.ifname);
+  const byIndex = link?.ifindex ? hooks?.byIndex.get(link.ifindex) : undefined;
+  const here = byIndex ?? hooks?.byName.get(attachment.ifname);
   if (!hooks) drift.push({ code: 'netns-missing', netns: attachment.netns });
   else if (!here) drift.push({ code: 'interface-missing', ifname: attachment.ifname });
   else {
