@@ -8,7 +8,6 @@
  * (LIBBPF_PIN_BY_NAME) is never honoured, so a load pins nothing by itself and two
  * loads of one object never share a map; the caller pins what it owns where it wants.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { KfnError } from '../core/errors.js';
 import { sha256Hex } from '../core/digest.js';
@@ -87,8 +86,9 @@ function* iterate(next: (prev: Ptr) => Ptr): Generator<Ptr> {
   for (let cur = next(null); cur; cur = next(cur)) yield cur;
 }
 
+/** The sha256 of an object file, read as objects are (a regular file of bounded size, or OBJECT_NOT_FOUND / OBJECT_INVALID). */
 export function fileSha256(path: string): string {
-  return sha256Hex(fs.readFileSync(path));
+  return sha256Hex(readObjectFile(path));
 }
 
 /** libbpf's name for an object file: its base name up to the first dot, as bpf_object__open_file names it. */

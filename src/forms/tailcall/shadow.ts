@@ -17,8 +17,7 @@
  * empty slot and stands, where the end marker would turn it into a pass. Ending the chain
  * there is the same verdict, decided by the same instance.
  */
-import fs from 'node:fs';
-import { KfnError } from '../../core/errors.js';
+import { KfnError, isKfnError } from '../../core/errors.js';
 import { DEFAULT_PROCEED_ON, PROCEED_MAP, attachmentLabel, type DesiredInstance, type FunctionIdentity, type Hook, type LiveInstance, type ProceedVerdict } from '../../core/types.js';
 import {
   BpfError,
@@ -70,7 +69,15 @@ function desiredSpec(d: DesiredInstance): InstanceSpec {
 function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): InstanceSpec {
   const recorded = (li.formData as InstanceMeta | undefined)?.objectPath;
   const sha = li.identity.sha256;
-  const matches = (p: string | undefined): p is string => p !== undefined && fs.existsSync(p) && fileSha256(p) === sha;
+  const matches = (p: string | undefined): p is string => {
+    if (p === undefined) return false;
+    try {
+      return fileSha256(p) === sha;
+    } catch (e) {
+      if (isKfnError(e)) return false; // gone, or no longer a regular file: look for another copy
+      throw e;
+    }
+  };
   const objectPath = matches(recorded) ? recorded : [opts.findObject?.(sha)].find(matches);
   if (!objectPath) {
     throw new KfnError(
