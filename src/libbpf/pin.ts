@@ -4,7 +4,6 @@ import path from 'node:path';
 import { bpf } from './ffi.js';
 import { BpfError, check, ENOENT } from './errors.js';
 
-
 /**
  * Pins `fd` at `pinPath`, making its directory first when it is missing. The pin is tried
  * before the directory is: most pins go where an earlier one made it, and a deploy of
