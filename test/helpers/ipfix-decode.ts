@@ -53,13 +53,21 @@ export function decodeIpfixPcap(file: string): DecodedFlow[] {
   return flows;
 }
 
-/** Writes IPFIX messages as UDP datagrams to port 4739 in a pcap (text2pcap, part of Debian's tshark packages). */
-export function ipfixPcap(messages: readonly Uint8Array[]): string {
+/**
+ * The flows of IPFIX messages as tshark decodes them, sent as UDP datagrams to port 4739
+ * in a pcap (text2pcap, part of Debian's tshark packages) written to a temporary directory
+ * that is removed afterwards.
+ */
+export function decodeIpfixMessages(messages: readonly Uint8Array[]): DecodedFlow[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kfn-ipfix-'));
-  const hex = path.join(dir, 'messages.txt');
-  fs.writeFileSync(hex, messages.map((m) => `0000 ${[...m].map((b) => b.toString(16).padStart(2, '0')).join(' ')}\n`).join(''));
-  const pcap = path.join(dir, 'messages.pcap');
-  const r = spawnSync('text2pcap', ['-q', '-4', '198.18.0.2,198.18.0.1', '-u', '40000,4739', hex, pcap], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`text2pcap failed: ${r.stderr}`);
-  return pcap;
+  try {
+    const hex = path.join(dir, 'messages.txt');
+    fs.writeFileSync(hex, messages.map((m) => `0000 ${[...m].map((b) => b.toString(16).padStart(2, '0')).join(' ')}\n`).join(''));
+    const pcap = path.join(dir, 'messages.pcap');
+    const r = spawnSync('text2pcap', ['-q', '-4', '198.18.0.2,198.18.0.1', '-u', '40000,4739', hex, pcap], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`text2pcap failed: ${r.stderr}`);
+    return decodeIpfixPcap(pcap);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

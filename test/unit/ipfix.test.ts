@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { encodeMessages, FlowEndReason, MAX_MESSAGE, TEMPLATE_V4, type FlowRecord } from '../../src/ipfix/encode.js';
 import { FlowExporter } from '../../src/ipfix/exporter.js';
 import { flowOf, flowText, type Flow } from '../../src/flows/flows.js';
-import { NO_TSHARK, decodeIpfixPcap, ipfixPcap } from '../helpers/ipfix-decode.js';
+import { NO_TSHARK, decodeIpfixMessages } from '../helpers/ipfix-decode.js';
 
 const v4 = (n: number, packets: bigint, extra: Partial<Flow> = {}): Flow => ({
   family: 4, src: `198.18.0.${n}`, dst: '198.18.0.1', sport: 40000 + n, dport: 53, proto: 17, protoName: 'udp', packets, bytes: packets * 100n, ...extra,
@@ -21,7 +21,7 @@ describe('IPFIX encoding, decoded by tshark', { skip: NO_TSHARK }, () => {
     const { messages, sequence } = encodeMessages([rec(v4(2, 10n)), rec(v6, FlowEndReason.ActiveTimeout)], { exportTimeS: 1_764_600_002, sequence: 0, domain: 7, withTemplates: true });
     assert.equal(messages.length, 1);
     assert.equal(sequence, 2, 'the sequence number counts data records');
-    assert.deepEqual(decodeIpfixPcap(ipfixPcap(messages)), [
+    assert.deepEqual(decodeIpfixMessages(messages), [
       { src: '198.18.0.2', dst: '198.18.0.1', sport: 40002, dport: 53, protocol: 17, packets: 10, octets: 1000, endReason: 1 },
       { src: '2001:2::2', dst: '2001:2::1', sport: 1234, dport: 443, protocol: 6, packets: 3, octets: 180, endReason: 2 },
     ]);
@@ -36,7 +36,7 @@ describe('IPFIX encoding, decoded by tshark', { skip: NO_TSHARK }, () => {
       assert.ok(m.length <= MAX_MESSAGE, `${m.length} bytes`);
       assert.equal(m.readUInt16BE(16), TEMPLATE_V4, 'a data set of the IPv4 template');
     }
-    const decoded = decodeIpfixPcap(ipfixPcap([...first.messages, ...rest.messages]));
+    const decoded = decodeIpfixMessages([...first.messages, ...rest.messages]);
     assert.equal(decoded.length, 100);
     assert.deepEqual(decoded.map((d) => d.packets), flows.map((f) => Number(f.packets)));
     assert.equal(rest.sequence, 100);
