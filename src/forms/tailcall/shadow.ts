@@ -24,7 +24,6 @@ import {
   BpfObject,
   MapHandle,
   PrivateNetns,
-  fileSha256,
   mapInfoByFd,
   testRun,
   verdictOf,
@@ -33,6 +32,7 @@ import {
   type VerdictHook,
 } from '../../libbpf/index.js';
 import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
+import { ObjectFiles } from '../../core/objects.js';
 import type { Outcome } from '../../packets/expect.js';
 import { ROOT_OBJECT, globalPatches, setSlotFd, writeEntriesFd } from './kernel.js';
 import { rootProgram } from './layout.js';
@@ -66,13 +66,13 @@ function desiredSpec(d: DesiredInstance): InstanceSpec {
 }
 
 /** A live instance's object (as recorded at its load, or another copy with its sha256) and parameter contents. */
-function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): InstanceSpec {
+function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions, files: ObjectFiles): InstanceSpec {
   const recorded = (li.formData as InstanceMeta | undefined)?.objectPath;
   const sha = li.identity.sha256;
   const matches = (p: string | undefined): p is string => {
     if (p === undefined) return false;
     try {
-      return fileSha256(p) === sha;
+      return files.read(p).sha256 === sha;
     } catch (e) {
       if (isKfnError(e)) return false; // gone, or no longer a regular file: look for another copy
       throw e;
@@ -90,15 +90,17 @@ function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions): Instanc
   return { name: li.name, identity: li.identity, objectPath, entries, proceedOn: li.proceedOn ?? DEFAULT_PROCEED_ON };
 }
 
-function specsOf(source: ShadowSource, opts: ShadowOptions): { hook: Hook; label: string; specs: InstanceSpec[] } {
+function specsOf(source: ShadowSource, opts: ShadowOptions, files: ObjectFiles): { hook: Hook; label: string; specs: InstanceSpec[] } {
   if (source.kind === 'desired') return { hook: source.hook, label: `the shadow of chain "${source.chainName}" (${source.hook})`, specs: source.instances.map(desiredSpec) };
   const where = attachmentLabel(source.chain.attachment);
-  return { hook: source.chain.attachment.hook, label: `the shadow of chain "${source.chain.chainName}" on ${where}`, specs: source.chain.instances.map((i) => liveSpec(i, where, opts)) };
+  return { hook: source.chain.attachment.hook, label: `the shadow of chain "${source.chain.chainName}" on ${where}`, specs: source.chain.instances.map((i) => liveSpec(i, where, opts, files)) };
 }
 
 /** Builds the shadow; on any failure everything loaded so far is freed. */
 export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): ShadowChain {
-  const { hook, label, specs } = specsOf(source, opts);
+  // Each object is read once: the bytes a live instance's copy was matched by are the ones loaded, and the marker object is read once for every marker.
+  const files = new ObjectFiles();
+  const { hook, label, specs } = specsOf(source, opts, files);
   const kind: VerdictHook = hook === 'xdp' ? 'xdp' : 'tc';
   const objects: BpfObject[] = [];
   const ownNetns = opts.netns ? undefined : PrivateNetns.create();
@@ -108,7 +110,7 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
     ownNetns?.close();
   };
   const open = (path: string): BpfObject => {
-    const obj = BpfObject.open(path);
+    const obj = BpfObject.openBytes(files.read(path).bytes, path);
     objects.push(obj);
     return obj;
   };
