@@ -5,7 +5,6 @@ import { BpfError, check, ENOENT } from './errors.js';
 import { BPF_ANY, MAP_TYPE } from './constants.js';
 import type { MapKernelInfo } from './info.js';
 
-
 let possibleCpus: number | undefined;
 export function numPossibleCpus(): number {
   possibleCpus ??= check(bpf.num_possible_cpus(), 'count', 'possible CPUs');

@@ -130,8 +130,8 @@ export const instancePins = (dir: string) => ({
   maps: under(dir, 'maps'),
   map: (name: string) => under(dir, `maps/${enc(name)}`),
   companion: (program: string) => ({
-    prog: path.join(dir, 'companions', enc(program), 'prog'),
-    link: path.join(dir, 'companions', enc(program), 'link'),
+    prog: under(dir, `companions/${enc(program)}/prog`),
+    link: under(dir, `companions/${enc(program)}/link`),
   }),
 });
 
