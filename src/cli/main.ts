@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** kfn command line: flags -> engine -> view. Each command's module loads only when it runs. */
 import { isKfnError, KfnErrors, type KfnError } from '../core/errors.js';
 import type { GlobalOptions, Invocation } from './program.js';

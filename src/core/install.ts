@@ -1,7 +1,7 @@
 /**
  * The installation's root: package.json, schemas/, bpf/build/ and dist/ sit there. This
  * module is two levels below it both as source (src/core/) and as built code (the CLI is
- * bundled into dist/cli/, chunks included), so one relative URL finds it from either.
+ * bundled into dist/cli/kfn.cjs), so one relative URL finds it from either.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

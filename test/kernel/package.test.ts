@@ -74,7 +74,7 @@ describe('npm pack + npm install -g: the installed kfn works on the real kernel'
     const [info] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[];
     tarball = path.join(work, info!.filename);
     const packed = new Set(info!.files.map((f) => f.path));
-    for (const f of ['dist/cli/main.js', 'bpf/build/root.bpf.o', 'schemas/chain.schema.json', 'schemas/kernelfunction.schema.json', 'package.json', 'README.md']) assert.ok(packed.has(f), f);
+    for (const f of ['dist/cli/main.js', 'dist/cli/kfn.cjs', 'dist/cli/kfn.cjs.cache', 'bpf/build/root.bpf.o', 'schemas/chain.schema.json', 'schemas/kernelfunction.schema.json', 'package.json', 'README.md']) assert.ok(packed.has(f), f);
     for (const b of builtinFunctions()) assert.ok(packed.has(`bpf/build/${path.basename(b.objectPath)}`), b.name);
     for (const f of packed) assert.doesNotMatch(f, /^(src|test|node_modules|bench)\/|\.map$|bad_verifier\.bpf\.o$/, f);
     assert.ok(fs.statSync(tarball).size > 0);
