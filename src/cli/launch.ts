@@ -3,4 +3,12 @@
 import { fileURLToPath } from 'node:url';
 import { BUNDLE, runBundle } from './code-cache.js';
 
-runBundle(fileURLToPath(new URL(BUNDLE, import.meta.url)));
+const bundle = fileURLToPath(new URL(BUNDLE, import.meta.url));
+try {
+  runBundle(bundle);
+} catch (e) {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code !== 'ENOENT' || err.path !== bundle) throw e;
+  process.stderr.write(`kfn: ${bundle} is missing: this installation is incomplete (npm run build makes it)\n`);
+  process.exitCode = 1;
+}
