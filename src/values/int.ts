@@ -43,7 +43,8 @@ export function canonicalInt(x: bigint): number | string {
 }
 
 export function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  // A view, not a copy: every key and value of a map passes through here.
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 /** "0x" + exactly 2*size hex digits -> bytes. */
