@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, isAlias, isCollection, isScalar, parseAllDocuments, visit, type Document, type Node, type Pair } from 'yaml';
+import { LineCounter, isAlias, isCollection, isMap, isScalar, parseAllDocuments, visit, type Alias, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { KfnError, KfnErrors, append, type SourceRef } from '../core/errors.js';
 import { InputFileError, readRegularFile } from '../core/files.js';
 import { SCHEMA_FILES, validateAgainstSchema, closest, show } from './schema.js';
@@ -244,19 +244,9 @@ function loadFile<K extends string>(file: string, abs: string, format: DocumentF
       }
       return;
     }
-    const dupes = duplicateKeys(doc, loc);
-    if (dupes.length > 0) {
-      append(errors, dupes);
-      return;
-    }
-    const unresolved = unresolvedAliases(doc, loc);
-    if (unresolved.length > 0) {
-      append(errors, unresolved);
-      return;
-    }
-    const tagged = typedCollections(doc, loc);
-    if (tagged.length > 0) {
-      append(errors, tagged);
+    const wrong = structureErrors(doc, loc);
+    if (wrong.length > 0) {
+      append(errors, wrong);
       return;
     }
     let data: unknown;
@@ -277,61 +267,65 @@ function loadFile<K extends string>(file: string, abs: string, format: DocumentF
 }
 
 /**
- * Keys repeated within one mapping: `duplicate key "hook" (first at line 5)` at the repeat.
- * Keys compare as the strings they become in the loaded data, so `1` and `"1"` collide too.
+ * What toJS would read wrongly or drop, found in one walk of the document: keys repeated
+ * within a mapping, aliases with no anchor before them, and YAML 1.1 collection tags.
+ * Only the first of these kinds that occurs is reported, in that order.
  */
-function duplicateKeys(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
-  const out: KfnError[] = [];
-  visit(doc, {
-    Map(_k, map) {
-      const seen = new Map<string, Pair>();
-      for (const pair of map.items) {
-        const key = pair.key;
-        if (!isScalar(key)) continue;
-        const text = String(key.value);
-        const first = seen.get(text);
-        if (!first) {
-          seen.set(text, pair);
-          continue;
-        }
-        const at = (key as Node).range?.[0] ?? 0;
-        const firstAt = (first.key as Node | null)?.range?.[0];
-        out.push(
-          new KfnError('MANIFEST_YAML', `duplicate key ${show(text)}${firstAt !== undefined ? ` (first at line ${loc.at(firstAt).line})` : ''}`, {
-            source: loc.at(at),
-            hint: 'each key may appear once per mapping: remove or merge one',
-          }),
-        );
-      }
-      return undefined;
-    },
-  });
-  return out;
-}
-
-/**
- * Aliases (`*name`) with no anchor (`&name`) before them in the document, at the alias,
- * as yaml's toJS would resolve them (the last anchor of that name before the alias).
- */
-function unresolvedAliases(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
-  const out: KfnError[] = [];
+function structureErrors(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
+  const dupes: KfnError[] = [];
+  const unresolved: KfnError[] = [];
+  const tagged: KfnError[] = [];
   const anchors = new Set<string>();
   visit(doc, {
     Node(_k, node) {
       if (isAlias(node)) {
-        if (!anchors.has(node.source)) {
-          out.push(
-            new KfnError('MANIFEST_YAML', `unresolved alias *${node.source}: no anchor &${node.source} before it in this document`, {
-              source: loc.at(node.range?.[0] ?? 0),
-              hint: `define the anchor first (e.g. "key: &${node.source} value") earlier in the same document, or write the value out`,
-            }),
-          );
-        }
-      } else if ((isScalar(node) || isCollection(node)) && node.anchor) anchors.add(node.anchor);
+        if (!anchors.has(node.source)) unresolved.push(unresolvedAlias(node, loc));
+        return undefined;
+      }
+      if (isMap(node)) append(dupes, duplicateKeys(node, loc));
+      const name = isCollection(node) && node.tag ? TYPED_COLLECTIONS[node.tag] : undefined;
+      if (name) tagged.push(typedCollection(name, node, loc));
+      if (node.anchor) anchors.add(node.anchor);
       return undefined;
     },
   });
+  return dupes.length > 0 ? dupes : unresolved.length > 0 ? unresolved : tagged;
+}
+
+/**
+ * Keys repeated within one mapping: `duplicate key "hook" (first at line 5)` at the repeat.
+ * Keys compare as the strings they become in the loaded data, so `1` and `"1"` collide too.
+ */
+function duplicateKeys(map: YAMLMap, loc: SourceLocator): KfnError[] {
+  const out: KfnError[] = [];
+  const seen = new Map<string, Pair>();
+  for (const pair of map.items) {
+    const key = pair.key;
+    if (!isScalar(key)) continue;
+    const text = String(key.value);
+    const first = seen.get(text);
+    if (!first) {
+      seen.set(text, pair);
+      continue;
+    }
+    const at = (key as Node).range?.[0] ?? 0;
+    const firstAt = (first.key as Node | null)?.range?.[0];
+    out.push(
+      new KfnError('MANIFEST_YAML', `duplicate key ${show(text)}${firstAt !== undefined ? ` (first at line ${loc.at(firstAt).line})` : ''}`, {
+        source: loc.at(at),
+        hint: 'each key may appear once per mapping: remove or merge one',
+      }),
+    );
+  }
   return out;
+}
+
+/** An alias (`*name`) with no anchor (`&name`) before it in the document (toJS takes the last one before it). */
+function unresolvedAlias(node: Alias, loc: SourceLocator): KfnError {
+  return new KfnError('MANIFEST_YAML', `unresolved alias *${node.source}: no anchor &${node.source} before it in this document`, {
+    source: loc.at(node.range?.[0] ?? 0),
+    hint: `define the anchor first (e.g. "key: &${node.source} value") earlier in the same document, or write the value out`,
+  });
 }
 
 /** YAML 1.1 collection types that load as JS Map / Set: a plain-object reading would drop their entries. */
@@ -341,25 +335,12 @@ const TYPED_COLLECTIONS: Record<string, string> = {
   'tag:yaml.org,2002:pairs': '!!pairs',
 };
 
-/** `!!omap`, `!!set` and `!!pairs` anywhere in a document: refused, at the tag. */
-function typedCollections(doc: Document.Parsed, loc: SourceLocator): KfnError[] {
-  const out: KfnError[] = [];
-  visit(doc, {
-    Node(_k, node) {
-      const tag = isCollection(node) ? node.tag : undefined;
-      const name = tag ? TYPED_COLLECTIONS[tag] : undefined;
-      if (name) {
-        out.push(
-          new KfnError('MANIFEST_YAML', `${name} is not supported in manifests: its entries would not be read as a mapping`, {
-            source: loc.at(node.range?.[0] ?? 0),
-            hint: `remove the ${name} tag and write a plain mapping (key: value; a set's keys need values, e.g. "198.18.0.0/24": 1)`,
-          }),
-        );
-      }
-      return undefined;
-    },
+/** `!!omap`, `!!set` or `!!pairs`: refused, at the tag. */
+function typedCollection(name: string, node: Node, loc: SourceLocator): KfnError {
+  return new KfnError('MANIFEST_YAML', `${name} is not supported in manifests: its entries would not be read as a mapping`, {
+    source: loc.at(node.range?.[0] ?? 0),
+    hint: `remove the ${name} tag and write a plain mapping (key: value; a set's keys need values, e.g. "198.18.0.0/24": 1)`,
   });
-  return out;
 }
 
 /** bigints that fit a double become numbers; bigger integers stay bigints (u64 values). */
@@ -368,7 +349,7 @@ function normalize(v: unknown): unknown {
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
   if (Array.isArray(v)) return v.map(normalize);
-  // typedCollections refuses the tags that make these; nothing may be dropped silently.
+  // structureErrors refuses the tags that make these; nothing may be dropped silently.
   if (v instanceof Map || v instanceof Set) throw new Error('a YAML collection type kfn does not read (a Map or Set)');
   if (v !== null && typeof v === 'object' && !(v instanceof Date) && !(v instanceof Uint8Array)) {
     const out: Record<string, unknown> = {};
