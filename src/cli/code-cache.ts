@@ -11,7 +11,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
@@ -37,11 +37,14 @@ function cacheFor(bundle: string, digest: Buffer): Buffer | undefined {
   return data.length > DIGEST_BYTES && data.subarray(0, DIGEST_BYTES).equals(digest) ? data.subarray(DIGEST_BYTES) : undefined;
 }
 
+/** The bundle as a CommonJS module body: what Node's loader compiles for a required file. */
+const wrapped = (source: string): string => `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
+
 export function compileBundle(bundle: string): CompiledBundle {
   const bytes = fs.readFileSync(bundle);
   const digest = crypto.createHash('sha256').update(bytes).digest();
   const cachedData = cacheFor(bundle, digest);
-  const script = new vm.Script(Module.wrap(bytes.toString('utf8')), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
+  const script = new vm.Script(wrapped(bytes.toString('utf8')), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
   return { script, digest, cached: cachedData !== undefined && script.cachedDataRejected === false };
 }
 
@@ -52,8 +55,8 @@ export function compileBundle(bundle: string): CompiledBundle {
 export function runBundle(bundle: string, opts: { writeCache?: boolean } = {}): void {
   const { script, digest } = compileBundle(bundle);
   if (opts.writeCache) process.once('exit', () => fs.writeFileSync(cacheFileOf(bundle), Buffer.concat([digest, script.createCachedData()])));
-  const mod = new Module(bundle);
-  mod.filename = bundle;
-  const body = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
+  // The bundle exports nothing: its module object is only what CommonJS code expects to find.
+  const mod = { exports: {} };
+  const body = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
   body.call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, path.dirname(bundle));
 }
