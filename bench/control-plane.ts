@@ -16,7 +16,9 @@
  *              bpftool/nsenter process per operation (the same loads, entries, slot
  *              writes and attaches) and against one `bpftool batch` of the same
  *   no-op plan `kfn plan` with nothing to do, on 20 / 100 / 200 interfaces (100 / 500 /
- *              1000 instances), against `node -e 0`; and its peak RSS
+ *              1000 instances: three hosts, each its own netns and installation, planned
+ *              in turn so that the machine's drift moves all sizes alike), against
+ *              `node -e 0`; and its peak RSS
  *   one entry  the blocklist entry of `edge-0` changed on the 100-interface host (`kfn
  *              apply`), against one `bpftool map update`; every other chain must be left
  *              exactly as it was
@@ -74,6 +76,13 @@ buildBenchObjects();
 const prefix = benchPrefix('kbf');
 const ns = new IfbNetns(`${prefix}-ns`, prefix, MAX);
 const kfn = new KfnInstall(`${prefix}-kfn`);
+
+/** A host for the no-op plans: its own netns of ifb interfaces and its own kfn installation. */
+interface Host {
+  ns: IfbNetns;
+  kfn: KfnInstall;
+}
+const benchHost: Host = { ns, kfn };
 const basePins = `/sys/fs/bpf/${prefix}-base`;
 const progress = (msg: string): void => void process.stderr.write(`bench/control-plane: ${msg}\n`);
 
@@ -105,13 +114,13 @@ spec:
 }
 
 /** A chain of the 5 functions on `ifnames`. */
-function chainYaml(name: string, ifnames: readonly string[], blocked = '198.18.0.3/32'): string {
+function chainYaml(name: string, netns: string, ifnames: readonly string[], blocked = '198.18.0.3/32'): string {
   return `apiVersion: kfn.dev/v1alpha1
 kind: Chain
 metadata: { name: ${name} }
 spec:
   hook: xdp
-  netns: ${ns.name}
+  netns: ${netns}
   interfaces: [${ifnames.join(', ')}]
   mode: generic
   functions:
@@ -134,12 +143,13 @@ spec:
 `;
 }
 
-/** The manifests of `count` chains, in the installation's manifest dir or (with objects) in `dir`. */
-function writeManifests(count: number, opts: { blocked0?: string; perInterface?: boolean; dir?: string } = {}): void {
+/** The manifests of `count` chains on `host`, in its installation's manifest dir or (with objects) in `dir`. */
+function writeManifests(count: number, opts: { blocked0?: string; perInterface?: boolean; dir?: string; host?: Host } = {}): void {
+  const { ns: on, kfn: install } = opts.host ?? benchHost;
   const docs = opts.perInterface
-    ? ns.ifnames.slice(0, count).map((ifname, i) => chainYaml(`edge-${i}`, [ifname], i === 0 ? opts.blocked0 : undefined))
-    : [chainYaml('edge-0', [ns.ifnames[0]!], opts.blocked0), ...(count > 1 ? [chainYaml('edge', ns.ifnames.slice(1, count))] : [])];
-  const root = opts.dir ?? kfn.dir;
+    ? on.ifnames.slice(0, count).map((ifname, i) => chainYaml(`edge-${i}`, on.name, [ifname], i === 0 ? opts.blocked0 : undefined))
+    : [chainYaml('edge-0', on.name, [on.ifnames[0]!], opts.blocked0), ...(count > 1 ? [chainYaml('edge', on.name, on.ifnames.slice(1, count))] : [])];
+  const root = opts.dir ?? install.dir;
   fs.mkdirSync(path.join(root, 'objects'), { recursive: true });
   if (opts.dir) for (const [, , o] of FUNCTIONS) fs.copyFileSync(path.join(BPF_BUILD, `${o}.bpf.o`), path.join(root, 'objects', `${o}.bpf.o`));
   fs.writeFileSync(path.join(root, 'functions.yaml'), functionsYaml());
@@ -249,18 +259,25 @@ interface PlanFigures {
   rssMb: number;
 }
 
-function noopPlan(count: number): PlanFigures {
+/**
+ * No-op plans of every host in turn, RUNS rounds, each round with its own `node -e 0`:
+ * a drift of the machine's speed during the rounds moves every size alike.
+ */
+function noopPlans(hosts: readonly { host: Host; count: number }[]): PlanFigures[] {
   settle();
-  const plans: number[] = [];
+  const plan = (h: Host, opts: { probe?: boolean } = {}) => h.kfn.kfn(['plan', h.kfn.dir, '--detailed-exitcode'], opts); // exit 2 would throw
+  for (const { host } of hosts) plan(host); // warms the page cache
+  const plans = hosts.map(() => [] as number[]);
   const nodes: number[] = [];
-  kfn.kfn(['plan', kfn.dir, '--detailed-exitcode']); // warms the page cache; exit 2 would throw
   for (let r = 0; r < RUNS; r++) {
     nodes.push(nodeStart());
-    plans.push(kfn.kfn(['plan', kfn.dir, '--detailed-exitcode']).ms);
+    hosts.forEach(({ host }, i) => plans[i]!.push(plan(host).ms));
   }
-  const rss = kfn.kfn(['plan', kfn.dir, '--detailed-exitcode'], { probe: true }).probe!.rssMb;
-  progress(`no-op plan of ${count * FNS} instances: ${s(median(plans))} (node -e 0 ${s(median(nodes))}), peak RSS ${rss.toFixed(0)} MB`);
-  return { ms: median(plans), node: median(nodes), rssMb: rss };
+  return hosts.map(({ host, count }, i) => {
+    const rss = plan(host, { probe: true }).probe!.rssMb;
+    progress(`no-op plan of ${count * FNS} instances: ${s(median(plans[i]!))} (node -e 0 ${s(median(nodes))}), peak RSS ${rss.toFixed(0)} MB`);
+    return { ms: median(plans[i]!), node: median(nodes), rssMb: rss };
+  });
 }
 
 function main(): void {
@@ -290,8 +307,6 @@ function main(): void {
   rows.push({ work: `deploy ${FNS} functions x ${N} interfaces (kfn apply)`, kfn: s(deploy), baseline: `shell loop of bpftool/nsenter: ${s(loop)}`, ratio: `${x(loop / deploy)} faster`, goal: '>= 3x faster', met: deploy * 3 <= loop });
   rows.push({ work: '  the same deploy', kfn: s(deploy), baseline: `one bpftool batch: ${s(bat)}`, ratio: x(deploy / bat), goal: '<= 1.5x', met: deploy <= 1.5 * bat });
 
-  const atN = noopPlan(N);
-
   progress('one entry changed');
   const before = chainPictures(readLive());
   const changeTimes: number[] = [];
@@ -320,15 +335,27 @@ function main(): void {
     met: change <= 500 && onlyThat && oneChanged,
   });
 
+  progress(`two more hosts: ${SMALL} and ${MAX} chains`);
+  const small: Host = { ns: new IfbNetns(`${prefix}-ns-s`, `${prefix}s`, SMALL), kfn: new KfnInstall(`${prefix}-kfn-s`) };
+  const large: Host = { ns: new IfbNetns(`${prefix}-ns-l`, `${prefix}l`, MAX), kfn: new KfnInstall(`${prefix}-kfn-l`) };
+  for (const [host, count] of [[small, SMALL], [large, MAX]] as const) {
+    writeManifests(count, { host, dir: host.kfn.dir });
+    host.kfn.kfn(['apply', host.kfn.dir, '--auto-approve']);
+  }
+  const [atSmall, atN, atMax] = noopPlans([
+    { host: small, count: SMALL },
+    { host: benchHost, count: N },
+    { host: large, count: MAX },
+  ]) as [PlanFigures, PlanFigures, PlanFigures];
+  for (const host of [small, large]) host.kfn.kfn(['destroy', '--all', '--auto-approve']);
+
   progress(`kfn apply, ${N} -> ${SMALL} chains`);
   writeManifests(SMALL);
   const shrink = kfn.kfn(['apply', kfn.dir, '--auto-approve']).ms;
-  const atSmall = noopPlan(SMALL);
 
   progress(`kfn apply, ${SMALL} -> ${MAX} chains`);
   writeManifests(MAX);
   const grow = kfn.kfn(['apply', kfn.dir, '--auto-approve']).ms;
-  const atMax = noopPlan(MAX);
 
   const beyond = (p: PlanFigures): number => p.ms - p.node;
   const perInstance = (a: PlanFigures, b: PlanFigures, na: number, nb: number): number => (b.ms - a.ms) / ((nb - na) * FNS);
