@@ -68,7 +68,7 @@ export async function destroyCommand(base: Context, target: string | undefined, 
       { chains: (c) => ownedBy(stack, c.stack, chainNames.has(c.chainName)), stacks: (s) => stack === undefined || s === stack, probes: (pr) => ownedBy(stack, pr.stack, probeNames.has(pr.name)) },
       desired?.manifestDigest,
     );
-    return confirmAndRun(ctx, tx, p, flags, 'destroy', {}, end);
+    return confirmAndRun(ctx, tx, p, flags, 'destroy', { live }, end);
   });
 }
 
