@@ -136,12 +136,20 @@ export function globalPatches(identity: FunctionIdentity, obj: BpfObject, object
   });
 }
 
-/** Opens the object a plan step names, refusing one whose bytes are not those planned. */
-export function openUnchanged(objectPath: string, sha256: string, objects: ObjectFiles): BpfObject {
+/** When the expected sha256 of an object was taken, and what to do when the file has changed since. */
+export interface ExpectedSince {
+  since: string;
+  hint: string;
+}
+
+const SINCE_PLAN: ExpectedSince = { since: 'the plan was made', hint: 'run kfn plan again' };
+
+/** Opens the object a plan step (or a shadow) names, refusing one whose bytes are not those expected. */
+export function openUnchanged(objectPath: string, sha256: string, objects: ObjectFiles, expected: ExpectedSince = SINCE_PLAN): BpfObject {
   const { bytes, sha256: sha } = objects.read(objectPath);
   if (sha !== sha256) {
-    throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since the plan was made (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
-      hint: 'run kfn plan again',
+    throw new KfnError('OBJECT_CHANGED', `object ${objectPath} changed since ${expected.since} (sha256 ${sha.slice(0, 12)}, expected ${sha256.slice(0, 12)})`, {
+      hint: expected.hint,
     });
   }
   return BpfObject.openBytes(bytes, objectPath);

@@ -34,7 +34,7 @@ import {
 import type { ShadowChain, ShadowOptions, ShadowSource } from '../form.js';
 import { ObjectFiles } from '../../core/objects.js';
 import type { Outcome } from '../../packets/expect.js';
-import { ROOT_OBJECT, globalPatches, setSlotFd, writeEntriesFd } from './kernel.js';
+import { ROOT_OBJECT, globalPatches, openUnchanged, setSlotFd, writeEntriesFd, type ExpectedSince } from './kernel.js';
 import { rootProgram } from './layout.js';
 import { NEXT_MAP } from './layout.js';
 import type { InstanceMeta } from './meta.js';
@@ -64,6 +64,9 @@ function desiredSpec(d: DesiredInstance): InstanceSpec {
   const entries = Object.fromEntries(Object.values(d.maps).map((m) => [m.name, m.entries.map((e) => ({ key: e.key, value: e.value }))]));
   return { name: d.name, identity: d.identity, objectPath: d.objectPath, entries, proceedOn: d.proceedOn ?? DEFAULT_PROCEED_ON };
 }
+
+/** A shadow checks each object against the sha256 its manifests (or live metadata) were read with. */
+const SINCE_MANIFESTS: ExpectedSince = { since: 'the manifests were read', hint: 'run the command again' };
 
 /** A live instance's object (as recorded at its load, or another copy with its sha256) and parameter contents. */
 function liveSpec(li: LiveInstance, where: string, opts: ShadowOptions, files: ObjectFiles): InstanceSpec {
@@ -109,11 +112,11 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
     for (const o of objects.splice(0).reverse()) o.close();
     ownNetns?.close();
   };
-  const open = (path: string): BpfObject => {
-    const obj = BpfObject.openBytes(files.read(path).bytes, path);
+  const track = (obj: BpfObject): BpfObject => {
     objects.push(obj);
     return obj;
   };
+  const open = (path: string): BpfObject => track(BpfObject.openBytes(files.read(path).bytes, path));
 
   try {
     const root = open(ROOT_OBJECT).load(rootProgram(hook));
@@ -141,7 +144,8 @@ export function buildShadow(source: ShadowSource, opts: ShadowOptions = {}): Sha
       if (marked) hops.push({ loaded: marker(i + 1), what: `marker ${i + 1}`, slot: NEXT_MAP });
       const last = marked && i === specs.length - 1;
       const spec = last ? { ...s, proceedOn: s.proceedOn.filter((v) => v !== 'drop') } : s;
-      hops.push({ loaded: loadInstance(spec, open(s.objectPath), kind), what: `instance "${s.name}"`, slot: s.identity.nextMap ?? NEXT_MAP });
+      const obj = track(openUnchanged(s.objectPath, s.identity.sha256, files, SINCE_MANIFESTS));
+      hops.push({ loaded: loadInstance(spec, obj, kind), what: `instance "${s.name}"`, slot: s.identity.nextMap ?? NEXT_MAP });
     });
     if (marked) hops.push({ loaded: marker(specs.length + 1), what: 'the end marker', slot: NEXT_MAP });
 
@@ -219,12 +223,6 @@ function runOne(progFd: number, frame: Uint8Array, hook: Hook, label: string): {
  * companions are not loaded: a shadow runs packets only.
  */
 function loadInstance(s: InstanceSpec, obj: BpfObject, type: VerdictHook): LoadedProgram {
-  const sha = obj.sha256();
-  if (sha !== s.identity.sha256) {
-    throw new KfnError('OBJECT_CHANGED', `object ${s.objectPath} changed since the manifests were read (sha256 ${sha.slice(0, 12)}, expected ${s.identity.sha256.slice(0, 12)})`, {
-      hint: 'run the command again',
-    });
-  }
   const loaded = obj.load(s.identity.program, { ...(type ? { type } : {}), globals: globalPatches(s.identity, obj, s.objectPath) });
   for (const [map, entries] of Object.entries(s.entries)) {
     const fd = loaded.mapFds[map];
