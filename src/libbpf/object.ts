@@ -86,11 +86,6 @@ function* iterate(next: (prev: Ptr) => Ptr): Generator<Ptr> {
   for (let cur = next(null); cur; cur = next(cur)) yield cur;
 }
 
-/** The sha256 of an object file, read as objects are (a regular file of bounded size, or OBJECT_NOT_FOUND / OBJECT_INVALID). */
-export function fileSha256(path: string): string {
-  return sha256Hex(readObjectFile(path));
-}
-
 /** libbpf's name for an object file: its base name up to the first dot, as bpf_object__open_file names it. */
 function objectName(label: string): string {
   return path.basename(label).split('.')[0] || 'kfn';

@@ -19,7 +19,8 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseCommandLine } from '../../src/cli/program.js';
 import { builtinFunctions } from '../../src/library/index.js';
-import { fileSha256 } from '../../src/libbpf/object.js';
+import { sha256Hex } from '../../src/core/digest.js';
+import { readObjectFile } from '../../src/core/objects.js';
 import { BPF_BUILD, REPO_ROOT } from '../helpers/paths.js';
 
 const README = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
@@ -77,7 +78,7 @@ describe('a newcomer\'s first run', () => {
   }
 
   test('digests in the README and docs/library.md are those of this build', { skip: built }, () => {
-    const sha = new Map(builtinFunctions().map((b) => [`${b.name}@${b.version}`, fileSha256(b.objectPath)]));
+    const sha = new Map(builtinFunctions().map((b) => [`${b.name}@${b.version}`, sha256Hex(readObjectFile(b.objectPath))]));
     const shown = [...README.matchAll(/\b([a-z0-9-]+@\d+\.\d+\.\d+) {2}([0-9a-f]{12})\b/g)];
     assert.ok(shown.length >= 3, 'the README plan output shows digests');
     for (const [, fn, digest] of shown) assert.equal(digest, sha.get(fn!)?.slice(0, 12), `README: ${fn} ${digest}`);

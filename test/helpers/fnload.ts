@@ -9,7 +9,6 @@ import {
   BpfObject,
   MapHandle,
   btfResolve,
-  fileSha256,
   isPerCpu,
   mapInfoByFd,
   perCpuValues,
@@ -37,7 +36,7 @@ export class LoadedFunction {
     const file = path.join(BPF_BUILD, `${object}.bpf.o`);
     const obj = BpfObject.open(file);
     try {
-      const info = obj.info(fileSha256(file));
+      const info = obj.info(obj.sha256());
       const globals = Object.entries(opts.globals ?? {}).map(([name, value]) => {
         const g = info.globals.find((x) => x.name === name);
         if (!g) throw new Error(`${object} has no global ${name}`);

@@ -13,7 +13,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileSha256 } from '../../src/libbpf/object.js';
+import { sha256Hex } from '../../src/core/digest.js';
+import { readObjectFile } from '../../src/core/objects.js';
 import { builtinFunctions } from '../../src/library/index.js';
 import { BPF_BUILD, REPO_ROOT } from '../helpers/paths.js';
 import { kernelUnavailable, sandboxPrefix, sandboxUp, skipUnlessKernel, type Sandbox } from '../helpers/traffic-env.js';
@@ -108,7 +109,7 @@ describe('npm pack + npm install -g: the installed kfn works on the real kernel'
     for (const f of j.functions) {
       assert.equal(f.origin, 'builtin');
       assert.equal(path.dirname(f.object), installed, f.object);
-      assert.equal(f.sha256, fileSha256(path.join(BPF_BUILD, path.basename(f.object))), `${f.name}: the package's build differs from this checkout's`);
+      assert.equal(f.sha256, sha256Hex(readObjectFile(path.join(BPF_BUILD, path.basename(f.object)))), `${f.name}: the package's build differs from this checkout's`);
     }
     assert.deepEqual(j.functions.find((f) => f.name === 'blocklist')!.parameters.map((p) => p.name).sort(), ['blocked_v4', 'blocked_v6']);
     assert.match(ok(['functions']).stdout, /^blocklist@1\.0\.0 {2}built in$/m);
@@ -143,7 +144,7 @@ spec:
     const show = JSON.parse(ok(['show', '--json', '--stats']).stdout) as { chains: { name: string; instances: { name: string; sha256: string; stats: Record<string, { entries: { value_text: string }[] }> }[] }[] };
     const edge = show.chains.find((c) => c.name === 'edge')!;
     const blk = edge.instances.find((i) => i.name === 'drop-bad')!;
-    assert.equal(blk.sha256, fileSha256(path.join(BPF_BUILD, 'blocklist.bpf.o')));
+    assert.equal(blk.sha256, sha256Hex(readObjectFile(path.join(BPF_BUILD, 'blocklist.bpf.o'))));
     const stats = blk.stats.stats!.entries[0]!.value_text;
     assert.match(stats, /dropped_v4: 3/);
     assert.match(ok(['destroy', manifests, '--auto-approve']).stdout, /Destroy complete! Resources: .* 3 destroyed\./);

@@ -15,7 +15,6 @@ import { BPF_BUILD } from '../helpers/paths.js';
 import {
   BpfObject,
   MapHandle,
-  fileSha256,
   lookupSize,
   mapInfoByFd,
   numPossibleCpus,
@@ -87,7 +86,7 @@ interface Loaded {
 function load(): Loaded {
   const obj = BpfObject.open(OBJECT);
   try {
-    const maps = Object.fromEntries(obj.info(fileSha256(OBJECT)).maps.map((m) => [m.name, m]));
+    const maps = Object.fromEntries(obj.info(obj.sha256()).maps.map((m) => [m.name, m]));
     const prog = obj.load('percpu_test_xdp');
     const handle = (name: string) => {
       const fd = prog.mapFds[name];

@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { KfnError, KfnErrors } from '../../src/core/errors.js';
-import { fileSha256, readObjectInfo } from '../../src/libbpf/index.js';
+import { sha256Hex } from '../../src/core/digest.js';
+import { readObjectFile } from '../../src/core/objects.js';
+import { readObjectInfo } from '../../src/libbpf/index.js';
 import { builtinFunctions, LIBRARY_DIR } from '../../src/library/index.js';
 import { listFunctions, loadDesiredState } from '../../src/manifest/index.js';
 import { BPF_BUILD } from '../helpers/paths.js';
@@ -65,7 +67,7 @@ function errorsOf(fn: () => unknown): KfnError[] {
   assert.fail('expected an error');
 }
 
-const sha = (o: string): string => fileSha256(path.join(BPF_BUILD, `${o}.bpf.o`));
+const sha = (o: string): string => sha256Hex(readObjectFile(path.join(BPF_BUILD, `${o}.bpf.o`)));
 
 describe('built-in function library', { skip }, () => {
   test('the catalog names objects of this installation that exist, one per name@version', () => {
