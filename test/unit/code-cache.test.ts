@@ -21,24 +21,21 @@ function greet(who) { return ${JSON.stringify(greeting)} + ', ' + who; }
 process.stdout.write([greet('kfn'), path.basename(__filename), typeof module.exports].join(' '));
 `;
 
-/** Runs `bundle` as `kfn` runs its bundle, optionally writing the cache at exit. */
-function run(bundle: string, writeCache = false): string {
-  const code = `import { runBundle } from ${JSON.stringify(CODE_CACHE)}; runBundle(${JSON.stringify(bundle)}, { writeCache: ${writeCache} });`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+/** The stdout of `code` (an ES module importing code-cache.ts as `cc`) run in a fresh node. */
+function inFreshNode(code: string): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import * as cc from ${JSON.stringify(CODE_CACHE)}; ${code}`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }
+
+/** Runs `bundle` as `kfn` runs its bundle, optionally writing the cache at exit. */
+const run = (bundle: string, writeCache = false): string => inFreshNode(`cc.runBundle(${JSON.stringify(bundle)}, { writeCache: ${writeCache} });`);
 
 /**
  * Whether a fresh process compiles `bundle` from its cache: within one process V8 keeps
  * what it compiled and would ignore the cache for a source it has seen.
  */
-function compiledFromCache(bundle: string): boolean {
-  const code = `import { compileBundle } from ${JSON.stringify(CODE_CACHE)}; process.stdout.write(String(compileBundle(${JSON.stringify(bundle)}).cached));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout === 'true';
-}
+const compiledFromCache = (bundle: string): boolean => inFreshNode(`process.stdout.write(String(cc.compileBundle(${JSON.stringify(bundle)}).cached));`) === 'true';
 
 describe('code cache of the CLI bundle', () => {
   let dir = '';
