@@ -28,6 +28,16 @@ await build({
   define: { 'import.meta.url': '__kfnBundleUrl' },
   banner: { js: "const __kfnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// The thread that attaches new XDP roots (src/forms/tailcall/attacher.ts), beside the bundle.
+await build({
+  ...common,
+  entryPoints: [fileURLToPath(new URL('../src/forms/tailcall/attach-thread.ts', import.meta.url))],
+  outfile: fileURLToPath(new URL('cli/attach-thread.cjs', dist)),
+  format: 'cjs',
+  external: ['koffi'],
+  define: { 'import.meta.url': '__kfnBundleUrl' },
+  banner: { js: "const __kfnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
 await build({
   ...common,
   entryPoints: [fileURLToPath(new URL('../src/cli/launch.ts', import.meta.url))],

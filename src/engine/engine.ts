@@ -284,7 +284,7 @@ export class Engine {
     try {
       result = executeSteps(p, {
         form: this.form,
-        run: { pinRoot: this.paths.pinRoot, now: this.now, objects: new ObjectFiles() },
+        run: { pinRoot: this.paths.pinRoot, now: this.now, objects: new ObjectFiles(), background: true },
         recorder: journal,
         emit: this.emit,
         ...(this.opts.faults ? { faults: this.opts.faults } : {}),

@@ -7,6 +7,10 @@
  * A run of consecutive steps whose undo operations are all independent (the form says
  * so: harmless when their step never ran) is journaled in one record write before the
  * first of them runs; a deploy's loads, all of them building beside what runs, are one.
+ *
+ * A prepare step may leave a wait in the kernel to another thread (RunContext.background);
+ * the form's settle collects it before the first step that is not a prepare step, at the
+ * end, and before a rollback.
  */
 import { KfnError } from '../core/errors.js';
 import type { Plan, PlannedStep } from '../core/types.js';
@@ -83,6 +87,7 @@ export function executeSteps(plan: Plan, opts: ExecuteOptions): ExecuteResult {
         if (independent(opts.form, step)) while (announced < transactional.length && independent(opts.form, transactional[announced]!)) announced++;
         opts.recorder.intend(transactional.slice(i, announced));
       }
+      if (step.phase !== 'prepare') opts.form.settle?.(opts.run);
       started.push(step);
       opts.emit({ type: 'step', n, total, step });
       opts.form.run(step, opts.run);
@@ -91,7 +96,14 @@ export function executeSteps(plan: Plan, opts: ExecuteOptions): ExecuteResult {
       opts.emit({ type: 'step-done', n, total, step });
       opts.faults?.afterStep?.(n);
     });
+    opts.form.settle?.(opts.run);
   } catch (e) {
+    // What is still attaching is waited for first: its undo must find it done.
+    try {
+      opts.form.settle?.(opts.run);
+    } catch {
+      // Its failure is the apply's too, and its step is undone with the others.
+    }
     throw rollback(opts, started, applied, e);
   }
   const warnings: string[] = [];

@@ -42,6 +42,12 @@ export interface RunContext {
   now: () => Date;
   /** The object files this run loads, each read once. */
   objects: ObjectFiles;
+  /**
+   * Steps may leave what only waits in the kernel to another thread (an XDP attach of a
+   * new, empty root); the caller then calls the form's settle before any step that is
+   * not a prepare step, and before it undoes anything.
+   */
+  background?: boolean;
 }
 
 /** One decoded entry of a state map; `key` absent for a single-value map. */
@@ -116,6 +122,8 @@ export interface ChainForm {
   preflight?(desired: DesiredState): void;
   compile(changes: PlannedChanges, ctx: CompileContext): Compiled;
   run(step: PlannedStep, ctx: RunContext): void;
+  /** Waits for what run left to another thread (ctx.background) and throws its first failure. */
+  settle?(ctx: RunContext): void;
   undo(op: unknown, ctx: RunContext): void;
   /**
    * Steps and undo operations come back from files (saved plans, the journal): why this

@@ -134,7 +134,7 @@ describe('JSON contracts: plan, show and validate output against their schemas',
     for (const n of ['a', 'b', 'c', 'd']) assert.deepEqual(resource(doc, n).change.actions, ['create'], n);
     assert.deepEqual(resource(doc, 'a').change.after?.maps, { blocked_v4: { '198.18.0.3/32': '1' }, blocked_v6: {} }, 'every parameter map, the unmentioned one empty');
     assert.deepEqual(doc.summary, { add: 5, change: 0, replace: 0, destroy: 0 });
-    assert.deepEqual(doc.planned_steps.map((s) => s.kind), ['load-root', 'load', 'load', 'load', 'load', 'swap', 'attach']);
+    assert.deepEqual(doc.planned_steps.map((s) => s.kind), ['load-root', 'attach', 'load', 'load', 'load', 'load', 'swap']);
 
     const shownJson = kfnExpect(env, ['show', planFile(), '--json'], 0);
     assert.equal(shownJson.stdout, saved.stdout, 'show FILE --json prints the document plan printed');

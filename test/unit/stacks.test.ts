@@ -114,7 +114,8 @@ describe('stacks: the record of what a stack applied', () => {
     const more = forStack(desired(dChain('edge', ['eth0'], [dInst('a', FN.blocklist)]), dChain('more', ['eth1'], [dInst('b', FN.flowstats)])), 'netops/manifests');
     const { steps } = compileFor(more, live);
     assert.ok(steps.every((s) => s.chain !== undefined), 'every step is a chain\'s');
-    const attach = steps.find((s) => s.kind === 'attach')!;
+    // A new chain's record goes with the write that switches it on.
+    const attach = steps.find((s) => s.phase === 'commit' && s.kind === 'swap')!;
     const op = attach.op as Op;
     assert.equal(op.stack?.pin, '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests');
     assert.deepEqual(
@@ -123,7 +124,7 @@ describe('stacks: the record of what a stack applied', () => {
     );
     assert.equal(op.stack?.meta?.revision, 'abc1234');
     assert.deepEqual(attach.undo.at(-1), { op: 'writeMeta', pin: '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests', meta: { kind: 'stack', stack: 'netops/manifests', manifestDigest: 'd'.repeat(64), revision: 'old0000', appliedAt: NOW.toISOString(), chains: [{ netns: 'default', ifname: 'eth0', hook: 'xdp', chainName: 'edge' }] } });
-    const fresh = compileFor(more, liveState()).steps.filter((s) => s.kind === 'attach');
+    const fresh = compileFor(more, liveState()).steps.filter((s) => s.phase === 'commit' && s.kind === 'swap');
     assert.deepEqual(fresh[0]!.undo.at(-1), { op: 'unpin', pin: '/sys/fs/bpf/kfn/stacks/netops%2Fmanifests' }, 'a first record is removed by the undo');
   });
 

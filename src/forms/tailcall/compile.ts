@@ -251,14 +251,17 @@ function compileCreate(ctx: Ctx, c: ChainChange): void {
   const label = attachmentLabel(c.attachment);
   const meta = chainMeta(ctx, c);
   push(ctx, 'prepare', c, 'load-root', `load chain root for ${label}`, { op: 'load-root', dir, hook: c.attachment.hook, meta }, [{ op: 'unpinTree', dir, stopAt: ctx.pinRoot }]);
+  // Attached while its slot is still empty, the root passes every packet as if nothing
+  // ran there; its chain goes live at the commit with one write of that slot. So the
+  // attach, which waits in the kernel for XDP, overlaps the loads (attacher.ts).
+  push(ctx, 'prepare', c, 'attach', `attach the root of ${label} (empty: it passes every packet until the chain goes live)`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta }, [
+    { op: 'detachCreated', chainDir: dir },
+  ]);
   const dirs = loadRun(ctx, c, dir, c.toOrder, null);
-  if (c.toOrder.length) {
-    const first = instancePins(dirs.get(c.toOrder[0]!)!).prog;
-    // The whole new chain directory goes with the root's undo.
-    push(ctx, 'prepare', c, 'swap', `point the root of ${label} at ${c.toOrder[0]}`, { op: 'set-slot', slot: chainPins(dir).rootNext, prog: first }, []);
-  }
+  const first = c.toOrder.length ? instancePins(dirs.get(c.toOrder[0]!)!).prog : null;
   const sw = stackWrite(ctx, c);
-  push(ctx, 'commit', c, 'attach', `attach chain "${c.chainName}" to ${label}`, { op: 'attach', dir, attachment: c.attachment, mode: c.mode, position: c.position, meta, ...(sw.write ? { stack: sw.write } : {}) }, [
+  // Undone by detaching the new root: the packets of that interface then meet no program, as before.
+  push(ctx, 'commit', c, 'swap', `switch ${label} to chain "${c.chainName}"${first ? ` (its root at ${c.toOrder[0]})` : ''}`, { op: 'set-slot', slot: chainPins(dir).rootNext, prog: first, ...(sw.write ? { stack: sw.write } : {}) }, [
     { op: 'detachCreated', chainDir: dir },
     ...sw.undo,
   ]);

@@ -5,6 +5,7 @@
  */
 import type { LiveInstance, PlannedStep } from '../../core/types.js';
 import type { ChainForm } from '../form.js';
+import { settleAttaches } from './attacher.js';
 import { compile } from './compile.js';
 import { FORM_MAPS } from './layout.js';
 import type { InstanceMeta } from './meta.js';
@@ -21,6 +22,7 @@ export const tailcallForm: ChainForm = {
   read: readLiveState,
   compile,
   run: (step: PlannedStep, ctx) => runOp(step.op as TailcallOp, ctx),
+  settle: settleAttaches,
   undo: (op: unknown, ctx) => runUndo(op as UndoOp, ctx),
   describeUndo: (op: unknown) => describeUndo(op as UndoOp),
   independentUndo: (op: unknown) => independentUndo(op as UndoOp),

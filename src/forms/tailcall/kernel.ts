@@ -6,8 +6,7 @@
 import path from 'node:path';
 import { KfnError } from '../../core/errors.js';
 import { digestEntries } from '../../core/digest.js';
-import type { Attachment, Companion, DesiredInstance, DesiredMap, FunctionIdentity, Hook, TcPosition, XdpMode } from '../../core/types.js';
-import { attachmentLabel } from '../../core/types.js';
+import type { Companion, DesiredInstance, DesiredMap, FunctionIdentity, Hook } from '../../core/types.js';
 import fs from 'node:fs';
 import {
   BpfError,
@@ -16,22 +15,18 @@ import {
   detachLink,
   mapInfoByFd,
   tryOpenPinned,
-  attachTcxLink,
   attachTracepointLink,
-  attachXdpLink,
   closeFd,
   fdById,
   linkInfoByFd,
   progInfoByFd,
   unpin,
-  ifindexHere,
   openPinned,
   pinFd,
   progIdByFd,
   unpinTree,
   unpinTreeAndEmptyParents,
   withFd,
-  withNetns,
 } from '../../libbpf/index.js';
 import type { ObjectFiles } from '../../core/objects.js';
 import type { RunContext } from '../form.js';
@@ -250,53 +245,6 @@ function adoptCompanion(pins: { prog: string; link: string }, live: SharedCompan
     }
     withFd(fd, (f) => pinFd(f, to));
   }
-}
-
-export interface Attached {
-  /** XDP mode in use (xdp hook only). */
-  mode?: 'native' | 'generic';
-  ifindex: number;
-}
-
-/**
- * Attaches the chain root to its hook through a BPF link and pins the link. For XDP
- * `auto` tries native first and falls back to generic; returns the mode in use.
- */
-export function attachRoot(dir: string, a: Attachment, mode: XdpMode, position: TcPosition): Attached {
-  const pins = chainPins(dir);
-  const label = attachmentLabel(a);
-  return withFd(openPinned(pins.root), (progFd) =>
-    withNetns(a.netns, () => {
-      const ifindex = ifindexHere(a.ifname);
-      if (!ifindex) {
-        throw new KfnError('INTERFACE_NOT_FOUND', `interface ${a.ifname} not found in netns ${a.netns}`, { hint: 'the interface disappeared since the plan was made' });
-      }
-      let linkFd: number;
-      let used: 'native' | 'generic' | undefined;
-      if (a.hook === 'xdp') {
-        const tryMode = (m: 'native' | 'generic'): number => {
-          used = m;
-          return attachXdpLink(progFd, ifindex, m, label);
-        };
-        if (mode === 'auto') {
-          try {
-            linkFd = tryMode('native');
-          } catch (e) {
-            if (!(e instanceof BpfError) || e.code === 'KERNEL_BUSY') throw e;
-            linkFd = tryMode('generic');
-          }
-        } else linkFd = tryMode(mode);
-      } else {
-        linkFd = attachTcxLink(progFd, ifindex, a.hook === 'tc-ingress' ? 'ingress' : 'egress', position, label);
-      }
-      try {
-        pinFd(linkFd, pins.link);
-      } finally {
-        closeFd(linkFd);
-      }
-      return used ? { mode: used, ifindex } : { ifindex };
-    }),
-  );
 }
 
 export function setSlot(slot: string, prog: string | null): void {

@@ -10,7 +10,6 @@ import { HOOKS, PROCEED_MAP, PROCEED_VERDICTS } from '../../core/types.js';
 import { unpin, unpinTree, unpinTreeAndEmptyParents } from '../../libbpf/index.js';
 import type { RunContext } from '../form.js';
 import {
-  attachRoot,
   detachRoot,
   loadInstance,
   loadRoot,
@@ -24,11 +23,12 @@ import {
   setSlot,
   setSlotById,
   writeEntries,
-  type Attached,
   type LoadInstanceArgs,
 } from './kernel.js';
 import { NEXT_MAP, chainDir, chainPins, pathProblem } from './layout.js';
 import { putMeta, readMeta, writeMeta, type ChainMeta, type InstanceMeta, type Meta, type ProbeMeta, type StackMeta } from './meta.js';
+import { attachRoot, type Attached } from './attach.js';
+import { attacherOf } from './attacher.js';
 import { attachProbe, detachProbe, loadProbe, releaseProbe, type AttachProbeArgs, type LoadProbeArgs } from './probe-kernel.js';
 import { writeProceedOn } from './proceed.js';
 
@@ -57,7 +57,8 @@ export type TailcallOp =
   /** `aside`: the chain's root is gone; its slot is renamed root_next_old first (see loadRoot). */
   | { op: 'load-root'; dir: string; hook: Hook; meta: RecordedChainMeta; aside?: boolean }
   | LoadInstanceOp
-  | { op: 'set-slot'; slot: string; prog: string | null }
+  /** With `stack`: the write that puts a new chain live, and its stack's record. */
+  | { op: 'set-slot'; slot: string; prog: string | null; stack?: StackWrite }
   | { op: 'write-entries'; map: string; entries: { key: string; value: string | null }[] }
   | { op: 'patch-applied-maps'; pin: string; appliedMaps: Record<string, string> }
   /** Write an instance's proceed-on word (`pin`: its kfn_proceed). */
@@ -146,7 +147,8 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
     case 'load-instance':
       return void loadInstance(op, ctx);
     case 'set-slot':
-      return setSlot(op.slot, op.prog);
+      setSlot(op.slot, op.prog);
+      return writeStack(op.stack, ctx);
     case 'write-entries':
       return writeEntries(op.map, op.entries);
     case 'patch-applied-maps':
@@ -162,9 +164,14 @@ export function runOp(op: TailcallOp, ctx: RunContext): void {
       putMeta(op.pin, stamped(op.meta, ctx));
       return writeStack(op.stack, ctx);
     case 'attach': {
-      const attached = attachRoot(op.dir, op.attachment, op.mode, op.position);
-      writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
-      return writeStack(op.stack, ctx);
+      const recorded = (attached: Attached): void => {
+        writeMeta(chainPins(op.dir).meta, stamped(op.meta, ctx, attached));
+        writeStack(op.stack, ctx);
+      };
+      const { dir, attachment, mode, position } = op;
+      // tcx attaches do not wait in the kernel; XDP ones do (attacher.ts).
+      if (ctx.background && attachment.hook === 'xdp') return attacherOf(ctx).attach({ dir, attachment, mode, position }, recorded);
+      return recorded(attachRoot(dir, attachment, mode, position));
     }
     case 'reattach': {
       detachRoot(op.dir);
@@ -357,6 +364,7 @@ export function checkOp(v: unknown, pinRoot: string): Check {
       return first(
         () => SLOT_PIN(pinRoot, op.slot),
         () => (op.prog === null ? undefined : PROG_PIN(pinRoot, op.prog)),
+        () => stackProblem(pinRoot, op.stack),
       );
     case 'write-entries':
       return first(
