@@ -10,7 +10,8 @@
  * that does not come up in time is abandoned, and its requests run here instead.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { KfnError } from '../../core/errors.js';
 import type { RunContext } from '../form.js';
@@ -31,7 +32,7 @@ function spawn(port: MessagePort, words: Int32Array): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const entry = new URL('./attach-thread.ts', here).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
+    const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api')).href;
     return new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`, { ...options, eval: true });
   }
   const bundled = new URL('./attach-thread.cjs', here);
