@@ -15,28 +15,28 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 fs.rmSync(dist, { recursive: true, force: true });
 
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
-await build({
+// The sources are ES modules: in a CommonJS bundle, import.meta.url is the bundle's own URL.
+const commonJs = {
   ...common,
+  format: 'cjs',
+  define: { 'import.meta.url': '__kfnBundleUrl' },
+  banner: { js: "const __kfnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+// The CLI in one file, so that one code cache covers it; command modules still run only when used.
+await build({
+  ...commonJs,
   entryPoints: [fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))],
   // Beside main.js: src/core/install.ts finds the installation two levels up.
   outfile: fileURLToPath(new URL(`cli/${BUNDLE}`, dist)),
-  // One file, so that one code cache covers it; command modules still run only when used.
-  format: 'cjs',
   // koffi is a native module; the others are loaded with require() only when used.
   external: ['koffi', 'pino', 'pino-pretty', 'cli-table3', 'write-file-atomic'],
-  // The sources are ES modules: import.meta.url is the bundle's own URL.
-  define: { 'import.meta.url': '__kfnBundleUrl' },
-  banner: { js: "const __kfnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 // The thread that attaches new XDP roots (src/forms/tailcall/attacher.ts), beside the bundle.
 await build({
-  ...common,
+  ...commonJs,
   entryPoints: [fileURLToPath(new URL('../src/forms/tailcall/attach-thread.ts', import.meta.url))],
   outfile: fileURLToPath(new URL('cli/attach-thread.cjs', dist)),
-  format: 'cjs',
   external: ['koffi'],
-  define: { 'import.meta.url': '__kfnBundleUrl' },
-  banner: { js: "const __kfnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 await build({
   ...common,
