@@ -122,8 +122,12 @@ export class Attacher {
     try {
       p.then(attached);
     } catch (e) {
-      this.failures.push(e instanceof KfnError ? e : new KfnError('APPLY_FAILED', String(e)));
+      this.fail(e);
     }
+  }
+
+  private fail(e: unknown): void {
+    this.failures.push(e instanceof KfnError ? e : new KfnError('APPLY_FAILED', String(e)));
   }
 
   /** The thread never came up: this thread attaches what it was asked. */
@@ -133,7 +137,7 @@ export class Attacher {
       try {
         this.complete(p, attachRoot(p.request.dir, p.request.attachment, p.request.mode, p.request.position));
       } catch (e) {
-        this.failures.push(e instanceof KfnError ? e : new KfnError('APPLY_FAILED', String(e)));
+        this.fail(e);
       }
     }
   }
